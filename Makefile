@@ -1,0 +1,55 @@
+# The two commands of the README:
+#   make demo   install what is missing, build, run the demonstration
+#   make check  install what is missing, build, run every test
+# Plus: make build, make bench, make format.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+
+.PHONY: all deps build asan demo check test-unit test-asan test-kernel bench format clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+$(ASAN_BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug \
+	  -DECFS_SANITIZE=ON -DECFS_BUILD_BENCH=OFF
+
+# The sanitizer build covers the library layers' unit tests.
+asan: deps $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target base_tests crypto_tests fscrypt_tests
+
+demo: build
+	@bash scripts/demo.sh $(BUILD)/bin/ecfs
+
+test-unit: build
+	ctest --test-dir $(BUILD) -L unit --output-on-failure -j $(JOBS)
+
+test-asan: asan
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(ASAN_BUILD) -L unit --output-on-failure -j $(JOBS)
+
+test-kernel: build
+	ctest --test-dir $(BUILD) -L kernel --output-on-failure
+
+check: build asan
+	bash scripts/check.sh $(BUILD) $(ASAN_BUILD)
+
+bench: build
+	$(BUILD)/bin/ecfs_bench
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

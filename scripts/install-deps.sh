@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages ecfs builds, tests and benchmarks with.
+# Idempotent and quiet when everything is present; needs root only when
+# something is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libssl-dev          # OpenSSL 3: every primitive OpenSSL offers
+  libgtest-dev libgmock-dev
+  libbenchmark-dev
+  libcli11-dev        # command-line parsing
+  e2fsprogs           # mkfs.ext4 / debugfs for the kernel-as-judge tests
+  util-linux          # losetup, mount
+  python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run as root (or: sudo apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
