@@ -1,6 +1,85 @@
-// Placeholder entry point; the command line grows subcommands in cli/.
-#include <cstdio>
-int main() {
-  std::puts("ecfs");
-  return 0;
+// The `ecfs` command: one binary, one subcommand per task (btrfs-progs and
+// fscryptctl style). main() sets up locked memory for keys, parses, and runs
+// the chosen subcommand.
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/command.h"
+#include "cli/crypt_command.h"
+#include "crypto/secret.h"
+
+namespace ecfs::cli {
+
+namespace {
+
+// Lists each subcommand with the first line of its description only; the
+// whole description is shown by `ecfs COMMAND --help`.
+class SummaryFormatter : public CLI::Formatter {
+ public:
+  std::string make_subcommand(const CLI::App* sub) const override {
+    const std::string& description = sub->get_description();
+    std::stringstream out;
+    CLI::detail::format_help(out, sub->get_display_name(true),
+                             description.substr(0, description.find('\n')), column_width_);
+    return out.str();
+  }
+};
+
+// A first operand that is not an option must name a subcommand; CLI11 would
+// only say "A subcommand is required".
+bool names_unknown_command(const CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return false;
+  auto known = app.get_subcommands([&](const CLI::App* sub) { return sub->check_name(argv[1]); });
+  return known.empty();
+}
+
+// The subcommand the user named, for error messages ("" if none yet).
+std::string chosen_subcommand(const CLI::App& app) {
+  const std::vector<CLI::App*> chosen = app.get_subcommands();
+  return chosen.empty() ? std::string() : chosen.front()->get_name();
+}
+
+}  // namespace
+}  // namespace ecfs::cli
+
+int main(int argc, char** argv) {
+  // Key material (SecretBytes) goes to OpenSSL's locked heap from here on.
+  ecfs::crypto::init_secure_heap();
+
+  CLI::App app(
+      "ecfs: an encrypted copy-on-write filesystem whose file contents are encrypted per\n"
+      "extent, with keys and formats compatible with Linux fscrypt.",
+      "ecfs");
+  app.require_subcommand(1);
+  app.footer("Run 'ecfs COMMAND --help' for the options of one command.");
+
+  ecfs::cli::CommandRunner runner;
+  ecfs::cli::add_crypt_command(app, runner);
+  app.formatter(std::make_shared<ecfs::cli::SummaryFormatter>());
+
+  if (ecfs::cli::names_unknown_command(app, argc, argv)) {
+    ecfs::cli::print_error("", std::string("unknown command '") + argv[1] + "' (see --help)");
+    return ecfs::cli::kExitUsage;
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForAllHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError& error) {
+    std::string message = error.what();
+    if (!message.empty() && message.back() == '\n') message.pop_back();
+    ecfs::cli::print_error(ecfs::cli::chosen_subcommand(app), message + " (see --help)");
+    return ecfs::cli::kExitUsage;
+  }
+  if (!runner) {
+    ecfs::cli::print_error("", "no command given (see --help)");
+    return ecfs::cli::kExitUsage;
+  }
+  return runner();
 }

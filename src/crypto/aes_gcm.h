@@ -1,4 +1,6 @@
 // AES-256-GCM (NIST SP 800-38D), for the authenticated-encryption mode.
+// Nonces are exactly 96 bits and tags exactly 128 bits; other sizes are
+// EINVAL. One object may serve many threads at once. Move-only.
 #pragma once
 
 #include <memory>

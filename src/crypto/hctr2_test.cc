@@ -1,0 +1,125 @@
+#include "crypto/hctr2.h"
+
+#include <gtest/gtest.h>
+
+#include "crypto/wide_block_test_util.h"
+
+namespace ecfs::crypto {
+namespace {
+
+using testing::WideBlockVector;
+
+// The kernel's crypto/testmgr.h vectors for hctr2(aes) (generated with
+// https://github.com/google/hctr2; Linux 5.19 and later, read from a 6.6
+// tree), their AES-256 entries (klen = 32): messages of 16, 17, 31, 48, 128,
+// 255 and 512 bytes with 32-byte tweaks, so both the whole-block and the
+// padded-remainder tweak-length encodings are covered.
+constexpr WideBlockVector kKernelHctr2Vectors[] = {
+    {"9eebb2493c1cf5f46a99c2c4dfb1f4dd752057ea2c4fcdb2a53d7b491eabfd0f",
+     "df63d4abd249f3d8338137607dfa7308d8496d80e82f6254eb0ea9395b457f8a",
+     "67c9f23084418e43fbf3b33e79367fe8", "2738784716d971352e7edd7e433cb840"},
+    {"93fa7ee20e67c439e7ca4795689d5e5a7c2619abc6ca6a4c45a69642ae6cffe7",
+     "ea8247953b22a13a6aca244c507e23cd0e50e541b66529d8302300d254a7d656",
+     "db1f1fecad836e5d19a5f63bb4935a576f", "f1466e9db301f06bc2ac5788486d407268"},
+    {"362b5797f85dcd995f1a5a441d920f27cc16d72b856399d3ba96a1dbd26068da",
+     "ef5869b12c5e9a4724c1b169e112938f433d6d00db5ed8d9129afed9ff2daac4",
+     "5ea8681985981223260accdb0a04b9df4db3487bb0e3c819435a4606942df2",
+     "dbfdc803d0ecc1febd6437b88243624e7e54a3e224a727e8a4d5b36cb226b4"},
+    {"0365036e4de6e84e8bbe22194831eed9a09121be6289de78d9b036a33cce43d5",
+     "a9c34be70ffc6dbf5627211cfcd604105f43e23035296c1090f1bf61ed0f8a91",
+     "07aa0226b498115e3341215151632c7200ab32a71cc83c9c250e8b9adf85ed2d"
+     "f4f2bc55ca926d22fd223b424c0b74ec",
+     "7bb1436dd8726cf6676a00c4f1f0f5a4fc6091ab460b15fcd7c12815a1fcf768"
+     "8ecc276200645672a617d73f67801058"},
+    {"a52824341a3cd8f705918fee851f357f803dfc9b94f6fc9e190900a904314f11",
+     "a1ba4995ff346db8cd875d5efdea85db8a7b5eb25d57dd62aca98c41429475b7",
+     "69b4e88c37e86782f1ec5d04e5149113dff2871b69811d71709e9c3bde497011"
+     "a0a3db0d544f6669d7db80a7709268ce81042cc6abaee56015e96fefaa8fa7a7"
+     "638ff2f077f1a8eae1b71f9eab9e4b3f07875b6fcda8afb9fa700b52b8a8a79e"
+     "075fa60eb39b791379c33e8d1c2c68c8511d3c7b7d79772a5665c5542328b003",
+     "ebf998863c409f168401f9060feb3ca94ca48e5dc38de5d3aea6e6ccd62d374f"
+     "99c8a32146b869f2e31489d7b9f59e4e07936f788e6bea8ffb43b83e9b4c1d7e"
+     "209ac587eeaff6f946c5188ae869e79652555f001e1adccc13a5eeff4b27cadc"
+     "10a64876984394a3c7e2c9659b0814261d68fb150a33498484335a1b24463192"},
+    {"364511a2985f967cc6b494310a6709326c6f6f00f017cbaca5a9479e2e852ffa",
+     "2888aa9b593b1e9782e55c9e6d1411196e388fd5402bcaf97b4ce4a3d0d28a13",
+     "95d2f7711bcaa586d94801932f7955297113150ee612bc4d8a31e3402ac65e0d"
+     "68bb4a628dc74577d2b8c71df1d25d97cfac52e53277b6da3085cf2b98e9aa34"
+     "62b5239eb7a6d4e0b458188c4dde4d01838924cafb11d482307a8135a0b4d4b6"
+     "84ea47918c198625a6068d78e6ed87ebdaea737cbf66b872e30ab80ccb1a73f1"
+     "a7ca0ade572bbd2beb8b243822d30e1f17a084983177fd346a4e3d844c0efbed"
+     "c82a51fad873218adbb5fe1feec4e8655484dd966dfdd3317736526b804f9eb4"
+     "a255bf6641494e87a70ccae7a5c5f66f2756e24822dd5f593cf19f83e52dfb71"
+     "add1ae1b205c47b73bd314ce8142b10af049fac2e786bfcdb0959f8f794154",
+     "f65751c425612dfad6d93f9a8151dd8e3de7aa2db1dac8a69daa3cab62f280c3"
+     "2ce758721d44c5287fb4f9bc9cb2ab8efad14d72d979f5a0243e902531143845"
+     "59c8f6e2c6f6c1a7b2f8a7a92b6f123ab081a4085759b1564c8f1855335fd66a"
+     "c6a04bd66b643e9efd6616e2dbeb5fb350503ede8d727601beccc952092d8de7"
+     "d6c366db3608d177c87346262429bf682d2a99435655e493afae4de7554ac045"
+     "26eb3b12907cdcd1d56f0ad0a9d74b890b07d886ada1c4691f5e8bc49e914125"
+     "569869783a9eae91d8d9fafbff812509fced2d87bc04629735e126c2461ccfd7"
+     "14ed0209a5b2b6aa274e61b3716b4716b7e8d4af52eb6a6bdb4c65219e1c36"},
+    {"d381721823ff6f4a2574290d518a0e13c1535d308dee750d14d669c915a90c60",
+     "659bd4a87d291df4c4d69b6a28ab64e2628197c581aaf944c1725982af16c82c",
+     "c76b526a10f0cc09c1121d6d21a678f505a3696091369857ba0c14ccf32d7303"
+     "c6b25fc81627375dd00b87b250947b5804f4e07f6e578ec94184c1b17e4b9112"
+     "3a8b5d50827bcbd99ad94e1806239ed4a52098efb5dae5c08a6a837715841eae"
+     "78949ddfb7d1ea67aab01415fa672184d3412aceba4b4ae89562a955f080adbd"
+     "abafdd4fa57c1336ed5e4f72ad4bf1d0884eec2c88105eea12c0160129a3a055"
+     "aa68f3e99d3b0d3b6decf8a02df0908d1ce288d42471f9b3c19fc5d67670c52e"
+     "9cacdb90bd8372ba6eb5a55383a9a5bf7d060e3c2ad204b51e19380916d2821f"
+     "751856b8960ba6f9cf62d9325da9d71dece4df1bbef136eee37bb52feef8533d"
+     "6ab770a9fc9c5725f28910d3b8a88c30ae234f0e13664fe1b6c0e4f8ef93bd6e"
+     "15856be360811d68d731878909abd5961df36d6780ca07315da7e4fb3ef29b33"
+     "5218c830fe2dca1e79927a605cb65887a436a267928ba4b7f186dfdcc07e8f63"
+     "d2a2dc78eb4fd89647cab891f9f794215f9a9f5bb840414b66696a72d0cb70b7"
+     "93b5379605374fe58ca75a4e8bb784eac7fc196e1f5aa1ac187d523bb3346299"
+     "e49e31043fc08d84177c25485267112767bb5a85ca56b25ce6ecd5963d15fcfb"
+     "2225f413e5934b9a77f15218fa165e490345a808fab34192795033cad0d74255"
+     "c39a0c4ed9a43c86809f53d1a42ed1bcf1546e93a465998edf29c0646307bbea",
+     "9f7287c717fb201565b355a81c8e5232b1828dbfb59f100ae80c7062ef89b61f"
+     "73cce4cc7a3a754a26e7f5d77b17392dd2276ef92f9ee2f6fa16c2f24926a75b"
+     "e7ca250e45a034c29a37797e7c58189410a87c48a9d763899e614d2634d9f0b1"
+     "2d172c6f7c350ebe77717c175bab70db2f540fa9c8f4f5ab52043ab803a7fd57"
+     "455ebc77e1ee798c587b1ff775de681798858a185cd239787a6f266ee11391dd"
+     "df0e6e67cc5153d8175ecea7e4affaf34f9f019b04e7fcf96adc1d0c9aaa3a7a"
+     "7303dfbf3b82beb0b4a4cf07d7de7125c510ee0a15968b4ffeb828bd4acdeb9f"
+     "5d00c1eee81644ece97bd6851729cf5820abf7ce6be7717d4fa8b0e97d70d60b"
+     "2e20b11a6337aa2c94eed5f6582af47a4cbaf5e93c6f95135f96815bb562f2d7"
+     "8dbea13151e6fec9077d0f003a668c4b94aae556decd74a748676fedc96aefaf"
+     "9ab7ae60fac03739a525e522ea8255683e30c35ab629737ab6fb34ee517c54e5"
+     "014d7225324aa368809a89c511664c8c4450bed7a0eea6bb920ce6d78351b169"
+     "6340f3f49284c43829fbb484a019751660bf0a9c89eeadb443f97139457c2483"
+     "30bbee28b0867bec93c1bfb9971b96efee5835611219da2577e5801a31279be4"
+     "da8b7e514dcb01194fdc921a17d56bf450e306e4769f6500bd7ae26426f2e47e"
+     "40f280ab62d5ef238bfb6f246e9b660ef41c241e1d269509943cb2b602a7d99a"},
+};
+
+TEST(Hctr2, KernelTestmgrVectors) {
+  testing::expect_known_answers(make_aes256_hctr2, kKernelHctr2Vectors);
+}
+
+TEST(Hctr2, RoundTripsAndDiffusion) {
+  testing::expect_round_trips_and_diffusion(make_aes256_hctr2);
+}
+
+TEST(Hctr2, SharedBetweenThreads) { testing::expect_thread_safe(make_aes256_hctr2); }
+
+TEST(Hctr2, RejectsBadSizes) { testing::expect_rejects_bad_sizes(make_aes256_hctr2); }
+
+TEST(Hctr2, NameAndTweakSize) {
+  auto cipher = make_aes256_hctr2(Bytes(32, 0));
+  ASSERT_TRUE(cipher.has_value());
+  EXPECT_EQ((*cipher)->name(), "AES-256-HCTR2");
+  EXPECT_EQ((*cipher)->iv_size(), 32u);
+}
+
+// The running kernel's hctr2(aes) through AF_ALG must agree.
+TEST(Hctr2, MatchesRunningKernel) {
+  if (auto skip = testing::compare_with_kernel(make_aes256_hctr2, "hctr2(aes)")) {
+    GTEST_SKIP() << *skip;
+  }
+}
+
+}  // namespace
+}  // namespace ecfs::crypto

@@ -1,1 +1,0 @@
-// Keeps the fscrypt layer's library non-empty until its first source lands.
