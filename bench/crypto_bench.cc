@@ -37,58 +37,22 @@
 #include "crypto/aes_xts.h"
 #include "crypto/hkdf.h"
 #include "crypto/siphash.h"
+#include "raw_openssl_xts.h"
 
 namespace ecfs::crypto {
 namespace {
 
 constexpr size_t kDataUnit = 4096;
 
-// A fixed, valid AES-256-XTS key (halves differ).
-Bytes bench_key(size_t size) {
-  Bytes key(size);
-  for (size_t i = 0; i < size; ++i) key[i] = static_cast<uint8_t>(i * 7 + 1);
-  return key;
-}
-
 // The data-unit IV fscrypt uses by default: le64(index), zero-padded.
 void set_iv(std::array<uint8_t, 16>& iv, uint64_t index) { store_le64(iv.data(), index); }
 
-// A bare keyed EVP context: the raw-OpenSSL baseline.
-class RawXts {
- public:
-  RawXts(bool encrypt) : ctx_(EVP_CIPHER_CTX_new()) {
-    cipher_ = EVP_CIPHER_fetch(nullptr, "AES-256-XTS", nullptr);
-    const Bytes key = bench_key(64);
-    if (cipher_ == nullptr ||
-        EVP_CipherInit_ex2(ctx_, cipher_, key.data(), nullptr, encrypt ? 1 : 0, nullptr) != 1) {
-      std::abort();
-    }
-  }
-  ~RawXts() {
-    EVP_CIPHER_CTX_free(ctx_);
-    EVP_CIPHER_free(cipher_);
-  }
-  RawXts(const RawXts&) = delete;
-  RawXts& operator=(const RawXts&) = delete;
-
-  void run(const uint8_t* iv, const uint8_t* in, uint8_t* out) {
-    int len = 0;
-    int final_len = 0;
-    if (EVP_CipherInit_ex2(ctx_, nullptr, nullptr, iv, -1, nullptr) != 1 ||
-        EVP_CipherUpdate(ctx_, out, &len, in, static_cast<int>(kDataUnit)) != 1 ||
-        EVP_CipherFinal_ex(ctx_, out + len, &final_len) != 1) {
-      std::abort();
-    }
-  }
-
- private:
-  EVP_CIPHER* cipher_;
-  EVP_CIPHER_CTX* ctx_;
-};
+using bench::RawOpensslXts;
+using bench::thread_cpu_ns;
 
 const Cipher& ecfs_xts() {
   static const CipherPtr cipher = [] {
-    auto made = make_aes_xts(bench_key(64));
+    auto made = make_aes_xts(bench::xts_bench_key());
     if (!made) std::abort();
     return std::move(*made);
   }();
@@ -100,16 +64,10 @@ void ecfs_run(const Cipher& cipher, bool encrypt, ByteSpan iv, ByteSpan in, Muta
   if (!status) std::abort();
 }
 
-int64_t thread_cpu_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
 // Arg 0: 1 = encrypt, 0 = decrypt.
 void BM_Xts4KiB_EcfsOverRawEvp(benchmark::State& state) {
   const bool encrypt = state.range(0) == 1;
-  RawXts raw(encrypt);
+  RawOpensslXts raw(encrypt, kDataUnit);
   const Cipher& cipher = ecfs_xts();
   Bytes in(kDataUnit, 0x5a), out(kDataUnit);
   std::array<uint8_t, 16> iv{};
@@ -144,7 +102,7 @@ void BM_Xts4KiB_EcfsOverRawEvp(benchmark::State& state) {
 BENCHMARK(BM_Xts4KiB_EcfsOverRawEvp)->ArgName("encrypt")->Arg(1)->Arg(0);
 
 void BM_Xts4KiB_RawEvp(benchmark::State& state) {
-  RawXts raw(/*encrypt=*/true);
+  RawOpensslXts raw(/*encrypt=*/true, kDataUnit);
   Bytes in(kDataUnit, 0x5a), out(kDataUnit);
   std::array<uint8_t, 16> iv{};
   uint64_t index = 0;
@@ -180,7 +138,7 @@ Bytes extent_info_prefix() {
 
 const HkdfSha512& master_hkdf() {
   static const HkdfSha512 hkdf = [] {
-    auto made = HkdfSha512::extract({}, bench_key(64));
+    auto made = HkdfSha512::extract({}, bench::xts_bench_key());
     if (!made) std::abort();
     return std::move(*made);
   }();
@@ -219,7 +177,7 @@ void BM_HkdfExpand64(benchmark::State& state) {
 BENCHMARK(BM_HkdfExpand64);
 
 void BM_MakeAesXts256(benchmark::State& state) {
-  Bytes key = bench_key(64);
+  Bytes key = bench::xts_bench_key();
   for (auto _ : state) {
     ++key[0];  // a different key each time, as for extents
     auto cipher = make_aes_xts(key);
@@ -231,7 +189,7 @@ BENCHMARK(BM_MakeAesXts256);
 
 // One little-endian u64 (an inode number), as fscrypt_hash_inode_number.
 void BM_SipHashU64_Ecfs(benchmark::State& state) {
-  const SipHashKey key = SipHashKey::from_bytes(ByteSpan(bench_key(16)));
+  const SipHashKey key = SipHashKey::from_bytes(ByteSpan(bench::xts_bench_key()).first(16));
   uint64_t ino = 0;
   uint8_t word[8];
   for (auto _ : state) {
@@ -247,7 +205,8 @@ BENCHMARK(BM_SipHashU64_Ecfs);
 void BM_SipHashU64_EvpMac(benchmark::State& state) {
   EVP_MAC* mac = EVP_MAC_fetch(nullptr, "SIPHASH", nullptr);
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
-  const Bytes key = bench_key(16);
+  const Bytes full_key = bench::xts_bench_key();
+  const Bytes key(full_key.begin(), full_key.begin() + 16);
   size_t size = 8;
   const OSSL_PARAM params[] = {
       OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),

@@ -29,6 +29,7 @@
 #include "crypto/polyval.h"
 #include "crypto/xchacha.h"
 #include "crypto/xctr.h"
+#include "raw_openssl_xts.h"
 
 namespace ecfs::crypto {
 namespace {
@@ -41,37 +42,7 @@ Bytes pattern(size_t size, uint8_t multiplier) {
   return out;
 }
 
-// Raw OpenSSL AES-256-XTS: one keyed EVP context, re-IVed per data unit.
-class RawXts {
- public:
-  explicit RawXts(bool encrypt) : ctx_(EVP_CIPHER_CTX_new()) {
-    cipher_ = EVP_CIPHER_fetch(nullptr, "AES-256-XTS", nullptr);
-    const Bytes key = pattern(64, 7);
-    if (cipher_ == nullptr ||
-        EVP_CipherInit_ex2(ctx_, cipher_, key.data(), nullptr, encrypt ? 1 : 0, nullptr) != 1) {
-      std::abort();
-    }
-  }
-  ~RawXts() {
-    EVP_CIPHER_CTX_free(ctx_);
-    EVP_CIPHER_free(cipher_);
-  }
-  RawXts(const RawXts&) = delete;
-  RawXts& operator=(const RawXts&) = delete;
-
-  void run(const uint8_t* iv, const uint8_t* in, uint8_t* out) {
-    int len = 0, final_len = 0;
-    if (EVP_CipherInit_ex2(ctx_, nullptr, nullptr, iv, -1, nullptr) != 1 ||
-        EVP_CipherUpdate(ctx_, out, &len, in, static_cast<int>(kDataUnit)) != 1 ||
-        EVP_CipherFinal_ex(ctx_, out + len, &final_len) != 1) {
-      std::abort();
-    }
-  }
-
- private:
-  EVP_CIPHER_CTX* ctx_;
-  EVP_CIPHER* cipher_ = nullptr;
-};
+using RawXts = bench::RawOpensslXts;
 
 enum Mode { kAdiantum, kHctr2, kRawXts };
 
@@ -97,7 +68,7 @@ void run_unit(const Cipher* cipher, RawXts* xts, bool encrypt, uint64_t index, c
 
 void BM_WideBlock4KiB(benchmark::State& state, Mode mode, bool encrypt) {
   CipherPtr cipher = mode == kRawXts ? nullptr : make_mode(mode);
-  RawXts xts(encrypt);
+  RawXts xts(encrypt, kDataUnit);
   const Bytes in = pattern(kDataUnit, 3);
   Bytes out(kDataUnit);
   uint64_t index = 0;
@@ -124,7 +95,7 @@ double thread_cpu_seconds() {
 void BM_WideBlockVsXts4KiB(benchmark::State& state, Mode mode) {
   constexpr int kBatch = 64;
   CipherPtr cipher = make_mode(mode);
-  RawXts xts(/*encrypt=*/true);
+  RawXts xts(/*encrypt=*/true, kDataUnit);
   const Bytes in = pattern(kDataUnit, 3);
   Bytes out(kDataUnit);
   double mode_seconds = 0, xts_seconds = 0;

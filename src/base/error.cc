@@ -4,8 +4,6 @@
 
 namespace ecfs {
 
-std::string Error::to_string() const {
-  return message_ + " (" + std::strerror(errno_value_) + ")";
-}
+std::string Error::to_string() const { return message_ + " (" + std::strerror(errno_value_) + ")"; }
 
 }  // namespace ecfs

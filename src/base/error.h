@@ -44,9 +44,9 @@ inline Status ok() { return {}; }
 
 // Propagates an error: ECFS_TRY(status_expr); evaluates the expression and
 // returns its error from the enclosing function if it failed.
-#define ECFS_TRY(expr)                                         \
-  do {                                                         \
-    if (auto ecfs_try_result_ = (expr); !ecfs_try_result_) {   \
+#define ECFS_TRY(expr)                                             \
+  do {                                                             \
+    if (auto ecfs_try_result_ = (expr); !ecfs_try_result_) {       \
       return std::unexpected(std::move(ecfs_try_result_).error()); \
-    }                                                          \
+    }                                                              \
   } while (0)

@@ -17,12 +17,12 @@
 #include <array>
 #include <cstring>
 
+#include "base/bytes.h"
 #include "crypto/aes_block_cipher.h"
 #include "crypto/evp.h"
 #include "crypto/nh.h"
 #include "crypto/poly1305.h"
 #include "crypto/secret.h"
-#include "crypto/unaligned.h"
 #include "crypto/xchacha.h"
 
 namespace ecfs::crypto {
@@ -40,20 +40,20 @@ using Block = std::array<uint8_t, kBlockSize>;
 // Addition and subtraction in Z/2^128 of little-endian 16-byte values
 // (le128_add / le128_sub in crypto/adiantum.c).
 Block add128(const uint8_t* a, const uint8_t* b) {
-  const uint64_t low = load64_le(a) + load64_le(b);
-  const uint64_t high = load64_le(a + 8) + load64_le(b + 8) + (low < load64_le(a) ? 1 : 0);
+  const uint64_t low = load_le64(a) + load_le64(b);
+  const uint64_t high = load_le64(a + 8) + load_le64(b + 8) + (low < load_le64(a) ? 1 : 0);
   Block r;
-  store64_le(r.data(), low);
-  store64_le(r.data() + 8, high);
+  store_le64(r.data(), low);
+  store_le64(r.data() + 8, high);
   return r;
 }
 
 Block sub128(const uint8_t* a, const uint8_t* b) {
-  const uint64_t low = load64_le(a) - load64_le(b);
-  const uint64_t high = load64_le(a + 8) - load64_le(b + 8) - (low > load64_le(a) ? 1 : 0);
+  const uint64_t low = load_le64(a) - load_le64(b);
+  const uint64_t high = load_le64(a + 8) - load_le64(b + 8) - (low > load_le64(a) ? 1 : 0);
   Block r;
-  store64_le(r.data(), low);
-  store64_le(r.data() + 8, high);
+  store_le64(r.data(), low);
+  store_le64(r.data() + 8, high);
   return r;
 }
 
@@ -82,7 +82,7 @@ class Adiantum final : public Cipher {
   // (adiantum_hash_header). Shared by both hash steps of one message.
   Block hash_header(ByteSpan tweak, size_t bulk_len) const {
     uint8_t header[kBlockSize + kTweakSize] = {};
-    store64_le(header, static_cast<uint64_t>(bulk_len) * 8);
+    store_le64(header, static_cast<uint64_t>(bulk_len) * 8);
     std::memcpy(header + kBlockSize, tweak.data(), kTweakSize);
     Poly1305State state;
     state.absorb_blocks(header_key_, header);

@@ -17,11 +17,11 @@
 #include <array>
 #include <cstring>
 
+#include "base/bytes.h"
 #include "crypto/aes_block_cipher.h"
 #include "crypto/evp.h"
 #include "crypto/polyval.h"
 #include "crypto/secret.h"
-#include "crypto/unaligned.h"
 #include "crypto/xctr.h"
 
 namespace ecfs::crypto {
@@ -60,7 +60,7 @@ class Hctr2 final : public Cipher {
   PolyvalState hash_tweak(ByteSpan tweak, size_t message_len) const {
     uint8_t length_block[kBlockSize] = {};
     const bool has_remainder = message_len % kBlockSize != 0;
-    store64_le(length_block, kTweakSize * 8 * 2 + 2 + (has_remainder ? 1 : 0));
+    store_le64(length_block, kTweakSize * 8 * 2 + 2 + (has_remainder ? 1 : 0));
     PolyvalState state;
     state.absorb_blocks(hash_key_, length_block);
     state.absorb_blocks(hash_key_, tweak);

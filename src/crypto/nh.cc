@@ -8,13 +8,11 @@
 #include <cassert>
 #include <cstring>
 
-#include "crypto/unaligned.h"
-
 namespace ecfs::crypto {
 
 namespace {
 
-inline uint32_t word(const uint8_t* p) { return load32_le(p); }
+inline uint32_t word(const uint8_t* p) { return load_le32(p); }
 
 // Adds NH over `len` bytes (whole 16-byte units) to `sums`. `key` points at
 // the key word that pairs with the first unit; each unit advances it by four
@@ -141,7 +139,7 @@ std::array<uint8_t, 16> nhpoly1305(const NhPoly1305Key& key, ByteSpan message) {
       nh_accumulate(nh_key + whole, unit, kNhMessageUnit, sums);
     }
     uint8_t nh_hash[kNhHashBytes];
-    for (size_t i = 0; i < kNhPasses; ++i) store64_le(nh_hash + 8 * i, sums[i]);
+    for (size_t i = 0; i < kNhPasses; ++i) store_le64(nh_hash + 8 * i, sums[i]);
     state.absorb_blocks(key.poly_key(), nh_hash);
     offset += piece;
   }

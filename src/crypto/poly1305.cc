@@ -3,8 +3,6 @@
 #include <cassert>
 #include <cstring>
 
-#include "crypto/unaligned.h"
-
 namespace ecfs::crypto {
 
 namespace {
@@ -21,12 +19,12 @@ constexpr uint64_t kClampHigh = 0x0ffffffc0ffffffcULL;
 
 Poly1305Key::Poly1305Key(ByteSpan r_bytes) : r_(kPoly1305KeySize) {
   assert(r_bytes.size() == kPoly1305KeySize);
-  store64_le(r_.data(), load64_le(r_bytes.data()) & kClampLow);
-  store64_le(r_.data() + 8, load64_le(r_bytes.data() + 8) & kClampHigh);
+  store_le64(r_.data(), load_le64(r_bytes.data()) & kClampLow);
+  store_le64(r_.data() + 8, load_le64(r_bytes.data() + 8) & kClampHigh);
 }
 
-uint64_t Poly1305Key::r0() const { return load64_le(r_.data()); }
-uint64_t Poly1305Key::r1() const { return load64_le(r_.data() + 8); }
+uint64_t Poly1305Key::r0() const { return load_le64(r_.data()); }
+uint64_t Poly1305Key::r1() const { return load_le64(r_.data() + 8); }
 
 // h is kept as h0 + h1*2^64 + h2*2^128 with h2 small (at most 6 between
 // calls), only partially reduced mod p = 2^130 - 5. Multiplication by r uses
@@ -67,7 +65,7 @@ void Poly1305State::absorb(const Poly1305Key& key, uint64_t m0, uint64_t m1, uin
 void Poly1305State::absorb_blocks(const Poly1305Key& key, ByteSpan data) {
   assert(data.size() % kPoly1305BlockSize == 0);
   for (size_t i = 0; i + kPoly1305BlockSize <= data.size(); i += kPoly1305BlockSize) {
-    absorb(key, load64_le(data.data() + i), load64_le(data.data() + i + 8), 1);
+    absorb(key, load_le64(data.data() + i), load_le64(data.data() + i + 8), 1);
   }
 }
 
@@ -76,7 +74,7 @@ void Poly1305State::absorb_partial_block(const Poly1305Key& key, ByteSpan data) 
   uint8_t block[kPoly1305BlockSize] = {};
   std::memcpy(block, data.data(), data.size());
   block[data.size()] = 1;
-  absorb(key, load64_le(block), load64_le(block + 8), 0);
+  absorb(key, load_le64(block), load_le64(block + 8), 0);
 }
 
 std::array<uint8_t, 16> Poly1305State::emit() const {
@@ -102,18 +100,18 @@ std::array<uint8_t, 16> Poly1305State::emit() const {
   h1 = (h1 & ~use_g) | (g1 & use_g);
 
   std::array<uint8_t, 16> out;
-  store64_le(out.data(), h0);
-  store64_le(out.data() + 8, h1);
+  store_le64(out.data(), h0);
+  store_le64(out.data() + 8, h1);
   return out;
 }
 
 std::array<uint8_t, 16> Poly1305State::emit_with_pad(ByteSpan s) const {
   assert(s.size() == 16);
   std::array<uint8_t, 16> out = emit();
-  u128 t = static_cast<u128>(load64_le(out.data())) + load64_le(s.data());
-  store64_le(out.data(), static_cast<uint64_t>(t));
-  store64_le(out.data() + 8,
-             load64_le(out.data() + 8) + load64_le(s.data() + 8) + static_cast<uint64_t>(t >> 64));
+  u128 t = static_cast<u128>(load_le64(out.data())) + load_le64(s.data());
+  store_le64(out.data(), static_cast<uint64_t>(t));
+  store_le64(out.data() + 8,
+             load_le64(out.data() + 8) + load_le64(s.data() + 8) + static_cast<uint64_t>(t >> 64));
   return out;
 }
 

@@ -3,8 +3,6 @@
 #include <cassert>
 #include <cstring>
 
-#include "crypto/unaligned.h"
-
 #if defined(__x86_64__)
 #include <emmintrin.h>
 #include <wmmintrin.h>
@@ -20,11 +18,11 @@ struct Element {
   uint64_t lo, hi;
 };
 
-Element load(const uint8_t* p) { return {load64_le(p), load64_le(p + 8)}; }
+Element load(const uint8_t* p) { return {load_le64(p), load_le64(p + 8)}; }
 
 void store(uint8_t* p, Element e) {
-  store64_le(p, e.lo);
-  store64_le(p + 8, e.hi);
+  store_le64(p, e.lo);
+  store_le64(p + 8, e.hi);
 }
 
 // Bits whose position is congruent to k mod 5, in the low and high halves

@@ -8,8 +8,8 @@
 #include <cassert>
 #include <cstring>
 
+#include "base/bytes.h"
 #include "crypto/secret.h"
-#include "crypto/unaligned.h"
 
 namespace ecfs::crypto {
 
@@ -78,7 +78,7 @@ template <typename V, int kLanes>
     std::memcpy(words[i], &x[i], sizeof(V));
   }
   for (int lane = 0; lane < kLanes; ++lane) {
-    for (int i = 0; i < 16; ++i) store32_le(out + kChaChaBlockSize * lane + 4 * i, words[i][lane]);
+    for (int i = 0; i < 16; ++i) store_le32(out + kChaChaBlockSize * lane + 4 * i, words[i][lane]);
   }
   secure_zero({reinterpret_cast<uint8_t*>(words), sizeof(words)});
 }
@@ -213,7 +213,7 @@ std::array<uint8_t, kChaChaBlockSize> chacha_block(const std::array<uint32_t, 16
   std::copy(state.begin(), state.end(), x);
   permute(x, rounds);
   std::array<uint8_t, kChaChaBlockSize> out;
-  for (int i = 0; i < 16; ++i) store32_le(out.data() + 4 * i, x[i] + state[i]);
+  for (int i = 0; i < 16; ++i) store_le32(out.data() + 4 * i, x[i] + state[i]);
   secure_zero({reinterpret_cast<uint8_t*>(x), sizeof(x)});
   return out;
 }
@@ -223,14 +223,14 @@ void hchacha(ByteSpan key, ByteSpan nonce, int rounds, MutableByteSpan subkey) {
   assert(subkey.size() == kChaChaKeySize);
   uint32_t x[16];
   for (int i = 0; i < 4; ++i) x[i] = kSigma[i];
-  for (int i = 0; i < 8; ++i) x[4 + i] = load32_le(key.data() + 4 * i);
-  for (int i = 0; i < 4; ++i) x[12 + i] = load32_le(nonce.data() + 4 * i);
+  for (int i = 0; i < 8; ++i) x[4 + i] = load_le32(key.data() + 4 * i);
+  for (int i = 0; i < 4; ++i) x[12 + i] = load_le32(nonce.data() + 4 * i);
   permute(x, rounds);
   // draft-irtf-cfrg-xchacha section 2.2: no feed-forward; the subkey is
   // words 0-3 then 12-15.
   for (int i = 0; i < 4; ++i) {
-    store32_le(subkey.data() + 4 * i, x[i]);
-    store32_le(subkey.data() + 16 + 4 * i, x[12 + i]);
+    store_le32(subkey.data() + 4 * i, x[i]);
+    store_le32(subkey.data() + 16 + 4 * i, x[12 + i]);
   }
   secure_zero({reinterpret_cast<uint8_t*>(x), sizeof(x)});
 }
@@ -245,13 +245,13 @@ void xchacha_xor(int rounds, ByteSpan key, ByteSpan nonce, uint64_t counter, Byt
     uint8_t subkey[kChaChaKeySize];
     hchacha(key, nonce.first(kHChaChaNonceSize), rounds, subkey);
     for (int i = 0; i < 4; ++i) state[i] = kSigma[i];
-    for (int i = 0; i < 8; ++i) state[4 + i] = load32_le(subkey + 4 * i);
+    for (int i = 0; i < 8; ++i) state[4 + i] = load_le32(subkey + 4 * i);
     secure_zero(subkey);
   }
   state[12] = static_cast<uint32_t>(counter);
   state[13] = static_cast<uint32_t>(counter >> 32);
-  state[14] = load32_le(nonce.data() + 16);
-  state[15] = load32_le(nonce.data() + 20);
+  state[14] = load_le32(nonce.data() + 16);
+  state[15] = load_le32(nonce.data() + 20);
 
   alignas(64) uint8_t keystream[8 * kChaChaBlockSize];
   size_t pos = 0;

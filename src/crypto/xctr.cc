@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/bytes.h"
 #include "crypto/secret.h"
-#include "crypto/unaligned.h"
 
 namespace ecfs::crypto {
 
@@ -33,8 +33,8 @@ Status xctr_xor(const Aes256BlockCipher& aes, ByteSpan iv, ByteSpan in, MutableB
   if (iv.size() != kXctrIvSize) return fail(EINVAL, "XCTR takes a 16-byte IV");
   if (in.size() != out.size()) return fail(EINVAL, "XCTR output size differs from input size");
 
-  const uint64_t iv_low = load64_le(iv.data());
-  const uint64_t iv_high = load64_le(iv.data() + 8);
+  const uint64_t iv_low = load_le64(iv.data());
+  const uint64_t iv_high = load_le64(iv.data() + 8);
   alignas(16) uint8_t keystream[kChunkBlocks * kAesBlockSize];
   uint64_t counter = 1;
   Status status = ok();
@@ -42,8 +42,8 @@ Status xctr_xor(const Aes256BlockCipher& aes, ByteSpan iv, ByteSpan in, MutableB
     const size_t bytes = std::min(sizeof(keystream), in.size() - pos);
     const size_t blocks = (bytes + kAesBlockSize - 1) / kAesBlockSize;
     for (size_t b = 0; b < blocks; ++b) {
-      store64_le(keystream + kAesBlockSize * b, iv_low ^ (counter + b));
-      store64_le(keystream + kAesBlockSize * b + 8, iv_high);
+      store_le64(keystream + kAesBlockSize * b, iv_low ^ (counter + b));
+      store_le64(keystream + kAesBlockSize * b + 8, iv_high);
     }
     const MutableByteSpan chunk(keystream, blocks * kAesBlockSize);
     status = aes.encrypt(chunk, chunk);

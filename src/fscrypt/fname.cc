@@ -9,8 +9,6 @@
 namespace ecfs::fscrypt {
 namespace {
 
-// FSCRYPT_POLICY_FLAGS_PAD_MASK (include/uapi/linux/fscrypt.h).
-constexpr uint8_t kPadMask = 0x03;
 // PATH_MAX: fs/readdir.c rejects names this long or longer.
 constexpr size_t kPathMax = 4096;
 
@@ -23,8 +21,6 @@ size_t round_up(size_t value, size_t multiple) {
 }
 
 }  // namespace
-
-size_t fname_padding_from_policy_flags(uint8_t flags) { return size_t{4} << (flags & kPadMask); }
 
 Result<size_t> encrypted_name_size(size_t name_length, size_t padding, size_t max_length) {
   if (!valid_padding(padding)) {

@@ -30,10 +30,6 @@ inline constexpr size_t kFnameMinMessageLength = 16;
 // NAME_MAX: the longest name, plaintext or ciphertext, in a directory entry.
 inline constexpr size_t kFnameMaxNameLength = 255;
 
-// The NUL padding a policy's flags byte selects: 4 << (flags & 0x03), i.e.
-// 4, 8, 16 or 32 bytes (FSCRYPT_POLICY_FLAGS_PAD_*).
-size_t fname_padding_from_policy_flags(uint8_t flags);
-
 // Ciphertext size of a name of `name_length` bytes:
 // min(round_up(max(name_length, 16), padding), max_length)
 // (__fscrypt_fname_encrypted_size). ENAMETOOLONG if name_length > max_length;

@@ -66,16 +66,6 @@ Bytes padded(std::string_view name, size_t size) {
   return out;
 }
 
-TEST(Fname, PaddingFromPolicyFlags) {
-  EXPECT_EQ(fname_padding_from_policy_flags(0x00), 4u);
-  EXPECT_EQ(fname_padding_from_policy_flags(0x01), 8u);
-  EXPECT_EQ(fname_padding_from_policy_flags(0x02), 16u);
-  EXPECT_EQ(fname_padding_from_policy_flags(0x03), 32u);
-  // Only the PAD bits count.
-  EXPECT_EQ(fname_padding_from_policy_flags(0x04 | 0x02), 16u);
-  EXPECT_EQ(fname_padding_from_policy_flags(0x10 | 0x03), 32u);
-}
-
 TEST(Fname, EncryptedSize) {
   const struct {
     size_t length, padding, max, expected;

@@ -29,18 +29,7 @@ FileInfo::~FileInfo() {
 }
 
 IvParams FileInfo::iv_params() const {
-  // crypto.c `fscrypt_generate_iv`, for the scheme the policy's flags select.
-  switch (iv_scheme_from_policy_flags(policy_flags(context_.policy))) {
-    case IvScheme::kDirectKey:
-      return IvParams::direct_key(context_.nonce);
-    case IvScheme::kInoLblk64:
-      return IvParams::ino_lblk_64(inode_number_);
-    case IvScheme::kInoLblk32:
-      return IvParams::ino_lblk_32(hashed_inode_number_);
-    case IvScheme::kDefault:
-      break;
-  }
-  return IvParams::default_scheme();
+  return inode_iv_params(context_, inode_number_, hashed_inode_number_);
 }
 
 ExtentInfo::ExtentInfo(ActiveRef ref, const ExtentContext& context, const ModeInfo* mode,

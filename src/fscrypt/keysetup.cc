@@ -149,4 +149,18 @@ uint32_t hash_inode_number(const crypto::SipHashKey& inode_hash_key, uint64_t in
   return static_cast<uint32_t>(crypto::siphash_2_4(inode_hash_key, message));
 }
 
+IvParams inode_iv_params(const Context& context, uint64_t inode_number, uint32_t hashed_ino) {
+  switch (iv_scheme_from_policy_flags(policy_flags(context.policy))) {
+    case IvScheme::kDirectKey:
+      return IvParams::direct_key(context.nonce);
+    case IvScheme::kInoLblk64:
+      return IvParams::ino_lblk_64(inode_number);
+    case IvScheme::kInoLblk32:
+      return IvParams::ino_lblk_32(hashed_ino);
+    case IvScheme::kDefault:
+      break;
+  }
+  return IvParams::default_scheme();
+}
+
 }  // namespace ecfs::fscrypt

@@ -26,6 +26,7 @@
 #include "crypto/secret.h"
 #include "crypto/siphash.h"
 #include "fscrypt/hkdf.h"
+#include "fscrypt/iv.h"
 #include "fscrypt/master_key_secret.h"
 #include "fscrypt/mode.h"
 #include "fscrypt/policy.h"
@@ -85,6 +86,12 @@ Result<crypto::SecretBytes> derive_file_key(const MasterKeySecret& master_key,
 // asked for a v1 policy.
 Result<FileKey> setup_file_key(const MasterKeySecret& master_key, const Context& context,
                                const FileKeyParams& params);
+
+// How the IVs of the inode with `context` are formed, from the scheme its
+// policy's flags select (crypto.c `fscrypt_generate_iv`): the nonce for
+// DIRECT_KEY, the inode number for IV_INO_LBLK_64, the hashed inode number
+// (FileKey::hashed_ino) for IV_INO_LBLK_32, else the data unit index alone.
+IvParams inode_iv_params(const Context& context, uint64_t inode_number, uint32_t hashed_ino);
 
 // --- The individual rules, for tests and `ecfs crypt` ---
 

@@ -24,22 +24,6 @@ struct InodeCrypt {
   fscrypt::IvParams iv;
 };
 
-// The IV parameters the policy's flags select, filled from the inode.
-inline fscrypt::IvParams iv_params_for(const fscrypt::Context& context, uint64_t ino,
-                                       const fscrypt::FileKey& key) {
-  switch (fscrypt::iv_scheme_from_policy_flags(fscrypt::policy_flags(context.policy))) {
-    case fscrypt::IvScheme::kDirectKey:
-      return fscrypt::IvParams::direct_key(context.nonce);
-    case fscrypt::IvScheme::kInoLblk64:
-      return fscrypt::IvParams::ino_lblk_64(ino);
-    case fscrypt::IvScheme::kInoLblk32:
-      return fscrypt::IvParams::ino_lblk_32(key.hashed_ino);
-    case fscrypt::IvScheme::kDefault:
-      break;
-  }
-  return fscrypt::IvParams::default_scheme();
-}
-
 inline Result<InodeCrypt> setup_inode_crypt(const fscrypt::MasterKeySecret& master_key,
                                             const fscrypt::Context& context, fscrypt::FileKind kind,
                                             uint64_t ino, const fscrypt::FsUuid& fs_uuid) {
@@ -50,7 +34,7 @@ inline Result<InodeCrypt> setup_inode_crypt(const fscrypt::MasterKeySecret& mast
   auto key = fscrypt::setup_file_key(master_key, context, params);
   if (!key) return std::unexpected(key.error());
   InodeCrypt crypt{std::move(*key), {}};
-  crypt.iv = iv_params_for(context, ino, crypt.key);
+  crypt.iv = fscrypt::inode_iv_params(context, ino, crypt.key.hashed_ino);
   return crypt;
 }
 
