@@ -8,7 +8,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build asan demo check test-unit test-asan test-kernel bench format clean
+.PHONY: all deps build asan demo check test-unit test-asan test-kernel fuzz bench format clean
 
 all: build
 
@@ -27,7 +27,7 @@ $(ASAN_BUILD)/CMakeCache.txt: | deps
 
 # The sanitizer build covers the library layers' unit tests.
 asan: deps $(ASAN_BUILD)/CMakeCache.txt
-	cmake --build $(ASAN_BUILD) -j $(JOBS) --target base_tests crypto_tests fscrypt_tests
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target base_tests crypto_tests fscrypt_tests block_tests store_tests
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)/bin/ecfs
@@ -44,6 +44,9 @@ test-kernel: build
 
 check: build asan
 	bash scripts/check.sh $(BUILD) $(ASAN_BUILD)
+
+fuzz: deps
+	bash scripts/fuzz.sh
 
 bench: build
 	$(BUILD)/bin/ecfs_bench

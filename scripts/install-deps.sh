@@ -10,6 +10,10 @@ packages=(
   libgtest-dev libgmock-dev
   libbenchmark-dev
   libcli11-dev        # command-line parsing
+  libisal-dev         # crc32c (Intel ISA-L)
+  libxxhash-dev       # xxhash64
+  libb2-dev           # BLAKE2b
+  clang-16 libc++-16-dev libc++abi-16-dev libfuzzer-16-dev libclang-rt-16-dev  # libFuzzer targets
   e2fsprogs           # mkfs.ext4 / debugfs for the kernel-as-judge tests
   util-linux          # losetup, mount
   python3

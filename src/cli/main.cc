@@ -9,6 +9,9 @@
 
 #include "cli/command.h"
 #include "cli/crypt_command.h"
+#include "cli/fsck_command.h"
+#include "cli/inspect_command.h"
+#include "cli/mkfs_command.h"
 #include "crypto/secret.h"
 
 namespace ecfs::cli {
@@ -58,6 +61,9 @@ int main(int argc, char** argv) {
 
   ecfs::cli::CommandRunner runner;
   ecfs::cli::add_crypt_command(app, runner);
+  ecfs::cli::add_mkfs_command(app, runner);
+  ecfs::cli::add_fsck_command(app, runner);
+  ecfs::cli::add_inspect_command(app, runner);
   app.formatter(std::make_shared<ecfs::cli::SummaryFormatter>());
 
   if (ecfs::cli::names_unknown_command(app, argc, argv)) {

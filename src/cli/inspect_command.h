@@ -1,0 +1,17 @@
+// `ecfs inspect`: dumps an ecfs image read-only: every superblock copy, the
+// superblock in use (all fields), and the trees node by node with each
+// item's key, size and contents (decoded where the engine defines the item
+// type, hex otherwise); as text or, with --json, as one JSON document
+// (btrfs inspect-internal dump-super / dump-tree).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "cli/command.h"
+
+namespace ecfs::cli {
+
+// Registers the `inspect` subcommand on `app` (see command.h).
+void add_inspect_command(CLI::App& app, CommandRunner& runner);
+
+}  // namespace ecfs::cli

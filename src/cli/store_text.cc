@@ -1,0 +1,71 @@
+#include "cli/store_text.h"
+
+#include <cerrno>
+
+#include "base/bytes.h"
+#include "store/tree_ids.h"
+
+namespace ecfs::cli {
+
+std::string format_uuid(const Fsid& fsid) {
+  const std::string hex = to_hex(fsid);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20);
+}
+
+Result<Fsid> parse_uuid(std::string_view text) {
+  const auto bad = [&] {
+    return fail(EINVAL, "invalid UUID '" + std::string(text) +
+                            "' (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)");
+  };
+  if (text.size() != 36) return bad();
+  std::string hex;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const bool dash_position = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash_position != (text[i] == '-')) return bad();
+    if (!dash_position) hex.push_back(text[i]);
+  }
+  auto bytes = from_hex(hex);
+  if (!bytes || bytes->size() != store::kFsidSize) return bad();
+  Fsid fsid;
+  std::copy(bytes->begin(), bytes->end(), fsid.begin());
+  return fsid;
+}
+
+std::string_view tree_name(uint64_t id) {
+  switch (id) {
+    case store::kRootTreeId:
+      return "ROOT_TREE";
+    case store::kExtentTreeId:
+      return "EXTENT_TREE";
+    case store::kFsTreeId:
+      return "FS_TREE";
+    case store::kCsumTreeId:
+      return "CSUM_TREE";
+    default:
+      return id >= store::kFirstFreeTreeId ? "SUBVOLUME" : "TREE";
+  }
+}
+
+std::string_view item_type_name(uint8_t type) {
+  switch (type) {
+    case store::kExtentDataKey:
+      return "EXTENT_DATA";
+    case store::kExtentCsumKey:
+      return "EXTENT_CSUM";
+    case store::kRootItemKey:
+      return "ROOT_ITEM";
+    case store::kExtentItemKey:
+      return "EXTENT_ITEM";
+    case store::kMetadataItemKey:
+      return "METADATA_ITEM";
+    case store::kTreeBlockRefKey:
+      return "TREE_BLOCK_REF";
+    case store::kExtentDataRefKey:
+      return "EXTENT_DATA_REF";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+}  // namespace ecfs::cli

@@ -1,0 +1,205 @@
+// Engine: the transaction layer that ties the block device, the node codec,
+// the CoW B+trees, the extent tree and the space allocator into a storage
+// engine (DESIGN.md "Storage engine shape").
+//
+// On disk: the superblock copies point at the root tree; the root tree holds
+// a ROOT_ITEM per tree (the extent tree, the filesystem trees, clones); the
+// extent tree holds the reference count of every allocated extent
+// (docs/FORMAT.md "Trees and items").
+//
+// Transactions: begin() starts one; trees are created, opened (as BTree
+// objects owned by the transaction), cloned and dropped; commit() makes every
+// change durable at once, abort() forgets them. A commit applies the queued
+// reference changes to the extent tree, writes every dirty node, flushes,
+// writes all superblock copies with the next generation, flushes, and only
+// then lets the space freed in the transaction be reused. A crash at any
+// point therefore leaves either the previous or the new generation.
+//
+// Clones follow Rodeh ("B-trees, Shadowing, and Clones", ACM TOS 2008): a
+// clone shares the source's root node (one more reference); a shared node is
+// copied when either tree changes it and its children gain a reference;
+// dropping a tree walks down only into nodes whose count drops to zero.
+//
+// Data extents are reference counted too: the filesystem layer allocates
+// them, and adds or drops one reference per EXTENT_DATA item it inserts or
+// removes (items.h FileExtentRef); the engine keeps the counts right when
+// leaves holding such items are shared or dropped.
+//
+// Not thread-safe: one caller at a time. BTree pointers returned by
+// create_tree / open_tree are valid until the transaction ends.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "base/error.h"
+#include "block/block_device.h"
+#include "store/btree.h"
+#include "store/extent_refs.h"
+#include "store/items.h"
+#include "store/node_cache.h"
+#include "store/node_store.h"
+#include "store/space_allocator.h"
+#include "store/superblock.h"
+#include "store/tree_ids.h"
+
+namespace ecfs::store {
+
+struct MkfsOptions {
+  uint32_t node_size = kDefaultNodeSize;
+  ChecksumType checksum_type = ChecksumType::kCrc32c;
+  std::string label;
+  std::optional<std::array<uint8_t, kFsidSize>> fsid;  // random when absent
+};
+
+struct OpenOptions {
+  bool read_only = false;
+  size_t node_cache_capacity = 4096;  // clean nodes kept decoded
+};
+
+// Result of Engine::check (fsck).
+struct CheckReport {
+  uint64_t trees = 0;
+  uint64_t tree_nodes = 0;
+  uint64_t data_extents = 0;
+  uint64_t allocated_bytes = 0;
+  std::vector<std::string> problems;  // empty when consistent
+  bool clean() const { return problems.empty(); }
+};
+
+// The areas no extent may use: the first MiB (boot loaders, as btrfs) and
+// each superblock copy that fits on a device of `device_size` bytes.
+std::vector<ByteRange> reserved_ranges_for(uint64_t device_size);
+
+// Creates an empty ecfs image: root tree, extent tree, and empty FS_TREE (5)
+// and CSUM_TREE (7), committed as generation 1. EINVAL for a bad node size
+// or checksum type, a label over 255 bytes, or a device too small.
+Status mkfs(block::BlockDevice& device, const MkfsOptions& options);
+
+class Engine final : public NodeStore {
+ public:
+  // Opens the image: the newest valid superblock copy, then the extent tree
+  // to rebuild the free-space map. Errors from read_newest_superblock (EIO,
+  // EINVAL, EOPNOTSUPP for unknown incompat features); EROFS for unknown
+  // compat_ro features unless read_only; EUCLEAN for an inconsistent image.
+  static Result<std::unique_ptr<Engine>> open(block::BlockDevice& device,
+                                              const OpenOptions& options = {});
+  ~Engine() override;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // The last committed superblock.
+  const Superblock& superblock() const { return sb_; }
+  uint64_t committed_generation() const { return sb_.generation; }
+  bool read_only() const { return options_.read_only; }
+  bool in_transaction() const { return in_transaction_; }
+  const SpaceAllocator& allocator() const { return allocator_; }
+
+  // EROFS when read-only; EBUSY when a transaction is running; EIO after a
+  // failed commit left the device in an unknown state (reopen it).
+  Status begin();
+  // EINVAL without a transaction. On failure the transaction is aborted.
+  Status commit();
+  // Drops every change of the running transaction (no-op without one).
+  void abort();
+
+  // The following REQUIRE a running transaction (EINVAL otherwise).
+  // A new empty tree. EEXIST if `id` exists; EINVAL for the root and extent
+  // tree ids.
+  Result<BTree*> create_tree(uint64_t id);
+  // An existing tree, changeable in this transaction. ENOENT if absent.
+  Result<BTree*> open_tree(uint64_t id);
+  // `clone_id` becomes a copy of `source_id` in O(1). ENOENT / EEXIST;
+  // EINVAL for the root and extent trees or equal ids.
+  Status clone_tree(uint64_t source_id, uint64_t clone_id);
+  // Deletes tree `id`, freeing the nodes and data references only it held.
+  Status drop_tree(uint64_t id);
+  // A new data extent of `length` bytes (a multiple of the sector size,
+  // EINVAL otherwise; ENOSPC). It is freed at commit unless referenced.
+  Result<uint64_t> allocate_data(uint64_t length);
+  // Adds / drops one reference to data extent `bytenr` (of `length` bytes):
+  // ref.root is the tree holding the EXTENT_DATA item (objectid, offset) that
+  // covers [extent_offset, extent_offset + length) of the extent. EINVAL for
+  // a range outside the extent; ENOENT for an unknown extent. Dropping a
+  // reference that does not exist fails the commit (EUCLEAN).
+  Status add_data_ref(uint64_t bytenr, uint64_t length, const DataRef& ref);
+  Status drop_data_ref(uint64_t bytenr, uint64_t length, const DataRef& ref);
+
+  // Works inside and outside a transaction.
+  // The ids of every tree (current state in a transaction, else committed).
+  Result<std::vector<uint64_t>> list_trees();
+  // Tree `id` as last committed, for reading. ENOENT if absent.
+  Result<BTree> committed_tree(uint64_t id);
+
+  // fsck of the committed state: tree invariants, every extent's reference
+  // count against the references found by walking all trees, data back
+  // references, and free space against allocated extents. EBUSY in a
+  // transaction; read errors as they come.
+  Result<CheckReport> check();
+
+  // NodeStore.
+  uint32_t node_size() const override { return sb_.node_size; }
+  uint64_t generation() const override { return transaction_generation_; }
+  Result<NodeRef> read_node(uint64_t bytenr, uint64_t generation, uint8_t level) override;
+  // Allocated or cowed in the running transaction and never shared in it (a
+  // clone taken in the same transaction makes a dirty node read-only).
+  bool is_writable(const Node& node) const override;
+  Result<NodeRef> cow_node(const NodeRef& node, uint64_t owner) override;
+  Result<NodeRef> allocate_node(uint8_t level, uint64_t owner) override;
+  Status free_node(const NodeRef& node) override;
+
+ private:
+  friend Status mkfs(block::BlockDevice& device, const MkfsOptions& options);
+
+  // A tree touched in the running transaction.
+  struct OpenTree {
+    std::unique_ptr<BTree> tree;
+    RootItem item;    // what the root item should say (root filled at commit)
+    RootItem stored;  // what the root tree holds now
+  };
+
+  Engine(block::BlockDevice& device, Superblock sb, OpenOptions options);
+
+  Status check_in_transaction() const;
+  BTree& extent_tree() { return *trees_.at(kExtentTreeId).tree; }
+  // True when `node` can only be referenced by tree `tree_id`.
+  bool exclusive_to(const Node& node, uint64_t tree_id) const;
+  // The reference count of a tree node: its extent item plus queued changes.
+  Result<uint64_t> tree_block_refs(uint64_t bytenr, uint8_t level);
+  // Queues `delta` for every data extent named by an EXTENT_DATA item of
+  // `leaf`, attributed to tree `root`.
+  Status queue_leaf_data_refs(const Node& leaf, uint64_t root, int64_t delta);
+  Status drop_subtree(uint64_t bytenr, uint64_t generation, uint8_t level);
+  Status check_data_ref_args(uint64_t bytenr, uint64_t length, const DataRef& ref);
+  Status commit_transaction();
+  Status write_superblocks(Superblock sb);
+  Status load_extent_tree();  // at open: free-space map
+
+  block::BlockDevice* device_;
+  Superblock sb_;
+  OpenOptions options_;
+  SpaceAllocator allocator_;
+  NodeCache cache_;
+  RootItem committed_extent_item_;
+  bool failed_ = false;
+
+  // The running transaction.
+  bool in_transaction_ = false;
+  uint64_t transaction_generation_ = 0;
+  std::optional<SpaceAllocator> saved_allocator_;  // restored by abort()
+  std::optional<BTree> root_tree_;
+  std::map<uint64_t, OpenTree> trees_;
+  std::unordered_map<uint64_t, NodeRef> dirty_;
+  // Dirty nodes that gained a second reference in this transaction.
+  std::unordered_set<uint64_t> shared_this_transaction_;
+  DelayedRefs delayed_;
+};
+
+}  // namespace ecfs::store

@@ -1,0 +1,162 @@
+// Unit tests of the text helpers behind `ecfs mkfs`, `fsck` and `inspect`:
+// size parsing and printing (binary units, as mkfs.btrfs and truncate(1)),
+// UUID text (RFC 9562 section 4 layout), and the JSON writer (RFC 8259
+// escaping, checked by parsing the output with python3's json module).
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <string>
+
+#include "cli/json_writer.h"
+#include "cli/size_parse.h"
+#include "cli/store_text.h"
+#include "cli_test_util.h"
+#include "store/tree_ids.h"
+
+namespace ecfs::cli {
+namespace {
+
+TEST(ParseSizeTest, PlainNumbersAreBytes) {
+  EXPECT_EQ(parse_size("0").value(), 0u);
+  EXPECT_EQ(parse_size("4096").value(), 4096u);
+  EXPECT_EQ(parse_size("18446744073709551615").value(), UINT64_MAX);
+}
+
+TEST(ParseSizeTest, UnitsAreBinaryInEitherCaseWithOptionalBOrIB) {
+  EXPECT_EQ(parse_size("16K").value(), 16384u);
+  EXPECT_EQ(parse_size("16k").value(), 16384u);
+  EXPECT_EQ(parse_size("128M").value(), 128ull << 20);
+  EXPECT_EQ(parse_size("8G").value(), 8ull << 30);
+  EXPECT_EQ(parse_size("8GiB").value(), 8ull << 30);
+  EXPECT_EQ(parse_size("8GB").value(), 8ull << 30);
+  EXPECT_EQ(parse_size("2T").value(), 2ull << 40);
+  EXPECT_EQ(parse_size("3P").value(), 3ull << 50);
+  EXPECT_EQ(parse_size("15E").value(), 15ull << 60);
+}
+
+TEST(ParseSizeTest, RejectsEverythingElseWithEinval) {
+  for (const char* text : {"", "K", "-1", "+1", " 1", "1 ", "1.5G", "8Q", "8KK", "8Gi", "8GiBs",
+                           "0x10", "18446744073709551616", "16E", "16777216T"}) {
+    SCOPED_TRACE(text);
+    auto parsed = parse_size(text);
+    ASSERT_FALSE(parsed);
+    EXPECT_EQ(parsed.error().errno_value(), EINVAL);
+    EXPECT_NE(parsed.error().message().find(std::string("'") + text + "'"), std::string::npos);
+  }
+}
+
+TEST(FormatSizeTest, TwoDecimalsInTheLargestUnit) {
+  EXPECT_EQ(format_size(0), "0B");
+  EXPECT_EQ(format_size(1023), "1023B");
+  EXPECT_EQ(format_size(1024), "1.00KiB");
+  EXPECT_EQ(format_size(65536), "64.00KiB");
+  EXPECT_EQ(format_size(1536ull << 20), "1.50GiB");
+  EXPECT_EQ(format_size(8ull << 30), "8.00GiB");
+  EXPECT_EQ(format_size(UINT64_MAX), "16.00EiB");
+}
+
+TEST(UuidTest, RoundTripsAndAcceptsUpperCase) {
+  const Fsid fsid = {0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78,
+                     0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2, 0xe1, 0xf0};
+  EXPECT_EQ(format_uuid(fsid), "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+  EXPECT_EQ(parse_uuid("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0").value(), fsid);
+  EXPECT_EQ(parse_uuid("0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0").value(), fsid);
+}
+
+TEST(UuidTest, RejectsOtherShapes) {
+  for (const char* text :
+       {"", "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f",
+        "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f00", "0f1e2d3c-4b5a6-978-8796-a5b4c3d2e1f0",
+        "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1fg", "{0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1}"}) {
+    SCOPED_TRACE(text);
+    auto parsed = parse_uuid(text);
+    ASSERT_FALSE(parsed);
+    EXPECT_EQ(parsed.error().errno_value(), EINVAL);
+  }
+}
+
+TEST(StoreNamesTest, WellKnownTreesAndItemTypes) {
+  EXPECT_EQ(tree_name(store::kRootTreeId), "ROOT_TREE");
+  EXPECT_EQ(tree_name(store::kExtentTreeId), "EXTENT_TREE");
+  EXPECT_EQ(tree_name(store::kFsTreeId), "FS_TREE");
+  EXPECT_EQ(tree_name(store::kCsumTreeId), "CSUM_TREE");
+  EXPECT_EQ(tree_name(256), "SUBVOLUME");
+  EXPECT_EQ(tree_name(3), "TREE");
+  // btrfs_tree.h numbers.
+  EXPECT_EQ(item_type_name(132), "ROOT_ITEM");
+  EXPECT_EQ(item_type_name(168), "EXTENT_ITEM");
+  EXPECT_EQ(item_type_name(169), "METADATA_ITEM");
+  EXPECT_EQ(item_type_name(178), "EXTENT_DATA_REF");
+  EXPECT_EQ(item_type_name(108), "EXTENT_DATA");
+  EXPECT_EQ(item_type_name(1), "UNKNOWN");
+}
+
+TEST(JsonQuoteTest, EscapesPerRfc8259) {
+  EXPECT_EQ(json_quote("plain"), "\"plain\"");
+  EXPECT_EQ(json_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(json_quote("\n\t\r"), "\"\\n\\t\\r\"");
+  EXPECT_EQ(json_quote(std::string("\x01\x1f", 2)), "\"\\u0001\\u001f\"");
+  EXPECT_EQ(json_quote(std::string("\0", 1)), "\"\\u0000\"");
+  // Valid UTF-8 passes through; invalid bytes become \u00XX.
+  EXPECT_EQ(json_quote("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
+  EXPECT_EQ(json_quote("\xff\xc3"), "\"\\u00ff\\u00c3\"");
+  EXPECT_EQ(json_quote("\xc0\xaf"), "\"\\u00c0\\u00af\"");             // overlong '/'
+  EXPECT_EQ(json_quote("\xed\xa0\x80"), "\"\\u00ed\\u00a0\\u0080\"");  // a surrogate
+}
+
+TEST(JsonWriterTest, NestedDocumentIsExactAndParses) {
+  JsonWriter json;
+  json.begin_object();
+  json.field("name", "tree");
+  json.field("id", uint64_t{5});
+  json.field("big", UINT64_MAX);
+  json.field("clean", true);
+  json.key("empty");
+  json.begin_array();
+  json.end_array();
+  json.key("list");
+  json.begin_array();
+  json.value(uint8_t{1});
+  json.null_value();
+  json.begin_object();
+  json.end_object();
+  json.end_array();
+  json.end_object();
+  EXPECT_EQ(json.text(),
+            "{\n"
+            "  \"name\": \"tree\",\n"
+            "  \"id\": 5,\n"
+            "  \"big\": 18446744073709551615,\n"
+            "  \"clean\": true,\n"
+            "  \"empty\": [],\n"
+            "  \"list\": [\n"
+            "    1,\n"
+            "    null,\n"
+            "    {}\n"
+            "  ]\n"
+            "}\n");
+  if (!cli_test::python3_available()) GTEST_SKIP() << "python3 not installed";
+  cli_test::ScratchDir scratch;
+  const cli_test::Outcome parsed =
+      cli_test::python_json(json.text(), "d['big'], d['list'], d['clean']", scratch.path());
+  EXPECT_EQ(parsed.exit_status, 0) << parsed.describe();
+  EXPECT_EQ(parsed.out, "18446744073709551615 [1, None, {}] True");
+}
+
+TEST(JsonWriterTest, HostileStringsStillParse) {
+  if (!cli_test::python3_available()) GTEST_SKIP() << "python3 not installed";
+  std::string every_byte;
+  for (int c = 0; c < 256; ++c) every_byte.push_back(static_cast<char>(c));
+  JsonWriter json;
+  json.begin_object();
+  json.field(every_byte, every_byte);
+  json.end_object();
+  cli_test::ScratchDir scratch;
+  const cli_test::Outcome parsed = cli_test::python_json(
+      json.text(), "[len(k) for k in d], list(d.values())[0] == list(d)[0]", scratch.path());
+  EXPECT_EQ(parsed.exit_status, 0) << parsed.describe();
+  EXPECT_EQ(parsed.out, "[256] True");  // each byte became one character
+}
+
+}  // namespace
+}  // namespace ecfs::cli
