@@ -65,7 +65,9 @@ TEST_P(BTreeFaultTest, FailedChangesKeepTheOldContents) {
     auto valid = tree.check_invariants();
     ASSERT_TRUE(valid) << what << ": " << message_of(valid);
     ASSERT_EQ(contents_of(tree), model) << what << ": contents changed";
-    ASSERT_EQ(store.live_node_count(), node_stats(tree).nodes) << what << ": a node leaked";
+    const testing::NodeStats stats = node_stats(tree);
+    ASSERT_EQ(store.live_node_count(), stats.nodes) << what << ": a node leaked";
+    ASSERT_EQ(stats.lone_children, 0u) << what << ": an internal node has a single child";
     faulty.read_failure_rate = rates[0];
     faulty.cow_failure_rate = rates[1];
     faulty.allocate_failure_rate = rates[2];

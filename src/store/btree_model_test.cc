@@ -8,7 +8,8 @@
 // Deterministic per seed; a failure names its seed, node size and operation.
 // ECFS_MODEL_OPS=<n> sets the operations per run (long runs: 5000000),
 // ECFS_MODEL_SEED=<n> is added to each run's seed, ECFS_MODEL_TRACE=1 prints
-// progress.
+// progress, ECFS_MODEL_CHECK_FROM=<op> checks invariants after every
+// operation from that one on (to find the operation that broke the tree).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -80,6 +81,10 @@ class ModelRun {
       }
       step();
       if (::testing::Test::HasFatalFailure()) return;
+      if (op >= check_every_op_from_) {
+        auto valid = tree_->check_invariants();
+        ASSERT_TRUE(valid) << where() << ": " << message_of(valid);
+      }
       if (tree_->root().level > max_level_) max_level_ = tree_->root().level;
       if (tree_->root().level < level_) ++root_shrinks_;
       level_ = tree_->root().level;
@@ -351,8 +356,10 @@ class ModelRun {
     ASSERT_TRUE(valid) << where() << ": " << message_of(valid);
     expect_contents(*tree_, contents_, "the tree");
     if (::testing::Test::HasFatalFailure()) return;
-    ASSERT_EQ(store_.live_node_count(), node_stats(*tree_).nodes)
+    const testing::NodeStats stats = node_stats(*tree_);
+    ASSERT_EQ(store_.live_node_count(), stats.nodes)
         << where() << ": the store holds nodes the tree does not reference";
+    ASSERT_EQ(stats.lone_children, 0u) << where() << ": an internal node has a single child";
     ++transactions_;
     // Saved versions cannot change once their transaction is over, so
     // checking them now and then, and always before they are dropped, is as
@@ -398,6 +405,7 @@ class ModelRun {
   uint64_t transaction_length_ = 100;
   uint64_t sequence_ = 1ull << 40;
   bool trace_ = std::getenv("ECFS_MODEL_TRACE") != nullptr;
+  uint64_t check_every_op_from_ = env_or("ECFS_MODEL_CHECK_FROM", UINT64_MAX);
   uint8_t level_ = 0;
   uint8_t max_level_ = 0;
   size_t root_shrinks_ = 0;

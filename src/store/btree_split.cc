@@ -161,8 +161,12 @@ Status BTree::split_and_write(TreePath& path, const Key& key, ByteSpan data, boo
                            pending.begin() + static_cast<ptrdiff_t>(pending_count));
       pending_count = 0;
       if (node.children.size() > max_pointers) {
-        // As for leaves: new pointers after all old ones start a new node.
-        const size_t cut = child + 1 == old_count ? old_count : node.children.size() / 2;
+        // As for leaves, pointers appended after all old ones start a new
+        // node, which takes one old pointer too if it would otherwise have a
+        // single child: a lone child has no sibling to merge with, so an
+        // emptied leaf there could not go away.
+        const size_t cut =
+            child + 1 == old_count ? node.children.size() - 2 : node.children.size() / 2;
         Node& right = *fresh[next_fresh++];
         auto begin = node.children.begin() + static_cast<ptrdiff_t>(cut);
         right.children.assign(begin, node.children.end());

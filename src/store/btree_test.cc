@@ -170,6 +170,22 @@ TEST_F(BTreeTest, LargeItemGetsALeafOfItsOwn) {
   expect_valid();
 }
 
+TEST_F(BTreeTest, AppendedInternalNodeNeverHasALoneChild) {
+  // 2000-byte items take a leaf each; the 122nd leaf overflows the root's
+  // 121 pointers at its end. The new internal node must get two children:
+  // with one, emptying that child's leaf would leave it without a sibling.
+  for (uint64_t n = 0; n < 122; ++n) insert_ok(n, 2000);
+  ASSERT_EQ(tree().root().level, 2);
+  EXPECT_EQ(node_stats(tree()).lone_children, 0u);
+  expect_valid();
+  remove_ok(121);
+  EXPECT_EQ(node_stats(tree()).lone_children, 0u);
+  expect_valid();
+  remove_ok(120);  // the right internal node is left with one child: merged
+  EXPECT_EQ(tree().root().level, 1);
+  expect_valid();
+}
+
 TEST_F(BTreeTest, GrowingUpdateSplits) {
   for (uint64_t n = 0; n < 32; ++n) insert_ok(n, 100);
   ASSERT_TRUE(tree().update(key_of(16), data_of(kMaxItem4k, 99)));
@@ -223,6 +239,7 @@ TEST_F(BTreeTest, RootGrowsAndShrinksThroughEveryLevel) {
   }
   ASSERT_EQ(level, 3);
   expect_valid();
+  EXPECT_EQ(node_stats(tree()).lone_children, 0u);
   EXPECT_EQ(store_.live_node_count(), node_stats(tree()).nodes);
 
   store_.begin_transaction();
@@ -239,6 +256,7 @@ TEST_F(BTreeTest, RootGrowsAndShrinksThroughEveryLevel) {
     }
   }
   EXPECT_EQ(level, 0);
+  EXPECT_EQ(node_stats(tree()).lone_children, 0u);
   EXPECT_TRUE(contents_of(tree()).empty());
   EXPECT_EQ(store_.live_node_count(), 1u);
   expect_valid();

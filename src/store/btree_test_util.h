@@ -62,16 +62,21 @@ inline Contents contents_of(const BTree& tree) {
 struct NodeStats {
   size_t nodes = 0;
   size_t leaves = 0;
+  // Internal nodes below the root with one child: never left by BTree (such
+  // a child has no sibling to merge with when it empties).
+  size_t lone_children = 0;
   std::vector<size_t> leaf_item_counts;  // in key order
 };
 
 inline NodeStats node_stats(const BTree& tree) {
   NodeStats stats;
   auto status = tree.for_each_node([&](const Node& node) {
-    ++stats.nodes;
+    const bool root = stats.nodes++ == 0;  // visited first
     if (node.is_leaf()) {
       ++stats.leaves;
       stats.leaf_item_counts.push_back(node.items.size());
+    } else if (!root && node.children.size() < 2) {
+      ++stats.lone_children;
     }
     return true;
   });

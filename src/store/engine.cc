@@ -332,6 +332,7 @@ void Engine::abort() {
   root_tree_.reset();
   dirty_.clear();
   delayed_.clear();
+  new_data_extents_.clear();
   shared_this_transaction_.clear();
   allocator_ = std::move(*saved_allocator_);
   saved_allocator_.reset();
@@ -368,6 +369,7 @@ Status Engine::commit_transaction() {
       auto [bytenr, head] = delayed_.pop_first();
       ECFS_TRY(
           apply_delayed_ref_head(extent_tree(), bytenr, head, transaction_generation_, allocator_));
+      ECFS_TRY(delete_checksums_if_freed(bytenr, head));
       changed = true;
     }
     if (!changed) break;
@@ -421,6 +423,7 @@ Status Engine::commit_transaction() {
   trees_.clear();
   root_tree_.reset();
   saved_allocator_.reset();
+  new_data_extents_.clear();
   in_transaction_ = false;
   transaction_generation_ = sb_.generation + 1;
   return ok();
@@ -576,6 +579,7 @@ Result<uint64_t> Engine::allocate_data(uint64_t length) {
   auto bytenr = allocator_.allocate(length, kSectorSize);
   if (!bytenr) return std::unexpected(bytenr.error());
   delayed_.add_data_extent(*bytenr, length);
+  new_data_extents_[*bytenr] = length;
   return *bytenr;
 }
 

@@ -70,6 +70,7 @@ struct CheckReport {
   uint64_t tree_nodes = 0;
   uint64_t data_extents = 0;
   uint64_t allocated_bytes = 0;
+  uint64_t data_sectors_checked = 0;  // data sectors read and compared with their checksums
   std::vector<std::string> problems;  // empty when consistent
   bool clean() const { return problems.empty(); }
 };
@@ -131,6 +132,33 @@ class Engine final : public NodeStore {
   // reference that does not exist fails the commit (EUCLEAN).
   Status add_data_ref(uint64_t bytenr, uint64_t length, const DataRef& ref);
   Status drop_data_ref(uint64_t bytenr, uint64_t length, const DataRef& ref);
+  // Writes `data` (whole sectors; ciphertext for encrypted files: checksums
+  // are of the bytes on disk) at `bytenr`, which must lie inside a data
+  // extent allocated in this transaction (EINVAL otherwise: overwriting
+  // committed data in place would break copy-on-write), and records each
+  // sector's checksum in the csum tree (data_checksums.h). The data reaches
+  // the device at once; commit() flushes it together with the trees before
+  // the superblock, so data and checksums become durable together. When
+  // the extent is freed (its count drops to zero) the commit deletes its
+  // checksums. Device errors as they come (abort the transaction).
+  Status write_data(uint64_t bytenr, ByteSpan data);
+  // Inside or outside a transaction (then: committed state). Reads whole
+  // sectors and verifies each against its checksum: EIO naming the sector's
+  // byte offset for "data checksum mismatch" or "no checksum" (the
+  // filesystem reads only what it wrote, so a missing checksum is damage);
+  // never returns unverified bytes. EINVAL for an unaligned range.
+  Result<Bytes> read_data(uint64_t bytenr, uint64_t length);
+
+  // Relocation hooks (relocation.h); REQUIRE a running transaction.
+  // The device, for copying extents byte for byte (no key needed).
+  block::BlockDevice& device() { return *device_; }
+  // The queued reference changes of extent `bytenr`, or null.
+  const DelayedRefHead* pending_refs(uint64_t bytenr) const { return delayed_.find(bytenr); }
+  // Makes node `bytenr`, if it is dirty in this transaction, read-only, so
+  // that the next change cows it to a new address (a clean node always is).
+  void force_cow(uint64_t bytenr) {
+    if (dirty_.contains(bytenr)) shared_this_transaction_.insert(bytenr);
+  }
 
   // Works inside and outside a transaction.
   // The ids of every tree (current state in a transaction, else committed).
@@ -140,8 +168,9 @@ class Engine final : public NodeStore {
 
   // fsck of the committed state: tree invariants, every extent's reference
   // count against the references found by walking all trees, data back
-  // references, and free space against allocated extents. EBUSY in a
-  // transaction; read errors as they come.
+  // references, free space against allocated extents, and data checksums
+  // (items inside data extents, every covered sector read and compared).
+  // EBUSY in a transaction; read errors as they come.
   Result<CheckReport> check();
 
   // NodeStore.
@@ -178,6 +207,13 @@ class Engine final : public NodeStore {
   Status queue_leaf_data_refs(const Node& leaf, uint64_t root, int64_t delta);
   Status drop_subtree(uint64_t bytenr, uint64_t generation, uint8_t level);
   Status check_data_ref_args(uint64_t bytenr, uint64_t length, const DataRef& ref);
+  // Commit: after `head` was applied, deletes the checksums of data extent
+  // `bytenr` if it was freed (data_checksums.cc).
+  Status delete_checksums_if_freed(uint64_t bytenr, const DelayedRefHead& head);
+  // fsck of the csum tree: items well formed, inside data extents, and every
+  // covered sector matching its checksum (data_checksums.cc).
+  Status check_data_checksums(const RootRef& extent_root, const RootRef& csum_root,
+                              CheckReport& report);
   Status commit_transaction();
   Status write_superblocks(Superblock sb);
   Status load_extent_tree();  // at open: free-space map
@@ -200,6 +236,9 @@ class Engine final : public NodeStore {
   // Dirty nodes that gained a second reference in this transaction.
   std::unordered_set<uint64_t> shared_this_transaction_;
   DelayedRefs delayed_;
+  // Data extents allocated in this transaction (start -> length): the only
+  // places write_data may write.
+  std::map<uint64_t, uint64_t> new_data_extents_;
 };
 
 }  // namespace ecfs::store

@@ -93,9 +93,11 @@ Result<CheckReport> Engine::check() {
                }));
   ECFS_TRY(decode_status);
   std::optional<RootRef> extent_root;
+  std::optional<RootRef> csum_root;
   for (const auto& [id, item] : roots) {
     ECFS_TRY(walk(id, item.root));
     if (id == kExtentTreeId) extent_root = item.root;
+    if (id == kCsumTreeId) csum_root = item.root;
   }
   report.trees = roots.size() + 1;
   if (!extent_root) return fail(EUCLEAN, "the root tree has no extent tree");
@@ -223,6 +225,13 @@ Result<CheckReport> Engine::check() {
                               " bytes used, the extent tree " + std::to_string(allocated_bytes));
   }
   report.allocated_bytes = allocated_bytes;
+
+  // Data checksums: well-formed items over allocated data, matching the data.
+  if (csum_root) {
+    ECFS_TRY(check_data_checksums(*extent_root, *csum_root, report));
+  } else {
+    report.problems.push_back("the root tree has no csum tree");
+  }
   return report;
 }
 

@@ -1,0 +1,364 @@
+#include "store/data_checksums.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+
+#include "store/checksum.h"
+#include "store/engine.h"
+#include "store/node.h"
+#include "store/tree_ids.h"
+
+namespace ecfs::store {
+namespace {
+
+Key csum_key(uint64_t bytenr) { return Key{kExtentCsumObjectid, kExtentCsumKey, bytenr}; }
+
+bool is_csum_key(const Key& key) {
+  return key.objectid == kExtentCsumObjectid && key.type == kExtentCsumKey;
+}
+
+std::string sector_name(uint64_t bytenr) {
+  return "the data sector at byte offset " + std::to_string(bytenr);
+}
+
+// One EXTENT_CSUM item as read from the tree.
+struct CsumItem {
+  uint64_t start = 0;
+  Bytes sums;
+  uint64_t sectors(size_t size) const { return sums.size() / size; }
+  uint64_t end(size_t size) const { return start + sectors(size) * kSectorSize; }
+};
+
+Status check_item(const Key& key, ByteSpan data, size_t size) {
+  if (data.empty() || data.size() % size != 0 || key.offset % kSectorSize != 0) {
+    return fail(EUCLEAN, "checksum item at " + std::to_string(key.offset) + " has " +
+                             std::to_string(data.size()) + " bytes, not whole " +
+                             std::to_string(size) + "-byte checksums of aligned sectors");
+  }
+  return ok();
+}
+
+// Every checksum item that covers part of [start, end), in key order.
+Result<std::vector<CsumItem>> items_overlapping(const BTree& tree, size_t size, uint64_t start,
+                                                uint64_t end) {
+  std::vector<CsumItem> items;
+  Key first = csum_key(start);
+  auto floor = tree.upper_floor(first);
+  if (!floor) return std::unexpected(floor.error());
+  if (*floor && is_csum_key((*floor)->key)) first = (*floor)->key;
+  Status status = ok();
+  ECFS_TRY(tree.for_each(first, csum_key(end - 1), [&](const Key& key, ByteSpan data) {
+    if (!is_csum_key(key)) return true;
+    status = check_item(key, data, size);
+    if (!status) return false;
+    CsumItem item{key.offset, Bytes(data.begin(), data.end())};
+    if (item.end(size) > start) items.push_back(std::move(item));
+    return true;
+  }));
+  ECFS_TRY(status);
+  return items;
+}
+
+// Inserts `sums` from `start` on as items of at most `max_sectors`.
+Status insert_chunked(BTree& tree, size_t size, size_t max_sectors, uint64_t start, ByteSpan sums) {
+  const size_t chunk = max_sectors * size;
+  for (size_t offset = 0; offset < sums.size(); offset += chunk) {
+    const size_t length = std::min(chunk, sums.size() - offset);
+    ECFS_TRY(
+        tree.insert(csum_key(start + offset / size * kSectorSize), sums.subspan(offset, length)));
+  }
+  return ok();
+}
+
+}  // namespace
+
+size_t max_csum_item_sectors(uint32_t node_size, ChecksumType type) {
+  return std::max<size_t>(1, max_item_data_size(node_size) / 4 / checksum_size(type));
+}
+
+Bytes compute_sector_checksums(ChecksumType type, ByteSpan data) {
+  const size_t size = checksum_size(type);
+  Bytes sums(data.size() / kSectorSize * size);
+  for (size_t sector = 0; sector * kSectorSize < data.size(); ++sector) {
+    const Checksum sum = compute_checksum(type, data.subspan(sector * kSectorSize, kSectorSize));
+    std::copy_n(sum.begin(), size, sums.begin() + sector * size);
+  }
+  return sums;
+}
+
+Status delete_data_checksums(BTree& csum_tree, ChecksumType type, uint64_t bytenr,
+                             uint64_t length) {
+  if (length == 0) return ok();
+  const size_t size = checksum_size(type);
+  const uint64_t end = bytenr + length;
+  auto items = items_overlapping(csum_tree, size, bytenr, end);
+  if (!items) return std::unexpected(items.error());
+  for (const CsumItem& item : *items) {
+    ECFS_TRY(csum_tree.remove(csum_key(item.start)));
+    // Keep the parts of the item outside the range (btrfs
+    // btrfs_del_csums truncates or splits the same way).
+    if (item.start < bytenr) {
+      const size_t keep = (bytenr - item.start) / kSectorSize * size;
+      ECFS_TRY(csum_tree.insert(csum_key(item.start), ByteSpan(item.sums).first(keep)));
+    }
+    if (item.end(size) > end) {
+      const size_t skip = (end - item.start) / kSectorSize * size;
+      ECFS_TRY(csum_tree.insert(csum_key(end), ByteSpan(item.sums).subspan(skip)));
+    }
+  }
+  return ok();
+}
+
+Status put_data_checksums(BTree& csum_tree, uint32_t node_size, ChecksumType type, uint64_t bytenr,
+                          ByteSpan sums) {
+  const size_t size = checksum_size(type);
+  if (bytenr % kSectorSize != 0 || sums.empty() || sums.size() % size != 0) {
+    return fail(EINVAL, "checksums of " + std::to_string(sums.size()) + " bytes at " +
+                            std::to_string(bytenr));
+  }
+  const uint64_t end = bytenr + sums.size() / size * kSectorSize;
+  ECFS_TRY(delete_data_checksums(csum_tree, type, bytenr, end - bytenr));
+  const size_t max_sectors = max_csum_item_sectors(node_size, type);
+
+  // Merge with an item that ends exactly at `bytenr` and is not full, so
+  // sequential writes build few, full items.
+  uint64_t start = bytenr;
+  Bytes merged;
+  if (bytenr >= kSectorSize) {
+    auto before = csum_tree.upper_floor(csum_key(bytenr - kSectorSize));
+    if (!before) return std::unexpected(before.error());
+    if (*before && is_csum_key((*before)->key)) {
+      ECFS_TRY(check_item((*before)->key, (*before)->data, size));
+      const uint64_t before_end =
+          (*before)->key.offset + (*before)->data.size() / size * kSectorSize;
+      if (before_end == bytenr && (*before)->data.size() / size < max_sectors) {
+        start = (*before)->key.offset;
+        merged = std::move((*before)->data);
+        ECFS_TRY(csum_tree.remove(csum_key(start)));
+      }
+    }
+  }
+  merged.insert(merged.end(), sums.begin(), sums.end());
+  // And with an item that starts exactly at `end`.
+  auto after = csum_tree.find(csum_key(end));
+  if (!after) return std::unexpected(after.error());
+  if (*after && merged.size() / size < max_sectors) {
+    ECFS_TRY(check_item(csum_key(end), **after, size));
+    ECFS_TRY(csum_tree.remove(csum_key(end)));
+    merged.insert(merged.end(), (*after)->begin(), (*after)->end());
+  }
+  return insert_chunked(csum_tree, size, max_sectors, start, merged);
+}
+
+Result<SectorChecksums> find_data_checksums(const BTree& csum_tree, ChecksumType type,
+                                            uint64_t bytenr, uint64_t length) {
+  const size_t size = checksum_size(type);
+  SectorChecksums out;
+  out.bytenr = bytenr;
+  const uint64_t sectors = length / kSectorSize;
+  out.sums.assign(sectors * size, 0);
+  out.present.assign(sectors, false);
+  if (sectors == 0) return out;
+  const uint64_t end = bytenr + sectors * kSectorSize;
+  auto items = items_overlapping(csum_tree, size, bytenr, end);
+  if (!items) return std::unexpected(items.error());
+  for (const CsumItem& item : *items) {
+    const uint64_t from = std::max(item.start, bytenr);
+    const uint64_t to = std::min(item.end(size), end);
+    for (uint64_t at = from; at < to; at += kSectorSize) {
+      const uint64_t in_item = (at - item.start) / kSectorSize;
+      const uint64_t in_out = (at - bytenr) / kSectorSize;
+      std::copy_n(item.sums.begin() + in_item * size, size, out.sums.begin() + in_out * size);
+      out.present[in_out] = true;
+    }
+  }
+  return out;
+}
+
+Status copy_data_checksums(BTree& csum_tree, uint32_t node_size, ChecksumType type, uint64_t from,
+                           uint64_t to, uint64_t length) {
+  if (from % kSectorSize != 0 || to % kSectorSize != 0 || length % kSectorSize != 0 ||
+      (from < to + length && to < from + length)) {
+    return fail(EINVAL, "copying checksums of [" + std::to_string(from) + ", +" +
+                            std::to_string(length) + ") to " + std::to_string(to));
+  }
+  const size_t size = checksum_size(type);
+  auto source = find_data_checksums(csum_tree, type, from, length);
+  if (!source) return std::unexpected(source.error());
+  ECFS_TRY(delete_data_checksums(csum_tree, type, to, length));
+  // One put per run of sectors that have checksums.
+  const size_t sectors = source->present.size();
+  for (size_t first = 0; first < sectors;) {
+    if (!source->present[first]) {
+      ++first;
+      continue;
+    }
+    size_t last = first;
+    while (last < sectors && source->present[last]) ++last;
+    ECFS_TRY(
+        put_data_checksums(csum_tree, node_size, type, to + first * kSectorSize,
+                           ByteSpan(source->sums).subspan(first * size, (last - first) * size)));
+    first = last;
+  }
+  return ok();
+}
+
+Status verify_data_sectors(ChecksumType type, ByteSpan data, const SectorChecksums& checksums) {
+  const size_t size = checksum_size(type);
+  for (size_t sector = 0; sector < checksums.present.size(); ++sector) {
+    const uint64_t at = checksums.bytenr + sector * kSectorSize;
+    if (!checksums.present[sector]) {
+      return fail(EIO,
+                  sector_name(at) + " has no checksum (never written, or its checksum is lost)");
+    }
+    if (!checksum_matches(type, data.subspan(sector * kSectorSize, kSectorSize),
+                          ByteSpan(checksums.sums).subspan(sector * size, size))) {
+      return fail(EIO, "data checksum mismatch in " + sector_name(at));
+    }
+  }
+  return ok();
+}
+
+// ---------------------------------------------------------------- Engine
+
+namespace {
+
+Status check_data_range(uint64_t bytenr, uint64_t length, uint64_t total_bytes) {
+  if (length == 0 || bytenr % kSectorSize != 0 || length % kSectorSize != 0 ||
+      bytenr > total_bytes || length > total_bytes - bytenr) {
+    return fail(EINVAL, "data range [" + std::to_string(bytenr) + ", +" + std::to_string(length) +
+                            ") is not whole sectors inside the device");
+  }
+  return ok();
+}
+
+}  // namespace
+
+Status Engine::write_data(uint64_t bytenr, ByteSpan data) {
+  ECFS_TRY(check_in_transaction());
+  ECFS_TRY(check_data_range(bytenr, data.size(), sb_.total_bytes));
+  // Only extents allocated in this transaction: they were free in the
+  // committed generation, so writing them in place cannot damage it.
+  auto extent = new_data_extents_.upper_bound(bytenr);
+  if (extent == new_data_extents_.begin() ||
+      bytenr + data.size() > std::prev(extent)->first + std::prev(extent)->second) {
+    return fail(EINVAL, "data range [" + std::to_string(bytenr) + ", +" +
+                            std::to_string(data.size()) +
+                            ") is not inside a data extent allocated in this transaction");
+  }
+  auto csum_tree = open_tree(kCsumTreeId);
+  if (!csum_tree) return std::unexpected(csum_tree.error());
+  const Bytes sums = compute_sector_checksums(sb_.checksum_type, data);
+  // The data goes to the device now; commit() flushes before it writes the
+  // superblock, so data and checksums become durable together.
+  ECFS_TRY(device_->write(bytenr, data));
+  return put_data_checksums(**csum_tree, sb_.node_size, sb_.checksum_type, bytenr, sums);
+}
+
+Result<Bytes> Engine::read_data(uint64_t bytenr, uint64_t length) {
+  ECFS_TRY(check_data_range(bytenr, length, sb_.total_bytes));
+  std::optional<BTree> committed;
+  const BTree* csum_tree = nullptr;
+  if (in_transaction_) {
+    auto open = open_tree(kCsumTreeId);
+    if (!open) return std::unexpected(open.error());
+    csum_tree = *open;
+  } else {
+    auto tree = committed_tree(kCsumTreeId);
+    if (!tree) return std::unexpected(tree.error());
+    committed.emplace(std::move(*tree));
+    csum_tree = &*committed;
+  }
+  auto sums = find_data_checksums(*csum_tree, sb_.checksum_type, bytenr, length);
+  if (!sums) return std::unexpected(sums.error());
+  Bytes data(length);
+  ECFS_TRY(device_->read(bytenr, data));
+  if (Status verified = verify_data_sectors(sb_.checksum_type, data, *sums); !verified) {
+    return fail(EIO, device_->describe() + ": " + verified.error().message());
+  }
+  return data;
+}
+
+Status Engine::delete_checksums_if_freed(uint64_t bytenr, const DelayedRefHead& head) {
+  if (head.is_tree_block || head.delta > 0 || (head.delta == 0 && !head.created)) return ok();
+  auto found = find_data_extent_item(extent_tree(), bytenr);
+  if (!found) return std::unexpected(found.error());
+  if (*found) return ok();  // still referenced
+  auto csum_tree = open_tree(kCsumTreeId);
+  if (!csum_tree) return std::unexpected(csum_tree.error());
+  return delete_data_checksums(**csum_tree, sb_.checksum_type, bytenr, head.length);
+}
+
+Status Engine::check_data_checksums(const RootRef& extent_root, const RootRef& csum_root,
+                                    CheckReport& report) {
+  const ChecksumType type = sb_.checksum_type;
+  const size_t size = checksum_size(type);
+  std::map<uint64_t, uint64_t> extents;  // data extent start -> end
+  ECFS_TRY(BTree(*this, kExtentTreeId, extent_root)
+               .for_each(Key::min(), Key::max(), [&](const Key& key, ByteSpan) {
+                 if (key.type == kExtentItemKey) extents[key.objectid] = key.objectid + key.offset;
+                 return true;
+               }));
+
+  // Verifies [start, end), which lies inside one data extent, in large reads.
+  constexpr uint64_t kChunk = 4ull << 20;
+  Bytes buffer;
+  auto verify = [&](const Key& key, ByteSpan sums, uint64_t start, uint64_t end) -> Status {
+    for (uint64_t at = start; at < end; at += kChunk) {
+      const uint64_t length = std::min(kChunk, end - at);
+      buffer.resize(length);
+      ECFS_TRY(device_->read(at, buffer));
+      for (uint64_t sector = at; sector < at + length; sector += kSectorSize) {
+        const uint64_t index = (sector - key.offset) / kSectorSize;
+        ++report.data_sectors_checked;
+        if (!checksum_matches(type, ByteSpan(buffer).subspan(sector - at, kSectorSize),
+                              sums.subspan(index * size, size))) {
+          report.problems.push_back("data checksum mismatch in " + sector_name(sector));
+        }
+      }
+    }
+    return ok();
+  };
+
+  uint64_t previous_end = 0;
+  Status status = ok();
+  ECFS_TRY(BTree(*this, kCsumTreeId, csum_root)
+               .for_each(Key::min(), Key::max(), [&](const Key& key, ByteSpan sums) {
+                 const std::string where = "checksum item at " + std::to_string(key.offset) + ": ";
+                 if (!is_csum_key(key)) {
+                   report.problems.push_back(where + "unexpected item type " +
+                                             std::to_string(key.type) + " in the csum tree");
+                   return true;
+                 }
+                 if (Status valid = check_item(key, sums, size); !valid) {
+                   report.problems.push_back(valid.error().message());
+                   return true;
+                 }
+                 const uint64_t end = key.offset + sums.size() / size * kSectorSize;
+                 if (key.offset < previous_end) {
+                   report.problems.push_back(where + "overlaps the previous checksum item");
+                 }
+                 previous_end = std::max(previous_end, end);
+                 for (uint64_t at = key.offset; at < end;) {
+                   auto next = extents.upper_bound(at);
+                   if (next == extents.begin() || std::prev(next)->second <= at) {
+                     const uint64_t gap_end =
+                         next == extents.end() ? end : std::min(end, next->first);
+                     report.problems.push_back(where + "covers [" + std::to_string(at) + ", " +
+                                               std::to_string(gap_end) +
+                                               "), which is not an allocated data extent");
+                     at = gap_end;
+                     continue;
+                   }
+                   const uint64_t covered_end = std::min(end, std::prev(next)->second);
+                   status = verify(key, sums, at, covered_end);
+                   if (!status) return false;
+                   at = covered_end;
+                 }
+                 return true;
+               }));
+  return status;
+}
+
+}  // namespace ecfs::store
