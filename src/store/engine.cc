@@ -486,7 +486,7 @@ Result<BTree*> Engine::open_tree(uint64_t id) {
 
 Status Engine::clone_tree(uint64_t source_id, uint64_t clone_id) {
   ECFS_TRY(check_in_transaction());
-  if (is_unshared_tree(source_id) || is_unshared_tree(clone_id) || source_id == clone_id) {
+  if (is_device_tree(source_id) || is_device_tree(clone_id) || source_id == clone_id) {
     return fail(EINVAL, "cannot clone tree " + std::to_string(source_id) + " as " +
                             std::to_string(clone_id));
   }
@@ -515,7 +515,7 @@ Status Engine::clone_tree(uint64_t source_id, uint64_t clone_id) {
 
 Status Engine::drop_tree(uint64_t id) {
   ECFS_TRY(check_in_transaction());
-  if (is_unshared_tree(id)) return fail(EINVAL, "tree " + std::to_string(id) + " is reserved");
+  if (is_device_tree(id)) return fail(EINVAL, "tree " + std::to_string(id) + " is reserved");
   auto tree = open_tree(id);
   if (!tree) return std::unexpected(tree.error());
   const RootRef root = (*tree)->root();

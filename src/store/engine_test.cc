@@ -196,9 +196,13 @@ TEST_F(EngineTest, TransactionRules) {
   EXPECT_EQ(engine_->create_tree(kExtentTreeId).error().errno_value(), EINVAL);
   EXPECT_EQ(engine_->open_tree(300).error().errno_value(), ENOENT);
   EXPECT_EQ(engine_->clone_tree(300, 301).error().errno_value(), ENOENT);
-  EXPECT_EQ(engine_->clone_tree(kFsTreeId, kCsumTreeId).error().errno_value(), EEXIST);
+  EXPECT_EQ(engine_->clone_tree(kFsTreeId, kFsTreeId).error().errno_value(), EINVAL);
   EXPECT_EQ(engine_->clone_tree(kExtentTreeId, 301).error().errno_value(), EINVAL);
   EXPECT_EQ(engine_->drop_tree(kRootTreeId).error().errno_value(), EINVAL);
+  // The checksum tree describes the whole device: never cloned or dropped.
+  EXPECT_EQ(engine_->clone_tree(kCsumTreeId, 302).error().errno_value(), EINVAL);
+  EXPECT_EQ(engine_->clone_tree(kFsTreeId, kCsumTreeId).error().errno_value(), EINVAL);
+  EXPECT_EQ(engine_->drop_tree(kCsumTreeId).error().errno_value(), EINVAL);
   EXPECT_EQ(engine_->drop_tree(300).error().errno_value(), ENOENT);
   EXPECT_EQ(engine_->allocate_data(1000).error().errno_value(), EINVAL);
   ECFS_ASSERT_OK(engine_->create_tree(300));

@@ -23,6 +23,13 @@ inline constexpr bool is_unshared_tree(uint64_t tree_id) {
   return tree_id == kRootTreeId || tree_id == kExtentTreeId;
 }
 
+// Trees that describe the whole device rather than one subvolume: the root,
+// extent and checksum trees. They are never cloned or dropped (a clone of
+// the checksum tree would claim the same sectors twice).
+inline constexpr bool is_device_tree(uint64_t tree_id) {
+  return is_unshared_tree(tree_id) || tree_id == kCsumTreeId;
+}
+
 // Item types (the `type` byte of a Key).
 // A file extent: key (inode, EXTENT_DATA, file offset); its data begins with
 // a FileExtentRef naming the data extent (items.h).
