@@ -14,7 +14,6 @@
 #include "block/file_device.h"
 #include "cli/size_parse.h"
 #include "cli/store_text.h"
-#include "crypto/random.h"
 #include "store/checksum.h"
 #include "store/engine.h"
 #include "store/node.h"
@@ -72,17 +71,6 @@ bool has_ecfs_magic(block::BlockDevice& device) {
     if (load_le64(block.data() + kSuperblockMagicOffset) == store::kSuperblockMagic) return true;
   }
   return false;
-}
-
-// A random (version 4) UUID, as mkfs.btrfs makes with uuid_generate(): 122
-// random bits with the version and variant fields of RFC 9562 section 5.4,
-// so that blkid and other tools read it as a proper UUID.
-Result<Fsid> random_uuid() {
-  Fsid fsid;
-  ECFS_TRY(crypto::random_bytes(fsid));
-  fsid[6] = static_cast<uint8_t>((fsid[6] & 0x0f) | 0x40);
-  fsid[8] = static_cast<uint8_t>((fsid[8] & 0x3f) | 0x80);
-  return fsid;
 }
 
 // What the existing IMAGE is, if anything.
@@ -160,11 +148,7 @@ int run(const MkfsArgs& args) {
     auto fsid = parse_uuid(*args.uuid);
     if (!fsid) return usage_error(fsid.error().message());
     options.fsid = *fsid;
-  } else {
-    auto fsid = random_uuid();
-    if (!fsid) return failure(fsid.error().message());
-    options.fsid = *fsid;
-  }
+  }  // else store::mkfs draws a random version 4 UUID
 
   auto existing = inspect_existing(args.image);
   if (!existing) return failure(existing.error().message());

@@ -39,6 +39,17 @@ Engine::~Engine() { abort(); }
 
 // ---------------------------------------------------------------- mkfs / open
 
+Result<std::array<uint8_t, kFsidSize>> random_fsid() {
+  // A version 4 UUID, as mkfs.btrfs makes with uuid_generate(): 122 random
+  // bits with the version and variant fields of RFC 9562 section 5.4, so
+  // that blkid and other tools read it as a proper UUID.
+  std::array<uint8_t, kFsidSize> fsid;
+  ECFS_TRY(crypto::random_bytes(fsid));
+  fsid[6] = static_cast<uint8_t>((fsid[6] & 0x0f) | 0x40);
+  fsid[8] = static_cast<uint8_t>((fsid[8] & 0x3f) | 0x80);
+  return fsid;
+}
+
 Status mkfs(block::BlockDevice& device, const MkfsOptions& options) {
   const uint32_t node_size = options.node_size;
   if (!std::has_single_bit(node_size) || node_size < kMinNodeSize || node_size > kMaxNodeSize) {
@@ -62,7 +73,9 @@ Status mkfs(block::BlockDevice& device, const MkfsOptions& options) {
   if (options.fsid) {
     sb.fsid = *options.fsid;
   } else {
-    ECFS_TRY(crypto::random_bytes(sb.fsid));
+    auto fsid = random_fsid();
+    if (!fsid) return std::unexpected(fsid.error());
+    sb.fsid = *fsid;
   }
   sb.generation = 0;
   sb.checksum_type = options.checksum_type;

@@ -79,6 +79,9 @@ struct CheckReport {
 // each superblock copy that fits on a device of `device_size` bytes.
 std::vector<ByteRange> reserved_ranges_for(uint64_t device_size);
 
+// A random filesystem UUID (version 4, RFC 9562 section 5.4).
+Result<std::array<uint8_t, kFsidSize>> random_fsid();
+
 // Creates an empty ecfs image: root tree, extent tree, and empty FS_TREE (5)
 // and CSUM_TREE (7), committed as generation 1. EINVAL for a bad node size
 // or checksum type, a label over 255 bytes, or a device too small.

@@ -80,6 +80,15 @@ TEST_F(EngineTest, MkfsCreatesTheInitialTrees) {
   EXPECT_EQ(engine_->allocator().allocated_bytes(), 4u * 4096);
 }
 
+TEST(RandomFsid, IsAVersion4Uuid) {
+  const auto first = random_fsid();
+  const auto second = random_fsid();
+  ASSERT_TRUE(first && second);
+  EXPECT_NE(*first, *second);
+  EXPECT_EQ((*first)[6] >> 4, 4);       // version 4
+  EXPECT_EQ((*first)[8] & 0xc0, 0x80);  // RFC 9562 variant
+}
+
 TEST_F(EngineTest, MkfsRejectsBadOptions) {
   block::MemoryDevice device(64 * kMiB);
   MkfsOptions options;
