@@ -5,6 +5,7 @@
 #include "crypto/adiantum.h"
 #include "crypto/aes_cbc_essiv.h"
 #include "crypto/aes_xts.h"
+#include "crypto/xts_test_vectors.h"
 #include "fscrypt/recording_cipher_for_test.h"
 
 namespace ecfs::fscrypt {
@@ -14,26 +15,8 @@ namespace {
 // data unit sequence number 0xff, plaintext bytes 00..ff twice. The XTS tweak
 // is the sequence number as a 16-byte little-endian value, which is exactly
 // fscrypt's default IV for data unit index 0xff.
-constexpr std::string_view kVector10Key =
-    "2718281828459045235360287471352662497757247093699959574966967627"
-    "3141592653589793238462643383279502884197169399375105820974944592";
-constexpr std::string_view kVector10Ciphertext =
-    "1c3b3a102f770386e4836c99e370cf9bea00803f5e482357a4ae12d414a3e63b"
-    "5d31e276f8fe4a8d66b317f9ac683f44680a86ac35adfc3345befecb4bb188fd"
-    "5776926c49a3095eb108fd1098baec70aaa66999a72a82f27d848b21d4a741b0"
-    "c5cd4d5fff9dac89aeba122961d03a757123e9870f8acf1000020887891429ca"
-    "2a3e7a7d7df7b10355165c8b9a6d0a7de8b062c4500dc4cd120c0f7418dae3d0"
-    "b5781c34803fa75421c790dfe1de1834f280d7667b327f6c8cd7557e12ac3a0f"
-    "93ec05c52e0493ef31a12d3d9260f79a289d6a379bc70c50841473d1a8cc81ec"
-    "583e9645e07b8d9670655ba5bbcfecc6dc3966380ad8fecb17b6ba02469a020a"
-    "84e18e8f84252070c13e9f1f289be54fbc481457778f616015e1327a02b140f1"
-    "505eb309326d68378f8374595c849d84f4c333ec4423885143cb47bd71c5edae"
-    "9be69a2ffeceb1bec9de244fbe15992b11b77c040f12bd8f6a975a44a0f90c29"
-    "a9abc3d4d893927284c58754cce294529f8614dcd2aba991925fedc4ae74ffac"
-    "6e333b93eb4aff0479da9a410e4450e0dd7ae4c6e2910900575da401fc07059f"
-    "645e8b7e9bfdef33943054ff84011493c27b3429eaedb4ed5376441a77ed4385"
-    "1ad77f16f541dfd269d50d6a5f14fb0aab1cbb4c1550be97f7ab4066193c4caa"
-    "773dad38014bd2092fa755c824bb5e54c4f36ffda9fcea70b9c6e693e148c151";
+using crypto::kXtsVector10Ciphertext;
+using crypto::kXtsVector10Key;
 
 Bytes hex(std::string_view text) {
   auto bytes = from_hex(text);
@@ -42,7 +25,7 @@ Bytes hex(std::string_view text) {
 }
 
 crypto::CipherPtr vector10_cipher() {
-  auto cipher = crypto::make_aes_xts(hex(kVector10Key));
+  auto cipher = crypto::make_aes_xts(hex(kXtsVector10Key));
   EXPECT_TRUE(cipher) << (cipher ? "" : cipher.error().message());
   return cipher ? std::move(*cipher) : nullptr;
 }
@@ -60,7 +43,7 @@ TEST(Contents, Ieee1619Vector10AsDataUnit0xff) {
   Bytes ciphertext(512);
   ASSERT_TRUE(
       encrypt_data_units(*cipher, IvParams::default_scheme(), 512, 0xff, plaintext, ciphertext));
-  EXPECT_EQ(to_hex(ciphertext), kVector10Ciphertext);
+  EXPECT_EQ(to_hex(ciphertext), kXtsVector10Ciphertext);
 
   Bytes decrypted(512);
   ASSERT_TRUE(
@@ -79,7 +62,7 @@ TEST(Contents, IndexAdvancesPerDataUnit) {
   Bytes ciphertext(plaintext.size());
   ASSERT_TRUE(
       encrypt_data_units(*cipher, IvParams::default_scheme(), 512, 0xfe, plaintext, ciphertext));
-  EXPECT_EQ(to_hex({ciphertext.data() + 512, 512}), kVector10Ciphertext);
+  EXPECT_EQ(to_hex({ciphertext.data() + 512, 512}), kXtsVector10Ciphertext);
 
   // Units 0xfe and 0x100 match the cipher called by hand with le64 IVs.
   for (uint64_t unit : {0, 2}) {
