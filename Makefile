@@ -8,7 +8,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build asan demo check test-unit test-asan test-kernel fuzz bench format clean
+.PHONY: all deps build asan demo check test-unit test-asan test-kernel fuzz bench bench-fs format clean
 
 all: build
 
@@ -27,7 +27,7 @@ $(ASAN_BUILD)/CMakeCache.txt: | deps
 
 # The sanitizer build covers the library layers' unit tests.
 asan: deps $(ASAN_BUILD)/CMakeCache.txt
-	cmake --build $(ASAN_BUILD) -j $(JOBS) --target base_tests crypto_tests fscrypt_tests block_tests store_tests
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target base_tests crypto_tests fscrypt_tests block_tests store_tests fs_tests
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)/bin/ecfs
@@ -50,6 +50,11 @@ fuzz: deps
 
 bench: build
 	$(BUILD)/bin/ecfs_bench
+
+# Filesystem benchmark through a FUSE mount against the host filesystem
+# (root, /dev/fuse; ECFS_BENCH_SIZE / ECFS_BENCH_FILES to scale it).
+bench-fs: build
+	bash bench/fs_bench.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

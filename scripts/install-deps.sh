@@ -13,6 +13,10 @@ packages=(
   libisal-dev         # crc32c (Intel ISA-L)
   libxxhash-dev       # xxhash64
   libb2-dev           # BLAKE2b
+  zlib1g-dev          # golden images are stored gzip-compressed
+  libfuse3-dev fuse3  # the FUSE mount (libfuse3 low-level API, fusermount3)
+  attr acl            # getfattr/setfattr, getfacl/setfacl in the mount tests
+  fio                 # filesystem benchmarks (bench/fs_bench.sh)
   clang-16 libc++-16-dev libc++abi-16-dev libfuzzer-16-dev libclang-rt-16-dev  # libFuzzer targets
   e2fsprogs           # mkfs.ext4 / debugfs for the kernel-as-judge tests
   util-linux          # losetup, mount

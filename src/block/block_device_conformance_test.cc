@@ -15,6 +15,7 @@
 #include "block/memory_device.h"
 #include "block/recording_device.h"
 #include "block/testing.h"
+#include "block/wrapping_device.h"
 
 namespace ecfs::block {
 namespace {
@@ -71,6 +72,12 @@ const Implementation kImplementations[] = {
      [] {
        Subject s;
        s.device = std::make_unique<RecordingDevice>(std::make_unique<MemoryDevice>(kDeviceSize));
+       return s;
+     }},
+    {"WrappingOverMemory",
+     [] {
+       Subject s;
+       s.device = std::make_unique<WrappingDevice>(std::make_unique<MemoryDevice>(kDeviceSize));
        return s;
      }},
     {"FaultOverMemory",

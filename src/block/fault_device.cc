@@ -24,13 +24,7 @@ size_t index_of(FaultOp op) { return static_cast<size_t>(op); }
 
 }  // namespace
 
-FaultDevice::FaultDevice(BlockDevice& inner) : inner_(&inner) {}
-
-FaultDevice::FaultDevice(BlockDevicePtr inner) : owned_(std::move(inner)), inner_(owned_.get()) {}
-
 FaultDevice::~FaultDevice() = default;
-
-std::string FaultDevice::describe() const { return inner_->describe(); }
 
 void FaultDevice::fail_nth(FaultOp op, uint64_t nth, int errno_value) {
   std::lock_guard lock(mutex_);
@@ -148,7 +142,7 @@ Status FaultDevice::read(uint64_t offset, MutableByteSpan out) {
   if (admit(FaultOp::kRead, &errno_value) == Decision::kFail) {
     return injected(FaultOp::kRead, offset, out.size(), errno_value);
   }
-  ECFS_TRY(inner_->read(offset, out));
+  ECFS_TRY(inner().read(offset, out));
   apply_corruption(offset, out);
   return ok();
 }
@@ -164,7 +158,7 @@ Status FaultDevice::write(uint64_t offset, ByteSpan data) {
     case Decision::kForward:
       break;
   }
-  return inner_->write(offset, data);
+  return inner().write(offset, data);
 }
 
 Status FaultDevice::flush() {
@@ -177,7 +171,7 @@ Status FaultDevice::flush() {
     case Decision::kForward:
       break;
   }
-  return inner_->flush();
+  return inner().flush();
 }
 
 }  // namespace ecfs::block

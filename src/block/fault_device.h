@@ -21,28 +21,21 @@
 #include <vector>
 
 #include "block/block_device.h"
+#include "block/wrapping_device.h"
 
 namespace ecfs::block {
 
 enum class FaultOp : uint8_t { kRead, kWrite, kFlush };
 
-class FaultDevice final : public BlockDevice {
+class FaultDevice final : public WrappingDevice {
  public:
-  // Wraps `inner`, which must outlive this device.
-  explicit FaultDevice(BlockDevice& inner);
-  // Wraps `inner`, which this device owns.
-  explicit FaultDevice(BlockDevicePtr inner);
-  FaultDevice(const FaultDevice&) = delete;
-  FaultDevice& operator=(const FaultDevice&) = delete;
+  // Wraps `inner`, borrowed (it must outlive this device) or owned.
+  using WrappingDevice::WrappingDevice;
   ~FaultDevice() override;
 
-  uint64_t size() const override { return inner_->size(); }
   Status read(uint64_t offset, MutableByteSpan out) override;
   Status write(uint64_t offset, ByteSpan data) override;
   Status flush() override;
-  std::string describe() const override;
-
-  BlockDevice& inner() { return *inner_; }
 
   // The nth request of kind `op` from now (1 = the next) fails with
   // `errno_value` (EIO, ENOSPC, ...), once. REQUIRES: nth >= 1.
@@ -91,8 +84,6 @@ class FaultDevice final : public BlockDevice {
   void apply_corruption(uint64_t offset, MutableByteSpan out) const;
   std::unexpected<Error> injected(FaultOp op, uint64_t offset, size_t length, int errno_value);
 
-  BlockDevicePtr owned_;
-  BlockDevice* inner_;
   mutable std::mutex mutex_;
   // All guarded by mutex_.
   uint64_t counts_[3] = {0, 0, 0};

@@ -25,8 +25,10 @@ constexpr size_t kBounceChunk = 1u << 20;
 
 std::unexpected<Error> io_error(int errno_value, const std::string& path, const char* operation,
                                 size_t length, uint64_t offset) {
+  // The host's reason in words too: the command line prints messages only.
   return fail(errno_value, path + ": " + operation + " of " + std::to_string(length) +
-                               " bytes at offset " + std::to_string(offset) + " failed");
+                               " bytes at offset " + std::to_string(offset) +
+                               " failed: " + std::strerror(errno_value));
 }
 
 // Closes a descriptor (and removes a file this open created) unless released.
@@ -178,6 +180,14 @@ Result<std::unique_ptr<FileDevice>> open_file_device(const std::string& path,
 
   uint64_t size = 0;
   if (block_device) {
+    // Linux lets a read-only block device (losetup -r, a write-protected
+    // disk) be opened for writing and fails each write with EPERM instead;
+    // say so at open (BLKROGET, include/uapi/linux/fs.h).
+    int read_only_device = 0;
+    if (!options.read_only && ::ioctl(fd, BLKROGET, &read_only_device) == 0 &&
+        read_only_device != 0) {
+      return fail(EROFS, path + ": the block device is read-only");
+    }
     uint64_t device_size = 0;
     if (::ioctl(fd, BLKGETSIZE64, &device_size) != 0) {
       return fail(errno, path + ": cannot read the block device's size (BLKGETSIZE64)");

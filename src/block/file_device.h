@@ -87,8 +87,9 @@ class FileDevice final : public BlockDevice {
 // Opens (or creates, see FileDeviceOptions) the image at `path`. Errors:
 // ENOENT (missing, not creating), EEXIST, EBUSY (locked by another opener or
 // a mounted block device), EINVAL (bad size, not a regular file or block
-// device, O_DIRECT required but refused), EACCES/EROFS from the host, ENOSPC
-// when the host cannot hold the file's metadata.
+// device, O_DIRECT required but refused), EACCES/EROFS from the host (EROFS
+// also for a read-write open of a read-only block device), ENOSPC when the
+// host cannot hold the file's metadata.
 Result<std::unique_ptr<FileDevice>> open_file_device(const std::string& path,
                                                      const FileDeviceOptions& options = {});
 

@@ -44,27 +44,28 @@ void apply_write(MemoryDevice& image, const RecordedOp& op, const WriteChoice& c
 
 }  // namespace
 
-RecordingDevice::RecordingDevice(BlockDevice& inner) : inner_(&inner) { capture_initial_image(); }
+RecordingDevice::RecordingDevice(BlockDevice& inner) : WrappingDevice(inner) {
+  capture_initial_image();
+}
 
-RecordingDevice::RecordingDevice(BlockDevicePtr inner)
-    : owned_(std::move(inner)), inner_(owned_.get()) {
+RecordingDevice::RecordingDevice(BlockDevicePtr inner) : WrappingDevice(std::move(inner)) {
   capture_initial_image();
 }
 
 RecordingDevice::~RecordingDevice() = default;
 
 void RecordingDevice::capture_initial_image() {
-  if (auto* memory = dynamic_cast<MemoryDevice*>(inner_)) {
+  if (auto* memory = dynamic_cast<MemoryDevice*>(&inner())) {
     initial_.emplace(*memory);  // shares blocks: cheap
     return;
   }
   // Any other device: read it all, keeping only the blocks that hold data.
-  MemoryDevice image(inner_->size(), "crash image of " + inner_->describe());
+  MemoryDevice image(inner().size(), "crash image of " + inner().describe());
   constexpr size_t kChunk = 1u << 20;
   Bytes buffer(kChunk);
-  for (uint64_t offset = 0; offset < inner_->size(); offset += kChunk) {
-    const size_t length = static_cast<size_t>(std::min<uint64_t>(kChunk, inner_->size() - offset));
-    auto status = inner_->read(offset, MutableByteSpan(buffer.data(), length));
+  for (uint64_t offset = 0; offset < inner().size(); offset += kChunk) {
+    const size_t length = static_cast<size_t>(std::min<uint64_t>(kChunk, inner().size() - offset));
+    auto status = inner().read(offset, MutableByteSpan(buffer.data(), length));
     if (!status) {
       initial_error_ = std::move(status).error();
       return;
@@ -77,13 +78,9 @@ void RecordingDevice::capture_initial_image() {
   initial_.emplace(std::move(image));
 }
 
-Status RecordingDevice::read(uint64_t offset, MutableByteSpan out) {
-  return inner_->read(offset, out);
-}
-
 Status RecordingDevice::write(uint64_t offset, ByteSpan data) {
   ECFS_TRY(check_request(*this, offset, data.size()));
-  ECFS_TRY(inner_->write(offset, data));
+  ECFS_TRY(inner().write(offset, data));
   auto copy = std::make_shared<const Bytes>(data.begin(), data.end());
   std::lock_guard lock(mutex_);
   ops_.push_back({RecordedOp::Kind::kWrite, offset, std::move(copy)});
@@ -97,13 +94,13 @@ Status RecordingDevice::flush() {
     index = ops_.size();
     ops_.push_back({RecordedOp::Kind::kFlushInFlight, 0, nullptr});
   }
-  auto status = inner_->flush();
+  auto status = inner().flush();
   std::lock_guard lock(mutex_);
   ops_[index].kind = status ? RecordedOp::Kind::kFlush : RecordedOp::Kind::kFlushFailed;
   return status;
 }
 
-std::string RecordingDevice::describe() const { return "recording of " + inner_->describe(); }
+std::string RecordingDevice::describe() const { return "recording of " + inner().describe(); }
 
 size_t RecordingDevice::op_count() const {
   std::lock_guard lock(mutex_);

@@ -29,6 +29,7 @@
 
 #include "block/block_device.h"
 #include "block/memory_device.h"
+#include "block/wrapping_device.h"
 
 namespace ecfs::block {
 
@@ -67,23 +68,18 @@ struct RecordedOp {
   std::shared_ptr<const Bytes> data;  // writes only
 };
 
-class RecordingDevice final : public BlockDevice {
+class RecordingDevice final : public WrappingDevice {
  public:
   // Records requests to `inner`, which must outlive this device.
   explicit RecordingDevice(BlockDevice& inner);
   // Records requests to `inner`, which this device owns.
   explicit RecordingDevice(BlockDevicePtr inner);
-  RecordingDevice(const RecordingDevice&) = delete;
-  RecordingDevice& operator=(const RecordingDevice&) = delete;
   ~RecordingDevice() override;
 
-  uint64_t size() const override { return inner_->size(); }
-  Status read(uint64_t offset, MutableByteSpan out) override;
+  // Reads are forwarded unchanged (WrappingDevice::read).
   Status write(uint64_t offset, ByteSpan data) override;
   Status flush() override;
   std::string describe() const override;
-
-  BlockDevice& inner() { return *inner_; }
 
   // The op log: writes and flushes in the order they were recorded.
   size_t op_count() const;
@@ -117,8 +113,6 @@ class RecordingDevice final : public BlockDevice {
   // The image after applying ops [0, count) completely. REQUIRES: mutex_ held.
   MemoryDevice prefix_image(size_t count) const;
 
-  BlockDevicePtr owned_;
-  BlockDevice* inner_;
   mutable std::mutex mutex_;
   std::vector<RecordedOp> ops_;          // guarded by mutex_
   std::optional<MemoryDevice> initial_;  // guarded by mutex_; nullopt if unreadable

@@ -279,18 +279,15 @@ TEST(RecordingDeviceTest, FailedFlushIsNoBarrierAndFailedWritesAreNotLogged) {
 
 // A device whose flush waits until the test opens a gate, to see how a write
 // that completes while a flush runs is recorded.
-class GatedFlushDevice final : public BlockDevice {
+class GatedFlushDevice final : public WrappingDevice {
  public:
-  explicit GatedFlushDevice(BlockDevice& inner) : inner_(inner) {}
-  uint64_t size() const override { return inner_.size(); }
-  Status read(uint64_t offset, MutableByteSpan out) override { return inner_.read(offset, out); }
-  Status write(uint64_t offset, ByteSpan data) override { return inner_.write(offset, data); }
+  using WrappingDevice::WrappingDevice;
   Status flush() override {
     std::unique_lock lock(mutex_);
     flush_started_ = true;
     changed_.notify_all();
     changed_.wait(lock, [&] { return open_; });
-    return inner_.flush();
+    return inner().flush();
   }
   std::string describe() const override { return "gated"; }
   void wait_for_flush() {
@@ -304,7 +301,6 @@ class GatedFlushDevice final : public BlockDevice {
   }
 
  private:
-  BlockDevice& inner_;
   std::mutex mutex_;
   std::condition_variable changed_;
   bool flush_started_ = false;

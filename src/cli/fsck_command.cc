@@ -1,7 +1,5 @@
 #include "cli/fsck_command.h"
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -10,8 +8,10 @@
 
 #include "block/file_device.h"
 #include "cli/json_writer.h"
+#include "cli/progress_line.h"
 #include "cli/size_parse.h"
 #include "cli/store_text.h"
+#include "fs/fs_check.h"
 #include "store/engine.h"
 #include "store/superblock.h"
 
@@ -21,12 +21,16 @@ namespace {
 constexpr const char* kDescription =
     "check an ecfs image for consistency (read-only)\n"
     "\n"
-    "  ecfs fsck [--json] IMAGE\n"
+    "  ecfs fsck [--json] [--metadata-only] IMAGE\n"
     "\n"
     "Reads every superblock copy, then walks every tree: node checksums and structure,\n"
     "the reference count of every tree node and data extent against the references\n"
-    "found, and free space. The image is opened read-only and never changed; it must\n"
-    "not be mounted read-write at the same time.";
+    "found, free space, and every written data sector against its checksum (not with\n"
+    "--metadata-only). When the image holds a filesystem, its own rules are checked\n"
+    "too: directory entries and back references, link counts, directories reachable\n"
+    "from the root, orphans, symlinks and file extents. The image is opened read-only\n"
+    "and never changed; it must not be mounted read-write at the same time. On a\n"
+    "terminal, progress is shown on stderr.";
 
 constexpr const char* kFooter =
     "Exit status: 0 when the image is consistent; 1 when problems were found or the\n"
@@ -36,6 +40,7 @@ constexpr const char* kFooter =
 struct FsckArgs {
   std::string image;
   bool json = false;
+  bool metadata_only = false;
 };
 
 // Everything fsck learned, for either output format.
@@ -44,15 +49,41 @@ struct FsckResult {
   size_t superblock_copies = 0;
   std::vector<std::string> superblock_problems;
   std::optional<store::CheckReport> report;
-  std::optional<std::string> fatal;  // why the check could not finish
+  // The filesystem check (fs/fs_check.h); absent when FS_TREE is empty.
+  std::optional<fs::FsCheckReport> filesystem;
+  std::optional<std::string> filesystem_error;  // why it could not finish (a problem)
+  std::optional<std::string> fatal;             // why the check could not finish
 
   size_t problem_count() const {
-    return superblock_problems.size() + (report ? report->problems.size() : 0);
+    return superblock_problems.size() + (report ? report->problems.size() : 0) +
+           (filesystem ? filesystem->problems.size() : 0) + (filesystem_error ? 1 : 0);
   }
   bool clean() const { return !fatal && problem_count() == 0; }
 };
 
-FsckResult check_image(const std::string& image) {
+// The POSIX layer's invariants, when FS_TREE holds anything (`ecfs mkfs`
+// puts the root directory there; a bare engine image has none).
+void check_filesystem_tree(store::Engine& engine, FsckResult& result) {
+  auto tree = engine.committed_tree(store::kFsTreeId);
+  if (!tree) {
+    if (tree.error().errno_value() != ENOENT) result.filesystem_error = tree.error().message();
+    return;
+  }
+  auto first = tree->lower_bound(store::Key::min());
+  if (!first) {
+    result.filesystem_error = first.error().message();
+    return;
+  }
+  if (!*first) return;
+  auto report = fs::check_filesystem(engine);
+  if (!report) {
+    result.filesystem_error = report.error().message();
+    return;
+  }
+  result.filesystem = std::move(*report);
+}
+
+FsckResult check_image(const std::string& image, const store::CheckOptions& check_options) {
   FsckResult result;
   block::FileDeviceOptions device_options;
   device_options.read_only = true;
@@ -75,13 +106,45 @@ FsckResult check_image(const std::string& image) {
     result.fatal = "cannot open the filesystem: " + engine.error().message();
     return result;
   }
-  auto report = (*engine)->check();
+  auto report = (*engine)->check(check_options);
   if (!report) {
     result.fatal = "check stopped: " + report.error().message();
     return result;
   }
   result.report = std::move(*report);
+  check_filesystem_tree(**engine, result);
   return result;
+}
+
+// "filesystem": the counts, problems and warnings of the filesystem check,
+// or null when the image holds no filesystem.
+void json_filesystem(JsonWriter& json, const FsckResult& result) {
+  json.key("filesystem");
+  if (result.filesystem) {
+    const fs::FsCheckReport& fs_report = *result.filesystem;
+    json.begin_object();
+    json.field("inodes", fs_report.inodes);
+    json.field("directories", fs_report.directories);
+    json.field("regular_files", fs_report.regular_files);
+    json.field("symlinks", fs_report.symlinks);
+    json.field("special_files", fs_report.special_files);
+    json.field("entries", fs_report.entries);
+    json.field("extents", fs_report.extents);
+    json.field("xattrs", fs_report.xattrs);
+    json.field("orphans", fs_report.orphans);
+    json.key("problems");
+    json.begin_array();
+    for (const std::string& problem : fs_report.problems) json.value(problem);
+    json.end_array();
+    json.key("warnings");
+    json.begin_array();
+    for (const std::string& warning : fs_report.warnings) json.value(warning);
+    json.end_array();
+    json.end_object();
+  } else {
+    json.null_value();
+  }
+  if (result.filesystem_error) json.field("filesystem_error", *result.filesystem_error);
 }
 
 void print_json(const std::string& image, const FsckResult& result) {
@@ -113,14 +176,43 @@ void print_json(const std::string& image, const FsckResult& result) {
     json.field("tree_nodes", report.tree_nodes);
     json.field("data_extents", report.data_extents);
     json.field("allocated_bytes", report.allocated_bytes);
+    json.field("data_verified", report.data_verified);
+    json.field("data_sectors_checked", report.data_sectors_checked);
     json.key("problems");
     json.begin_array();
     for (const std::string& problem : report.problems) json.value(problem);
     json.end_array();
+    json_filesystem(json, result);
   }
   json.field("problem_count", result.problem_count());
   json.end_object();
   std::fputs(json.text().c_str(), stdout);
+}
+
+// The filesystem check's counts, then its problems and warnings.
+void print_filesystem_text(const FsckResult& result) {
+  if (result.filesystem) {
+    const fs::FsCheckReport& fs_report = *result.filesystem;
+    const auto number = [](uint64_t value) { return static_cast<unsigned long long>(value); };
+    std::printf(
+        "Inodes:           %llu (%llu directories, %llu regular files, %llu symlinks, "
+        "%llu special files)\n",
+        number(fs_report.inodes), number(fs_report.directories), number(fs_report.regular_files),
+        number(fs_report.symlinks), number(fs_report.special_files));
+    std::printf("Names:            %llu\n", number(fs_report.entries));
+    std::printf("File extents:     %llu\n", number(fs_report.extents));
+    std::printf("Xattrs:           %llu\n", number(fs_report.xattrs));
+    std::printf("Orphans:          %llu\n", number(fs_report.orphans));
+    for (const std::string& problem : fs_report.problems) {
+      std::printf("ERROR: filesystem: %s\n", problem.c_str());
+    }
+    for (const std::string& warning : fs_report.warnings) {
+      std::printf("WARNING: filesystem: %s\n", warning.c_str());
+    }
+  }
+  if (result.filesystem_error) {
+    std::printf("ERROR: filesystem check stopped: %s\n", result.filesystem_error->c_str());
+  }
 }
 
 void print_text(const std::string& image, const FsckResult& result) {
@@ -144,8 +236,15 @@ void print_text(const std::string& image, const FsckResult& result) {
     std::printf("Data extents:     %llu\n", static_cast<unsigned long long>(report.data_extents));
     std::printf("Allocated:        %s (%llu bytes)\n", format_size(report.allocated_bytes).c_str(),
                 static_cast<unsigned long long>(report.allocated_bytes));
+    if (report.data_verified) {
+      std::printf("Data sectors:     %llu verified against their checksums\n",
+                  static_cast<unsigned long long>(report.data_sectors_checked));
+    } else {
+      std::printf("Data sectors:     not read (--metadata-only: checksum items checked only)\n");
+    }
     for (const std::string& problem : report.problems) std::printf("ERROR: %s\n", problem.c_str());
   }
+  print_filesystem_text(result);
   if (result.clean()) {
     std::printf("no errors found\n");
   } else if (!result.fatal) {
@@ -155,12 +254,17 @@ void print_text(const std::string& image, const FsckResult& result) {
 }
 
 int run(const FsckArgs& args) {
-  // The check gives no progress callback yet; a person at a terminal at
-  // least learns what is going on (DESIGN.md: quiet when not a terminal).
-  if (!args.json && isatty(STDERR_FILENO)) {
-    std::fprintf(stderr, "ecfs fsck: checking %s ...\n", args.image.c_str());
+  store::CheckOptions check_options;
+  check_options.verify_data = !args.metadata_only;
+  // Only on a terminal (DESIGN.md: long operations stay quiet otherwise).
+  ProgressLine progress("ecfs fsck");
+  if (progress.enabled()) {
+    check_options.progress = [&progress](const store::CheckProgress& at) {
+      progress.update(std::string("checking ") + at.phase, at.done, at.total);
+    };
   }
-  const FsckResult result = check_image(args.image);
+  const FsckResult result = check_image(args.image, check_options);
+  progress.clear();
   if (args.json) {
     print_json(args.image, result);
   } else {
@@ -191,6 +295,8 @@ void add_fsck_command(CLI::App& app, CommandRunner& runner) {
   command->footer(kFooter);
   command->add_option("IMAGE", args->image, "image file or block device")->required();
   command->add_flag("--json", args->json, "print the report as JSON");
+  command->add_flag("--metadata-only", args->metadata_only,
+                    "check the trees only; do not read data sectors against their checksums");
   command->callback([args, &runner] { runner = [args] { return run(*args); }; });
 }
 

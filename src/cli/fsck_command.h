@@ -1,6 +1,7 @@
 // `ecfs fsck`: checks an unmounted ecfs image read-only (btrfs check): the
-// superblock copies, then every tree and extent reference (Engine::check).
-// Never writes to the image.
+// superblock copies, then every tree and extent reference (Engine::check),
+// then, when the image holds a filesystem, its POSIX invariants
+// (fs/fs_check.h). Never writes to the image.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -1,5 +1,7 @@
 #include "cli/inspect_command.h"
 
+#include <sys/stat.h>
+
 #include <cinttypes>
 #include <cstdio>
 #include <memory>
@@ -13,6 +15,7 @@
 #include "block/file_device.h"
 #include "cli/json_writer.h"
 #include "cli/store_text.h"
+#include "fs/tree_contents.h"
 #include "store/checksum.h"
 #include "store/items.h"
 #include "store/node.h"
@@ -31,7 +34,11 @@ constexpr const char* kDescription =
     "each tree node by node: keys as (objectid TYPE offset), item sizes, and item\n"
     "contents decoded where the engine defines the type (root items, extent items,\n"
     "data references, file extent heads), in hex otherwise. --tree limits the dump to\n"
-    "one tree (1 is the root tree, 2 the extent tree, 5 the top-level subvolume).";
+    "one tree (1 is the root tree, 2 the extent tree, 5 the top-level subvolume).\n"
+    "\n"
+    "When the top-level subvolume is dumped and holds a filesystem, a filesystem\n"
+    "section follows: every inode with its fields, names, directory entries, file\n"
+    "extents, xattr names and symlink target, and the orphans.";
 
 constexpr const char* kFooter =
     "Exit status: 0 when everything was read; 1 when the image or part of a tree could\n"
@@ -137,6 +144,8 @@ struct Dump {
   std::vector<SuperblockCopy> copies;
   std::optional<store::Superblock> superblock;
   std::vector<TreeDump> trees;
+  // FS_TREE's items by inode, when it was dumped and is not empty.
+  std::optional<fs::TreeContents> filesystem;
   std::vector<std::string> errors;
 };
 
@@ -206,6 +215,26 @@ class TreeWalker {
   std::set<std::pair<uint64_t, uint64_t>> visited_;  // (tree id, bytenr)
 };
 
+// The filesystem items of FS_TREE from its dumped leaves (in key order:
+// parents come before children), or nullopt when it was not dumped or is
+// empty. Items that do not decode are listed as the section's errors.
+std::optional<fs::TreeContents> filesystem_of(const std::vector<TreeDump>& trees) {
+  for (const TreeDump& tree : trees) {
+    if (tree.id != store::kFsTreeId) continue;
+    fs::TreeContents contents;
+    bool any = false;
+    for (const store::Node& node : tree.nodes) {
+      if (!node.is_leaf()) continue;
+      for (const store::LeafItem& item : node.items) {
+        contents.add(item.key, item.data);
+        any = true;
+      }
+    }
+    if (any) return contents;
+  }
+  return std::nullopt;
+}
+
 Dump gather(const InspectArgs& args) {
   Dump dump;
   block::FileDeviceOptions device_options;
@@ -259,6 +288,7 @@ Dump gather(const InspectArgs& args) {
   if (args.tree && dump.trees.empty() && root_tree_complete) {
     dump.errors.push_back("no tree " + std::to_string(*args.tree));
   }
+  dump.filesystem = filesystem_of(dump.trees);
   return dump;
 }
 
@@ -341,6 +371,147 @@ void json_node(JsonWriter& json, const store::Node& node) {
   json.end_object();
 }
 
+std::string timestamp_text(const fs::Timestamp& t) {
+  char text[40];
+  std::snprintf(text, sizeof text, "%" PRId64 ".%09" PRIu32, t.sec, t.nsec);
+  return text;
+}
+
+const char* extent_type_name(fs::FileExtentType type) {
+  return type == fs::FileExtentType::kPrealloc ? "prealloc" : "regular";
+}
+
+const char* extent_encryption_name(fs::ExtentEncryption encryption) {
+  return encryption == fs::ExtentEncryption::kFscrypt ? "fscrypt" : "none";
+}
+
+std::string bytes_text(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
+
+void json_inode_item(JsonWriter& json, const fs::InodeItem& item) {
+  json.begin_object();
+  json.field("type", fs::file_type_name(item.mode));
+  json.field("mode", item.mode);
+  json.field("nlink", item.nlink);
+  json.field("uid", item.uid);
+  json.field("gid", item.gid);
+  json.field("size", item.size);
+  json.field("nbytes", item.nbytes);
+  json.field("generation", item.generation);
+  json.field("transid", item.transid);
+  json.field("next_dir_index", item.next_dir_index);
+  json.field("rdev", item.rdev);
+  json.field("flags", item.flags);
+  json.field("encrypted", (item.flags & fs::kInodeFlagEncrypted) != 0);
+  json.field("atime", timestamp_text(item.atime));
+  json.field("mtime", timestamp_text(item.mtime));
+  json.field("ctime", timestamp_text(item.ctime));
+  json.field("otime", timestamp_text(item.otime));
+  json.end_object();
+}
+
+// A stored name twice: as a JSON string (bytes that are not UTF-8 become
+// \u00XX) and in hex, which is exact (ciphertext names of encrypted
+// directories are any bytes).
+void json_name(JsonWriter& json, const Bytes& name) {
+  json.field("name", bytes_text(name));
+  json.field("name_hex", to_hex(name));
+}
+
+void json_inode(JsonWriter& json, uint64_t ino, const fs::InodeContents& inode, bool orphan) {
+  const uint32_t mode = inode.item ? inode.item->mode : 0;
+  json.begin_object();
+  json.field("ino", ino);
+  json.key("inode_item");
+  if (inode.item) {
+    json_inode_item(json, *inode.item);
+  } else {
+    json.null_value();
+  }
+  json.key("names");
+  json.begin_array();
+  for (const auto& [parent, refs] : inode.refs) {
+    for (const fs::InodeRef& ref : refs) {
+      json.begin_object();
+      json.field("parent", parent);
+      json.field("index", ref.index);
+      json_name(json, ref.name);
+      json.end_object();
+    }
+  }
+  json.end_array();
+  if (S_ISDIR(mode) || !inode.index_entries.empty()) {
+    json.key("entries");
+    json.begin_array();
+    for (const auto& [index, entry] : inode.index_entries) {
+      json.begin_object();
+      json.field("index", index);
+      json.field("ino", entry.ino);
+      json.field("type", entry.type);
+      json_name(json, entry.name);
+      json.end_object();
+    }
+    json.end_array();
+  }
+  if (S_ISREG(mode) || !inode.extents.empty()) {
+    json.key("extents");
+    json.begin_array();
+    for (const auto& [offset, extent] : inode.extents) {
+      json.begin_object();
+      json.field("file_offset", offset);
+      json.field("disk_bytenr", extent.disk_bytenr);
+      json.field("disk_length", extent.disk_length);
+      json.field("extent_offset", extent.extent_offset);
+      json.field("length", extent.length);
+      json.field("generation", extent.generation);
+      json.field("type", extent_type_name(extent.type));
+      json.field("encryption", extent_encryption_name(extent.encryption));
+      json.field("context_hex", to_hex(extent.context));
+      json.end_object();
+    }
+    json.end_array();
+  }
+  if (S_ISLNK(mode) || !inode.symlink_targets.empty()) {
+    json.key("symlink_targets");
+    json.begin_array();
+    for (const auto& [offset, target] : inode.symlink_targets) {
+      json.begin_object();
+      json.field("target", bytes_text(target));
+      json.field("target_hex", to_hex(target));
+      json.end_object();
+    }
+    json.end_array();
+  }
+  json.key("xattrs");
+  json.begin_array();
+  for (const auto& [hash, names] : inode.xattr_names) {
+    for (const std::string& name : names) json.value(name);
+  }
+  json.end_array();
+  if (inode.fscrypt_context) json.field("fscrypt_context_hex", to_hex(*inode.fscrypt_context));
+  json.field("orphan", orphan);
+  json.end_object();
+}
+
+void json_filesystem(JsonWriter& json, const fs::TreeContents& contents) {
+  json.begin_object();
+  json.field("tree", store::kFsTreeId);
+  json.key("inodes");
+  json.begin_array();
+  for (const auto& [ino, inode] : contents.inodes) {
+    json_inode(json, ino, inode, contents.orphans.contains(ino));
+  }
+  json.end_array();
+  json.key("orphans");
+  json.begin_array();
+  for (uint64_t ino : contents.orphans) json.value(ino);
+  json.end_array();
+  json.key("errors");
+  json.begin_array();
+  for (const std::string& error : contents.problems) json.value(error);
+  json.end_array();
+  json.end_object();
+}
+
 void print_json(const Dump& dump) {
   JsonWriter json;
   json.begin_object();
@@ -395,6 +566,12 @@ void print_json(const Dump& dump) {
     json.end_object();
   }
   json.end_array();
+  json.key("filesystem");
+  if (dump.filesystem) {
+    json_filesystem(json, *dump.filesystem);
+  } else {
+    json.null_value();
+  }
   json.key("errors");
   json.begin_array();
   for (const std::string& error : dump.errors) json.value(error);
@@ -470,6 +647,54 @@ void print_node_text(const store::Node& node) {
   }
 }
 
+void print_filesystem_text(const fs::TreeContents& contents) {
+  std::printf("filesystem (tree %" PRIu64 "): %zu inodes, %zu orphans\n", store::kFsTreeId,
+              contents.inodes.size(), contents.orphans.size());
+  for (const auto& [ino, inode] : contents.inodes) {
+    if (inode.item) {
+      const fs::InodeItem& item = *inode.item;
+      std::printf("  inode %" PRIu64 " %s mode 0%o nlink %" PRIu32 " uid %" PRIu32 " gid %" PRIu32
+                  " size %" PRIu64 " nbytes %" PRIu64 " generation %" PRIu64 " flags 0x%" PRIx64
+                  "%s\n",
+                  ino, std::string(fs::file_type_name(item.mode)).c_str(), item.mode, item.nlink,
+                  item.uid, item.gid, item.size, item.nbytes, item.generation, item.flags,
+                  contents.orphans.contains(ino) ? " ORPHAN" : "");
+    } else {
+      std::printf("  inode %" PRIu64 " (no INODE_ITEM)\n", ino);
+    }
+    for (const auto& [parent, refs] : inode.refs) {
+      for (const fs::InodeRef& ref : refs) {
+        std::printf("    name %s in %" PRIu64 " index %" PRIu64 "\n",
+                    fs::quoted_name(ref.name).c_str(), parent, ref.index);
+      }
+    }
+    for (const auto& [index, entry] : inode.index_entries) {
+      std::printf("    entry %" PRIu64 " %s -> %" PRIu64 " type %u\n", index,
+                  fs::quoted_name(entry.name).c_str(), entry.ino, entry.type);
+    }
+    for (const auto& [offset, extent] : inode.extents) {
+      std::printf("    extent at %" PRIu64 ": disk %" PRIu64 " length %" PRIu64 ", bytes %" PRIu64
+                  "..+%" PRIu64 " %s encryption %s%s%s\n",
+                  offset, extent.disk_bytenr, extent.disk_length, extent.extent_offset,
+                  extent.length, extent_type_name(extent.type),
+                  extent_encryption_name(extent.encryption), extent.context.empty() ? "" : " ",
+                  to_hex(extent.context).c_str());
+    }
+    for (const auto& [offset, target] : inode.symlink_targets) {
+      std::printf("    symlink target %s\n", fs::quoted_name(target).c_str());
+    }
+    for (const auto& [hash, names] : inode.xattr_names) {
+      for (const std::string& name : names) {
+        std::printf("    xattr %s\n", fs::quoted_name(as_bytes(name)).c_str());
+      }
+    }
+  }
+  for (uint64_t ino : contents.orphans) {
+    if (!contents.inodes.contains(ino)) std::printf("  orphan %" PRIu64 " (no inode)\n", ino);
+  }
+  for (const std::string& error : contents.problems) std::printf("  ERROR: %s\n", error.c_str());
+}
+
 void print_text(const Dump& dump) {
   for (const SuperblockCopy& copy : dump.copies) {
     if (copy.superblock) {
@@ -492,6 +717,7 @@ void print_text(const Dump& dump) {
     for (const store::Node& node : tree.nodes) print_node_text(node);
     for (const std::string& error : tree.errors) std::printf("  ERROR: %s\n", error.c_str());
   }
+  if (dump.filesystem) print_filesystem_text(*dump.filesystem);
 }
 
 int run(const InspectArgs& args) {

@@ -1,8 +1,10 @@
 // `ecfs inspect`: dumps an ecfs image read-only: every superblock copy, the
 // superblock in use (all fields), and the trees node by node with each
 // item's key, size and contents (decoded where the engine defines the item
-// type, hex otherwise); as text or, with --json, as one JSON document
-// (btrfs inspect-internal dump-super / dump-tree).
+// type, hex otherwise), then the filesystem tree's inodes with their names,
+// entries, extents and xattr names (fs/tree_contents.h); as text or, with
+// --json, as one JSON document (btrfs inspect-internal dump-super /
+// dump-tree).
 #pragma once
 
 #include <CLI/CLI.hpp>

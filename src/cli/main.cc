@@ -12,6 +12,7 @@
 #include "cli/fsck_command.h"
 #include "cli/inspect_command.h"
 #include "cli/mkfs_command.h"
+#include "cli/mount_command.h"
 #include "crypto/secret.h"
 
 namespace ecfs::cli {
@@ -52,6 +53,11 @@ int main(int argc, char** argv) {
   // Key material (SecretBytes) goes to OpenSSL's locked heap from here on.
   ecfs::crypto::init_secure_heap();
 
+  // Started by mount(8) as /sbin/mount.fuse.ecfs (a link to this binary).
+  if (argc > 0 && ecfs::cli::is_mount_helper_name(argv[0])) {
+    return ecfs::cli::run_mount_helper(argc, argv);
+  }
+
   CLI::App app(
       "ecfs: an encrypted copy-on-write filesystem whose file contents are encrypted per\n"
       "extent, with keys and formats compatible with Linux fscrypt.",
@@ -64,6 +70,7 @@ int main(int argc, char** argv) {
   ecfs::cli::add_mkfs_command(app, runner);
   ecfs::cli::add_fsck_command(app, runner);
   ecfs::cli::add_inspect_command(app, runner);
+  ecfs::cli::add_mount_command(app, runner);
   app.formatter(std::make_shared<ecfs::cli::SummaryFormatter>());
 
   if (ecfs::cli::names_unknown_command(app, argc, argv)) {

@@ -14,6 +14,7 @@
 #include "block/file_device.h"
 #include "cli/size_parse.h"
 #include "cli/store_text.h"
+#include "fs/filesystem.h"
 #include "store/checksum.h"
 #include "store/engine.h"
 #include "store/node.h"
@@ -186,6 +187,11 @@ int run(const MkfsArgs& args) {
     device->reset();
     if (created) unlink(args.image.c_str());
     return failure(message);
+  };
+  // The root directory belongs to whoever made the filesystem, so that a
+  // user's own image is writable by that user once mounted.
+  options.populate = [](store::Engine& engine) {
+    return fs::add_root_directory(engine, {.uid = getuid(), .gid = getgid(), .umask = 0});
   };
   if (Status made = store::mkfs(**device, options); !made) {
     return give_up(made.error().message());

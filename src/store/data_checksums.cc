@@ -39,10 +39,13 @@ Status check_item(const Key& key, ByteSpan data, size_t size) {
   return ok();
 }
 
-// Every checksum item that covers part of [start, end), in key order.
-Result<std::vector<CsumItem>> items_overlapping(const BTree& tree, size_t size, uint64_t start,
-                                                uint64_t end) {
-  std::vector<CsumItem> items;
+// Calls visit(first sector's bytenr, sums) for every well-formed checksum
+// item that covers part of [start, end), in key order: one floor lookup for
+// an item that starts before `start`, then one range walk. The sums are a
+// view into the leaf, valid during the call; the tree must not change.
+template <typename Visit>
+Status visit_items_overlapping(const BTree& tree, size_t size, uint64_t start, uint64_t end,
+                               Visit&& visit) {
   Key first = csum_key(start);
   auto floor = tree.upper_floor(first);
   if (!floor) return std::unexpected(floor.error());
@@ -52,12 +55,53 @@ Result<std::vector<CsumItem>> items_overlapping(const BTree& tree, size_t size, 
     if (!is_csum_key(key)) return true;
     status = check_item(key, data, size);
     if (!status) return false;
-    CsumItem item{key.offset, Bytes(data.begin(), data.end())};
-    if (item.end(size) > start) items.push_back(std::move(item));
+    if (key.offset + data.size() / size * kSectorSize > start) visit(key.offset, data);
     return true;
   }));
-  ECFS_TRY(status);
+  return status;
+}
+
+// Every checksum item that covers part of [start, end), in key order, copied
+// out (for callers that change the tree afterwards).
+Result<std::vector<CsumItem>> items_overlapping(const BTree& tree, size_t size, uint64_t start,
+                                                uint64_t end) {
+  std::vector<CsumItem> items;
+  ECFS_TRY(visit_items_overlapping(tree, size, start, end, [&](uint64_t item_start, ByteSpan sums) {
+    items.push_back(CsumItem{item_start, Bytes(sums.begin(), sums.end())});
+  }));
   return items;
+}
+
+// Writes the checksum of each sector of `data` into `sums` (checksum_size
+// bytes per sector). REQUIRES: whole sectors; sums.size() matches.
+void compute_sector_checksums_into(ChecksumType type, ByteSpan data, MutableByteSpan sums) {
+  const size_t size = checksum_size(type);
+  for (size_t sector = 0; sector * kSectorSize < data.size(); ++sector) {
+    const Checksum sum = compute_checksum(type, data.subspan(sector * kSectorSize, kSectorSize));
+    std::copy_n(sum.begin(), size, sums.begin() + static_cast<ptrdiff_t>(sector * size));
+  }
+}
+
+// Checks the sectors of `data`, read from device offset `at`, against their
+// entries in `checksums`. REQUIRES: [at, at + data.size()) is whole sectors
+// inside the range `checksums` describes.
+Status verify_sector_run(ChecksumType type, const SectorChecksums& checksums, uint64_t at,
+                         ByteSpan data) {
+  const size_t size = checksum_size(type);
+  const size_t first = (at - checksums.bytenr) / kSectorSize;
+  for (size_t sector = 0; sector * kSectorSize < data.size(); ++sector) {
+    const size_t index = first + sector;
+    const uint64_t sector_at = at + sector * kSectorSize;
+    if (!checksums.present[index]) {
+      return fail(EIO, sector_name(sector_at) +
+                           " has no checksum (never written, or its checksum is lost)");
+    }
+    if (!checksum_matches(type, data.subspan(sector * kSectorSize, kSectorSize),
+                          ByteSpan(checksums.sums).subspan(index * size, size))) {
+      return fail(EIO, "data checksum mismatch in " + sector_name(sector_at));
+    }
+  }
+  return ok();
 }
 
 // Inserts `sums` from `start` on as items of at most `max_sectors`.
@@ -78,12 +122,8 @@ size_t max_csum_item_sectors(uint32_t node_size, ChecksumType type) {
 }
 
 Bytes compute_sector_checksums(ChecksumType type, ByteSpan data) {
-  const size_t size = checksum_size(type);
-  Bytes sums(data.size() / kSectorSize * size);
-  for (size_t sector = 0; sector * kSectorSize < data.size(); ++sector) {
-    const Checksum sum = compute_checksum(type, data.subspan(sector * kSectorSize, kSectorSize));
-    std::copy_n(sum.begin(), size, sums.begin() + sector * size);
-  }
+  Bytes sums(data.size() / kSectorSize * checksum_size(type));
+  compute_sector_checksums_into(type, data, sums);
   return sums;
 }
 
@@ -161,18 +201,19 @@ Result<SectorChecksums> find_data_checksums(const BTree& csum_tree, ChecksumType
   out.present.assign(sectors, false);
   if (sectors == 0) return out;
   const uint64_t end = bytenr + sectors * kSectorSize;
-  auto items = items_overlapping(csum_tree, size, bytenr, end);
-  if (!items) return std::unexpected(items.error());
-  for (const CsumItem& item : *items) {
-    const uint64_t from = std::max(item.start, bytenr);
-    const uint64_t to = std::min(item.end(size), end);
-    for (uint64_t at = from; at < to; at += kSectorSize) {
-      const uint64_t in_item = (at - item.start) / kSectorSize;
-      const uint64_t in_out = (at - bytenr) / kSectorSize;
-      std::copy_n(item.sums.begin() + in_item * size, size, out.sums.begin() + in_out * size);
-      out.present[in_out] = true;
-    }
-  }
+  // Straight from the leaves into `out`: the read path copies each checksum
+  // once.
+  ECFS_TRY(visit_items_overlapping(
+      csum_tree, size, bytenr, end, [&](uint64_t item_start, ByteSpan sums) {
+        const uint64_t from = std::max(item_start, bytenr);
+        const uint64_t to = std::min(item_start + sums.size() / size * kSectorSize, end);
+        const uint64_t in_item = (from - item_start) / kSectorSize;
+        const uint64_t in_out = (from - bytenr) / kSectorSize;
+        const uint64_t count = (to - from) / kSectorSize;
+        std::copy_n(sums.begin() + static_cast<ptrdiff_t>(in_item * size), count * size,
+                    out.sums.begin() + static_cast<ptrdiff_t>(in_out * size));
+        std::fill_n(out.present.begin() + static_cast<ptrdiff_t>(in_out), count, true);
+      }));
   return out;
 }
 
@@ -205,19 +246,8 @@ Status copy_data_checksums(BTree& csum_tree, uint32_t node_size, ChecksumType ty
 }
 
 Status verify_data_sectors(ChecksumType type, ByteSpan data, const SectorChecksums& checksums) {
-  const size_t size = checksum_size(type);
-  for (size_t sector = 0; sector < checksums.present.size(); ++sector) {
-    const uint64_t at = checksums.bytenr + sector * kSectorSize;
-    if (!checksums.present[sector]) {
-      return fail(EIO,
-                  sector_name(at) + " has no checksum (never written, or its checksum is lost)");
-    }
-    if (!checksum_matches(type, data.subspan(sector * kSectorSize, kSectorSize),
-                          ByteSpan(checksums.sums).subspan(sector * size, size))) {
-      return fail(EIO, "data checksum mismatch in " + sector_name(at));
-    }
-  }
-  return ok();
+  return verify_sector_run(type, checksums, checksums.bytenr,
+                           data.first(checksums.present.size() * kSectorSize));
 }
 
 // ---------------------------------------------------------------- Engine
@@ -233,9 +263,24 @@ Status check_data_range(uint64_t bytenr, uint64_t length, uint64_t total_bytes) 
   return ok();
 }
 
+// The checksums of [bytenr, bytenr + length) as a read sees them: the
+// running transaction's csum tree, or the committed one outside a
+// transaction.
+Result<SectorChecksums> checksums_for_read(Engine& engine, uint64_t bytenr, uint64_t length) {
+  const ChecksumType type = engine.superblock().checksum_type;
+  if (engine.in_transaction()) {
+    auto tree = engine.open_tree(kCsumTreeId);
+    if (!tree) return std::unexpected(tree.error());
+    return find_data_checksums(**tree, type, bytenr, length);
+  }
+  auto tree = engine.committed_tree(kCsumTreeId);
+  if (!tree) return std::unexpected(tree.error());
+  return find_data_checksums(*tree, type, bytenr, length);
+}
+
 }  // namespace
 
-Status Engine::write_data(uint64_t bytenr, ByteSpan data) {
+Status Engine::write_data(uint64_t bytenr, ByteSpan data, const block::CryptContext* crypt) {
   ECFS_TRY(check_in_transaction());
   ECFS_TRY(check_data_range(bytenr, data.size(), sb_.total_bytes));
   // Only extents allocated in this transaction: they were free in the
@@ -249,34 +294,52 @@ Status Engine::write_data(uint64_t bytenr, ByteSpan data) {
   }
   auto csum_tree = open_tree(kCsumTreeId);
   if (!csum_tree) return std::unexpected(csum_tree.error());
-  const Bytes sums = compute_sector_checksums(sb_.checksum_type, data);
-  // The data goes to the device now; commit() flushes before it writes the
+  const ChecksumType type = sb_.checksum_type;
+  const size_t size = checksum_size(type);
+  Bytes sums(data.size() / kSectorSize * size);
+  // The inline-crypt layer shows each run as it goes to the device
+  // (ciphertext with a context), so the sums are of the bytes on disk. The
+  // data goes to the device now; commit() flushes before it writes the
   // superblock, so data and checksums become durable together.
-  ECFS_TRY(device_->write(bytenr, data));
-  return put_data_checksums(**csum_tree, sb_.node_size, sb_.checksum_type, bytenr, sums);
+  ECFS_TRY(block::submit_write(
+      *device_, bytenr, data, crypt, [&](uint64_t at, ByteSpan on_disk) -> Status {
+        compute_sector_checksums_into(
+            type, on_disk,
+            MutableByteSpan(sums).subspan((at - bytenr) / kSectorSize * size,
+                                          on_disk.size() / kSectorSize * size));
+        return ok();
+      }));
+  return put_data_checksums(**csum_tree, sb_.node_size, type, bytenr, sums);
 }
 
-Result<Bytes> Engine::read_data(uint64_t bytenr, uint64_t length) {
+Status Engine::read_data_into(uint64_t bytenr, MutableByteSpan out,
+                              const block::CryptContext* crypt) {
+  // Whatever fails, the caller's buffer ends up zeroed, as submit_read does.
+  auto fail_zeroed = [&](Error error) -> Status {
+    std::fill(out.begin(), out.end(), uint8_t{0});
+    return std::unexpected(std::move(error));
+  };
+  if (Status range = check_data_range(bytenr, out.size(), sb_.total_bytes); !range) {
+    return fail_zeroed(std::move(range).error());
+  }
+  auto sums = checksums_for_read(*this, bytenr, out.size());
+  if (!sums) return fail_zeroed(std::move(sums).error());
+  // Verified as stored, before the inline-crypt layer decrypts anything; on
+  // failure it zeroes `out`.
+  return block::submit_read(
+      *device_, bytenr, out, crypt, [&](uint64_t at, ByteSpan on_disk) -> Status {
+        if (Status verified = verify_sector_run(sb_.checksum_type, *sums, at, on_disk); !verified) {
+          return fail(EIO, device_->describe() + ": " + verified.error().message());
+        }
+        return ok();
+      });
+}
+
+Result<Bytes> Engine::read_data(uint64_t bytenr, uint64_t length,
+                                const block::CryptContext* crypt) {
   ECFS_TRY(check_data_range(bytenr, length, sb_.total_bytes));
-  std::optional<BTree> committed;
-  const BTree* csum_tree = nullptr;
-  if (in_transaction_) {
-    auto open = open_tree(kCsumTreeId);
-    if (!open) return std::unexpected(open.error());
-    csum_tree = *open;
-  } else {
-    auto tree = committed_tree(kCsumTreeId);
-    if (!tree) return std::unexpected(tree.error());
-    committed.emplace(std::move(*tree));
-    csum_tree = &*committed;
-  }
-  auto sums = find_data_checksums(*csum_tree, sb_.checksum_type, bytenr, length);
-  if (!sums) return std::unexpected(sums.error());
   Bytes data(length);
-  ECFS_TRY(device_->read(bytenr, data));
-  if (Status verified = verify_data_sectors(sb_.checksum_type, data, *sums); !verified) {
-    return fail(EIO, device_->describe() + ": " + verified.error().message());
-  }
+  ECFS_TRY(read_data_into(bytenr, data, crypt));
   return data;
 }
 
@@ -291,20 +354,30 @@ Status Engine::delete_checksums_if_freed(uint64_t bytenr, const DelayedRefHead& 
 }
 
 Status Engine::check_data_checksums(const RootRef& extent_root, const RootRef& csum_root,
-                                    CheckReport& report) {
+                                    const CheckOptions& options, CheckReport& report) {
   const ChecksumType type = sb_.checksum_type;
   const size_t size = checksum_size(type);
   std::map<uint64_t, uint64_t> extents;  // data extent start -> end
+  uint64_t data_bytes = 0;               // progress: total
   ECFS_TRY(BTree(*this, kExtentTreeId, extent_root)
                .for_each(Key::min(), Key::max(), [&](const Key& key, ByteSpan) {
-                 if (key.type == kExtentItemKey) extents[key.objectid] = key.objectid + key.offset;
+                 if (key.type == kExtentItemKey) {
+                   extents[key.objectid] = key.objectid + key.offset;
+                   data_bytes += key.offset;
+                 }
                  return true;
                }));
+  uint64_t passed_bytes = 0;  // progress: covered by the checksum items passed
+  auto report_progress = [&] {
+    if (options.progress)
+      options.progress({"data", std::min(passed_bytes, data_bytes), data_bytes});
+  };
 
   // Verifies [start, end), which lies inside one data extent, in large reads.
   constexpr uint64_t kChunk = 4ull << 20;
   Bytes buffer;
   auto verify = [&](const Key& key, ByteSpan sums, uint64_t start, uint64_t end) -> Status {
+    if (!options.verify_data) return ok();  // fsck --metadata-only
     for (uint64_t at = start; at < end; at += kChunk) {
       const uint64_t length = std::min(kChunk, end - at);
       buffer.resize(length);
@@ -356,9 +429,14 @@ Status Engine::check_data_checksums(const RootRef& extent_root, const RootRef& c
                    if (!status) return false;
                    at = covered_end;
                  }
+                 passed_bytes += end - key.offset;
+                 report_progress();
                  return true;
                }));
-  return status;
+  ECFS_TRY(status);
+  passed_bytes = data_bytes;
+  report_progress();
+  return ok();
 }
 
 }  // namespace ecfs::store

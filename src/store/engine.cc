@@ -102,6 +102,7 @@ Status mkfs(block::BlockDevice& device, const MkfsOptions& options) {
   engine.trees_.emplace(kExtentTreeId, std::move(extent));
   ECFS_TRY(engine.create_tree(kFsTreeId));
   ECFS_TRY(engine.create_tree(kCsumTreeId));
+  if (options.populate) ECFS_TRY(options.populate(engine));
   return engine.commit();
 }
 

@@ -31,6 +31,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -41,6 +42,7 @@
 
 #include "base/error.h"
 #include "block/block_device.h"
+#include "block/inline_crypt.h"
 #include "store/btree.h"
 #include "store/extent_refs.h"
 #include "store/items.h"
@@ -52,11 +54,17 @@
 
 namespace ecfs::store {
 
+class Engine;
+
 struct MkfsOptions {
   uint32_t node_size = kDefaultNodeSize;
   ChecksumType checksum_type = ChecksumType::kCrc32c;
   std::string label;
   std::optional<std::array<uint8_t, kFsidSize>> fsid;  // random when absent
+  // Called inside generation 1's transaction, before its commit, to add the
+  // first items of the filesystem layer (its root directory), so that a new
+  // image is complete at generation 1. Its error fails mkfs.
+  std::function<Status(Engine&)> populate;
 };
 
 struct OpenOptions {
@@ -71,8 +79,30 @@ struct CheckReport {
   uint64_t data_extents = 0;
   uint64_t allocated_bytes = 0;
   uint64_t data_sectors_checked = 0;  // data sectors read and compared with their checksums
+  bool data_verified = false;         // false when CheckOptions::verify_data was off
   std::vector<std::string> problems;  // empty when consistent
   bool clean() const { return problems.empty(); }
+};
+
+// Where Engine::check is, for a progress display. Phases, in order: "trees"
+// (units: trees walked), "extents" (extent items compared; total is what
+// the walk found, so a damaged image may end off it), "space" (0 or 1),
+// "data" (bytes of data extents whose checksum items were passed). A total
+// of 0 means not known yet.
+struct CheckProgress {
+  const char* phase = "";
+  uint64_t done = 0;
+  uint64_t total = 0;
+};
+
+struct CheckOptions {
+  // Read every data sector that has a checksum and compare. Off (fsck
+  // --metadata-only) the checksum items are still checked against the data
+  // extents, but no data sector is read.
+  bool verify_data = true;
+  // Called as the check advances, possibly often (a display throttles
+  // itself); may be empty.
+  std::function<void(const CheckProgress&)> progress;
 };
 
 // The areas no extent may use: the first MiB (boot loaders, as btrfs) and
@@ -135,22 +165,35 @@ class Engine final : public NodeStore {
   // reference that does not exist fails the commit (EUCLEAN).
   Status add_data_ref(uint64_t bytenr, uint64_t length, const DataRef& ref);
   Status drop_data_ref(uint64_t bytenr, uint64_t length, const DataRef& ref);
-  // Writes `data` (whole sectors; ciphertext for encrypted files: checksums
-  // are of the bytes on disk) at `bytenr`, which must lie inside a data
-  // extent allocated in this transaction (EINVAL otherwise: overwriting
-  // committed data in place would break copy-on-write), and records each
-  // sector's checksum in the csum tree (data_checksums.h). The data reaches
-  // the device at once; commit() flushes it together with the trees before
-  // the superblock, so data and checksums become durable together. When
-  // the extent is freed (its count drops to zero) the commit deletes its
-  // checksums. Device errors as they come (abort the transaction).
-  Status write_data(uint64_t bytenr, ByteSpan data);
+  // Writes `data` (whole sectors) at `bytenr` through the inline-crypt layer
+  // (block/inline_crypt.h): with `crypt`, `data` is plaintext and is
+  // encrypted into a bounce buffer (never modified); without, it is written
+  // as it is. `bytenr` must lie inside a data extent allocated in this
+  // transaction (EINVAL otherwise: overwriting committed data in place would
+  // break copy-on-write). Each sector's checksum is computed over the bytes
+  // on disk (ciphertext: checksums never see plaintext, and fsck, scrub and
+  // relocation need no key) and recorded in the csum tree
+  // (data_checksums.h). The data reaches the device at once; commit()
+  // flushes it together with the trees before the superblock, so data and
+  // checksums become durable together. When the extent is freed (its count
+  // drops to zero) the commit deletes its checksums. EINVAL also as
+  // block::submit_write (not whole data units, bad context); crypter and
+  // device errors as they come (abort the transaction).
+  Status write_data(uint64_t bytenr, ByteSpan data, const block::CryptContext* crypt = nullptr);
   // Inside or outside a transaction (then: committed state). Reads whole
-  // sectors and verifies each against its checksum: EIO naming the sector's
-  // byte offset for "data checksum mismatch" or "no checksum" (the
-  // filesystem reads only what it wrote, so a missing checksum is damage);
-  // never returns unverified bytes. EINVAL for an unaligned range.
-  Result<Bytes> read_data(uint64_t bytenr, uint64_t length);
+  // sectors into `out` and verifies each against its checksum before
+  // anything is decrypted (with `crypt`; without, `out` gets the bytes on
+  // disk): EIO naming the sector's byte offset for "data checksum mismatch"
+  // or "no checksum" (the filesystem reads only what it wrote, so a missing
+  // checksum is damage). On any failure `out` is zeroed: never unverified or
+  // partly decrypted bytes. EINVAL for an unaligned range or as
+  // block::submit_read. Looks up the checksums in one csum-tree range walk;
+  // allocates nothing for the data.
+  Status read_data_into(uint64_t bytenr, MutableByteSpan out,
+                        const block::CryptContext* crypt = nullptr);
+  // read_data_into a new buffer of `length` bytes.
+  Result<Bytes> read_data(uint64_t bytenr, uint64_t length,
+                          const block::CryptContext* crypt = nullptr);
 
   // Relocation hooks (relocation.h); REQUIRE a running transaction.
   // The device, for copying extents byte for byte (no key needed).
@@ -162,6 +205,10 @@ class Engine final : public NodeStore {
   void force_cow(uint64_t bytenr) {
     if (dirty_.contains(bytenr)) shared_this_transaction_.insert(bytenr);
   }
+  // The root tree of the running transaction (null without one): relocation
+  // moves its nodes by copying-on-write a path in it (an update with the same
+  // bytes). Its items are the engine's: change nothing else through it.
+  BTree* root_tree_for_relocation() { return root_tree_ ? &*root_tree_ : nullptr; }
 
   // Works inside and outside a transaction.
   // The ids of every tree (current state in a transaction, else committed).
@@ -172,9 +219,10 @@ class Engine final : public NodeStore {
   // fsck of the committed state: tree invariants, every extent's reference
   // count against the references found by walking all trees, data back
   // references, free space against allocated extents, and data checksums
-  // (items inside data extents, every covered sector read and compared).
-  // EBUSY in a transaction; read errors as they come.
-  Result<CheckReport> check();
+  // (items inside data extents, every covered sector read and compared
+  // unless options.verify_data is off). Reports progress through
+  // options.progress. EBUSY in a transaction; read errors as they come.
+  Result<CheckReport> check(const CheckOptions& options = {});
 
   // NodeStore.
   uint32_t node_size() const override { return sb_.node_size; }
@@ -216,7 +264,7 @@ class Engine final : public NodeStore {
   // fsck of the csum tree: items well formed, inside data extents, and every
   // covered sector matching its checksum (data_checksums.cc).
   Status check_data_checksums(const RootRef& extent_root, const RootRef& csum_root,
-                              CheckReport& report);
+                              const CheckOptions& options, CheckReport& report);
   Status commit_transaction();
   Status write_superblocks(Superblock sb);
   Status load_extent_tree();  // at open: free-space map

@@ -3,7 +3,9 @@
 // references, counted once per distinct parent as Rodeh's counts are) and to
 // each data extent (EXTENT_DATA items, once per distinct leaf), and compares
 // them with the extent tree; then checks that free space is exactly the
-// device minus the reserved areas and the allocated extents.
+// device minus the reserved areas and the allocated extents; then the data
+// checksums (data_checksums.cc). Progress goes to CheckOptions::progress
+// phase by phase, as CheckProgress describes.
 #include <map>
 #include <set>
 
@@ -29,9 +31,13 @@ std::string at(uint64_t bytenr) { return "extent " + std::to_string(bytenr) + ":
 
 }  // namespace
 
-Result<CheckReport> Engine::check() {
+Result<CheckReport> Engine::check(const CheckOptions& options) {
   if (in_transaction_) return fail(EBUSY, "check needs the committed state: a transaction runs");
   CheckReport report;
+  report.data_verified = options.verify_data;
+  auto progress = [&](const char* phase, uint64_t done, uint64_t total) {
+    if (options.progress) options.progress(CheckProgress{phase, done, total});
+  };
   std::map<uint64_t, NodeCount> nodes;
   std::map<uint64_t, DataCount> data;
   std::set<uint64_t> visited;
@@ -77,6 +83,7 @@ Result<CheckReport> Engine::check() {
   };
 
   const RootRef root_tree_root{sb_.root_tree_bytenr, sb_.root_tree_generation, sb_.root_tree_level};
+  progress("trees", 0, 0);
   ECFS_TRY(walk(kRootTreeId, root_tree_root));
   std::vector<std::pair<uint64_t, RootItem>> roots;
   Status decode_status = ok();
@@ -94,16 +101,21 @@ Result<CheckReport> Engine::check() {
   ECFS_TRY(decode_status);
   std::optional<RootRef> extent_root;
   std::optional<RootRef> csum_root;
+  report.trees = roots.size() + 1;
+  uint64_t trees_walked = 1;  // the root tree
+  progress("trees", trees_walked, report.trees);
   for (const auto& [id, item] : roots) {
     ECFS_TRY(walk(id, item.root));
     if (id == kExtentTreeId) extent_root = item.root;
     if (id == kCsumTreeId) csum_root = item.root;
+    progress("trees", ++trees_walked, report.trees);
   }
-  report.trees = roots.size() + 1;
   if (!extent_root) return fail(EUCLEAN, "the root tree has no extent tree");
 
   // The extent tree against the counts.
   std::vector<ByteRange> allocated;
+  const uint64_t extents_expected = nodes.size() + data.size();
+  progress("extents", 0, extents_expected);
   ECFS_TRY(BTree(*this, kExtentTreeId, *extent_root)
                .for_each(Key::min(), Key::max(), [&](const Key& key, ByteSpan bytes) {
                  const uint64_t bytenr = key.objectid;
@@ -113,6 +125,7 @@ Result<CheckReport> Engine::check() {
                      report.problems.push_back(at(bytenr) + item.error().message());
                      return true;
                    }
+                   progress("extents", allocated.size() + 1, extents_expected);
                    if (key.type == kMetadataItemKey) {
                      allocated.push_back({bytenr, sb_.node_size});
                      auto it = nodes.find(bytenr);
@@ -192,6 +205,7 @@ Result<CheckReport> Engine::check() {
   report.tree_nodes = nodes.size();
 
   // Space: allocated extents, free space and reserved areas tile the device.
+  progress("space", 0, 1);
   std::map<uint64_t, uint64_t> used;  // start -> end, from every source
   auto claim = [&](uint64_t start, uint64_t end, const std::string& what) {
     auto next = used.lower_bound(start);
@@ -225,10 +239,11 @@ Result<CheckReport> Engine::check() {
                               " bytes used, the extent tree " + std::to_string(allocated_bytes));
   }
   report.allocated_bytes = allocated_bytes;
+  progress("space", 1, 1);
 
   // Data checksums: well-formed items over allocated data, matching the data.
   if (csum_root) {
-    ECFS_TRY(check_data_checksums(*extent_root, *csum_root, report));
+    ECFS_TRY(check_data_checksums(*extent_root, *csum_root, options, report));
   } else {
     report.problems.push_back("the root tree has no csum tree");
   }

@@ -205,9 +205,6 @@ Status relocate_tree_node(Engine& engine, uint64_t bytenr) {
     generation = item->generation;
     owner = item->owner;
   }
-  if (owner == kRootTreeId) {
-    return fail(EOPNOTSUPP, "relocating nodes of the root tree is not supported");
-  }
   auto node = engine.read_node(bytenr, generation, level);
   if (!node) return std::unexpected(node.error());
   const bool empty_leaf = (*node)->item_count() == 0;
@@ -216,17 +213,31 @@ Status relocate_tree_node(Engine& engine, uint64_t bytenr) {
   // A node written in this transaction is changed in place by the next
   // change; make it read-only so that change moves it.
   engine.force_cow(bytenr);
-  auto trees = candidate_trees(engine, true);
-  if (!trees) return std::unexpected(trees.error());
+  // The trees that may reference the node. The root tree is unshared
+  // (tree_ids.h), so a node it owns is on its path alone; cowing that path
+  // moves it, and the commit writes the new root tree root into the
+  // superblock.
+  std::vector<BTree*> referrers;
+  if (owner == kRootTreeId) {
+    BTree* root_tree = engine.root_tree_for_relocation();
+    if (root_tree == nullptr) return fail(EINVAL, "relocation needs a running transaction");
+    referrers.push_back(root_tree);
+  } else {
+    auto trees = candidate_trees(engine, true);
+    if (!trees) return std::unexpected(trees.error());
+    for (uint64_t id : *trees) {
+      auto tree = engine.open_tree(id);
+      if (!tree) return std::unexpected(tree.error());
+      referrers.push_back(*tree);
+    }
+  }
   bool found_referrer = false;
-  for (uint64_t id : *trees) {
-    auto tree = engine.open_tree(id);
-    if (!tree) return std::unexpected(tree.error());
-    auto passes = path_passes(engine, (*tree)->root(), first_key, level, bytenr);
+  for (BTree* tree : referrers) {
+    auto passes = path_passes(engine, tree->root(), first_key, level, bytenr);
     if (!passes) return std::unexpected(passes.error());
     if (!*passes) continue;
     found_referrer = true;
-    ECFS_TRY(shadow_path(**tree, first_key, empty_leaf));
+    ECFS_TRY(shadow_path(*tree, first_key, empty_leaf));
   }
   if (!found_referrer) {
     // Cowed away earlier in this transaction: it is already being freed.

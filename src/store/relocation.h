@@ -31,11 +31,12 @@ namespace ecfs::store {
 // not the start of a data extent; ENOSPC when there is no room for a copy.
 Result<uint64_t> relocate_data_extent(Engine& engine, uint64_t bytenr);
 
-// Moves tree node `bytenr` (of any tree but the root tree) to a new address
-// by copying-on-write the path to it in every tree that references it (the
-// owner and the clones sharing it). Contents of every tree are unchanged.
-// ENOENT when no tree node starts at `bytenr`; EOPNOTSUPP for nodes of the
-// root tree; ENOSPC when no node can be allocated.
+// Moves tree node `bytenr` (of any tree, the root tree's included) to a new
+// address by copying-on-write the path to it in every tree that references
+// it (the owner and the clones sharing it; for a root tree node the root
+// tree alone, whose new root the commit writes into the superblock).
+// Contents of every tree are unchanged. ENOENT when no tree node starts at
+// `bytenr`; ENOSPC when no node can be allocated.
 Status relocate_tree_node(Engine& engine, uint64_t bytenr);
 
 }  // namespace ecfs::store

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -50,6 +51,51 @@ inline std::string read_whole_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// Starts `argv` (argv[0] a path) with stdin, stdout and stderr opened from
+// the given paths (files, or a terminal device for stderr). Returns the
+// child's pid, or -1 when it could not be started.
+inline pid_t spawn_program(const std::vector<std::string>& argv, const std::string& in_path,
+                           const std::string& out_path, const std::string& err_path) {
+  std::vector<char*> c_argv;
+  for (const std::string& arg : argv) c_argv.push_back(const_cast<char*>(arg.c_str()));
+  c_argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  const int in = open(in_path.c_str(), O_RDONLY);
+  const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY, 0600);
+  if (in < 0 || out < 0 || err < 0) _exit(126);
+  dup2(in, STDIN_FILENO);
+  dup2(out, STDOUT_FILENO);
+  dup2(err, STDERR_FILENO);
+  execv(c_argv[0], c_argv.data());
+  _exit(127);
+}
+
+// Waits for child `pid`, calling `while_running` (if given) every few
+// milliseconds meanwhile, and kills it after `timeout_seconds`. Fills the
+// exit status, signal and timeout fields of `run`.
+inline void wait_for_program(pid_t pid, int timeout_seconds, Outcome& run,
+                             const std::function<void()>& while_running = {}) {
+  int status = 0;
+  const time_t deadline = time(nullptr) + timeout_seconds;
+  for (;;) {
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) return;
+    if (time(nullptr) > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      run.timed_out = true;
+      return;
+    }
+    if (while_running) while_running();
+    usleep(2000);
+  }
+  if (WIFEXITED(status)) run.exit_status = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) run.term_signal = WTERMSIG(status);
+}
+
 // Runs `argv` (argv[0] a path) with stdin from /dev/null or `input`, stdout
 // and stderr into files of `scratch`, and kills it after `timeout_seconds`.
 inline Outcome run_program(const std::vector<std::string>& argv, const std::string& scratch,
@@ -61,41 +107,11 @@ inline Outcome run_program(const std::vector<std::string>& argv, const std::stri
     std::ofstream in(in_path, std::ios::binary | std::ios::trunc);
     in.write(input.data(), static_cast<std::streamsize>(input.size()));
   }
-  std::vector<char*> c_argv;
-  for (const std::string& arg : argv) c_argv.push_back(const_cast<char*>(arg.c_str()));
-  c_argv.push_back(nullptr);
-  const pid_t pid = fork();
+  const pid_t pid = spawn_program(argv, in_path, out_path, err_path);
   if (pid < 0) return run;
-  if (pid == 0) {
-    const int in = open(in_path.c_str(), O_RDONLY);
-    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || out < 0 || err < 0) _exit(126);
-    dup2(in, STDIN_FILENO);
-    dup2(out, STDOUT_FILENO);
-    dup2(err, STDERR_FILENO);
-    execv(c_argv[0], c_argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  const time_t deadline = time(nullptr) + timeout_seconds;
-  for (;;) {
-    const pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) break;
-    if (done < 0 && errno != EINTR) return run;
-    if (time(nullptr) > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      run.timed_out = true;
-      break;
-    }
-    usleep(2000);
-  }
+  wait_for_program(pid, timeout_seconds, run);
   run.out = read_whole_file(out_path);
   run.err = read_whole_file(err_path);
-  if (run.timed_out) return run;
-  if (WIFEXITED(status)) run.exit_status = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) run.term_signal = WTERMSIG(status);
   return run;
 }
 
@@ -150,5 +166,28 @@ inline Outcome python_json(const std::string& json, const std::string& expressio
   if (!run.out.empty() && run.out.back() == '\n') run.out.pop_back();
   return run;
 }
+
+#ifdef ECFS_BINARY
+// A test of the `ecfs` command line: a scratch directory of its own, `ecfs`
+// runs in it, and JSON answers are queried through python3.
+class EcfsCommandTest : public ::testing::Test {
+ protected:
+  // Runs `ecfs ARGS...` (see run_program).
+  Outcome ecfs(std::vector<std::string> args) {
+    args.insert(args.begin(), ECFS_BINARY);
+    return run_program(args, scratch_.path());
+  }
+
+  // The value of a python expression over the JSON document, which must
+  // parse (the test fails otherwise).
+  std::string query(const std::string& json, const std::string& expression) {
+    const Outcome run = python_json(json, expression, scratch_.path());
+    EXPECT_EQ(run.exit_status, 0) << expression << "\n" << run.describe() << "\n" << json;
+    return run.out;
+  }
+
+  ScratchDir scratch_;
+};
+#endif
 
 }  // namespace ecfs::cli_test

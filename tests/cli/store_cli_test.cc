@@ -23,16 +23,11 @@ constexpr const char* kUuid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
 // Big enough for the second superblock copy at 64 MiB.
 constexpr uint64_t kImageSize = 128ull << 20;
 
-class StoreCliTest : public ::testing::Test {
+class StoreCliTest : public EcfsCommandTest {
  protected:
   void SetUp() override {
     ASSERT_FALSE(scratch_.path().empty());
     image_ = scratch_.file("image");
-  }
-
-  Outcome ecfs(std::vector<std::string> args) {
-    args.insert(args.begin(), ECFS_BINARY);
-    return run_program(args, scratch_.path());
   }
 
   void make_image(std::vector<std::string> extra = {}) {
@@ -48,13 +43,6 @@ class StoreCliTest : public ::testing::Test {
     args.insert(args.end(), extra.begin(), extra.end());
     const Outcome run = ecfs(args);
     EXPECT_EQ(run.exit_status, 0) << run.describe();
-    return run.out;
-  }
-
-  // The value of a python expression over the JSON document.
-  std::string query(const std::string& json, const std::string& expression) {
-    const Outcome run = python_json(json, expression, scratch_.path());
-    EXPECT_EQ(run.exit_status, 0) << expression << "\n" << run.describe() << "\n" << json;
     return run.out;
   }
 
@@ -75,7 +63,6 @@ class StoreCliTest : public ::testing::Test {
     EXPECT_EQ(run.out, "");
   }
 
-  ScratchDir scratch_;
   std::string image_;
 };
 

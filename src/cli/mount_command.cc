@@ -1,0 +1,273 @@
+#include "cli/mount_command.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "block/file_device.h"
+#include "cli/background.h"
+#include "fs/filesystem.h"
+#include "fuse/mount_options.h"
+#include "fuse/session.h"
+#include "store/superblock.h"
+
+namespace ecfs::cli {
+namespace {
+
+constexpr const char* kDescription =
+    "mount an ecfs image through FUSE\n"
+    "\n"
+    "  ecfs mount [-f] [-o OPTIONS] IMAGE MOUNTPOINT\n"
+    "\n"
+    "Opens IMAGE (locking it, so it cannot be mounted twice), mounts it on MOUNTPOINT and\n"
+    "serves it from a background process; with -f the process stays in the foreground.\n"
+    "Unmount with 'fusermount3 -u MOUNTPOINT' (or umount): buffered data is written out\n"
+    "and committed before the process exits. SIGTERM and SIGINT unmount the same way.\n"
+    "\n"
+    "Options (-o, comma separated, may be repeated):\n"
+    "  ro, rw               read-only or read-write (default)\n"
+    "  commit=SECONDS       commit interval (default 5; 0 = default)\n"
+    "  allow_other          let other users access the mount (always on for root)\n"
+    "  debug                print libfuse's request trace (implies -f)\n"
+    "  no_writeback_cache   send every write through at once instead of caching it in\n"
+    "                       the kernel (slower for small writes; SEEK_DATA/SEEK_HOLE\n"
+    "                       then also see data that open files have not flushed)\n"
+    "  suid, dev, exec (default nosuid, nodev), noexec, noatime, sync, dirsync\n"
+    "                       passed to the kernel\n"
+    "\n"
+    "A link named mount.fuse.ecfs to this program makes 'mount -t fuse.ecfs IMAGE DIR'\n"
+    "and fstab entries of type fuse.ecfs work.";
+
+constexpr const char* kFooter =
+    "Exit status: 0 once the filesystem is mounted (with -f: after it was unmounted\n"
+    "cleanly); 1 if it could not be mounted or closing it failed; 2 for bad options.";
+
+struct MountArgs {
+  std::string image;
+  std::string mountpoint;
+  std::vector<std::string> options;  // -o lists as given
+  bool foreground = false;
+  bool sloppy = false;  // unknown -o options are ignored (mount -s)
+  bool fake = false;    // check, do not mount (mount -f)
+  int ready_fd = -1;    // set in the background child (background.h)
+};
+
+int usage_error(const std::string& message) {
+  print_error("mount", message);
+  return kExitUsage;
+}
+
+int failure(const std::string& message) {
+  print_error("mount", message);
+  return kExitFailure;
+}
+
+std::string join_options(const std::vector<std::string>& lists) {
+  std::string joined;
+  for (const std::string& list : lists) {
+    if (list.empty()) continue;
+    if (!joined.empty()) joined.push_back(',');
+    joined += list;
+  }
+  return joined;
+}
+
+std::optional<std::string> real_path(const std::string& path) {
+  char resolved[PATH_MAX];
+  if (realpath(path.c_str(), resolved) == nullptr) return std::nullopt;
+  return std::string(resolved);
+}
+
+// What is wrong with the operands and the machine, before anything is opened.
+std::optional<std::string> check_paths(const std::string& image, const std::string& mountpoint) {
+  struct stat st;
+  if (stat(image.c_str(), &st) != 0) {
+    if (errno == ENOENT) return "image " + image + " does not exist";
+    return "cannot access image " + image + ": " + std::strerror(errno);
+  }
+  if (stat(mountpoint.c_str(), &st) != 0) {
+    if (errno == ENOENT) return "mountpoint " + mountpoint + " does not exist";
+    return "cannot access mountpoint " + mountpoint + ": " + std::strerror(errno);
+  }
+  if (!S_ISDIR(st.st_mode)) return "mountpoint " + mountpoint + " is not a directory";
+  if (stat("/dev/fuse", &st) != 0 || !S_ISCHR(st.st_mode)) {
+    return "/dev/fuse is missing: the fuse kernel module is not loaded (try 'modprobe fuse'), "
+           "or this container was started without access to /dev/fuse";
+  }
+  if (access("/dev/fuse", R_OK | W_OK) != 0) {
+    return std::string("cannot use /dev/fuse: ") + std::strerror(errno) +
+           " (its permissions let only some users mount FUSE filesystems)";
+  }
+  return std::nullopt;
+}
+
+std::string device_error_message(const std::string& image, const Error& error) {
+  switch (error.errno_value()) {
+    case EBUSY:
+    case EWOULDBLOCK:
+      return "cannot mount " + image +
+             ": image is in use (already mounted, or opened by another ecfs command)";
+    case ENOENT:
+      return "image " + image + " does not exist";
+    default:
+      return "cannot open image " + image + ": " + error.message();
+  }
+}
+
+// Messages after the daemon let go of the terminal go to syslog.
+struct Reporter {
+  bool daemonized = false;
+  int fail(const std::string& message) const {
+    if (daemonized) {
+      syslog(LOG_ERR, "%s", redact_long_hex(message).c_str());
+      return kExitFailure;
+    }
+    return failure(message);
+  }
+};
+
+int serve_in_this_process(const MountArgs& args, const fuse::MountConfig& config,
+                          const std::string& image, const std::string& mountpoint) {
+  // Before any thread exists (the filesystem's commit thread): the stop
+  // signals are taken by the session's own watcher (fuse/session.h).
+  fuse::block_stop_signals();
+
+  block::FileDeviceOptions device_options;
+  device_options.read_only = config.read_only;
+  // The kernel's page cache already holds file data; not caching the image
+  // a second time (DESIGN.md "Storage engine shape").
+  device_options.direct_io = block::DirectIo::kPrefer;
+  auto device = block::open_file_device(image, device_options);
+  if (!device) return failure(device_error_message(image, device.error()));
+  if (auto superblock = store::read_newest_superblock(**device); !superblock) {
+    return failure(image + " is not an ecfs image (" + superblock.error().message() + ")");
+  }
+
+  fs::MountOptions mount_options;
+  mount_options.read_only = config.read_only;
+  if (config.commit_interval) mount_options.commit_interval = *config.commit_interval;
+  auto filesystem = fs::FileSystem::open(**device, mount_options);
+  if (!filesystem) {
+    return failure("cannot open the filesystem on " + image + ": " + filesystem.error().message());
+  }
+
+  fuse::SessionOptions session_options;
+  session_options.fsname = image;
+  session_options.read_only = config.read_only;
+  // root mounts for everyone (as a system mount does); others ask for it.
+  session_options.allow_other = config.allow_other || geteuid() == 0;
+  session_options.debug = config.debug;
+  session_options.kernel_options = config.kernel_options;
+  session_options.adapter.writeback_cache = config.writeback_cache;
+
+  Reporter reporter;
+  const Status served = fuse::serve(**filesystem, mountpoint, session_options, [&args, &reporter] {
+    if (args.ready_fd < 0) return;
+    fuse::log_to_syslog();
+    report_ready(args.ready_fd);
+    reporter.daemonized = true;
+  });
+  if (!served) return reporter.fail(image + ": " + served.error().message());
+  return kExitOk;
+}
+
+int run(const MountArgs& args) {
+  fuse::MountConfig config;
+  for (const std::string& list : args.options) {
+    if (Status parsed = fuse::parse_mount_options(list, args.sloppy, config); !parsed) {
+      return usage_error(parsed.error().message());
+    }
+  }
+  if (auto problem = check_paths(args.image, args.mountpoint)) return failure(*problem);
+  const auto image = real_path(args.image);
+  const auto mountpoint = real_path(args.mountpoint);
+  if (!image || !mountpoint)
+    return failure(std::string("resolving paths: ") + std::strerror(errno));
+  if (args.fake) return kExitOk;
+
+  const bool foreground = args.foreground || config.debug || args.ready_fd >= 0;
+  if (!foreground) {
+    std::vector<std::string> child = {"mount", *image, *mountpoint, "--foreground"};
+    if (const std::string options = join_options(args.options); !options.empty()) {
+      child.insert(child.end(), {"-o", options});
+    }
+    if (args.sloppy) child.push_back("--sloppy");
+    return run_in_background(child);
+  }
+  return serve_in_this_process(args, config, *image, *mountpoint);
+}
+
+}  // namespace
+
+void add_mount_command(CLI::App& app, CommandRunner& runner) {
+  auto args = std::make_shared<MountArgs>();
+  CLI::App* command = app.add_subcommand("mount", kDescription);
+  command->footer(kFooter);
+  command->add_option("IMAGE", args->image, "image file or block device")->required();
+  command->add_option("MOUNTPOINT", args->mountpoint, "directory to mount on")->required();
+  command->add_flag("-f,--foreground", args->foreground, "stay in the foreground");
+  command->add_option("-o,--options", args->options, "mount options (see above)")
+      ->type_name("OPTIONS")
+      ->allow_extra_args(false);
+  command->add_flag("--sloppy", args->sloppy, "ignore unknown mount options")->group("");
+  command->add_option("--ready-fd", args->ready_fd, "internal: report readiness here")->group("");
+  command->callback([args, &runner] { runner = [args] { return run(*args); }; });
+}
+
+bool is_mount_helper_name(std::string_view argv0) {
+  const size_t slash = argv0.rfind('/');
+  const std::string_view name = slash == std::string_view::npos ? argv0 : argv0.substr(slash + 1);
+  return name == "mount.fuse.ecfs" || name == "mount.ecfs";
+}
+
+int run_mount_helper(int argc, char** argv) {
+  MountArgs args;
+  std::vector<std::string> operands;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view argument = argv[i];
+    if (argument == "-o" || argument == "-t" || argument == "-N") {
+      if (i + 1 >= argc) return usage_error(std::string(argument) + " needs a value");
+      const std::string value = argv[++i];
+      if (argument == "-o") args.options.push_back(value);
+      if (argument == "-N") return usage_error("mount namespaces (-N) are not supported");
+    } else if (argument.starts_with("-o")) {
+      args.options.emplace_back(argument.substr(2));
+    } else if (argument.size() > 1 && argument[0] == '-') {
+      for (char flag : argument.substr(1)) {
+        switch (flag) {
+          case 's':
+            args.sloppy = true;
+            break;
+          case 'f':  // "fake": mount(8) -f
+            args.fake = true;
+            break;
+          case 'n':  // no /etc/mtab: there is none to write
+          case 'v':
+            break;
+          default:
+            return usage_error(std::string("unknown option -") + flag +
+                               " (usage: mount.fuse.ecfs IMAGE DIR [-sfnv] [-o OPTIONS])");
+        }
+      }
+    } else {
+      operands.emplace_back(argument);
+    }
+  }
+  if (operands.size() != 2) {
+    return usage_error("usage: mount.fuse.ecfs IMAGE DIR [-sfnv] [-o OPTIONS]");
+  }
+  args.image = operands[0];
+  args.mountpoint = operands[1];
+  return run(args);
+}
+
+}  // namespace ecfs::cli

@@ -1,0 +1,490 @@
+// FileSystem: names. Directory entries live twice, as btrfs keeps them: in a
+// DIR_ITEM keyed by the name's hash (lookup) and in a DIR_INDEX keyed by a
+// per-directory sequence number (readdir in creation order, stable cookies);
+// each inode has an INODE_REF per parent naming it (nlink, "..", fsck).
+#include <dirent.h>
+#include <fcntl.h>
+
+#include <algorithm>
+#include <string>
+
+#include "fs/file_data.h"
+#include "fs/filesystem.h"
+#include "fs/fs_internal.h"
+
+namespace ecfs::fs {
+namespace {
+
+using store::Key;
+
+// The most links an inode may have (ext4's EXT4_LINK_MAX); more → EMLINK.
+constexpr uint32_t kMaxLinks = 65000;
+// A symlink target is at most PATH_MAX - 1 bytes (and must fit in one item).
+constexpr size_t kMaxSymlinkTarget = 4095;
+
+ByteSpan name_bytes(std::string_view name) { return as_bytes(name); }
+
+// Name rules the kernel leaves to the filesystem: length (ENAMETOOLONG).
+Status check_name(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") return fail(EINVAL, "invalid name");
+  if (name.size() > kMaxNameLength) return fail(ENAMETOOLONG, "name longer than 255 bytes");
+  if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
+    return fail(EINVAL, "name with '/' or NUL");
+  }
+  return ok();
+}
+
+bool same_name(const Bytes& stored, ByteSpan name) {
+  return stored.size() == name.size() && std::equal(stored.begin(), stored.end(), name.begin());
+}
+
+}  // namespace
+
+Result<std::optional<DirEntry>> FileSystem::find_entry(uint64_t dir, ByteSpan name) {
+  auto fs_tree = read_tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  auto data = fs_tree->find({dir, kDirItemKey, name_hash(name)});
+  if (!data) return std::unexpected(data.error());
+  if (!*data) return std::nullopt;
+  auto entries = decode_dir_entries(**data);
+  if (!entries) return std::unexpected(entries.error());
+  for (DirEntry& entry : *entries) {
+    if (same_name(entry.name, name)) return std::move(entry);
+  }
+  return std::nullopt;
+}
+
+Status FileSystem::add_entry(uint64_t dir, ByteSpan name, uint64_t ino, uint8_t type) {
+  auto dir_state = inode(dir);
+  if (!dir_state) return std::unexpected(dir_state.error());
+  auto fs_tree = tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  store::BTree& t = **fs_tree;
+  InodeItem& dir_item = *(*dir_state)->item;
+  DirEntry entry{ino, dir_item.next_dir_index++, type, Bytes(name.begin(), name.end())};
+
+  const Key item_key{dir, kDirItemKey, name_hash(name)};
+  auto existing = t.find(item_key);
+  if (!existing) return std::unexpected(existing.error());
+  Bytes item_data = existing->value_or(Bytes{});
+  append_dir_entry(entry, item_data);
+  ECFS_TRY(t.put(item_key, item_data));
+
+  Bytes index_data;
+  append_dir_entry(entry, index_data);
+  ECFS_TRY(t.insert({dir, kDirIndexKey, entry.index}, index_data));
+
+  const Key ref_key{ino, kInodeRefKey, dir};
+  auto refs = t.find(ref_key);
+  if (!refs) return std::unexpected(refs.error());
+  Bytes ref_data = refs->value_or(Bytes{});
+  append_inode_ref({entry.index, entry.name}, ref_data);
+  ECFS_TRY(t.put(ref_key, ref_data));
+
+  dir_item.size += 2 * name.size();
+  touch(**dir_state, true, true);
+  return ok();
+}
+
+Status FileSystem::remove_entry(uint64_t dir, const DirEntry& entry) {
+  auto dir_state = inode(dir);
+  if (!dir_state) return std::unexpected(dir_state.error());
+  auto fs_tree = tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  store::BTree& t = **fs_tree;
+
+  const Key item_key{dir, kDirItemKey, name_hash(entry.name)};
+  auto item_data = t.find(item_key);
+  if (!item_data) return std::unexpected(item_data.error());
+  if (!*item_data) return fail(EUCLEAN, "directory entry without its name-hash item");
+  auto entries = decode_dir_entries(**item_data);
+  if (!entries) return std::unexpected(entries.error());
+  std::erase_if(*entries, [&](const DirEntry& e) { return same_name(e.name, entry.name); });
+  if (entries->empty()) {
+    ECFS_TRY(t.remove(item_key));
+  } else {
+    Bytes rest;
+    for (const DirEntry& e : *entries) append_dir_entry(e, rest);
+    ECFS_TRY(t.update(item_key, rest));
+  }
+
+  ECFS_TRY(t.remove({dir, kDirIndexKey, entry.index}));
+
+  const Key ref_key{entry.ino, kInodeRefKey, dir};
+  auto ref_data = t.find(ref_key);
+  if (!ref_data) return std::unexpected(ref_data.error());
+  if (!*ref_data) return fail(EUCLEAN, "directory entry without its inode back reference");
+  auto refs = decode_inode_refs(**ref_data);
+  if (!refs) return std::unexpected(refs.error());
+  std::erase_if(*refs, [&](const InodeRef& r) { return r.index == entry.index; });
+  if (refs->empty()) {
+    ECFS_TRY(t.remove(ref_key));
+  } else {
+    Bytes rest;
+    for (const InodeRef& r : *refs) append_inode_ref(r, rest);
+    ECFS_TRY(t.update(ref_key, rest));
+  }
+
+  InodeItem& dir_item = *(*dir_state)->item;
+  dir_item.size -= std::min<uint64_t>(dir_item.size, 2 * entry.name.size());
+  touch(**dir_state, true, true);
+  return ok();
+}
+
+Result<uint64_t> FileSystem::parent_of(uint64_t dir) {
+  if (dir == kRootDirIno) return kRootDirIno;
+  auto fs_tree = read_tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  auto ref = fs_tree->lower_bound({dir, kInodeRefKey, 0});
+  if (!ref) return std::unexpected(ref.error());
+  if (!*ref || (*ref)->key.objectid != dir || (*ref)->key.type != kInodeRefKey) {
+    return fail(EUCLEAN, "directory " + std::to_string(dir) + " has no parent reference");
+  }
+  return (*ref)->key.offset;
+}
+
+Result<bool> FileSystem::is_empty_directory(uint64_t dir) {
+  auto fs_tree = tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  auto found = (*fs_tree)->lower_bound({dir, kDirIndexKey, 0});
+  if (!found) return std::unexpected(found.error());
+  return !*found || (*found)->key.objectid != dir || (*found)->key.type != kDirIndexKey;
+}
+
+Status FileSystem::drop_name(uint64_t parent, const DirEntry& entry) {
+  auto target = inode(entry.ino);
+  if (!target) return std::unexpected(target.error());
+  const bool is_dir = S_ISDIR((*target)->item->mode);
+  ECFS_TRY(remove_entry(parent, entry));
+  InodeItem& item = *(*target)->item;
+  if (is_dir) {
+    item.nlink = 0;  // its "." and its name in the parent
+    auto parent_state = inode(parent);
+    if (!parent_state) return std::unexpected(parent_state.error());
+    if ((*parent_state)->item->nlink > 2) --(*parent_state)->item->nlink;
+  } else if (item.nlink > 0) {
+    --item.nlink;
+  }
+  touch(**target, false, true);
+  if (item.nlink > 0) return ok();
+  if ((*target)->lookups > 0 || (*target)->opens > 0) return add_orphan(entry.ino);
+  return delete_inode(entry.ino);
+}
+
+// ---- operations ----
+
+Result<Attributes> FileSystem::lookup(uint64_t parent, std::string_view name) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (name.size() > kMaxNameLength) return fail(ENAMETOOLONG, "name longer than 255 bytes");
+  auto dir = inode(parent);
+  if (!dir) return std::unexpected(dir.error());
+  if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");
+  uint64_t target = 0;
+  if (name == ".") {
+    target = parent;
+  } else if (name == "..") {
+    auto up = parent_of(parent);
+    if (!up) return std::unexpected(up.error());
+    target = *up;
+  } else {
+    auto entry = find_entry(parent, name_bytes(name));
+    if (!entry) return std::unexpected(entry.error());
+    if (!*entry) return fail(ENOENT, "no such file or directory");
+    target = (*entry)->ino;
+  }
+  auto state = inode(target);
+  if (!state) {
+    if (state.error().errno_value() == ENOENT) {
+      return fail(EUCLEAN, "directory entry names a missing inode");
+    }
+    return std::unexpected(state.error());
+  }
+  return entry_of(target, **state);
+}
+
+Result<Attributes> FileSystem::make_node(uint64_t parent, std::string_view name, uint32_t mode,
+                                         uint64_t rdev, std::string_view symlink_target,
+                                         const Caller& caller) {
+  ECFS_TRY(check_writable());
+  ECFS_TRY(check_name(name));
+  ECFS_TRY(check_space(0));
+  auto dir = inode(parent);
+  if (!dir) return std::unexpected(dir.error());
+  if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");
+  if ((*dir)->item->nlink == 0) return fail(ENOENT, "the directory was removed");
+  auto existing = find_entry(parent, name_bytes(name));
+  if (!existing) return std::unexpected(existing.error());
+  if (*existing) return fail(EEXIST, "file exists");
+  if (S_ISDIR(mode) && (*dir)->item->nlink >= kMaxLinks) return fail(EMLINK, "too many links");
+  if (S_ISLNK(mode) && symlink_target.size() > kMaxSymlinkTarget) {
+    return fail(ENAMETOOLONG, "symlink target longer than 4095 bytes");
+  }
+  if (S_ISLNK(mode) && symlink_target.empty()) return fail(ENOENT, "empty symlink target");
+
+  auto default_acl = find_xattr(parent, "system.posix_acl_default");
+  if (!default_acl) return std::unexpected(default_acl.error());
+  // Without a default ACL the umask applies; with one, the ACL replaces it
+  // (POSIX.1e; the kernel's posix_acl_create).
+  if (!*default_acl && !S_ISLNK(mode)) mode &= ~(caller.umask & 07777);
+
+  auto created = create_inode(mode, rdev, caller, **dir);
+  if (!created) return abort_change(created.error());
+  InodeState& state = **created;
+  const uint64_t ino = state.ino;
+  if (auto added = add_entry(parent, name_bytes(name), ino, dirent_type_of_mode(mode)); !added) {
+    return abort_change(added.error());
+  }
+  if (S_ISDIR(mode)) ++(*dir)->item->nlink;
+  if (S_ISLNK(mode)) {
+    auto fs_tree = tree();
+    if (!fs_tree) return abort_change(fs_tree.error());
+    if (auto stored = (*fs_tree)->insert({ino, kSymlinkTargetKey, 0}, as_bytes(symlink_target));
+        !stored) {
+      return abort_change(stored.error());
+    }
+    state.item->size = symlink_target.size();
+  }
+  if (*default_acl && !S_ISLNK(mode)) {
+    if (auto inherited = inherit_acls(parent, ino, state); !inherited) {
+      return abort_change(inherited.error());
+    }
+  }
+  return entry_of(ino, state);
+}
+
+Result<Attributes> FileSystem::mknod(uint64_t parent, std::string_view name, uint32_t mode,
+                                     uint64_t rdev, const Caller& caller) {
+  std::lock_guard lock(mutex_);
+  const uint32_t type = mode & S_IFMT;
+  if (type == 0) mode |= S_IFREG;  // mknod(2): a zero type means a regular file
+  if (type != 0 && type != S_IFREG && type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR &&
+      type != S_IFBLK) {
+    return fail(EINVAL, "mknod of an unsupported file type");
+  }
+  if (type != S_IFCHR && type != S_IFBLK) rdev = 0;
+  return make_node(parent, name, mode, rdev, {}, caller);
+}
+
+Result<Attributes> FileSystem::mkdir(uint64_t parent, std::string_view name, uint32_t mode,
+                                     const Caller& caller) {
+  std::lock_guard lock(mutex_);
+  return make_node(parent, name, S_IFDIR | (mode & 07777), 0, {}, caller);
+}
+
+Result<Attributes> FileSystem::symlink(uint64_t parent, std::string_view name,
+                                       std::string_view target, const Caller& caller) {
+  std::lock_guard lock(mutex_);
+  return make_node(parent, name, S_IFLNK | 0777, 0, target, caller);
+}
+
+Result<std::string> FileSystem::readlink(uint64_t ino) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  auto state = inode(ino);
+  if (!state) return std::unexpected(state.error());
+  if (!S_ISLNK((*state)->item->mode)) return fail(EINVAL, "not a symlink");
+  auto fs_tree = read_tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  auto target = fs_tree->find({ino, kSymlinkTargetKey, 0});
+  if (!target) return std::unexpected(target.error());
+  if (!*target) return fail(EUCLEAN, "symlink " + std::to_string(ino) + " without a target");
+  return std::string((*target)->begin(), (*target)->end());
+}
+
+Result<Attributes> FileSystem::link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
+  std::lock_guard lock(mutex_);
+  ECFS_TRY(check_writable());
+  ECFS_TRY(check_name(new_name));
+  ECFS_TRY(check_space(0));
+  auto target = inode(ino);
+  if (!target) return std::unexpected(target.error());
+  if (S_ISDIR((*target)->item->mode)) return fail(EPERM, "hard links to directories");
+  if ((*target)->item->nlink == 0) return fail(ENOENT, "the file was removed");
+  if ((*target)->item->nlink >= kMaxLinks) return fail(EMLINK, "too many links");
+  auto dir = inode(new_parent);
+  if (!dir) return std::unexpected(dir.error());
+  if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");
+  if ((*dir)->item->nlink == 0) return fail(ENOENT, "the directory was removed");
+  auto existing = find_entry(new_parent, name_bytes(new_name));
+  if (!existing) return std::unexpected(existing.error());
+  if (*existing) return fail(EEXIST, "file exists");
+  if (auto added = add_entry(new_parent, name_bytes(new_name), ino,
+                             dirent_type_of_mode((*target)->item->mode));
+      !added) {
+    return abort_change(added.error());
+  }
+  ++(*target)->item->nlink;
+  touch(**target, false, true);
+  return entry_of(ino, **target);
+}
+
+Result<DirEntry> FileSystem::existing_entry(uint64_t dir, std::string_view name) {
+  auto dir_state = inode(dir);
+  if (!dir_state) return std::unexpected(dir_state.error());
+  if (!S_ISDIR((*dir_state)->item->mode)) return fail(ENOTDIR, "not a directory");
+  auto entry = find_entry(dir, name_bytes(name));
+  if (!entry) return std::unexpected(entry.error());
+  if (!*entry) return fail(ENOENT, "no such file or directory");
+  return std::move(**entry);
+}
+
+Status FileSystem::unlink(uint64_t parent, std::string_view name) {
+  std::lock_guard lock(mutex_);
+  ECFS_TRY(check_writable());
+  auto entry = existing_entry(parent, name);
+  if (!entry) return std::unexpected(entry.error());
+  if (entry->type == DT_DIR) return fail(EISDIR, "is a directory");
+  if (auto dropped = drop_name(parent, *entry); !dropped) return abort_change(dropped.error());
+  return ok();
+}
+
+Status FileSystem::rmdir(uint64_t parent, std::string_view name) {
+  std::lock_guard lock(mutex_);
+  ECFS_TRY(check_writable());
+  auto entry = existing_entry(parent, name);
+  if (!entry) return std::unexpected(entry.error());
+  if (entry->type != DT_DIR) return fail(ENOTDIR, "not a directory");
+  auto empty = is_empty_directory(entry->ino);
+  if (!empty) return std::unexpected(empty.error());
+  if (!*empty) return fail(ENOTEMPTY, "directory not empty");
+  if (auto dropped = drop_name(parent, *entry); !dropped) return abort_change(dropped.error());
+  return ok();
+}
+
+Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                          std::string_view new_name, uint32_t flags) {
+  std::lock_guard lock(mutex_);
+  ECFS_TRY(check_writable());
+  if ((flags & ~(kRenameNoReplace | kRenameExchange)) != 0 ||
+      (flags & kRenameNoReplace && flags & kRenameExchange)) {
+    return fail(EINVAL, "invalid rename flags");
+  }
+  ECFS_TRY(check_name(new_name));
+  ECFS_TRY(check_space(0));
+  for (uint64_t dir : {parent, new_parent}) {
+    auto state = inode(dir);
+    if (!state) return std::unexpected(state.error());
+    if (!S_ISDIR((*state)->item->mode)) return fail(ENOTDIR, "not a directory");
+    if ((*state)->item->nlink == 0) return fail(ENOENT, "the directory was removed");
+  }
+  auto source = find_entry(parent, name_bytes(name));
+  if (!source) return std::unexpected(source.error());
+  if (!*source) return fail(ENOENT, "no such file or directory");
+  auto target = find_entry(new_parent, name_bytes(new_name));
+  if (!target) return std::unexpected(target.error());
+  const DirEntry src = **source;
+  const bool src_is_dir = src.type == DT_DIR;
+  // A directory cannot move below itself (the kernel's lock_rename check,
+  // repeated here so that no caller can make a cycle).
+  auto check_not_below_itself = [&](uint64_t moved_dir, uint64_t destination) -> Status {
+    for (uint64_t dir = destination; dir != kRootDirIno;) {
+      if (dir == moved_dir) return fail(EINVAL, "a directory cannot move into itself");
+      auto up = parent_of(dir);
+      if (!up) return std::unexpected(up.error());
+      dir = *up;
+    }
+    return ok();
+  };
+  if (src_is_dir && parent != new_parent) ECFS_TRY(check_not_below_itself(src.ino, new_parent));
+
+  if (flags & kRenameExchange) {
+    if (!*target) return fail(ENOENT, "no such file or directory");
+    const DirEntry dst = **target;
+    if (dst.ino == src.ino && parent == new_parent) return ok();
+    const bool dst_is_dir = dst.type == DT_DIR;
+    if (dst_is_dir && parent != new_parent) ECFS_TRY(check_not_below_itself(dst.ino, parent));
+    auto change = [&]() -> Status {
+      ECFS_TRY(remove_entry(parent, src));
+      ECFS_TRY(remove_entry(new_parent, dst));
+      ECFS_TRY(add_entry(parent, name_bytes(name), dst.ino, dst.type));
+      ECFS_TRY(add_entry(new_parent, name_bytes(new_name), src.ino, src.type));
+      if (parent != new_parent && src_is_dir != dst_is_dir) {
+        auto gains = inode(src_is_dir ? new_parent : parent);
+        auto loses = inode(src_is_dir ? parent : new_parent);
+        if (!gains) return std::unexpected(gains.error());
+        if (!loses) return std::unexpected(loses.error());
+        ++(*gains)->item->nlink;
+        --(*loses)->item->nlink;
+      }
+      for (uint64_t ino : {src.ino, dst.ino}) {
+        auto state = inode(ino);
+        if (!state) return std::unexpected(state.error());
+        touch(**state, false, true);
+      }
+      return ok();
+    };
+    if (auto changed = change(); !changed) return abort_change(changed.error());
+    return ok();
+  }
+
+  if (*target) {
+    if (flags & kRenameNoReplace) return fail(EEXIST, "file exists");
+    const DirEntry& dst = **target;
+    if (dst.ino == src.ino) return ok();  // two names of one inode: nothing to do (POSIX)
+    if (src_is_dir) {
+      if (dst.type != DT_DIR) return fail(ENOTDIR, "not a directory");
+      auto empty = is_empty_directory(dst.ino);
+      if (!empty) return std::unexpected(empty.error());
+      if (!*empty) return fail(ENOTEMPTY, "directory not empty");
+    } else if (dst.type == DT_DIR) {
+      return fail(EISDIR, "is a directory");
+    }
+  }
+  auto change = [&]() -> Status {
+    if (*target) ECFS_TRY(drop_name(new_parent, **target));
+    ECFS_TRY(remove_entry(parent, src));
+    ECFS_TRY(add_entry(new_parent, name_bytes(new_name), src.ino, src.type));
+    if (src_is_dir && parent != new_parent) {
+      auto from = inode(parent);
+      auto to = inode(new_parent);
+      if (!from) return std::unexpected(from.error());
+      if (!to) return std::unexpected(to.error());
+      --(*from)->item->nlink;
+      ++(*to)->item->nlink;
+    }
+    auto moved = inode(src.ino);
+    if (!moved) return std::unexpected(moved.error());
+    touch(**moved, false, true);
+    return ok();
+  };
+  if (auto changed = change(); !changed) return abort_change(changed.error());
+  return ok();
+}
+
+Status FileSystem::readdir(uint64_t ino, uint64_t cookie,
+                           const std::function<bool(const DirListEntry&)>& emit) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  auto dir = inode(ino);
+  if (!dir) return std::unexpected(dir.error());
+  if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");
+  // Cookies: 0 start, 1 after ".", 2 after "..", index + 1 after an entry
+  // (DIR_INDEX numbers start at 2).
+  if (cookie == 0 && !emit({".", ino, DT_DIR, 1})) return ok();
+  if (cookie <= 1) {
+    auto up = parent_of(ino);
+    if (!up) return std::unexpected(up.error());
+    if (!emit({"..", *up, DT_DIR, 2})) return ok();
+  }
+  const uint64_t first = std::max<uint64_t>(cookie, 2);
+  Status decoded = ok();
+  auto visit = [&](const store::Key&, ByteSpan data) {
+    auto entries = decode_dir_entries(data);
+    if (!entries || entries->size() != 1) {
+      decoded = fail(EUCLEAN, "malformed directory index item");
+      return false;
+    }
+    const DirEntry& entry = entries->front();
+    return emit({std::string(entry.name.begin(), entry.name.end()), entry.ino, entry.type,
+                 entry.index + 1});
+  };
+  const Key from{ino, kDirIndexKey, first};
+  const Key to{ino, kDirIndexKey, UINT64_MAX};
+  auto fs_tree = read_tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  ECFS_TRY(fs_tree->for_each(from, to, visit));
+  return decoded;
+}
+
+}  // namespace ecfs::fs

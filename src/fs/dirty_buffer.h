@@ -1,0 +1,107 @@
+// DirtyBuffer: the written but not yet allocated sectors of one file, for
+// delayed allocation (file_data.h; DESIGN.md "Storage engine shape").
+//
+// The buffer holds whole sectors (store::kSectorSize) in runs: each run is
+// one contiguous block of memory covering [start, start + size) of the file,
+// at most `max_run` bytes long, so that FileData::flush can hand a run to the
+// engine as one extent in one write without gathering. Runs never overlap;
+// two runs may touch (a run that reached max_run is continued by a new one).
+// A write that continues a run grows it in place (amortised doubling up to
+// max_run), so sequential writes copy each byte into the buffer once; a write
+// inside a run is a memcpy. Nothing here reads the disk: the old contents of
+// a partially written sector that is not buffered yet are supplied by the
+// caller (`fill`).
+//
+// Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "base/bytes.h"
+
+namespace ecfs::fs {
+
+// A half-open byte range [start, end) of a file.
+struct FileRange {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint64_t length() const { return end - start; }
+  friend bool operator==(const FileRange&, const FileRange&) = default;
+};
+
+// One run of buffered sectors: a growable block of uninitialised memory.
+// Not std::vector, which zeroes every byte it grows by (we overwrite them at
+// once) and copies on growth: realloc moves large blocks by remapping their
+// pages (glibc mremap), so a run growing to max_run by appends is neither
+// copied nor faulted in twice.
+class SectorRun {
+ public:
+  explicit SectorRun(uint64_t size);
+  SectorRun(SectorRun&&) noexcept = default;
+  SectorRun& operator=(SectorRun&&) noexcept = default;
+
+  uint64_t size() const { return size_; }
+  uint8_t* data() { return bytes_.get(); }
+  const uint8_t* data() const { return bytes_.get(); }
+  ByteSpan bytes() const { return {bytes_.get(), size_}; }
+  // Grows to `size` bytes (the new bytes are uninitialised), reserving at
+  // most `max_capacity`. REQUIRES: size() <= size <= max_capacity.
+  void grow(uint64_t size, uint64_t max_capacity);
+  // Keeps the first `size` bytes. REQUIRES: size <= size().
+  void shrink(uint64_t size) { size_ = size; }
+
+ private:
+  struct Free {
+    void operator()(uint8_t* p) const;
+  };
+  std::unique_ptr<uint8_t, Free> bytes_;
+  uint64_t size_ = 0;
+  uint64_t capacity_ = 0;
+};
+
+class DirtyBuffer {
+ public:
+  using RunMap = std::map<uint64_t, SectorRun>;  // start -> run
+  // Supplies the old contents of the not yet buffered sector at `sector`
+  // (kSectorSize bytes at `out`) when a write covers it only partly.
+  using SectorFill = std::function<void(uint64_t sector, uint8_t* out)>;
+
+  // REQUIRES: max_run is a positive multiple of the sector size.
+  explicit DirtyBuffer(uint64_t max_run) : max_run_(max_run) {}
+
+  // Buffered bytes (whole sectors).
+  uint64_t bytes() const { return bytes_; }
+  bool empty() const { return runs_.empty(); }
+  const RunMap& runs() const { return runs_; }
+
+  // The run that contains `pos` or, if none does, the first run after it.
+  RunMap::const_iterator first_ending_after(uint64_t pos) const;
+  // The run containing byte `pos`, or runs().end().
+  RunMap::const_iterator find(uint64_t pos) const;
+
+  // The buffered parts of [start, end), in order, merged where runs touch.
+  std::vector<FileRange> ranges_in(uint64_t start, uint64_t end) const;
+  // The sectors of [start, end) that are not buffered, in order.
+  // REQUIRES: start and end are sector aligned.
+  std::vector<FileRange> gaps_in(uint64_t start, uint64_t end) const;
+
+  // Copies `data` to file offset `offset`. Sectors not buffered yet are
+  // added; `fill` is called first for a new sector the data covers only in
+  // part (at most the first and the last one). Returns the bytes added.
+  uint64_t store(uint64_t offset, ByteSpan data, const SectorFill& fill);
+
+  // Forgets the buffered sectors of [start, end) (sector aligned; `end` may
+  // be UINT64_MAX). Returns the bytes dropped.
+  uint64_t drop(uint64_t start, uint64_t end);
+
+ private:
+  uint64_t max_run_;
+  RunMap runs_;
+  uint64_t bytes_ = 0;
+};
+
+}  // namespace ecfs::fs

@@ -1,0 +1,244 @@
+// FileData: the contents of regular files as extent maps in a filesystem
+// tree, with copy-on-write and delayed allocation (DESIGN.md "Storage engine
+// shape"; docs/FORMAT.md "File extents").
+//
+// A file is a sorted set of EXTENT_DATA items (ino, EXTENT_DATA, offset)
+// (fs/items.h FileExtentItem); ranges without an item are holes. Writes are
+// never done in place: written bytes gather in a per-inode buffer of whole
+// sectors (fs/dirty_buffer.h; a partial-sector write first reads the old
+// sector into it: from the buffer, the disk, or zeros for a hole, a prealloc
+// extent or past the end of the file) and are written out, by flush(), into
+// newly allocated data extents covering contiguous dirty runs (up to
+// max_extent_size each), after which the old items covering those ranges are
+// trimmed, split or removed and their data references dropped (the engine
+// frees an extent when its last reference goes). Reads see the buffer over
+// the on-disk items.
+//
+// Every method that changes a file returns the change of the file's
+// allocated bytes (InodeItem::nbytes), for the caller to add to the inode.
+// nbytes counts the sectors of the file that are held by an extent item
+// (regular or prealloc, also past i_size) or by the buffer, each once: so
+// writing over allocated data and flushing change nothing, filling a hole
+// adds its sectors, freeing sectors removes them.
+//
+// Byte ranges are file offsets; `file_size` is the inode's current i_size,
+// which the caller owns and updates (this class never writes inode items).
+// Invariant kept for the caller: bytes past i_size inside the last sector
+// are zero wherever they are stored, so growing a file exposes zeros.
+// Offsets and ends are limited to kMaxFileSize (EFBIG beyond, as the
+// kernel's s_maxbytes checks).
+//
+// Copy-on-write: every data extent is written once, in the transaction that
+// allocated it; overwriting a prealloc extent also writes new extents (so a
+// fallocate'd range is reserved against other files, but rewriting it still
+// needs free space, as on btrfs with data checksums).
+//
+// Encryption: every new extent item is made by one private function
+// (create_extent) that will attach the extent's encryption context and
+// crypter (the fscrypt issue); items split, trimmed, retyped or reflinked
+// from an existing one keep its encryption and context unchanged, since
+// data unit numbers count from the start of the data extent. Today extents
+// are written in plaintext through the engine's data path.
+//
+// Errors: EINVAL (no running transaction, bad arguments), EFBIG, ENOSPC,
+// EIO (checksum mismatch, device errors), EUCLEAN (damaged items). A failed
+// call leaves the file consistent when the error is EINVAL, EFBIG or ENOSPC
+// (ENOSPC from flush() leaves the unwritten runs buffered). After any other
+// error the caller must abort the transaction and drop this object: its
+// buffers may no longer match the trees.
+//
+// Buffered data lives only in memory: destroying the object (or aborting the
+// transaction) loses it. Flush and commit before that.
+//
+// Not thread-safe: the FileSystem calls it under its lock, inside a running
+// engine transaction (REQUIRED by every method but read() and seek(), which
+// outside a transaction read the committed tree, e.g. on a read-only mount;
+// EINVAL otherwise).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "base/bytes.h"
+#include "base/error.h"
+#include "fs/dirty_buffer.h"
+#include "fs/extent_map.h"
+#include "fs/items.h"
+#include "store/engine.h"
+
+namespace ecfs::fs {
+
+// The largest file size and the end of every byte range: 2^63 - 1 (the
+// largest loff_t, the kernel's MAX_LFS_FILESIZE) rounded down to a whole
+// sector, so that every sector of a file has an aligned end.
+inline constexpr uint64_t kMaxFileSize = (uint64_t{1} << 63) - store::kSectorSize;
+
+struct FileDataOptions {
+  // Longest data extent written by flush() (rounded down to whole sectors,
+  // at least one). Larger extents mean fewer items and key derivations;
+  // smaller ones waste less when partly overwritten (an extent stays
+  // allocated while any part of it is referenced). It also bounds the
+  // buffer's runs and prealloc extents.
+  uint64_t max_extent_size = 8ull << 20;
+};
+
+class FileData {
+ public:
+  FileData(store::Engine& engine, uint64_t tree_id, FileDataOptions options = {});
+  ~FileData();
+  FileData(const FileData&) = delete;
+  FileData& operator=(const FileData&) = delete;
+
+  // Reads [offset, offset + out.size()) clipped to file_size; holes and
+  // prealloc extents read as zeros. Returns the bytes read (0 at or past
+  // the end). EIO (naming the inode and offset) when a checksum does not
+  // match. One engine read per extent piece.
+  Result<size_t> read(uint64_t ino, uint64_t file_size, uint64_t offset, MutableByteSpan out);
+
+  // Buffers `data` at `offset` (may extend past file_size; the caller then
+  // raises i_size to offset + data.size()). EFBIG past kMaxFileSize.
+  Result<int64_t> write(uint64_t ino, uint64_t file_size, uint64_t offset, ByteSpan data);
+
+  // Changes the size from old_size to new_size: shrinking drops every
+  // extent and buffered sector past the new end (prealloc ones past the old
+  // end too) and zeroes the tail of the last sector; growing leaves a hole.
+  Result<int64_t> truncate(uint64_t ino, uint64_t old_size, uint64_t new_size);
+
+  // FALLOC_FL_PUNCH_HOLE: the range reads as zeros afterwards; whole
+  // sectors inside it are freed (items trimmed or split), partial sectors
+  // at its edges are zeroed by a write. Never changes the size. EINVAL for
+  // length 0.
+  Result<int64_t> punch_hole(uint64_t ino, uint64_t file_size, uint64_t offset, uint64_t length);
+
+  // fallocate default mode / KEEP_SIZE: every hole (no item, not buffered)
+  // in the sector-aligned cover of the range gets prealloc extents (reads as
+  // zeros, space reserved); existing data is untouched. ENOSPC when there is
+  // no room, with nothing changed. EINVAL for length 0.
+  Result<int64_t> preallocate(uint64_t ino, uint64_t offset, uint64_t length);
+
+  // FALLOC_FL_ZERO_RANGE: the range reads as zeros and stays allocated:
+  // whole sectors become prealloc (an extent item inside the range is turned
+  // into a prealloc item of the same extent, so no new space is needed for
+  // it; holes and buffered-only sectors get new prealloc extents), partial
+  // edge sectors holding data are zeroed by a write, edge sectors that are
+  // holes get prealloc. ENOSPC (nothing changed) when holes cannot be filled.
+  Result<int64_t> zero_range(uint64_t ino, uint64_t file_size, uint64_t offset, uint64_t length);
+
+  // SEEK_DATA / SEEK_HOLE from `offset` as lseek(2) (prealloc extents and
+  // buffered sectors are data, at sector granularity; the end of the file
+  // is a hole). ENXIO at or past file_size, and for SEEK_DATA when no data
+  // follows; EINVAL for another whence.
+  Result<uint64_t> seek(uint64_t ino, uint64_t file_size, uint64_t offset, int whence);
+
+  // Makes [dst_offset, dst_offset + length) of `dst` hold what
+  // [src_offset, ...) of `src` holds: sector-aligned whole sectors are
+  // shared by adding references to the same extents (a reflink: `src` is
+  // flushed first, nothing is copied and the extent items, encryption
+  // context included, are copied with their extent_offset adjusted; the
+  // last sector of `src` is shared too when the range ends at src_size and
+  // reaches dst's end); parts that are not sector aligned, or everything
+  // when the two offsets differ modulo the sector size, are copied through
+  // the buffer (holes of `src` stay holes). `length` is already clipped to
+  // the source's size. src == dst is allowed if the ranges do not overlap
+  // (EINVAL otherwise). EFBIG when the destination would pass kMaxFileSize.
+  // The caller raises dst's size to at least dst_offset + length.
+  Result<int64_t> copy_range(uint64_t src, uint64_t src_size, uint64_t src_offset, uint64_t dst,
+                             uint64_t dst_size, uint64_t dst_offset, uint64_t length);
+
+  // Drops every extent item and buffered sector of `ino` (inode deletion).
+  Status remove_all(uint64_t ino);
+
+  // Writes the buffered data of one inode / of all inodes into new extents
+  // (not a commit: the caller commits the transaction afterwards). Adjacent
+  // runs are written as one extent of up to max_extent_size with one engine
+  // write; if the allocator has no such free range, smaller extents are used.
+  Status flush(uint64_t ino);
+  Status flush_all();
+  // Bytes currently buffered, across all inodes.
+  uint64_t dirty_bytes() const { return dirty_bytes_; }
+  bool has_dirty(uint64_t ino) const;
+
+ private:
+  // What replace_extents does to the parts of items inside the range.
+  enum class Replace { kDrop, kMakePrealloc };
+
+  Status check_transaction() const;
+  Result<store::BTree*> open_tree();
+  // The running transaction's tree or, outside one, the committed tree
+  // (kept in `committed`).
+  Result<const store::BTree*> tree_for_reading(std::optional<store::BTree>& committed);
+  DirtyBuffer* find_buffer(uint64_t ino);
+  const DirtyBuffer* find_buffer(uint64_t ino) const;
+  DirtyBuffer& buffer_for(uint64_t ino);
+  // Forgets the buffered sectors of [start, end); the buffer's entry goes
+  // when it empties. Returns the bytes dropped.
+  uint64_t drop_buffered(uint64_t ino, uint64_t start, uint64_t end);
+
+  // The one place where new data extents and their items are made: allocates
+  // `length` bytes and, for a regular extent, writes `data` (length bytes)
+  // into it. The item is not inserted (insert_extent does that).
+  Result<FileExtentItem> create_extent(FileExtentType type, uint64_t length, ByteSpan data);
+  // Tree items and their data references, kept in step (one reference per
+  // EXTENT_DATA item, matching it exactly).
+  Status insert_extent(store::BTree& tree, uint64_t ino, uint64_t offset,
+                       const FileExtentItem& item);
+  Status update_extent(store::BTree& tree, uint64_t ino, uint64_t offset,
+                       const FileExtentItem& old_item, const FileExtentItem& new_item);
+  Status remove_extent(store::BTree& tree, uint64_t ino, uint64_t offset,
+                       const FileExtentItem& item);
+  // Applies `how` to the parts of `extents` (extents_in of the range) that
+  // lie in the sector-aligned range [start, end), trimming and splitting
+  // items at its edges.
+  Status replace_extents(store::BTree& tree, uint64_t ino, const std::vector<PlacedExtent>& extents,
+                         uint64_t start, uint64_t end, Replace how);
+  // Frees the sector-aligned range [start, end) (`end` may be UINT64_MAX):
+  // items and buffered sectors. Returns the nbytes change.
+  Result<int64_t> free_range(store::BTree& tree, uint64_t ino, uint64_t start, uint64_t end);
+  // Prealloc extents for `holes` (sector aligned), all allocated before any
+  // is inserted, so ENOSPC changes nothing.
+  Result<std::vector<PlacedExtent>> allocate_prealloc(const std::vector<FileRange>& holes);
+
+  // write() without the checks.
+  Result<int64_t> write_buffered(store::BTree& tree, uint64_t ino, uint64_t file_size,
+                                 uint64_t offset, ByteSpan data);
+  // Zeroes [start, end), which lies inside one sector, if that sector holds
+  // data (buffered or a regular item); holes and prealloc read zeros already.
+  Result<int64_t> zero_sector_part(store::BTree& tree, uint64_t ino, uint64_t file_size,
+                                   uint64_t start, uint64_t end);
+  // Reads file range [offset, offset + out.size()): the buffer over the items.
+  Status read_range(const store::BTree& tree, uint64_t ino, uint64_t offset, MutableByteSpan out);
+  // Reads file range [start, start + out.size()) from the items alone.
+  Status read_extents(const store::BTree& tree, uint64_t ino, uint64_t start, MutableByteSpan out);
+  // Reads `out.size()` bytes of a data extent starting at device byte `pos`
+  // (any alignment) with one engine read.
+  Status read_disk(uint64_t pos, MutableByteSpan out);
+  Status flush_buffer(store::BTree& tree, uint64_t ino, DirtyBuffer& buffer);
+
+  // punch_hole() without the checks. REQUIRES: offset < end.
+  Result<int64_t> punch_range(store::BTree& tree, uint64_t ino, uint64_t file_size, uint64_t offset,
+                              uint64_t end);
+  // Writes `bytes` (whole sectors) at file offset `start` as new extents of
+  // at most max_extent_size, replacing what the range held.
+  Status write_extents(store::BTree& tree, uint64_t ino, uint64_t start, ByteSpan bytes);
+
+  // copy_range pieces.
+  Result<int64_t> copy_bytes(uint64_t src, uint64_t src_size, uint64_t src_offset, uint64_t dst,
+                             uint64_t dst_size, uint64_t dst_offset, uint64_t length);
+  Result<int64_t> reflink(uint64_t src, uint64_t src_offset, uint64_t dst, uint64_t dst_offset,
+                          uint64_t length);
+  // The allocated (item or buffered) parts of [start, end), merged.
+  Result<std::vector<FileRange>> allocated_ranges(const store::BTree& tree, uint64_t ino,
+                                                  uint64_t start, uint64_t end);
+
+  store::Engine& engine_;
+  uint64_t tree_id_;
+  FileDataOptions options_;
+  std::map<uint64_t, DirtyBuffer> buffers_;  // inode -> its dirty sectors (never empty)
+  uint64_t dirty_bytes_ = 0;
+  Bytes scratch_;  // bounce space for unaligned reads and gathered flushes
+};
+
+}  // namespace ecfs::fs

@@ -1,0 +1,207 @@
+// FileSystem: attributes and file contents (the extent work is FileData's).
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "fs/file_data.h"
+#include "fs/filesystem.h"
+#include "fs/fs_internal.h"
+
+namespace ecfs::fs {
+namespace {
+
+// relatime (the kernel's default, fs/inode.c atime_needs_update): update
+// atime on a read only when it is not newer than mtime or ctime, or a day old.
+bool atime_needs_update(const InodeItem& item, const Timestamp& t) {
+  if (item.atime <= item.mtime || item.atime <= item.ctime) return true;
+  return t.sec - item.atime.sec >= 24 * 60 * 60;
+}
+
+Status check_regular(const InodeItem& item) {
+  if (S_ISDIR(item.mode)) return fail(EISDIR, "is a directory");
+  if (!S_ISREG(item.mode)) return fail(EINVAL, "not a regular file");
+  return ok();
+}
+
+Status check_end(uint64_t offset, uint64_t length) {
+  if (offset > kMaxFileSize || length > kMaxFileSize - offset) {
+    return fail(EFBIG, "file too large");
+  }
+  return ok();
+}
+
+void add_nbytes(InodeItem& item, int64_t delta) {
+  if (delta < 0 && static_cast<uint64_t>(-delta) > item.nbytes) {
+    item.nbytes = 0;
+  } else {
+    item.nbytes += delta;
+  }
+}
+
+}  // namespace
+
+Result<Attributes> FileSystem::setattr(uint64_t ino, const SetAttributes& changes) {
+  std::lock_guard lock(mutex_);
+  ECFS_TRY(check_writable());
+  auto found = inode(ino);
+  if (!found) return std::unexpected(found.error());
+  InodeState& state = **found;
+  InodeItem& item = *state.item;
+  if (changes.size) {
+    ECFS_TRY(check_regular(item));
+    ECFS_TRY(check_end(*changes.size, 0));
+    if (*changes.size > item.size) ECFS_TRY(check_space(0));
+  }
+  const Timestamp t = now();
+  if (changes.size && *changes.size != item.size) {
+    auto delta = data_->truncate(ino, item.size, *changes.size);
+    if (!delta) return abort_change(delta.error());
+    add_nbytes(item, *delta);
+    item.size = *changes.size;
+    item.mtime = t;
+  }
+  if (changes.mode) {
+    item.mode = (item.mode & S_IFMT) | (*changes.mode & 07777);
+    if (auto synced = sync_acl_with_mode(ino, item.mode); !synced) {
+      return abort_change(synced.error());
+    }
+  }
+  if (changes.uid) item.uid = *changes.uid;
+  if (changes.gid) item.gid = *changes.gid;
+  if (changes.atime_now) {
+    item.atime = t;
+  } else if (changes.atime) {
+    item.atime = *changes.atime;
+  }
+  if (changes.mtime_now) {
+    item.mtime = t;
+  } else if (changes.mtime) {
+    item.mtime = *changes.mtime;
+  }
+  item.ctime = changes.ctime.value_or(t);
+  state.dirty = true;
+  changed_ = true;
+  return attributes_of(ino, state);
+}
+
+Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, MutableByteSpan out) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  auto found = inode(ino);
+  if (!found) return std::unexpected(found.error());
+  InodeState& state = **found;
+  ECFS_TRY(check_regular(*state.item));
+  auto bytes = data_->read(ino, state.item->size, offset, out);
+  if (!bytes) return std::unexpected(bytes.error());
+  const Timestamp t = now();
+  if (!options_.read_only && !failed_ && atime_needs_update(*state.item, t)) {
+    state.item->atime = t;
+    state.dirty = true;
+    changed_ = true;
+  }
+  return *bytes;
+}
+
+Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, ByteSpan data) {
+  std::lock_guard lock(mutex_);
+  ECFS_TRY(check_writable());
+  auto found = inode(ino);
+  if (!found) return std::unexpected(found.error());
+  InodeState& state = **found;
+  ECFS_TRY(check_regular(*state.item));
+  ECFS_TRY(check_end(offset, data.size()));
+  if (data.empty()) return 0;
+  ECFS_TRY(check_space(data.size()));
+  auto delta = data_->write(ino, state.item->size, offset, data);
+  if (!delta) return abort_change(delta.error());
+  add_nbytes(*state.item, *delta);
+  state.item->size = std::max<uint64_t>(state.item->size, offset + data.size());
+  touch(state, true, true);
+  if (data_->dirty_bytes() > options_.dirty_data_limit) {
+    if (auto flushed = data_->flush_all(); !flushed) return abort_change(flushed.error());
+  }
+  return data.size();
+}
+
+Status FileSystem::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
+  std::lock_guard lock(mutex_);
+  ECFS_TRY(check_writable());
+  auto found = inode(ino);
+  if (!found) return std::unexpected(found.error());
+  InodeState& state = **found;
+  InodeItem& item = *state.item;
+  if (!S_ISREG(item.mode)) return fail(S_ISDIR(item.mode) ? EISDIR : ENODEV, "not a regular file");
+  if (length == 0) return fail(EINVAL, "zero length");
+  ECFS_TRY(check_end(offset, length));
+  const bool keep_size = mode & FALLOC_FL_KEEP_SIZE;
+  const int action = mode & ~FALLOC_FL_KEEP_SIZE;
+  Result<int64_t> delta = 0;
+  if (action == 0) {
+    ECFS_TRY(check_space(length));
+    delta = data_->preallocate(ino, offset, length);
+  } else if (action == FALLOC_FL_PUNCH_HOLE) {
+    // vfs_fallocate: a punch must keep the size.
+    if (!keep_size) return fail(EOPNOTSUPP, "FALLOC_FL_PUNCH_HOLE needs FALLOC_FL_KEEP_SIZE");
+    ECFS_TRY(check_space(0));
+    delta = data_->punch_hole(ino, item.size, offset, length);
+  } else if (action == FALLOC_FL_ZERO_RANGE) {
+    ECFS_TRY(check_space(length));
+    delta = data_->zero_range(ino, item.size, offset, length);
+  } else {
+    return fail(EOPNOTSUPP, "unsupported fallocate mode");
+  }
+  if (!delta) {
+    if (delta.error().errno_value() == ENOSPC) return std::unexpected(delta.error());
+    return abort_change(delta.error());
+  }
+  add_nbytes(item, *delta);
+  const bool grows = !keep_size && action != FALLOC_FL_PUNCH_HOLE && offset + length > item.size;
+  if (grows) item.size = offset + length;
+  touch(state, grows || action != 0, true);
+  return ok();
+}
+
+Result<uint64_t> FileSystem::lseek(uint64_t ino, uint64_t offset, int whence) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (whence != SEEK_DATA && whence != SEEK_HOLE) return fail(EINVAL, "unsupported whence");
+  auto found = inode(ino);
+  if (!found) return std::unexpected(found.error());
+  ECFS_TRY(check_regular(*(*found)->item));
+  return data_->seek(ino, (*found)->item->size, offset, whence);
+}
+
+Result<uint64_t> FileSystem::copy_file_range(uint64_t ino_in, uint64_t offset_in, uint64_t ino_out,
+                                             uint64_t offset_out, uint64_t length) {
+  std::lock_guard lock(mutex_);
+  ECFS_TRY(check_writable());
+  auto in = inode(ino_in);
+  if (!in) return std::unexpected(in.error());
+  ECFS_TRY(check_regular(*(*in)->item));
+  const uint64_t in_size = (*in)->item->size;
+  auto out = inode(ino_out);
+  if (!out) return std::unexpected(out.error());
+  ECFS_TRY(check_regular(*(*out)->item));
+  if (offset_in >= in_size || length == 0) return 0;
+  length = std::min(length, in_size - offset_in);
+  ECFS_TRY(check_end(offset_out, length));
+  if (ino_in == ino_out && offset_in < offset_out + length && offset_out < offset_in + length) {
+    return fail(EINVAL, "overlapping ranges in one file");
+  }
+  // Sharing needs no data space; only edges (or everything, when the two
+  // offsets fall differently within a sector) are copied.
+  const bool shareable = offset_in % store::kSectorSize == offset_out % store::kSectorSize;
+  ECFS_TRY(check_space(shareable ? std::min<uint64_t>(length, 2 * store::kSectorSize) : length));
+  InodeState& dst = **out;
+  auto delta =
+      data_->copy_range(ino_in, in_size, offset_in, ino_out, dst.item->size, offset_out, length);
+  if (!delta) return abort_change(delta.error());
+  add_nbytes(*dst.item, *delta);
+  dst.item->size = std::max<uint64_t>(dst.item->size, offset_out + length);
+  touch(dst, true, true);
+  return length;
+}
+
+}  // namespace ecfs::fs

@@ -1,0 +1,486 @@
+// FileSystem: transactions, the inode cache, kernel references, orphans and
+// the periodic commit (the directory, data and xattr operations are in
+// directory.cc, file_ops.cc and xattr_ops.cc).
+#include "fs/filesystem.h"
+
+#include <fcntl.h>
+#include <time.h>
+
+#include <string>
+#include <utility>
+
+#include "fs/file_data.h"
+#include "fs/fs_internal.h"
+#include "store/tree_ids.h"
+
+namespace ecfs::fs {
+
+using store::Key;
+
+// Space kept back for metadata so that a change that has begun does not run
+// out of room half way (btrfs reserves metadata space the same way before a
+// transaction handle is given out): enough for a few hundred node copies.
+static constexpr uint64_t kMetadataReserveNodes = 256;
+
+Timestamp now() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return {static_cast<int64_t>(ts.tv_sec), static_cast<uint32_t>(ts.tv_nsec)};
+}
+
+struct stat Attributes::to_stat() const {
+  struct stat st {};
+  st.st_ino = ino;
+  st.st_mode = mode;
+  st.st_nlink = nlink;
+  st.st_uid = uid;
+  st.st_gid = gid;
+  st.st_rdev = rdev;
+  st.st_size = static_cast<off_t>(size);
+  st.st_blocks = static_cast<blkcnt_t>(blocks);
+  st.st_blksize = block_size;
+  st.st_atim = {atime.sec, atime.nsec};
+  st.st_mtim = {mtime.sec, mtime.nsec};
+  st.st_ctim = {ctime.sec, ctime.nsec};
+  return st;
+}
+
+Status add_root_directory(store::Engine& engine, const Caller& owner) {
+  auto tree = engine.open_tree(store::kFsTreeId);
+  if (!tree) return std::unexpected(tree.error());
+  InodeItem root;
+  root.generation = engine.generation();
+  root.transid = engine.generation();
+  root.nlink = 2;
+  root.uid = owner.uid;
+  root.gid = owner.gid;
+  root.mode = S_IFDIR | 0755;
+  root.atime = root.mtime = root.ctime = root.otime = now();
+  auto inserted = (*tree)->insert({kRootDirIno, kInodeItemKey, 0}, encode_inode_item(root));
+  if (!inserted && inserted.error().errno_value() == EEXIST) {
+    return fail(EEXIST, "the image already holds a filesystem");
+  }
+  return inserted;
+}
+
+Status format_filesystem(store::Engine& engine, const Caller& owner) {
+  ECFS_TRY(engine.begin());
+  if (Status added = add_root_directory(engine, owner); !added) {
+    engine.abort();
+    return added;
+  }
+  return engine.commit();
+}
+
+FileSystem::FileSystem(std::unique_ptr<store::Engine> engine, MountOptions options)
+    : engine_(std::move(engine)), options_(options) {
+  data_ = std::make_unique<FileData>(*engine_, store::kFsTreeId);
+}
+
+Result<std::unique_ptr<FileSystem>> FileSystem::open(block::BlockDevice& device,
+                                                     const MountOptions& options) {
+  store::OpenOptions engine_options;
+  engine_options.read_only = options.read_only;
+  engine_options.node_cache_capacity = options.node_cache_capacity;
+  auto engine = store::Engine::open(device, engine_options);
+  if (!engine) return std::unexpected(engine.error());
+  std::unique_ptr<FileSystem> fs(new FileSystem(std::move(*engine), options));
+  std::lock_guard lock(fs->mutex_);
+  ECFS_TRY(fs->start());
+  return fs;
+}
+
+Status FileSystem::start() {
+  // Read-only mounts read the committed trees through a transaction that is
+  // never committed; the engine refuses begin() on a read-only image, so
+  // they use the committed state directly.
+  auto committed = engine_->committed_tree(store::kFsTreeId);
+  if (!committed) {
+    return fail(EINVAL, "the image holds no ecfs filesystem tree: " + committed.error().message());
+  }
+  auto root = committed->find({kRootDirIno, kInodeItemKey, 0});
+  if (!root) return std::unexpected(root.error());
+  if (!*root) {
+    return fail(EINVAL, "the image holds no ecfs filesystem (no root directory; run ecfs mkfs)");
+  }
+  // The next inode number: one past the highest inode of the tree.
+  auto last = committed->upper_floor({kLastIno, UINT8_MAX, UINT64_MAX});
+  if (!last) return std::unexpected(last.error());
+  if (*last && (*last)->key.objectid >= kRootDirIno) next_ino_ = (*last)->key.objectid + 1;
+  ECFS_TRY(committed->for_each({kRootDirIno, kInodeItemKey, 0}, {kLastIno, UINT8_MAX, UINT64_MAX},
+                               [&](const Key& key, ByteSpan) {
+                                 if (key.type == kInodeItemKey) ++inode_count_;
+                                 return true;
+                               }));
+  if (options_.read_only) return ok();
+  ECFS_TRY(engine_->begin());
+  ECFS_TRY(cleanup_orphans());
+  if (changed_) ECFS_TRY(commit_locked());
+  committer_ = std::thread([this] { committer_loop(); });
+  return ok();
+}
+
+FileSystem::~FileSystem() { (void)close(); }
+
+Status FileSystem::close() {
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return ok();
+    stop_committer_ = true;
+  }
+  commit_wakeup_.notify_all();
+  if (committer_.joinable()) committer_.join();
+  std::lock_guard lock(mutex_);
+  closed_ = true;
+  if (options_.read_only) return ok();
+  Status result = ok();
+  if (!failed_) {
+    // Every kernel reference ends with the mount: orphans go now.
+    for (auto& [ino, state] : inodes_) {
+      state->lookups = 0;
+      state->opens = 0;
+    }
+    result = cleanup_orphans();
+    if (result) result = commit_locked();
+  }
+  engine_->abort();
+  return result;
+}
+
+Result<store::BTree*> FileSystem::tree() {
+  if (!engine_->in_transaction()) {
+    return fail(EROFS, "the filesystem is read-only");
+  }
+  return engine_->open_tree(store::kFsTreeId);
+}
+
+Result<store::BTree> FileSystem::read_tree() {
+  if (!engine_->in_transaction()) return engine_->committed_tree(store::kFsTreeId);
+  auto fs_tree = tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  return **fs_tree;
+}
+
+Status FileSystem::check_writable() const {
+  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (options_.read_only) return fail(EROFS, "the filesystem is mounted read-only");
+  if (failed_) {
+    return fail(EROFS, "the filesystem turned read-only after an error; remount it");
+  }
+  return ok();
+}
+
+Status FileSystem::check_space(uint64_t data_bytes) const {
+  const uint64_t free = engine_->allocator().free_bytes();
+  const uint64_t reserve = kMetadataReserveNodes * engine_->node_size();
+  const uint64_t needed = reserve + data_->dirty_bytes() + data_bytes;
+  if (free < needed) return fail(ENOSPC, "no space left on the device");
+  return ok();
+}
+
+std::unexpected<Error> FileSystem::abort_change(Error error) {
+  // The transaction holds part of a change: nothing of it may be committed.
+  // What the last commit made durable stays; the mount turns read-only.
+  failed_ = true;
+  engine_->abort();
+  forget_uncommitted();
+  if (!options_.read_only) (void)engine_->begin();  // for reads of the committed state
+  return std::unexpected(std::move(error));
+}
+
+void FileSystem::forget_uncommitted() {
+  // Cached inode items and buffered data describe the aborted transaction;
+  // from now on everything is read from the committed state.
+  for (auto& [ino, state] : inodes_) {
+    state->item.reset();
+    state->dirty = false;
+  }
+  data_ = std::make_unique<FileData>(*engine_, store::kFsTreeId);
+}
+
+Status FileSystem::commit_locked() {
+  if (failed_ || !engine_->in_transaction()) return ok();
+  if (auto flushed = data_->flush_all(); !flushed) return abort_change(flushed.error());
+  if (auto written = write_back_inodes(); !written) return abort_change(written.error());
+  if (auto committed = engine_->commit(); !committed) {
+    failed_ = true;
+    forget_uncommitted();
+    (void)engine_->begin();
+    return committed;
+  }
+  changed_ = false;
+  // Clean inodes the kernel no longer references need not stay cached.
+  std::erase_if(inodes_, [](const auto& entry) {
+    const InodeState& state = *entry.second;
+    return !state.dirty && state.lookups == 0 && state.opens == 0;
+  });
+  return engine_->begin();
+}
+
+void FileSystem::committer_loop() {
+  std::unique_lock lock(mutex_);
+  while (!stop_committer_) {
+    commit_wakeup_.wait_for(lock, options_.commit_interval, [this] { return stop_committer_; });
+    if (stop_committer_) break;
+    if (changed_ || data_->dirty_bytes() > 0) (void)commit_locked();
+  }
+}
+
+Status FileSystem::sync() {
+  std::lock_guard lock(mutex_);
+  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (failed_) return fail(EIO, "the filesystem turned read-only after an error");
+  if (options_.read_only) return ok();
+  return commit_locked();
+}
+
+Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (failed_) return fail(EIO, "the filesystem turned read-only after an error");
+  if (options_.read_only) return ok();
+  ECFS_TRY(inode(ino));
+  // One transaction holds every change, so making this inode durable means
+  // committing it; with nothing pending the last commit already did.
+  if (!changed_ && !data_->has_dirty(ino)) return ok();
+  return commit_locked();
+}
+
+// ---- inodes ----
+
+Result<FileSystem::InodeState*> FileSystem::inode(uint64_t ino) {
+  auto it = inodes_.find(ino);
+  if (it != inodes_.end() && it->second->item) return it->second.get();
+  if (ino < kRootDirIno || ino > kLastIno) return fail(ENOENT, "no such inode");
+  auto fs_tree = read_tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  auto data = fs_tree->find({ino, kInodeItemKey, 0});
+  if (!data) return std::unexpected(data.error());
+  if (!*data) return fail(ENOENT, "no such inode");
+  auto item = decode_inode_item(**data);
+  if (!item) {
+    return fail(EUCLEAN, "inode " + std::to_string(ino) + ": " + item.error().message());
+  }
+  if (it == inodes_.end()) it = inodes_.emplace(ino, std::make_unique<InodeState>()).first;
+  it->second->ino = ino;
+  it->second->item = *item;
+  return it->second.get();
+}
+
+void FileSystem::touch(InodeState& state, bool mtime, bool ctime) {
+  const Timestamp t = now();
+  if (mtime) state.item->mtime = t;
+  if (ctime) state.item->ctime = t;
+  state.dirty = true;
+  changed_ = true;
+}
+
+Attributes FileSystem::attributes_of(uint64_t ino, const InodeState& state) const {
+  const InodeItem& item = *state.item;
+  Attributes attr;
+  attr.ino = ino;
+  attr.generation = item.generation;
+  attr.mode = item.mode;
+  attr.nlink = item.nlink;
+  attr.uid = item.uid;
+  attr.gid = item.gid;
+  attr.rdev = item.rdev;
+  attr.size = item.size;
+  attr.blocks = item.nbytes / 512;
+  attr.atime = item.atime;
+  attr.mtime = item.mtime;
+  attr.ctime = item.ctime;
+  attr.btime = item.otime;
+  return attr;
+}
+
+Attributes FileSystem::entry_of(uint64_t ino, InodeState& state) {
+  ++state.lookups;
+  return attributes_of(ino, state);
+}
+
+Result<FileSystem::InodeState*> FileSystem::create_inode(uint32_t mode, uint64_t rdev,
+                                                         const Caller& caller,
+                                                         const InodeState& parent) {
+  if (next_ino_ > kLastIno) return fail(ENOSPC, "no inode numbers left");
+  const uint64_t ino = next_ino_++;
+  InodeItem item;
+  item.generation = engine_->generation();
+  item.transid = engine_->generation();
+  item.mode = mode;
+  item.rdev = rdev;
+  item.uid = caller.uid;
+  item.gid = caller.gid;
+  item.nlink = S_ISDIR(mode) ? 2 : 1;
+  // A set-group-ID directory passes its group on, and its SGID bit to
+  // subdirectories (inode_init_owner in the kernel's fs/inode.c).
+  if (parent.item->mode & S_ISGID) {
+    item.gid = parent.item->gid;
+    if (S_ISDIR(mode)) item.mode |= S_ISGID;
+  }
+  item.atime = item.mtime = item.ctime = item.otime = now();
+  auto state = std::make_unique<InodeState>();
+  state->item = item;
+  state->dirty = true;
+  InodeState* raw = state.get();
+  inodes_[ino] = std::move(state);
+  ++inode_count_;
+  changed_ = true;
+  auto fs_tree = tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  ECFS_TRY((*fs_tree)->insert({ino, kInodeItemKey, 0}, encode_inode_item(item)));
+  raw->ino = ino;
+  return raw;
+}
+
+Status FileSystem::write_back_inodes() {
+  auto fs_tree = tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  for (auto& [ino, state] : inodes_) {
+    if (!state->dirty || !state->item) continue;
+    state->item->transid = engine_->generation();
+    ECFS_TRY((*fs_tree)->update({ino, kInodeItemKey, 0}, encode_inode_item(*state->item)));
+    state->dirty = false;
+  }
+  return ok();
+}
+
+Status FileSystem::add_orphan(uint64_t ino) {
+  auto fs_tree = tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  return (*fs_tree)->put({kOrphanObjectid, kOrphanItemKey, ino}, {});
+}
+
+Status FileSystem::delete_if_unused(uint64_t ino) {
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return ok();
+  InodeState& state = *it->second;
+  if (!state.item || state.item->nlink > 0 || state.lookups > 0 || state.opens > 0) return ok();
+  return delete_inode(ino);
+}
+
+Status FileSystem::delete_inode(uint64_t ino) {
+  auto fs_tree = tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  if (auto state = inode(ino); state && S_ISREG((*state)->item->mode)) {
+    ECFS_TRY(data_->remove_all(ino));
+  }
+  // Every item of the inode: its key range (ino, *, *).
+  std::vector<Key> keys;
+  ECFS_TRY((*fs_tree)->for_each({ino, 0, 0}, {ino, UINT8_MAX, UINT64_MAX},
+                                [&](const Key& key, ByteSpan) {
+                                  keys.push_back(key);
+                                  return true;
+                                }));
+  for (const Key& key : keys) {
+    if (key.type == kExtentDataKey) continue;  // remove_all dropped them with their references
+    ECFS_TRY((*fs_tree)->remove(key));
+  }
+  if (auto orphan = (*fs_tree)->remove({kOrphanObjectid, kOrphanItemKey, ino});
+      !orphan && orphan.error().errno_value() != ENOENT) {
+    return orphan;
+  }
+  inodes_.erase(ino);
+  if (inode_count_ > 0) --inode_count_;
+  changed_ = true;
+  return ok();
+}
+
+Status FileSystem::cleanup_orphans() {
+  auto fs_tree = tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  std::vector<uint64_t> orphans;
+  ECFS_TRY((*fs_tree)->for_each({kOrphanObjectid, kOrphanItemKey, 0},
+                                {kOrphanObjectid, kOrphanItemKey, UINT64_MAX},
+                                [&](const Key& key, ByteSpan) {
+                                  orphans.push_back(key.offset);
+                                  return true;
+                                }));
+  for (uint64_t ino : orphans) {
+    auto it = inodes_.find(ino);
+    if (it != inodes_.end() && (it->second->lookups > 0 || it->second->opens > 0)) continue;
+    auto state = inode(ino);
+    if (!state && state.error().errno_value() == ENOENT) {
+      // The inode is already gone; only the orphan item is left.
+      ECFS_TRY((*fs_tree)->remove({kOrphanObjectid, kOrphanItemKey, ino}));
+      changed_ = true;
+      continue;
+    }
+    if (!state) return std::unexpected(state.error());
+    if ((*state)->item->nlink > 0) {
+      // Linked again (not possible through this interface) or a stale item.
+      ECFS_TRY((*fs_tree)->remove({kOrphanObjectid, kOrphanItemKey, ino}));
+      changed_ = true;
+      continue;
+    }
+    ECFS_TRY(delete_inode(ino));
+  }
+  return ok();
+}
+
+void FileSystem::forget(uint64_t ino, uint64_t count) {
+  std::lock_guard lock(mutex_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return;
+  InodeState& state = *it->second;
+  state.lookups = count >= state.lookups ? 0 : state.lookups - count;
+  if (state.lookups > 0 || state.opens > 0 || closed_ || failed_ || options_.read_only) return;
+  if (state.item && state.item->nlink == 0) {
+    if (auto deleted = delete_inode(ino); !deleted) (void)abort_change(deleted.error());
+  }
+}
+
+uint64_t FileSystem::lookup_count(uint64_t ino) const {
+  std::lock_guard lock(mutex_);
+  auto it = inodes_.find(ino);
+  return it == inodes_.end() ? 0 : it->second->lookups;
+}
+
+Result<Attributes> FileSystem::getattr(uint64_t ino) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  auto state = inode(ino);
+  if (!state) return std::unexpected(state.error());
+  return attributes_of(ino, **state);
+}
+
+Result<FsStats> FileSystem::statfs() {
+  std::lock_guard lock(mutex_);
+  const store::SpaceAllocator& allocator = engine_->allocator();
+  FsStats stats;
+  const uint64_t usable = allocator.device_size() - allocator.reserved_bytes();
+  stats.total_blocks = usable / store::kSectorSize;
+  const uint64_t reserve = kMetadataReserveNodes * engine_->node_size();
+  const uint64_t free_bytes = allocator.free_bytes();
+  const uint64_t buffered = data_->dirty_bytes();
+  const uint64_t free_now = free_bytes > buffered ? free_bytes - buffered : 0;
+  stats.free_blocks = free_now / store::kSectorSize;
+  stats.available_blocks = (free_now > reserve ? free_now - reserve : 0) / store::kSectorSize;
+  stats.files = inode_count_;
+  stats.free_files = kLastIno - next_ino_ + 1;
+  return stats;
+}
+
+Status FileSystem::open(uint64_t ino, int flags) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  auto state = inode(ino);
+  if (!state) return std::unexpected(state.error());
+  const uint32_t type = (*state)->item->mode & S_IFMT;
+  if (type == S_IFDIR && (flags & O_ACCMODE) != O_RDONLY) return fail(EISDIR, "is a directory");
+  if ((flags & O_ACCMODE) != O_RDONLY) ECFS_TRY(check_writable());
+  ++(*state)->opens;
+  return ok();
+}
+
+void FileSystem::release(uint64_t ino) {
+  std::lock_guard lock(mutex_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return;
+  InodeState& state = *it->second;
+  if (state.opens > 0) --state.opens;
+  if (closed_ || failed_ || options_.read_only) return;
+  if (auto deleted = delete_if_unused(ino); !deleted) (void)abort_change(deleted.error());
+}
+
+}  // namespace ecfs::fs

@@ -1,0 +1,302 @@
+// FileSystem: POSIX semantics on the copy-on-write engine (DESIGN.md layer
+// 5). Inodes, directories, regular files as extent maps, hard links,
+// symlinks, special files, xattrs, rename, truncate, fallocate, SEEK_DATA /
+// SEEK_HOLE and reflinks, in one filesystem tree of a store::Engine.
+//
+// The interface follows the shape of the kernel's VFS as a FUSE low-level
+// server sees it: inodes are named by number; every call that returns an
+// entry (lookup, create, mkdir, mknod, symlink, link) counts one kernel
+// lookup reference, which forget() gives back. An inode whose last name is
+// removed while the kernel still holds references becomes an orphan (an
+// ORPHAN item keeps it on disk); it is deleted when the last reference is
+// forgotten, or at the next mount after a crash.
+//
+// Transactions: changes gather in one running engine transaction, committed
+// by sync(), fsync(), a periodic commit (Options::commit_interval) and
+// close(). A crash loses at most the changes since the last commit. Data is
+// buffered (delayed allocation, file_data.h) and written as large extents
+// when a commit or fsync needs it, or when the buffer grows large.
+//
+// Permissions: the caller (the kernel, through FUSE's default_permissions)
+// checks access before calling; this class checks only what the kernel
+// leaves to filesystems (sticky directories, RENAME_* rules, name lengths).
+//
+// After an internal failure in the middle of a change (an I/O error, or
+// ENOSPC where space was promised) the running transaction is aborted and
+// the filesystem turns read-only (EROFS), as btrfs does on a transaction
+// abort: what was committed stays intact.
+//
+// Thread-safe: every public method may be called from many threads.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/bytes.h"
+#include "base/error.h"
+#include "block/block_device.h"
+#include "fs/items.h"
+#include "store/engine.h"
+
+namespace ecfs::fs {
+
+class FileData;
+
+// Who makes a change: new inodes take their owner from here.
+struct Caller {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t umask = 0;  // applied to the mode of new inodes (FUSE passes it per request)
+};
+
+// An inode's attributes as stat(2) shows them.
+struct Attributes {
+  uint64_t ino = 0;
+  uint64_t generation = 0;
+  uint32_t mode = 0;
+  uint32_t nlink = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t rdev = 0;
+  uint64_t size = 0;
+  uint64_t blocks = 0;  // 512-byte units
+  uint32_t block_size = store::kSectorSize;
+  Timestamp atime, mtime, ctime, btime;
+  struct stat to_stat() const;
+};
+
+// What setattr changes; absent fields stay.
+struct SetAttributes {
+  std::optional<uint32_t> mode = std::nullopt;  // permission bits (and suid/sgid/sticky)
+  std::optional<uint32_t> uid = std::nullopt;
+  std::optional<uint32_t> gid = std::nullopt;
+  std::optional<uint64_t> size = std::nullopt;
+  std::optional<Timestamp> atime = std::nullopt;  // explicit time
+  std::optional<Timestamp> mtime = std::nullopt;
+  bool atime_now = false;  // UTIME_NOW
+  bool mtime_now = false;
+  std::optional<Timestamp> ctime =
+      std::nullopt;  // explicit ctime (FUSE_SET_ATTR_CTIME); else now on change
+};
+
+struct DirListEntry {
+  std::string name;
+  uint64_t ino = 0;
+  uint8_t type = 0;     // DT_*
+  uint64_t cookie = 0;  // readdir offset that continues after this entry
+};
+
+// statfs(2) numbers, in 4 KiB blocks.
+struct FsStats {
+  uint64_t block_size = store::kSectorSize;
+  uint64_t total_blocks = 0;
+  uint64_t free_blocks = 0;
+  uint64_t available_blocks = 0;
+  uint64_t files = 0;       // inodes in use
+  uint64_t free_files = 0;  // inode numbers left
+  uint32_t max_name_length = kMaxNameLength;
+};
+
+// rename(2) flags (linux/fs.h).
+inline constexpr uint32_t kRenameNoReplace = 1;
+inline constexpr uint32_t kRenameExchange = 2;
+
+// setxattr flags (sys/xattr.h).
+inline constexpr int kXattrCreate = 1;
+inline constexpr int kXattrReplace = 2;
+
+struct MountOptions {
+  bool read_only = false;
+  std::chrono::milliseconds commit_interval{5000};
+  // Buffered file data above this many bytes is written out (not committed).
+  uint64_t dirty_data_limit = 256ull << 20;
+  size_t node_cache_capacity = 16384;
+};
+
+// Adds the root directory (inode 256, mode 0755 | S_IFDIR, owned by
+// `owner`) to FS_TREE 5 in the engine's running transaction (for
+// store::MkfsOptions::populate). EEXIST if the image already has one.
+Status add_root_directory(store::Engine& engine, const Caller& owner);
+// The same in a transaction of its own, committed.
+Status format_filesystem(store::Engine& engine, const Caller& owner);
+
+class FileSystem {
+ public:
+  // Opens the filesystem on `device` (which must outlive it): the engine,
+  // the root directory, orphan cleanup (inodes left unlinked by a crash are
+  // deleted and committed), then the periodic commit thread. EINVAL when the
+  // image holds no ecfs filesystem; engine errors as Engine::open.
+  static Result<std::unique_ptr<FileSystem>> open(block::BlockDevice& device,
+                                                  const MountOptions& options = {});
+  // Commits (as close()) if that was not done.
+  ~FileSystem();
+  FileSystem(const FileSystem&) = delete;
+  FileSystem& operator=(const FileSystem&) = delete;
+
+  // Writes out buffered data, commits and stops the commit thread. Later
+  // calls fail with ESHUTDOWN. Idempotent.
+  Status close();
+
+  bool read_only() const { return options_.read_only; }
+
+  // Names. Each successful call below that returns Attributes of an entry
+  // adds one lookup reference to that inode.
+  Result<Attributes> lookup(uint64_t parent, std::string_view name);
+  // Gives back `count` lookup references (FUSE forget); an orphan whose
+  // references reach zero is deleted.
+  void forget(uint64_t ino, uint64_t count);
+
+  Result<Attributes> getattr(uint64_t ino);
+  Result<Attributes> setattr(uint64_t ino, const SetAttributes& changes);
+
+  // Regular files, FIFOs, sockets and device nodes (`mode` carries the type).
+  Result<Attributes> mknod(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
+                           const Caller& caller);
+  Result<Attributes> mkdir(uint64_t parent, std::string_view name, uint32_t mode,
+                           const Caller& caller);
+  Result<Attributes> symlink(uint64_t parent, std::string_view name, std::string_view target,
+                             const Caller& caller);
+  Result<std::string> readlink(uint64_t ino);
+  Result<Attributes> link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
+  Status unlink(uint64_t parent, std::string_view name);
+  Status rmdir(uint64_t parent, std::string_view name);
+  // `flags`: 0, kRenameNoReplace or kRenameExchange.
+  Status rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                std::string_view new_name, uint32_t flags);
+
+  // Directory listing from `cookie` (0 = start, then an entry's cookie):
+  // ".", "..", then entries in creation order; calls `emit` until it returns
+  // false (the reply buffer is full). ENOTDIR.
+  Status readdir(uint64_t ino, uint64_t cookie,
+                 const std::function<bool(const DirListEntry&)>& emit);
+
+  // Open files: an inode stays while it is open even if unlinked (the
+  // kernel holds a lookup reference for every open file as well).
+  Status open(uint64_t ino, int flags);
+  void release(uint64_t ino);
+
+  // Data. read returns fewer bytes only at the end of the file.
+  Result<size_t> read(uint64_t ino, uint64_t offset, MutableByteSpan out);
+  // Updates size and mtime/ctime. (Clearing suid/sgid on write is the
+  // kernel's file_remove_privs, which sends a setattr.)
+  Result<size_t> write(uint64_t ino, uint64_t offset, ByteSpan data);
+  // fallocate(2) modes: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE |
+  // KEEP_SIZE, FALLOC_FL_ZERO_RANGE [| KEEP_SIZE]; others EOPNOTSUPP.
+  Status fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
+  // SEEK_DATA / SEEK_HOLE (ENXIO past the end); other whences EINVAL.
+  Result<uint64_t> lseek(uint64_t ino, uint64_t offset, int whence);
+  // copy_file_range: shares the sector-aligned part of the range (a
+  // reflink: references, no copy) and copies the unaligned edges. Returns
+  // the bytes copied (short only at the end of the source).
+  Result<uint64_t> copy_file_range(uint64_t ino_in, uint64_t offset_in, uint64_t ino_out,
+                                   uint64_t offset_out, uint64_t length);
+
+  // Durability: return after the data (and metadata unless `datasync`) of
+  // `ino` is committed. This implementation commits the whole transaction.
+  Status fsync(uint64_t ino, bool datasync);
+  // Commits everything.
+  Status sync();
+
+  // Extended attributes. Names carry their namespace ("user.", "trusted.",
+  // "security.", "system.posix_acl_access" / "_default"); others EOPNOTSUPP.
+  Status setxattr(uint64_t ino, std::string_view name, ByteSpan value, int flags);
+  // ENODATA if absent.
+  Result<Bytes> getxattr(uint64_t ino, std::string_view name);
+  // Names, each followed by a NUL, as listxattr(2) returns them.
+  Result<std::string> listxattr(uint64_t ino);
+  Status removexattr(uint64_t ino, std::string_view name);
+
+  Result<FsStats> statfs();
+
+  // For tests and fsck-style checks: the number of kernel references and
+  // opens an inode holds in memory (0 when unknown).
+  uint64_t lookup_count(uint64_t ino) const;
+  store::Engine& engine_for_test() { return *engine_; }
+
+ private:
+  struct InodeState;  // a cached inode and its kernel references (filesystem.cc)
+
+  FileSystem(std::unique_ptr<store::Engine> engine, MountOptions options);
+
+  // Transactions (filesystem.cc). REQUIRE mutex_ held.
+  Status start();                // mount: orphans, inode counts, committer
+  Result<store::BTree*> tree();  // the filesystem tree in the running transaction
+  // The filesystem tree for reading: the running transaction's, or the
+  // committed one on a read-only mount. A handle valid until the next change.
+  Result<store::BTree> read_tree();
+  Status check_writable() const;                  // ESHUTDOWN after close, EROFS when read-only
+  Status check_space(uint64_t data_bytes) const;  // ENOSPC before a change begins
+  Status commit_locked();                         // write out data and inodes, commit, begin anew
+  // A change failed half way: abort the transaction, turn read-only.
+  std::unexpected<Error> abort_change(Error error);
+  void forget_uncommitted();  // drop cached inodes and buffered data
+  void committer_loop();
+
+  // Inodes (filesystem.cc). REQUIRE mutex_ held.
+  Result<InodeState*> inode(uint64_t ino);  // ENOENT when absent
+  void touch(InodeState& state, bool mtime, bool ctime);
+  Result<InodeState*> create_inode(uint32_t mode, uint64_t rdev, const Caller& caller,
+                                   const InodeState& parent);
+  Attributes attributes_of(uint64_t ino, const InodeState& state) const;
+  Attributes entry_of(uint64_t ino, InodeState& state);  // + one lookup reference
+  Status write_back_inodes();
+  // Deletes `ino` if it has no name, no kernel reference and is not open.
+  Status delete_if_unused(uint64_t ino);
+  Status delete_inode(uint64_t ino);
+  Status add_orphan(uint64_t ino);
+  Status cleanup_orphans();
+  Result<Attributes> make_node(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
+                               std::string_view symlink_target, const Caller& caller);
+
+  // Directories (directory.cc). REQUIRE mutex_ held.
+  Result<std::optional<DirEntry>> find_entry(uint64_t dir, ByteSpan name);
+  // The entry `name` of directory `dir`: ENOTDIR, ENOENT.
+  Result<DirEntry> existing_entry(uint64_t dir, std::string_view name);
+  Status add_entry(uint64_t dir, ByteSpan name, uint64_t ino, uint8_t type);
+  Status remove_entry(uint64_t dir, const DirEntry& entry);
+  Result<uint64_t> parent_of(uint64_t dir);
+  Result<bool> is_empty_directory(uint64_t dir);
+  // Removes one name: the entry, the back reference, nlink (and the
+  // directory's own counts for a subdirectory), orphaning the inode.
+  Status drop_name(uint64_t parent, const DirEntry& entry);
+
+  // Extended attributes and ACLs (xattr_ops.cc). REQUIRE mutex_ held.
+  Result<std::optional<Bytes>> find_xattr(uint64_t ino, std::string_view name);
+  Status put_xattr(uint64_t ino, std::string_view name, std::optional<ByteSpan> value);
+  // New inode in a directory with a default ACL: inherit it (posix_acl_create).
+  Status inherit_acls(uint64_t parent, uint64_t ino, InodeState& state);
+  // chmod: keep the access ACL's owner/mask/other entries equal to the mode.
+  Status sync_acl_with_mode(uint64_t ino, uint32_t mode);
+
+  std::unique_ptr<store::Engine> engine_;
+  MountOptions options_;
+  // Guards everything below and every engine call.
+  mutable std::mutex mutex_;
+  std::unique_ptr<FileData> data_;
+  std::unordered_map<uint64_t, std::unique_ptr<InodeState>> inodes_;
+  uint64_t next_ino_ = kRootDirIno + 1;
+  uint64_t inode_count_ = 0;
+  bool closed_ = false;
+  bool failed_ = false;   // a transaction was aborted: read-only until remount
+  bool changed_ = false;  // something to commit
+
+  // The periodic commit thread.
+  std::condition_variable commit_wakeup_;
+  bool stop_committer_ = false;
+  std::thread committer_;
+};
+
+}  // namespace ecfs::fs

@@ -1,0 +1,590 @@
+#include "fuse/adapter.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fuse/ioctl_dispatch.h"
+#include "fuse/libfuse.h"
+
+namespace ecfs::fuse {
+namespace {
+
+Adapter& adapter_of(fuse_req_t req) { return *static_cast<Adapter*>(fuse_req_userdata(req)); }
+fs::FileSystem& fs_of(fuse_req_t req) { return adapter_of(req).filesystem(); }
+
+// Node id <-> inode number (see adapter.h).
+uint64_t to_inode(fuse_ino_t node) { return node == FUSE_ROOT_ID ? fs::kRootDirIno : node; }
+fuse_ino_t to_node(uint64_t inode) { return inode == fs::kRootDirIno ? FUSE_ROOT_ID : inode; }
+
+fs::Caller caller_of(fuse_req_t req) {
+  const fuse_ctx* context = fuse_req_ctx(req);
+  fs::Caller caller;
+  caller.uid = context->uid;
+  caller.gid = context->gid;
+  // Set by the kernel for mknod, mkdir and create (protocol 7.12+); with
+  // FUSE_CAP_DONT_MASK the mode arrives unmasked and the filesystem applies
+  // the umask, or the parent's default ACL instead (POSIX.1e).
+  caller.umask = context->umask;
+  return caller;
+}
+
+void reply_errno(fuse_req_t req, int value) { fuse_reply_err(req, value); }
+
+// Errors the kernel's caller sees as they are; the ones that mean the
+// image or the daemon is in trouble are also logged (the message names a
+// location, never a file name or data).
+
+void reply_error(fuse_req_t req, const Error& error) {
+  int value = error.errno_value();
+  if (value <= 0) value = EIO;
+  if (value == EIO || value == EUCLEAN) {
+    fuse_log(FUSE_LOG_ERR, "ecfs: %s\n", error.to_string().c_str());
+  }
+  fuse_reply_err(req, value);
+}
+
+fuse_entry_param entry_of(const Adapter& adapter, const fs::Attributes& attributes) {
+  fuse_entry_param entry;
+  std::memset(&entry, 0, sizeof(entry));
+  entry.ino = to_node(attributes.ino);
+  entry.generation = attributes.generation;
+  entry.attr = attributes.to_stat();
+  entry.attr_timeout = adapter.options().attr_timeout_seconds;
+  entry.entry_timeout = adapter.options().entry_timeout_seconds;
+  return entry;
+}
+
+// Replies with an entry whose lookup reference the FileSystem already
+// counted; gives it back if the kernel will never know about it.
+void reply_entry(fuse_req_t req, const Result<fs::Attributes>& attributes) {
+  if (!attributes) return reply_error(req, attributes.error());
+  Adapter& adapter = adapter_of(req);
+  const fuse_entry_param entry = entry_of(adapter, *attributes);
+  if (fuse_reply_entry(req, &entry) == -ENOENT) adapter.filesystem().forget(attributes->ino, 1);
+}
+
+void reply_status(fuse_req_t req, const Status& status) {
+  if (!status) return reply_error(req, status.error());
+  fuse_reply_err(req, 0);
+}
+
+void reply_attributes(fuse_req_t req, const Result<fs::Attributes>& attributes) {
+  if (!attributes) return reply_error(req, attributes.error());
+  const struct stat st = attributes->to_stat();
+  fuse_reply_attr(req, &st, adapter_of(req).options().attr_timeout_seconds);
+}
+
+fs::Timestamp timestamp_of(const struct timespec& time) {
+  return fs::Timestamp{static_cast<int64_t>(time.tv_sec), static_cast<uint32_t>(time.tv_nsec)};
+}
+
+// ---- Lifecycle ---------------------------------------------------------
+
+void op_init(void* userdata, fuse_conn_info* conn) {
+  auto& adapter = *static_cast<Adapter*>(userdata);
+  const auto want_if_capable = [conn](unsigned capability) {
+    if (conn->capable & capability) conn->want |= capability;
+  };
+  if (adapter.options().writeback_cache && !adapter.filesystem().read_only()) {
+    want_if_capable(FUSE_CAP_WRITEBACK_CACHE);
+  }
+  // The kernel enforces and caches ACLs; the filesystem stores them as
+  // xattrs and keeps the mode in step (fs/fuse/acl.c fuse_set_acl: "Fuse
+  // userspace is responsible for updating access permissions in the inode").
+  want_if_capable(FUSE_CAP_POSIX_ACL);
+  // Modes of new inodes arrive without the umask, with the umask beside
+  // them, so a parent's default ACL can replace the umask (POSIX.1e).
+  want_if_capable(FUSE_CAP_DONT_MASK);
+  want_if_capable(FUSE_CAP_READDIRPLUS);
+  want_if_capable(FUSE_CAP_READDIRPLUS_AUTO);
+  want_if_capable(FUSE_CAP_PARALLEL_DIROPS);
+  want_if_capable(FUSE_CAP_ASYNC_READ);
+  want_if_capable(FUSE_CAP_IOCTL_DIR);  // key and policy ioctls act on directories
+  // O_TRUNC then reaches us as a setattr of the size (the kernel truncates
+  // before the open), so open() needs no truncate of its own.
+  conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+  // The kernel clears suid/sgid on write, truncate and chown and sends the
+  // new mode in a setattr (file_remove_privs); the filesystem relies on it.
+  conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+  // Requests are read and replied from memory: a write's data goes straight
+  // from libfuse's buffer to FileSystem::write. Splicing would add a pipe
+  // round trip for every request and still need a copy for the write.
+  conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+  conn->max_write = adapter.options().max_write;
+  conn->time_gran = 1;  // timestamps are stored with nanoseconds
+}
+
+void op_destroy(void* userdata) {
+  auto& adapter = *static_cast<Adapter*>(userdata);
+  if (Status closed = adapter.close_filesystem(); !closed) {
+    fuse_log(FUSE_LOG_ERR, "ecfs: closing the filesystem failed: %s\n",
+             closed.error().to_string().c_str());
+  }
+}
+
+// ---- Names -------------------------------------------------------------
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  // A missing name is answered ENOENT rather than cached as a negative
+  // entry: a later key addition (fscrypt) may make the name appear
+  // without a create the kernel would see.
+  reply_entry(req, fs_of(req).lookup(to_inode(parent), name));
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t node, uint64_t count) {
+  fs_of(req).forget(to_inode(node), count);
+  fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  fs::FileSystem& filesystem = fs_of(req);
+  for (size_t i = 0; i < count; ++i)
+    filesystem.forget(to_inode(forgets[i].ino), forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t node, fuse_file_info*) {
+  reply_attributes(req, fs_of(req).getattr(to_inode(node)));
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t node, struct stat* attr, int to_set, fuse_file_info*) {
+  fs::SetAttributes changes;
+  if (to_set & FUSE_SET_ATTR_MODE) changes.mode = attr->st_mode & 07777;
+  if (to_set & FUSE_SET_ATTR_UID) changes.uid = attr->st_uid;
+  if (to_set & FUSE_SET_ATTR_GID) changes.gid = attr->st_gid;
+  if (to_set & FUSE_SET_ATTR_SIZE) changes.size = static_cast<uint64_t>(attr->st_size);
+  // The kernel sets both ATIME and ATIME_NOW for utimensat(UTIME_NOW) (and
+  // for touch without a time); _NOW wins and the server's clock is used.
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+    changes.atime_now = true;
+  } else if (to_set & FUSE_SET_ATTR_ATIME) {
+    changes.atime = timestamp_of(attr->st_atim);
+  }
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+    changes.mtime_now = true;
+  } else if (to_set & FUSE_SET_ATTR_MTIME) {
+    changes.mtime = timestamp_of(attr->st_mtim);
+  }
+  // With write-back caching the kernel keeps ctime and sends it.
+  if (to_set & FUSE_SET_ATTR_CTIME) changes.ctime = timestamp_of(attr->st_ctim);
+  reply_attributes(req, fs_of(req).setattr(to_inode(node), changes));
+}
+
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  reply_entry(req, fs_of(req).mknod(to_inode(parent), name, mode, rdev, caller_of(req)));
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  reply_entry(req, fs_of(req).mkdir(to_inode(parent), name, mode, caller_of(req)));
+}
+
+void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  reply_entry(req, fs_of(req).symlink(to_inode(parent), name, target, caller_of(req)));
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t node) {
+  auto target = fs_of(req).readlink(to_inode(node));
+  if (!target) return reply_error(req, target.error());
+  fuse_reply_readlink(req, target->c_str());
+}
+
+void op_link(fuse_req_t req, fuse_ino_t node, fuse_ino_t new_parent, const char* new_name) {
+  reply_entry(req, fs_of(req).link(to_inode(node), to_inode(new_parent), new_name));
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  reply_status(req, fs_of(req).unlink(to_inode(parent), name));
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  reply_status(req, fs_of(req).rmdir(to_inode(parent), name));
+}
+
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
+               const char* new_name, unsigned int flags) {
+  reply_status(req,
+               fs_of(req).rename(to_inode(parent), name, to_inode(new_parent), new_name, flags));
+}
+
+// ---- Open files --------------------------------------------------------
+
+// Open files need no handle of their own: the FileSystem counts opens per
+// inode. The kernel's page cache stays valid across opens because every
+// change goes through it (and copy_file_range / fallocate invalidate what
+// they touch), so it is kept.
+void set_open_flags(fuse_file_info* fi) {
+  fi->fh = 0;
+  fi->keep_cache = 1;
+}
+
+void op_open(fuse_req_t req, fuse_ino_t node, fuse_file_info* fi) {
+  fs::FileSystem& filesystem = fs_of(req);
+  const uint64_t inode = to_inode(node);
+  if (Status opened = filesystem.open(inode, fi->flags); !opened) {
+    return reply_error(req, opened.error());
+  }
+  set_open_flags(fi);
+  if (fuse_reply_open(req, fi) == -ENOENT) filesystem.release(inode);
+}
+
+// create = mknod(S_IFREG) + open, answered as one entry with one reference.
+void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+               fuse_file_info* fi) {
+  fs::FileSystem& filesystem = fs_of(req);
+  auto attributes =
+      filesystem.mknod(to_inode(parent), name, (mode & ~S_IFMT) | S_IFREG, 0, caller_of(req));
+  if (!attributes) return reply_error(req, attributes.error());
+  if (Status opened = filesystem.open(attributes->ino, fi->flags); !opened) {
+    filesystem.forget(attributes->ino, 1);
+    return reply_error(req, opened.error());
+  }
+  set_open_flags(fi);
+  const fuse_entry_param entry = entry_of(adapter_of(req), *attributes);
+  if (fuse_reply_create(req, &entry, fi) == -ENOENT) {
+    filesystem.release(attributes->ino);
+    filesystem.forget(attributes->ino, 1);
+  }
+}
+
+void op_read(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse_file_info*) {
+  if (offset < 0) return reply_errno(req, EINVAL);
+  // Requests are at most max_pages (1 MiB); one buffer per request keeps
+  // the worker threads independent.
+  auto buffer = std::make_unique_for_overwrite<uint8_t[]>(size);
+  auto read = fs_of(req).read(to_inode(node), static_cast<uint64_t>(offset),
+                              MutableByteSpan(buffer.get(), size));
+  if (!read) return reply_error(req, read.error());
+  fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.get()), *read);
+}
+
+void reply_written(fuse_req_t req, const Result<size_t>& written) {
+  if (!written) return reply_error(req, written.error());
+  fuse_reply_write(req, *written);
+}
+
+void op_write(fuse_req_t req, fuse_ino_t node, const char* data, size_t size, off_t offset,
+              fuse_file_info*) {
+  if (offset < 0) return reply_errno(req, EINVAL);
+  reply_written(req, fs_of(req).write(to_inode(node), static_cast<uint64_t>(offset),
+                                      ByteSpan(reinterpret_cast<const uint8_t*>(data), size)));
+}
+
+// The same as write, for data libfuse hands over as a buffer vector: one
+// memory buffer (the usual case, passed through without a copy) or
+// anything else (a pipe when splicing), gathered first.
+void op_write_buf(fuse_req_t req, fuse_ino_t node, fuse_bufvec* data, off_t offset,
+                  fuse_file_info*) {
+  if (offset < 0) return reply_errno(req, EINVAL);
+  const uint64_t position = static_cast<uint64_t>(offset);
+  if (data->count - data->idx == 1 && !(data->buf[data->idx].flags & FUSE_BUF_IS_FD)) {
+    const fuse_buf& buf = data->buf[data->idx];
+    const auto* bytes = static_cast<const uint8_t*>(buf.mem) + data->off;
+    return reply_written(
+        req, fs_of(req).write(to_inode(node), position, ByteSpan(bytes, buf.size - data->off)));
+  }
+  const size_t size = fuse_buf_size(data);
+  auto buffer = std::make_unique_for_overwrite<uint8_t[]>(size);
+  fuse_bufvec gathered;
+  std::memset(&gathered, 0, sizeof(gathered));
+  gathered.count = 1;
+  gathered.buf[0].size = size;
+  gathered.buf[0].mem = buffer.get();
+  gathered.buf[0].fd = -1;
+  const ssize_t copied = fuse_buf_copy(&gathered, data, static_cast<fuse_buf_copy_flags>(0));
+  if (copied < 0) return reply_errno(req, static_cast<int>(-copied));
+  reply_written(req, fs_of(req).write(to_inode(node), position,
+                                      ByteSpan(buffer.get(), static_cast<size_t>(copied))));
+}
+
+// close(2): nothing to do. Durability is fsync's (or the periodic
+// commit's); a close that committed would make every close a transaction.
+void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+void op_release(fuse_req_t req, fuse_ino_t node, fuse_file_info*) {
+  fs_of(req).release(to_inode(node));
+  fuse_reply_err(req, 0);
+}
+
+void op_fsync(fuse_req_t req, fuse_ino_t node, int datasync, fuse_file_info*) {
+  reply_status(req, fs_of(req).fsync(to_inode(node), datasync != 0));
+}
+
+void op_fallocate(fuse_req_t req, fuse_ino_t node, int mode, off_t offset, off_t length,
+                  fuse_file_info*) {
+  if (offset < 0 || length <= 0) return reply_errno(req, EINVAL);
+  reply_status(req, fs_of(req).fallocate(to_inode(node), mode, static_cast<uint64_t>(offset),
+                                         static_cast<uint64_t>(length)));
+}
+
+void op_lseek(fuse_req_t req, fuse_ino_t node, off_t offset, int whence, fuse_file_info*) {
+  if (offset < 0) return reply_errno(req, ENXIO);
+  auto position = fs_of(req).lseek(to_inode(node), static_cast<uint64_t>(offset), whence);
+  if (!position) return reply_error(req, position.error());
+  fuse_reply_lseek(req, static_cast<off_t>(*position));
+}
+
+void op_copy_file_range(fuse_req_t req, fuse_ino_t node_in, off_t offset_in, fuse_file_info*,
+                        fuse_ino_t node_out, off_t offset_out, fuse_file_info*, size_t length,
+                        int flags) {
+  // copy_file_range(2) defines no flags yet (the kernel rejects others).
+  if (flags != 0 || offset_in < 0 || offset_out < 0) return reply_errno(req, EINVAL);
+  auto copied =
+      fs_of(req).copy_file_range(to_inode(node_in), static_cast<uint64_t>(offset_in),
+                                 to_inode(node_out), static_cast<uint64_t>(offset_out), length);
+  if (!copied) return reply_error(req, copied.error());
+  fuse_reply_write(req, static_cast<size_t>(*copied));
+}
+
+// ---- Directories -------------------------------------------------------
+
+void op_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  fi->fh = 0;
+  fuse_reply_open(req, fi);
+}
+
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+void op_fsyncdir(fuse_req_t req, fuse_ino_t node, int datasync, fuse_file_info*) {
+  reply_status(req, fs_of(req).fsync(to_inode(node), datasync != 0));
+}
+
+// d_type -> the type bits of st_mode (DTTOIF).
+mode_t mode_of_dirent_type(uint8_t type) { return static_cast<mode_t>(type) << 12; }
+
+// The cookie of each entry is the offset that continues after it, which is
+// what fuse_add_direntry's `off` means; the kernel hands it back as the
+// next request's offset.
+void op_readdir(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse_file_info*) {
+  if (offset < 0) return reply_errno(req, EINVAL);
+  std::vector<char> buffer(size);
+  size_t used = 0;
+  // fuse_add_direntry only formats bytes: calling it from inside the
+  // FileSystem's listing (under its lock) is safe.
+  const Status listed = fs_of(req).readdir(
+      to_inode(node), static_cast<uint64_t>(offset), [&](const fs::DirListEntry& entry) {
+        struct stat st;
+        std::memset(&st, 0, sizeof(st));
+        st.st_ino = entry.ino;
+        st.st_mode = mode_of_dirent_type(entry.type);
+        const size_t needed =
+            fuse_add_direntry(req, buffer.data() + used, size - used, entry.name.c_str(), &st,
+                              static_cast<off_t>(entry.cookie));
+        if (needed > size - used) return false;
+        used += needed;
+        return true;
+      });
+  if (!listed) return reply_error(req, listed.error());
+  fuse_reply_buf(req, buffer.data(), used);
+}
+
+bool is_dot_or_dotdot(std::string_view name) { return name == "." || name == ".."; }
+
+// readdirplus: the listing first (only sizing entries, so nothing calls
+// back into the FileSystem under its lock), then one lookup per entry,
+// which takes the reference the kernel counts for every entry but "." and
+// ".." (fs/fuse/readdir.c parse_dirplusfile / fuse_direntplus_link).
+void op_readdirplus(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse_file_info*) {
+  if (offset < 0) return reply_errno(req, EINVAL);
+  fs::FileSystem& filesystem = fs_of(req);
+  const Adapter& adapter = adapter_of(req);
+  const uint64_t directory = to_inode(node);
+  std::vector<fs::DirListEntry> entries;
+  size_t planned = 0;
+  const Status listed = filesystem.readdir(
+      directory, static_cast<uint64_t>(offset), [&](const fs::DirListEntry& entry) {
+        const size_t needed =
+            fuse_add_direntry_plus(req, nullptr, 0, entry.name.c_str(), nullptr, 0);
+        if (needed > size - planned) return false;
+        planned += needed;
+        entries.push_back(entry);
+        return true;
+      });
+  if (!listed) return reply_error(req, listed.error());
+
+  std::vector<char> buffer(size);
+  size_t used = 0;
+  std::vector<uint64_t> referenced;  // inodes whose reference this reply carries
+  for (const fs::DirListEntry& entry : entries) {
+    fuse_entry_param param;
+    std::memset(&param, 0, sizeof(param));
+    if (!is_dot_or_dotdot(entry.name)) {
+      if (auto attributes = filesystem.lookup(directory, entry.name)) {
+        param = entry_of(adapter, *attributes);
+        referenced.push_back(attributes->ino);
+      }
+      // A name removed since the listing: the entry goes out without a
+      // node id (0), which the kernel shows but does not link or count.
+    }
+    if (param.ino == 0) {
+      param.attr.st_ino = entry.ino;
+      param.attr.st_mode = mode_of_dirent_type(entry.type);
+    }
+    // Sized above, so it fits.
+    used += fuse_add_direntry_plus(req, buffer.data() + used, size - used, entry.name.c_str(),
+                                   &param, static_cast<off_t>(entry.cookie));
+  }
+  if (fuse_reply_buf(req, buffer.data(), used) == -ENOENT) {
+    for (uint64_t inode : referenced) filesystem.forget(inode, 1);
+  }
+}
+
+// ---- Filesystem-wide ---------------------------------------------------
+
+void op_statfs(fuse_req_t req, fuse_ino_t) {
+  auto stats = fs_of(req).statfs();
+  if (!stats) return reply_error(req, stats.error());
+  struct statvfs out;
+  std::memset(&out, 0, sizeof(out));
+  out.f_bsize = stats->block_size;
+  out.f_frsize = stats->block_size;
+  out.f_blocks = stats->total_blocks;
+  out.f_bfree = stats->free_blocks;
+  out.f_bavail = stats->available_blocks;
+  // statvfs counts all inodes and the free ones; FsStats counts used and free.
+  out.f_files = stats->files + stats->free_files;
+  out.f_ffree = stats->free_files;
+  out.f_favail = stats->free_files;
+  out.f_namemax = stats->max_name_length;
+  fuse_reply_statfs(req, &out);
+}
+
+// ---- Extended attributes -----------------------------------------------
+
+void op_setxattr(fuse_req_t req, fuse_ino_t node, const char* name, const char* value, size_t size,
+                 int flags) {
+  reply_status(req,
+               fs_of(req).setxattr(to_inode(node), name,
+                                   ByteSpan(reinterpret_cast<const uint8_t*>(value), size), flags));
+}
+
+// getxattr(2) / listxattr(2) size protocol: size 0 asks for the length;
+// a buffer that is too small is ERANGE.
+void reply_sized(fuse_req_t req, const void* data, size_t length, size_t size) {
+  if (size == 0) {
+    fuse_reply_xattr(req, length);
+  } else if (length > size) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, static_cast<const char*>(data), length);
+  }
+}
+
+void op_getxattr(fuse_req_t req, fuse_ino_t node, const char* name, size_t size) {
+  auto value = fs_of(req).getxattr(to_inode(node), name);
+  if (!value) return reply_error(req, value.error());
+  reply_sized(req, value->data(), value->size(), size);
+}
+
+// The names without "trusted." ones. Local filesystems list those only to
+// CAP_SYS_ADMIN (fs/xattr.c trusted_xattr_list), and FUSE leaves the
+// listing to the server; only the adapter knows the caller. uid 0 stands
+// for the capability (a FUSE server cannot see the caller's capabilities).
+std::string without_trusted_names(const std::string& names) {
+  std::string kept;
+  for (size_t start = 0; start < names.size();) {
+    size_t end = names.find('\0', start);
+    if (end == std::string::npos) end = names.size();
+    const std::string_view name(names.data() + start, end - start);
+    if (!name.starts_with("trusted.")) {
+      kept.append(name);
+      kept.push_back('\0');
+    }
+    start = end + 1;
+  }
+  return kept;
+}
+
+void op_listxattr(fuse_req_t req, fuse_ino_t node, size_t size) {
+  auto names = fs_of(req).listxattr(to_inode(node));
+  if (!names) return reply_error(req, names.error());
+  if (fuse_req_ctx(req)->uid != 0) *names = without_trusted_names(*names);
+  reply_sized(req, names->data(), names->size(), size);
+}
+
+void op_removexattr(fuse_req_t req, fuse_ino_t node, const char* name) {
+  reply_status(req, fs_of(req).removexattr(to_inode(node), name));
+}
+
+// ---- ioctl -------------------------------------------------------------
+
+void op_ioctl(fuse_req_t req, fuse_ino_t, unsigned int command, void*, fuse_file_info*,
+              unsigned flags, const void* in, size_t in_size, size_t out_size) {
+  // Unrestricted ioctls exist only for CUSE; a FUSE mount never sends them.
+  if (flags & FUSE_IOCTL_UNRESTRICTED) return reply_errno(req, ENOTTY);
+  const IoctlAnswer answer =
+      answer_ioctl(command, ByteSpan(static_cast<const uint8_t*>(in), in_size));
+  if (answer.error != 0) return reply_errno(req, answer.error);
+  if (answer.out.size() > out_size) return reply_errno(req, EINVAL);
+  fuse_reply_ioctl(req, 0, answer.out.data(), answer.out.size());
+}
+
+fuse_lowlevel_ops make_operations() {
+  fuse_lowlevel_ops ops;
+  std::memset(&ops, 0, sizeof(ops));
+  ops.init = op_init;
+  ops.destroy = op_destroy;
+  ops.lookup = op_lookup;
+  ops.forget = op_forget;
+  ops.forget_multi = op_forget_multi;
+  ops.getattr = op_getattr;
+  ops.setattr = op_setattr;
+  ops.readlink = op_readlink;
+  ops.mknod = op_mknod;
+  ops.mkdir = op_mkdir;
+  ops.unlink = op_unlink;
+  ops.rmdir = op_rmdir;
+  ops.symlink = op_symlink;
+  ops.rename = op_rename;
+  ops.link = op_link;
+  ops.open = op_open;
+  ops.read = op_read;
+  ops.write = op_write;
+  ops.write_buf = op_write_buf;
+  ops.flush = op_flush;
+  ops.release = op_release;
+  ops.fsync = op_fsync;
+  ops.opendir = op_opendir;
+  ops.readdir = op_readdir;
+  ops.readdirplus = op_readdirplus;
+  ops.releasedir = op_releasedir;
+  ops.fsyncdir = op_fsyncdir;
+  ops.statfs = op_statfs;
+  ops.setxattr = op_setxattr;
+  ops.getxattr = op_getxattr;
+  ops.listxattr = op_listxattr;
+  ops.removexattr = op_removexattr;
+  ops.create = op_create;
+  ops.fallocate = op_fallocate;
+  ops.lseek = op_lseek;
+  ops.copy_file_range = op_copy_file_range;
+  ops.ioctl = op_ioctl;
+  // Not set: access (default_permissions: the kernel checks), getlk/setlk/
+  // flock (the kernel keeps locks locally), bmap and poll (no meaning here).
+  return ops;
+}
+
+}  // namespace
+
+Adapter::Adapter(fs::FileSystem& filesystem, AdapterOptions options)
+    : filesystem_(filesystem), options_(options) {}
+
+const fuse_lowlevel_ops& Adapter::operations() {
+  static const fuse_lowlevel_ops ops = make_operations();
+  return ops;
+}
+
+Status Adapter::close_filesystem() {
+  std::lock_guard lock(close_mutex_);
+  if (!close_result_) close_result_ = filesystem_.close();
+  return *close_result_;
+}
+
+}  // namespace ecfs::fuse

@@ -1,0 +1,83 @@
+// Adapter: the libfuse low-level operations of an ecfs mount (DESIGN.md
+// layer 6). Each request becomes one fs::FileSystem call; each error becomes
+// the errno that call carries. No filesystem logic lives here.
+//
+// Node ids: the kernel calls the root FUSE_ROOT_ID (1); the filesystem's root
+// is inode 256 (fs::kRootDirIno). Every other node id is the inode number
+// itself. st_ino and d_ino stay the filesystem's numbers (the root shows 256).
+//
+// Lookup references: every reply that hands the kernel an entry (lookup,
+// mknod, mkdir, symlink, link, create, and readdirplus except "." and "..")
+// carries exactly one reference taken by the FileSystem call that made it;
+// forget and forget_multi give them back. A reply the kernel refuses
+// because the request was interrupted (fuse_reply_* returning -ENOENT)
+// gives its reference (and its open) back at once, since no forget or
+// release will ever come for it.
+//
+// Permissions are the kernel's: the session always mounts with
+// default_permissions, and with FUSE_CAP_POSIX_ACL the kernel also enforces
+// (and caches) POSIX ACLs, which the filesystem stores as the
+// system.posix_acl_access / _default xattrs.
+//
+// Thread-safety: the operations may run on many libfuse worker threads at
+// once; the Adapter holds no state of its own besides the once-only close.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+
+#include "base/error.h"
+#include "fs/filesystem.h"
+
+struct fuse_lowlevel_ops;
+
+namespace ecfs::fuse {
+
+struct AdapterOptions {
+  // How long the kernel may trust a name -> inode mapping and an inode's
+  // attributes without asking again. Every change of a mount goes through
+  // the kernel, which invalidates what it changed, so long timeouts would
+  // be safe for names and attributes the kernel changes itself. One second
+  // bounds how stale a view can get when the filesystem changes something
+  // on its own (an orphan deleted at forget, a key removed later by the
+  // fscrypt issue, which turns names into no-key names), at the cost of one
+  // getattr / lookup per second per busy inode: the usual choice of FUSE
+  // filesystems (libfuse's own default is 1 s).
+  double entry_timeout_seconds = 1.0;
+  double attr_timeout_seconds = 1.0;
+  // Largest write request (FUSE_MAX_PAGES lets the kernel send 1 MiB; libfuse
+  // derives max_pages from this, and its receive buffer holds 256 pages).
+  uint32_t max_write = 1u << 20;
+  // Kernel write-back caching of file data (FUSE_CAP_WRITEBACK_CACHE): writes
+  // are gathered in the page cache and sent in large requests; the kernel
+  // keeps mtime/ctime and sends them with setattr.
+  bool writeback_cache = true;
+};
+
+class Adapter {
+ public:
+  explicit Adapter(fs::FileSystem& filesystem, AdapterOptions options = {});
+  Adapter(const Adapter&) = delete;
+  Adapter& operator=(const Adapter&) = delete;
+
+  // The operation table for fuse_session_new(); the session's userdata
+  // must be this Adapter.
+  static const fuse_lowlevel_ops& operations();
+
+  fs::FileSystem& filesystem() { return filesystem_; }
+  const AdapterOptions& options() const { return options_; }
+
+  // Closes the filesystem (writes out buffered data, commits) the first
+  // time it is called, from the destroy callback or after the session
+  // ended; later calls return the first result.
+  Status close_filesystem();
+
+ private:
+  fs::FileSystem& filesystem_;
+  AdapterOptions options_;
+  std::mutex close_mutex_;
+  std::optional<Status> close_result_;
+};
+
+}  // namespace ecfs::fuse

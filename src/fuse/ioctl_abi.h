@@ -1,0 +1,145 @@
+// ecfs's own ioctls for fscrypt key and policy management on a FUSE mount
+// (DESIGN.md "Conventions users expect").
+//
+// Why not fscrypt's: the kernel forwards only "restricted" ioctls to a FUSE
+// server, copying in and out exactly _IOC_SIZE(cmd) bytes
+// (fs/fuse/ioctl.c, fuse_do_ioctl). fscrypt's own numbers do not encode
+// their real argument size: FS_IOC_SET_ENCRYPTION_POLICY is declared with
+// struct fscrypt_policy_v1 (12 bytes) but takes a 24-byte v2 policy, and
+// FS_IOC_ADD_ENCRYPTION_KEY ends in a flexible raw[] array. So ecfs defines
+// fixed-size equivalents that carry everything the kernel's
+// (include/uapi/linux/fscrypt.h) arguments carry.
+//
+// The ABI rules, which can never change for a given version:
+// - Every command is _IOWR('E', nr, struct); the kernel copies the whole
+//   struct in and, on success, the whole struct back out.
+// - Every struct starts with `uint32_t version` = kIoctlAbiVersion. The
+//   server answers EINVAL for any other version, so a future layout gets a
+//   new version (and, since the size is in the number, a new command).
+// - Only fixed-width fields, every one naturally aligned, no pointers, sizes
+//   multiples of 8: the layout is the same for 32-bit and 64-bit callers
+//   (FUSE_IOCTL_COMPAT needs no translation).
+// - Reserved fields and unused bytes must be zero on input.
+// - Unknown command numbers are answered ENOTTY, as every Linux filesystem
+//   answers an ioctl it does not implement.
+#pragma once
+
+#include <linux/ioctl.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ecfs::fuse {
+
+inline constexpr uint32_t kIoctlAbiVersion = 1;
+
+// The ioctl "type" byte of every ecfs command. ('E' is also evdev's, but an
+// ioctl number only has to be unique among the commands one file accepts.)
+inline constexpr unsigned kIoctlType = 'E';
+
+// Key specifier types (FSCRYPT_KEY_SPEC_TYPE_*).
+inline constexpr uint32_t kKeySpecTypeDescriptor = 1;  // v1 policies: 8-byte descriptor
+inline constexpr uint32_t kKeySpecTypeIdentifier = 2;  // v2 policies: 16-byte identifier
+
+// Sizes from include/uapi/linux/fscrypt.h.
+inline constexpr size_t kKeyDescriptorBytes = 8;   // FSCRYPT_KEY_DESCRIPTOR_SIZE
+inline constexpr size_t kKeyIdentifierBytes = 16;  // FSCRYPT_KEY_IDENTIFIER_SIZE
+inline constexpr size_t kMaxRawKeyBytes = 64;      // FSCRYPT_MAX_KEY_SIZE
+inline constexpr size_t kPolicyV1Bytes = 12;       // sizeof(struct fscrypt_policy_v1)
+inline constexpr size_t kPolicyV2Bytes = 24;       // sizeof(struct fscrypt_policy_v2)
+
+// Which master key: the same 40 bytes as struct fscrypt_key_specifier.
+struct KeySpecifier {
+  uint32_t type;      // kKeySpecType*
+  uint32_t reserved;  // 0
+  uint8_t bytes[32];  // descriptor (8 bytes) or identifier (16 bytes), zero padded
+};
+static_assert(sizeof(KeySpecifier) == 40);
+
+// ECFS_IOC_ADD_KEY, as FS_IOC_ADD_ENCRYPTION_KEY: adds a master key to the
+// filesystem's keyring for the calling user. For an identifier specifier the
+// server computes the identifier and returns it in key_spec.bytes.
+struct AddKeyArg {
+  uint32_t version;       // in: kIoctlAbiVersion
+  uint32_t flags;         // in: 0 (room for FSCRYPT_ADD_KEY_FLAG_*)
+  KeySpecifier key_spec;  // in: type (+ descriptor); out: identifier
+  uint32_t raw_size;      // in: bytes of raw[] used, 16..64
+  uint32_t key_id;        // in: 0 (the kernel's keyring-key alternative is not offered)
+  uint8_t raw[64];        // in: the raw master key; the caller should zero it afterwards
+  uint32_t reserved[8];   // 0
+};
+static_assert(sizeof(AddKeyArg) == 152);
+
+// Removal flags and output status (FS_IOC_REMOVE_ENCRYPTION_KEY[_ALL_USERS]).
+inline constexpr uint32_t kRemoveKeyFlagAllUsers = 0x1;
+inline constexpr uint32_t kKeyRemovalStatusFlagFilesBusy =
+    0x1;  // FSCRYPT_KEY_REMOVAL_STATUS_FLAG_FILES_BUSY
+inline constexpr uint32_t kKeyRemovalStatusFlagOtherUsers = 0x2;  // ..._OTHER_USERS
+
+// ECFS_IOC_REMOVE_KEY, as FS_IOC_REMOVE_ENCRYPTION_KEY (flags = 0) or
+// FS_IOC_REMOVE_ENCRYPTION_KEY_ALL_USERS (kRemoveKeyFlagAllUsers).
+struct RemoveKeyArg {
+  uint32_t version;               // in: kIoctlAbiVersion
+  uint32_t flags;                 // in: 0 or kRemoveKeyFlagAllUsers
+  KeySpecifier key_spec;          // in
+  uint32_t removal_status_flags;  // out: kKeyRemovalStatusFlag*
+  uint32_t reserved[5];           // 0
+};
+static_assert(sizeof(RemoveKeyArg) == 72);
+
+// Key status values (FSCRYPT_KEY_STATUS_*) and flags.
+inline constexpr uint32_t kKeyStatusAbsent = 1;
+inline constexpr uint32_t kKeyStatusPresent = 2;
+inline constexpr uint32_t kKeyStatusIncompletelyRemoved = 3;
+inline constexpr uint32_t kKeyStatusFlagAddedBySelf = 0x1;  // FSCRYPT_KEY_STATUS_FLAG_ADDED_BY_SELF
+
+// ECFS_IOC_KEY_STATUS, as FS_IOC_GET_ENCRYPTION_KEY_STATUS.
+struct KeyStatusArg {
+  uint32_t version;       // in: kIoctlAbiVersion
+  uint32_t flags;         // in: 0
+  KeySpecifier key_spec;  // in
+  uint32_t status;        // out: kKeyStatus*
+  uint32_t status_flags;  // out: kKeyStatusFlag*
+  uint32_t user_count;    // out: users who added the key (identifier keys)
+  uint32_t reserved[5];   // 0
+};
+static_assert(sizeof(KeyStatusArg) == 80);
+
+// ECFS_IOC_SET_POLICY and ECFS_IOC_GET_POLICY, as
+// FS_IOC_SET_ENCRYPTION_POLICY and FS_IOC_GET_ENCRYPTION_POLICY_EX: the
+// policy travels as the bytes of struct fscrypt_policy_v1 (12) or
+// fscrypt_policy_v2 (24), policy version byte first.
+struct PolicyArg {
+  uint32_t version;      // in: kIoctlAbiVersion
+  uint32_t policy_size;  // set, in: 12 or 24; get, out: the policy's size
+  uint8_t policy[32];    // set, in / get, out: the policy bytes, zero padded
+  uint32_t reserved[4];  // 0
+};
+static_assert(sizeof(PolicyArg) == 56);
+
+// The command numbers.
+inline constexpr unsigned ECFS_IOC_ADD_KEY = _IOWR(kIoctlType, 0x40, AddKeyArg);
+inline constexpr unsigned ECFS_IOC_REMOVE_KEY = _IOWR(kIoctlType, 0x41, RemoveKeyArg);
+inline constexpr unsigned ECFS_IOC_KEY_STATUS = _IOWR(kIoctlType, 0x42, KeyStatusArg);
+inline constexpr unsigned ECFS_IOC_SET_POLICY = _IOWR(kIoctlType, 0x43, PolicyArg);
+inline constexpr unsigned ECFS_IOC_GET_POLICY = _IOWR(kIoctlType, 0x44, PolicyArg);
+
+// The argument size a command carries, or 0 for a number that is not an
+// ecfs command.
+constexpr size_t ioctl_argument_size(unsigned command) {
+  switch (command) {
+    case ECFS_IOC_ADD_KEY:
+      return sizeof(AddKeyArg);
+    case ECFS_IOC_REMOVE_KEY:
+      return sizeof(RemoveKeyArg);
+    case ECFS_IOC_KEY_STATUS:
+      return sizeof(KeyStatusArg);
+    case ECFS_IOC_SET_POLICY:
+    case ECFS_IOC_GET_POLICY:
+      return sizeof(PolicyArg);
+    default:
+      return 0;
+  }
+}
+
+}  // namespace ecfs::fuse

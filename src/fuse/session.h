@@ -1,0 +1,63 @@
+// Serving one ecfs mount with libfuse: the session, the mount, the
+// multi-threaded request loop, stopping on a signal, the unmount and the
+// final close of the filesystem.
+//
+// Stopping. `fusermount3 -u MNT` (or umount) ends the loop: the kernel
+// first writes back its cached dirty pages through the still-running
+// server, then drops the connection; serve() then closes the filesystem
+// (buffered data written out, committed) and returns. SIGINT, SIGTERM and
+// SIGHUP take the same path: a dedicated thread receives them and unmounts
+// the mount itself (lazily if it is busy, like umount -l; the server keeps
+// serving the processes still inside until they leave). libfuse's own
+// handlers (fuse_set_signal_handlers) are not used because they leave the
+// loop before unmounting, which would drop whatever the kernel still holds
+// in its write-back cache. A second signal while a busy mount is draining
+// commits what the filesystem has and exits at once.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "fs/filesystem.h"
+#include "fuse/adapter.h"
+
+namespace ecfs::fuse {
+
+struct SessionOptions {
+  std::string fsname;  // the mount's source in /proc/mounts and df: the image path
+  bool read_only = false;
+  bool allow_other = false;
+  bool debug = false;                       // libfuse's request trace on stderr
+  std::vector<std::string> kernel_options;  // generic mount flags (nosuid, noatime, ...)
+  AdapterOptions adapter;
+  // Worker threads. The FileSystem serializes its calls, so more threads
+  // mostly help requests that wait (reads of cold data, fsync) not to stall
+  // the rest; a few idle ones avoid creating a thread per request.
+  unsigned max_threads = 8;
+  unsigned max_idle_threads = 4;
+  bool clone_fd = true;  // one /dev/fuse descriptor per worker (less lock contention)
+};
+
+// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread, and so in every
+// thread it starts afterwards, and ignores SIGPIPE. REQUIRED before the
+// FileSystem is opened (its commit thread must not take these signals,
+// which serve() receives with a signalfd).
+void block_stop_signals();
+
+// Sends libfuse's messages and the adapter's to syslog (daemon mode, once
+// stderr is gone).
+void log_to_syslog();
+
+// Mounts `filesystem` at `mountpoint` (absolute path) with default_permissions,
+// fsname=options.fsname and subtype=ecfs, calls `on_mounted` once the mount
+// exists, serves requests until unmounted or signalled, and then closes the
+// filesystem. Returns the first failure: of the mount (EINVAL for options
+// libfuse refused, EIO when the mount itself failed, after libfuse printed
+// why), of the loop, or of the close.
+// REQUIRES: block_stop_signals() was called before `filesystem` was opened.
+Status serve(fs::FileSystem& filesystem, const std::string& mountpoint,
+             const SessionOptions& options, const std::function<void()>& on_mounted);
+
+}  // namespace ecfs::fuse

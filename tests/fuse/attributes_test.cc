@@ -1,0 +1,359 @@
+// Attributes through a real mount: extended attributes, POSIX ACLs
+// (setfacl / getfacl) enforced by the kernel against an unprivileged user,
+// plain permission checks, chmod / chown / utimensat with nanoseconds, and
+// statfs.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include "fuse_test_util.h"
+
+namespace ecfs::fuse_test {
+namespace {
+
+using AttributesTest = FuseTest;
+
+std::string get_xattr(const std::string& file, const char* name) {
+  char buffer[65536];
+  const ssize_t n = getxattr(file.c_str(), name, buffer, sizeof(buffer));
+  return n < 0 ? std::string("<errno ") + std::to_string(errno) + ">" : std::string(buffer, n);
+}
+
+std::vector<std::string> list_xattrs(const std::string& file) {
+  char buffer[65536];
+  const ssize_t n = listxattr(file.c_str(), buffer, sizeof(buffer));
+  std::vector<std::string> names;
+  for (ssize_t i = 0; i < n;) {
+    names.emplace_back(buffer + i);
+    i += static_cast<ssize_t>(names.back().size()) + 1;
+  }
+  return names;
+}
+
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+TEST_F(AttributesTest, ExtendedAttributes) {
+  const std::string file = path("x");
+  ASSERT_TRUE(write_file(file, "data"));
+
+  ASSERT_EQ(setxattr(file.c_str(), "user.color", "blue", 4, 0), 0) << std::strerror(errno);
+  EXPECT_EQ(get_xattr(file, "user.color"), "blue");
+  // Size probe, then a buffer too small.
+  EXPECT_EQ(getxattr(file.c_str(), "user.color", nullptr, 0), 4);
+  char small[2];
+  EXPECT_EQ(errno_of(getxattr(file.c_str(), "user.color", small, sizeof(small))), ERANGE);
+  EXPECT_EQ(errno_of(getxattr(file.c_str(), "user.absent", nullptr, 0)), ENODATA);
+
+  // XATTR_CREATE / XATTR_REPLACE.
+  EXPECT_EQ(errno_of(setxattr(file.c_str(), "user.color", "red", 3, XATTR_CREATE)), EEXIST);
+  EXPECT_EQ(errno_of(setxattr(file.c_str(), "user.absent", "x", 1, XATTR_REPLACE)), ENODATA);
+  ASSERT_EQ(setxattr(file.c_str(), "user.color", "red", 3, XATTR_REPLACE), 0);
+  EXPECT_EQ(get_xattr(file, "user.color"), "red");
+
+  // Empty and large values; the trusted namespace (root only).
+  ASSERT_EQ(setxattr(file.c_str(), "user.empty", "", 0, 0), 0);
+  EXPECT_EQ(get_xattr(file, "user.empty"), "");
+  const std::string large = pattern(4000, 11);
+  ASSERT_EQ(setxattr(file.c_str(), "user.large", large.data(), large.size(), 0), 0);
+  EXPECT_EQ(get_xattr(file, "user.large"), large);
+  ASSERT_EQ(setxattr(file.c_str(), "trusted.secret", "t", 1, 0), 0) << std::strerror(errno);
+  EXPECT_EQ(get_xattr(file, "trusted.secret"), "t");
+
+  const auto names = list_xattrs(file);
+  EXPECT_TRUE(contains(names, "user.color"));
+  EXPECT_TRUE(contains(names, "user.empty"));
+  EXPECT_TRUE(contains(names, "user.large"));
+  EXPECT_TRUE(contains(names, "trusted.secret"));
+  const ssize_t list_size = listxattr(file.c_str(), nullptr, 0);
+  size_t expected_size = 0;
+  for (const std::string& name : names) expected_size += name.size() + 1;
+  EXPECT_EQ(list_size, static_cast<ssize_t>(expected_size));
+  char tiny[4];
+  EXPECT_EQ(errno_of(listxattr(file.c_str(), tiny, sizeof(tiny))), ERANGE);
+
+  // An unprivileged user sees user.* names but not trusted.* ones (as
+  // ext4 and btrfs list them: trusted_xattr_list needs CAP_SYS_ADMIN).
+  EXPECT_EQ(errno_as_nobody([&] {
+              const auto seen = list_xattrs(file);
+              if (!contains(seen, "user.large")) return ENOENT;
+              if (contains(seen, "trusted.secret")) return EEXIST;
+              return 0;
+            }),
+            0);
+  EXPECT_EQ(errno_as_nobody(
+                [&] { return errno_of(getxattr(file.c_str(), "trusted.secret", nullptr, 0)); }),
+            ENODATA);
+
+  ASSERT_EQ(removexattr(file.c_str(), "user.color"), 0);
+  EXPECT_EQ(errno_of(getxattr(file.c_str(), "user.color", nullptr, 0)), ENODATA);
+  EXPECT_EQ(errno_of(removexattr(file.c_str(), "user.color")), ENODATA);
+  EXPECT_EQ(errno_of(setxattr(file.c_str(), "bogus.name", "x", 1, 0)), EOPNOTSUPP);
+
+  // Directories carry xattrs too.
+  ASSERT_EQ(mkdir(path("d").c_str(), 0755), 0);
+  ASSERT_EQ(setxattr(path("d").c_str(), "user.dir", "yes", 3, 0), 0);
+
+  ASSERT_NO_FATAL_FAILURE(remount());
+  EXPECT_EQ(get_xattr(file, "user.large"), large);
+  EXPECT_EQ(get_xattr(file, "trusted.secret"), "t");
+  EXPECT_EQ(get_xattr(path("d"), "user.dir"), "yes");
+  EXPECT_FALSE(contains(list_xattrs(file), "user.color"));
+}
+
+class AclTest : public FuseTest {
+ protected:
+  void SetUp() override {
+    ECFS_SKIP_WITHOUT_FUSE();
+    for (const char* tool : {"setfacl", "getfacl"}) {
+      if (!kernel_test::program_available(tool)) GTEST_SKIP() << tool << " not installed (acl)";
+    }
+    FuseTest::SetUp();
+  }
+
+  kernel_test::ProcessResult setfacl(const std::vector<std::string>& arguments) {
+    std::vector<std::string> argv = {"setfacl"};
+    argv.insert(argv.end(), arguments.begin(), arguments.end());
+    return kernel_test::run_process(argv);
+  }
+  std::string getfacl(const std::vector<std::string>& arguments) {
+    std::vector<std::string> argv = {"getfacl", "--omit-header", "--numeric"};
+    argv.insert(argv.end(), arguments.begin(), arguments.end());
+    return kernel_test::run_process(argv).out;
+  }
+};
+
+TEST_F(AclTest, AccessAclsAreEnforcedForOtherUsers) {
+  const std::string open_file = path("open");  // 0644: nobody may read
+  ASSERT_TRUE(write_file(open_file, "public", O_TRUNC, 0644));
+  ASSERT_EQ(chmod(open_file.c_str(), 0644), 0);
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(open_file, O_RDONLY); }), 0);
+  // A named-user entry with no rights shuts nobody out despite "other".
+  auto set = setfacl({"-m", "u:65534:---", open_file});
+  ASSERT_TRUE(set.succeeded()) << set.err;
+  EXPECT_NE(getfacl({open_file}).find("user:65534:---"), std::string::npos) << getfacl({open_file});
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(open_file, O_RDONLY); }), EACCES);
+
+  const std::string closed_file = path("closed");  // 0600: nobody may not
+  ASSERT_TRUE(write_file(closed_file, "private", O_TRUNC, 0600));
+  ASSERT_EQ(chmod(closed_file.c_str(), 0600), 0);
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(closed_file, O_RDONLY); }), EACCES);
+  set = setfacl({"-m", "u:65534:r", closed_file});
+  ASSERT_TRUE(set.succeeded()) << set.err;
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(closed_file, O_RDONLY); }), 0);
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(closed_file, O_WRONLY); }), EACCES);
+  // The group bits of the mode show the ACL mask (POSIX.1e).
+  EXPECT_EQ(stat_of(closed_file).st_mode & 07777, 0640u);
+
+  // chmod rewrites the mask: group bits 0 take nobody's read right away.
+  ASSERT_EQ(chmod(closed_file.c_str(), 0600), 0);
+  EXPECT_NE(getfacl({closed_file}).find("mask::---"), std::string::npos) << getfacl({closed_file});
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(closed_file, O_RDONLY); }), EACCES);
+  ASSERT_EQ(chmod(closed_file.c_str(), 0640), 0);
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(closed_file, O_RDONLY); }), 0);
+
+  // Removing the ACL restores plain mode bits.
+  set = setfacl({"-b", closed_file});
+  ASSERT_TRUE(set.succeeded()) << set.err;
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(closed_file, O_RDONLY); }), EACCES);
+  EXPECT_EQ(getfacl({closed_file}).find("user:65534"), std::string::npos);
+
+  // ACLs persist.
+  ASSERT_NO_FATAL_FAILURE(remount());
+  EXPECT_NE(getfacl({open_file}).find("user:65534:---"), std::string::npos);
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(open_file, O_RDONLY); }), EACCES);
+}
+
+TEST_F(AclTest, DefaultAclsAreInheritedByNewFilesAndDirectories) {
+  const std::string dir = path("shared");
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  auto set = setfacl({"-d", "-m", "u:65534:rwx", dir});
+  ASSERT_TRUE(set.succeeded()) << set.err;
+  set = setfacl({"-m", "u:65534:rwx", dir});
+  ASSERT_TRUE(set.succeeded()) << set.err;
+
+  // Created by root with the test's umask: the default ACL, not the umask,
+  // decides (POSIX.1e; the kernel leaves this to the filesystem with
+  // FUSE_CAP_POSIX_ACL + FUSE_CAP_DONT_MASK).
+  const mode_t old_umask = umask(077);
+  const bool created = write_file(dir + "/file", "inherited", O_TRUNC, 0666);
+  const int made_dir = mkdir((dir + "/sub").c_str(), 0777);
+  umask(old_umask);
+  ASSERT_TRUE(created);
+  ASSERT_EQ(made_dir, 0);
+
+  const std::string file_acl = getfacl({dir + "/file"});
+  EXPECT_NE(file_acl.find("user:65534:rwx"), std::string::npos) << file_acl;
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(dir + "/file", O_WRONLY); }), 0) << file_acl;
+  // The subdirectory inherits the default ACL as its own default too.
+  const std::string sub_default = getfacl({"-d", dir + "/sub"});
+  EXPECT_NE(sub_default.find("user:65534:rwx"), std::string::npos) << sub_default;
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(dir + "/sub/by-nobody", O_WRONLY | O_CREAT); }),
+            0);
+  EXPECT_EQ(stat_of(dir + "/sub/by-nobody").st_uid, kNobodyUid);
+}
+
+TEST_F(AttributesTest, PermissionsAreEnforcedForOtherUsers) {
+  ASSERT_TRUE(write_file(path("private"), "p", O_TRUNC, 0600));
+  ASSERT_TRUE(write_file(path("readable"), "r", O_TRUNC, 0604));
+  ASSERT_EQ(chmod(path("private").c_str(), 0600), 0);
+  ASSERT_EQ(chmod(path("readable").c_str(), 0604), 0);
+  ASSERT_EQ(mkdir(path("closed").c_str(), 0700), 0);
+  ASSERT_TRUE(write_file(path("closed/inside"), "i", O_TRUNC, 0644));
+  ASSERT_EQ(mkdir(path("tmp").c_str(), 01777), 0);
+  ASSERT_EQ(chmod(path("tmp").c_str(), 01777), 0);
+  ASSERT_TRUE(write_file(path("tmp/roots"), "mine", O_TRUNC, 0666));
+  ASSERT_EQ(chmod(path("tmp/roots").c_str(), 0666), 0);
+
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(path("private"), O_RDONLY); }), EACCES);
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(path("readable"), O_RDONLY); }), 0);
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(path("readable"), O_WRONLY); }), EACCES);
+  EXPECT_EQ(errno_as_nobody([&] {
+              struct stat st;
+              return errno_of(stat(path("closed/inside").c_str(), &st));
+            }),
+            EACCES);
+  // The root directory (0755, root's) does not let nobody create.
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(path("new"), O_WRONLY | O_CREAT); }), EACCES);
+  EXPECT_EQ(errno_as_nobody([&] { return errno_of(chmod(path("readable").c_str(), 0777)); }),
+            EPERM);
+  EXPECT_EQ(
+      errno_as_nobody([&] { return errno_of(chown(path("readable").c_str(), kNobodyUid, -1)); }),
+      EPERM);
+  EXPECT_EQ(errno_as_nobody([&] { return errno_of(unlink(path("readable").c_str())); }), EACCES);
+
+  // Sticky directory: nobody may create there, and may not remove root's file.
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(path("tmp/theirs"), O_WRONLY | O_CREAT); }), 0);
+  const struct stat theirs = stat_of(path("tmp/theirs"));
+  EXPECT_EQ(theirs.st_uid, kNobodyUid);
+  EXPECT_EQ(theirs.st_gid, kNobodyGid);
+  EXPECT_EQ(errno_as_nobody([&] { return errno_of(unlink(path("tmp/roots").c_str())); }), EPERM);
+  EXPECT_EQ(errno_as_nobody([&] {
+              return errno_of(rename(path("tmp/roots").c_str(), path("tmp/stolen").c_str()));
+            }),
+            EPERM);
+  EXPECT_EQ(errno_as_nobody([&] { return errno_of(unlink(path("tmp/theirs").c_str())); }), 0);
+
+  // A write by someone else clears set-user-ID (the kernel's
+  // file_remove_privs sends the new mode).
+  ASSERT_TRUE(write_file(path("setuid"), "x", O_TRUNC, 0777));
+  ASSERT_EQ(chmod(path("setuid").c_str(), 04777), 0);
+  EXPECT_EQ(errno_as_nobody([&] {
+              const int fd = open(path("setuid").c_str(), O_WRONLY);
+              if (fd < 0) return errno;
+              const int result = write(fd, "y", 1) == 1 ? 0 : errno;
+              close(fd);
+              return result;
+            }),
+            0);
+  EXPECT_EQ(stat_of(path("setuid")).st_mode & 07777, 0777u);
+}
+
+TEST_F(AttributesTest, ChmodChownAndUtimensatWithNanoseconds) {
+  const std::string file = path("f");
+  ASSERT_TRUE(write_file(file, "x"));
+  const struct stat created = stat_of(file);
+
+  ASSERT_EQ(chmod(file.c_str(), 0751), 0);
+  EXPECT_EQ(stat_of(file).st_mode & 07777, 0751u);
+  EXPECT_TRUE(S_ISREG(stat_of(file).st_mode));
+  ASSERT_EQ(chmod(file.c_str(), 04755), 0);
+  EXPECT_EQ(stat_of(file).st_mode & 07777, 04755u);
+
+  ASSERT_EQ(chown(file.c_str(), 1234, 5678), 0);
+  EXPECT_EQ(stat_of(file).st_uid, 1234u);
+  EXPECT_EQ(stat_of(file).st_gid, 5678u);
+  ASSERT_EQ(chown(file.c_str(), static_cast<uid_t>(-1), 42), 0);
+  EXPECT_EQ(stat_of(file).st_uid, 1234u);
+  EXPECT_EQ(stat_of(file).st_gid, 42u);
+  // chown by root of a set-user-ID file clears the bit (the kernel does).
+  EXPECT_EQ(stat_of(file).st_mode & 04000, 0u);
+  const struct stat changed = stat_of(file);
+  EXPECT_TRUE(changed.st_ctim.tv_sec > created.st_ctim.tv_sec ||
+              (changed.st_ctim.tv_sec == created.st_ctim.tv_sec &&
+               changed.st_ctim.tv_nsec >= created.st_ctim.tv_nsec));
+
+  const struct timespec times[2] = {{1234567890, 123456789}, {1500000000, 987654321}};
+  ASSERT_EQ(utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
+  struct stat st = stat_of(file);
+  EXPECT_EQ(st.st_atim.tv_sec, 1234567890);
+  EXPECT_EQ(st.st_atim.tv_nsec, 123456789);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1500000000);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 987654321);
+
+  // UTIME_OMIT keeps one, UTIME_NOW takes the clock.
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  const struct timespec omit_now[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+  ASSERT_EQ(utimensat(AT_FDCWD, file.c_str(), omit_now, 0), 0);
+  st = stat_of(file);
+  EXPECT_EQ(st.st_atim.tv_sec, 1234567890);
+  EXPECT_EQ(st.st_atim.tv_nsec, 123456789);
+  EXPECT_GE(st.st_mtim.tv_sec, now.tv_sec - 1);
+  EXPECT_LE(st.st_mtim.tv_sec, now.tv_sec + 5);
+
+  // Times on a directory and, without following, on a symlink.
+  ASSERT_EQ(mkdir(path("d").c_str(), 0755), 0);
+  ASSERT_EQ(utimensat(AT_FDCWD, path("d").c_str(), times, 0), 0);
+  ASSERT_EQ(symlink("f", path("l").c_str()), 0);
+  ASSERT_EQ(utimensat(AT_FDCWD, path("l").c_str(), times, AT_SYMLINK_NOFOLLOW), 0);
+  EXPECT_EQ(stat_of(path("l")).st_mtim.tv_nsec, 987654321);
+
+  ASSERT_EQ(utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
+  ASSERT_NO_FATAL_FAILURE(remount());
+  st = stat_of(file);
+  EXPECT_EQ(st.st_atim.tv_nsec, 123456789);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1500000000);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 987654321);
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_gid, 42u);
+  EXPECT_EQ(stat_of(path("d")).st_mtim.tv_nsec, 987654321);
+}
+
+TEST_F(AttributesTest, StatfsNumbersAreSane) {
+  const struct statvfs empty = fs_stats();
+  EXPECT_EQ(empty.f_bsize, 4096u);
+  EXPECT_EQ(empty.f_frsize, 4096u);
+  const uint64_t total = static_cast<uint64_t>(empty.f_blocks) * empty.f_frsize;
+  EXPECT_LE(total, 1ull << 30);
+  EXPECT_GT(total, 900ull << 20);
+  EXPECT_LE(empty.f_bfree, empty.f_blocks);
+  EXPECT_LE(empty.f_bavail, empty.f_bfree);
+  EXPECT_GT(empty.f_bfree, empty.f_blocks * 9 / 10);
+  EXPECT_EQ(empty.f_namemax, 255u);
+  EXPECT_GE(empty.f_files, empty.f_ffree);
+  EXPECT_GT(empty.f_ffree, 0u);
+
+  // 32 MiB of data, committed, is 32 MiB less free space (plus metadata).
+  constexpr uint64_t kData = 32ull << 20;
+  ASSERT_TRUE(write_file(path("fill"), pattern(kData, 12)));
+  const int fd = open(path("fill").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(fsync(fd), 0);
+  close(fd);
+  const struct statvfs full = fs_stats();
+  const uint64_t used = (empty.f_bfree - full.f_bfree) * full.f_frsize;
+  EXPECT_GE(used, kData);
+  EXPECT_LE(used, kData + (4ull << 20));
+  EXPECT_EQ(full.f_files - full.f_ffree, empty.f_files - empty.f_ffree + 1);
+
+  // df reads the same numbers; the image is the mount's source.
+  if (kernel_test::program_available("df")) {
+    const auto df = kernel_test::run_process({"df", "-P", mountpoint_});
+    ASSERT_TRUE(df.succeeded()) << df.err;
+    EXPECT_NE(df.out.find(image_), std::string::npos) << df.out;
+  }
+  EXPECT_EQ(mount_type(mountpoint_), "fuse.ecfs");
+
+  // Freed when deleted (after the commit that frees it).
+  ASSERT_EQ(unlink(path("fill").c_str()), 0);
+  sync();
+  ASSERT_NO_FATAL_FAILURE(remount());
+  const struct statvfs emptied = fs_stats();
+  EXPECT_LE(empty.f_bfree - std::min(empty.f_bfree, emptied.f_bfree), 256u)
+      << "32 MiB were not given back";
+}
+
+}  // namespace
+}  // namespace ecfs::fuse_test
