@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 #include <utility>
 
 namespace ecfs::block {
@@ -64,13 +65,18 @@ bool is_aligned(const void* pointer) {
   return reinterpret_cast<uintptr_t>(pointer) % kDirectIoAlignment == 0;
 }
 
-Status lock_image(int fd, const std::string& path, bool read_only) {
+Status lock_image(int fd, const std::string& path, bool read_only, std::chrono::milliseconds wait) {
   // Shared for readers, so fsck --readonly and inspect can run side by
   // side, but never beside a writer.
   const int operation = (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB;
+  const auto deadline = std::chrono::steady_clock::now() + wait;
   while (::flock(fd, operation) != 0) {
     if (errno == EINTR) continue;
     if (errno == EWOULDBLOCK) {
+      if (std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
+      }
       return fail(EBUSY, path + ": the image is in use (another process holds its lock)");
     }
     return fail(errno, path + ": cannot lock the image");
@@ -176,7 +182,7 @@ Result<std::unique_ptr<FileDevice>> open_file_device(const std::string& path,
   if (S_ISBLK(opened.st_mode) != block_device || (!block_device && !S_ISREG(opened.st_mode))) {
     return fail(EINVAL, path + ": the file changed type while being opened");
   }
-  if (options.lock) ECFS_TRY(lock_image(fd, path, options.read_only));
+  if (options.lock) ECFS_TRY(lock_image(fd, path, options.read_only, options.lock_wait));
 
   uint64_t size = 0;
   if (block_device) {

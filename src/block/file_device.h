@@ -18,6 +18,7 @@
 // Thread-safety: as BlockDevice (pread/pwrite are positional).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -46,6 +47,9 @@ struct FileDeviceOptions {
   // Take the flock described above. Only tests that open an image twice on
   // purpose turn this off.
   bool lock = true;
+  // How long to wait for a conflicting lock to go before EBUSY: a daemon
+  // that was just unmounted may still be committing its last transaction.
+  std::chrono::milliseconds lock_wait{0};
 };
 
 class FileDevice final : public BlockDevice {

@@ -87,6 +87,8 @@ FsckResult check_image(const std::string& image, const store::CheckOptions& chec
   FsckResult result;
   block::FileDeviceOptions device_options;
   device_options.read_only = true;
+  // A just-unmounted filesystem's daemon may still be committing.
+  device_options.lock_wait = std::chrono::seconds(5);
   auto device = block::open_file_device(image, device_options);
   if (!device) {
     result.fatal = device.error().message();

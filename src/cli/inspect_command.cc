@@ -239,6 +239,8 @@ Dump gather(const InspectArgs& args) {
   Dump dump;
   block::FileDeviceOptions device_options;
   device_options.read_only = true;
+  // A just-unmounted filesystem's daemon may still be committing.
+  device_options.lock_wait = std::chrono::seconds(5);
   auto device = block::open_file_device(args.image, device_options);
   if (!device) {
     dump.errors.push_back(device.error().message());

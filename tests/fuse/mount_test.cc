@@ -39,6 +39,20 @@ TEST_F(MountTest, SecondMountOfTheSameImageIsRefused) {
   EXPECT_EQ(read_file(path("still")), "works");
 }
 
+// A user's habit: unmount, then check at once. The daemon may still be
+// committing when fusermount3 returns; fsck waits for it rather than
+// calling the image busy.
+TEST_F(MountTest, FsckRightAfterUnmountWaitsForTheDaemon) {
+  const std::string data(8 << 20, 'u');
+  ASSERT_TRUE(write_file(path("big"), data));
+  ASSERT_NO_FATAL_FAILURE(unmount_path(mountpoint_));
+  mounted_ = false;
+  const Outcome checked = ecfs({"fsck", image_});
+  EXPECT_EQ(checked.exit_status, 0) << checked.describe();
+  ASSERT_NO_FATAL_FAILURE(mount());
+  EXPECT_EQ(read_file(path("big")), data);
+}
+
 TEST_F(MountTest, BadOperandsAndOptionsGiveClearErrors) {
   const std::string other = scratch_.file("other");
   ASSERT_EQ(mkdir(other.c_str(), 0755), 0);
