@@ -37,15 +37,15 @@ namespace ecfs::fuse {
 struct AdapterOptions {
   // How long the kernel may trust a name -> inode mapping and an inode's
   // attributes without asking again. Every change of a mount goes through
-  // the kernel, which invalidates what it changed, so long timeouts would
-  // be safe for names and attributes the kernel changes itself. One second
-  // bounds how stale a view can get when the filesystem changes something
-  // on its own (an orphan deleted at forget, a key removed later by the
-  // fscrypt issue, which turns names into no-key names), at the cost of one
-  // getattr / lookup per second per busy inode: the usual choice of FUSE
-  // filesystems (libfuse's own default is 1 s).
-  double entry_timeout_seconds = 1.0;
-  double attr_timeout_seconds = 1.0;
+  // the kernel, which invalidates what it changes itself, and the
+  // filesystem changes nothing visible on its own (an orphan deleted at
+  // forget is one the kernel already dropped), so a long timeout only saves
+  // round trips: a stat of a cached file never reaches the daemon. Whatever
+  // the filesystem changes on its own later (names turning into no-key
+  // names when a key is removed) must be invalidated explicitly
+  // (fuse_lowlevel_notify_inval_entry / _inode).
+  double entry_timeout_seconds = 60.0;
+  double attr_timeout_seconds = 60.0;
   // Largest write request (FUSE_MAX_PAGES lets the kernel send 1 MiB; libfuse
   // derives max_pages from this, and its receive buffer holds 256 pages).
   uint32_t max_write = 1u << 20;
