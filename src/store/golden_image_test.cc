@@ -14,7 +14,6 @@
 // An image of a released format version is never rewritten: a format change
 // gets a new version number and new images, and the old ones stay.
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -26,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "block/gzip_image.h"
 #include "block/memory_device.h"
 #include "store/engine.h"
 #include "store/engine_test_util.h"
@@ -477,46 +477,6 @@ std::string golden_path(const GoldenSpec& spec) {
   return std::string(ECFS_SOURCE_DIR) + "/tests/golden/" + spec.file;
 }
 
-// The whole device, gzip-compressed (zlib's gz* functions write a header
-// without a timestamp, so the file depends on the contents alone).
-Status write_gzip_image(const block::MemoryDevice& device, const std::string& path) {
-  Bytes contents(device.size());
-  ECFS_TRY(device.read_at(0, contents));
-  gzFile out = gzopen(path.c_str(), "wb9");
-  if (out == nullptr) return fail(EIO, path + ": cannot create");
-  const int written = gzwrite(out, contents.data(), static_cast<unsigned>(contents.size()));
-  const int closed = gzclose(out);
-  if (written != static_cast<int>(contents.size()) || closed != Z_OK) {
-    return fail(EIO, path + ": writing the compressed image failed");
-  }
-  return ok();
-}
-
-Result<block::MemoryDevice> read_gzip_image(const std::string& path) {
-  gzFile in = gzopen(path.c_str(), "rb");
-  if (in == nullptr) return fail(ENOENT, path + ": cannot open");
-  Bytes contents;
-  Bytes chunk(1 << 20);
-  int n = 0;
-  while ((n = gzread(in, chunk.data(), static_cast<unsigned>(chunk.size()))) > 0) {
-    contents.insert(contents.end(), chunk.begin(), chunk.begin() + n);
-  }
-  const bool failed = n < 0;
-  gzclose(in);
-  if (failed || contents.empty() || contents.size() % kSector != 0) {
-    return fail(EIO, path + ": not a gzip-compressed image of whole sectors");
-  }
-  block::MemoryDevice device(contents.size(), path);
-  // Only blocks holding data take memory.
-  for (size_t at = 0; at < contents.size(); at += kSector) {
-    const ByteSpan block(contents.data() + at, kSector);
-    if (std::any_of(block.begin(), block.end(), [](uint8_t b) { return b != 0; })) {
-      ECFS_TRY(device.write_at(at, block));
-    }
-  }
-  return device;
-}
-
 // ---------------------------------------------------------------- tests
 
 // The committed images open with today's engine and hold what the
@@ -524,7 +484,7 @@ Result<block::MemoryDevice> read_gzip_image(const std::string& path) {
 TEST(GoldenImageTest, CommittedImagesOpenAndHoldTheGeneratorsModel) {
   for (const GoldenSpec& spec : kGoldenSpecs) {
     SCOPED_TRACE(spec.file);
-    auto device = read_gzip_image(golden_path(spec));
+    auto device = block::testing::read_gzip_image(golden_path(spec));
     ASSERT_TRUE(device) << device.error().to_string()
                         << " (regenerate with ECFS_WRITE_GOLDEN, see docs/FORMAT.md)";
     ASSERT_EQ(device->size(), spec.device_size);
@@ -554,7 +514,7 @@ TEST(GoldenImageTest, CommittedImagesOpenAndHoldTheGeneratorsModel) {
 // its checksum, a tree node by its own.
 TEST(GoldenImageTest, DamageToTheCommittedImageIsDetected) {
   const GoldenSpec& spec = kGoldenSpecs[0];
-  auto device = read_gzip_image(golden_path(spec));
+  auto device = block::testing::read_gzip_image(golden_path(spec));
   ASSERT_TRUE(device) << device.error().to_string();
   auto engine = value_or_die(Engine::open(*device));
   const FileExtentRef first = value_or_die(decode_file_extent_ref(*value_or_die(
@@ -601,7 +561,7 @@ TEST(GoldenImageWriter, GeneratorIsDeterministicAndMatchesItsModel) {
     expect_image_holds(*value_or_die(Engine::open(copy)), spec, expected_model(spec));
     if (out_dir == nullptr) continue;
     const std::string path = std::string(out_dir) + "/" + spec.file;
-    Status written = write_gzip_image(image, path);
+    Status written = block::testing::write_gzip_image(image, path);
     ASSERT_TRUE(written) << written.error().to_string();
     std::printf("wrote %s: %llu bytes (%zu blocks in use of %llu)\n", path.c_str(),
                 static_cast<unsigned long long>(std::filesystem::file_size(path)),
