@@ -36,9 +36,6 @@
 namespace ecfs::fuse_test {
 namespace {
 
-using fsx::pread_string;
-using fsx::pwrite_all;
-
 constexpr auto kDeadline = std::chrono::seconds(180);
 
 struct ChildOutcome {

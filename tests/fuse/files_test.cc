@@ -12,35 +12,13 @@
 #include <memory>
 #include <thread>
 
+#include "file_io.h"
 #include "fuse_test_util.h"
 
 namespace ecfs::fuse_test {
 namespace {
 
 constexpr size_t kMiB = 1 << 20;
-
-std::string pread_string(int fd, size_t size, off_t offset) {
-  std::string out(size, '\0');
-  size_t done = 0;
-  while (done < size) {
-    const ssize_t n = pread(fd, out.data() + done, size - done, offset + static_cast<off_t>(done));
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  out.resize(done);
-  return out;
-}
-
-bool pwrite_all(int fd, const std::string& data, off_t offset) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n =
-        pwrite(fd, data.data() + done, data.size() - done, offset + static_cast<off_t>(done));
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
 
 class Fd {
  public:

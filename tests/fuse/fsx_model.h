@@ -44,33 +44,12 @@
 #include <string>
 #include <vector>
 
+#include "file_io.h"
+
 namespace ecfs::fuse_test::fsx {
 
 inline constexpr uint64_t kMiB = 1 << 20;
 inline constexpr uint64_t kSector = 4096;
-
-inline std::string pread_string(int fd, size_t size, off_t offset) {
-  std::string out(size, '\0');
-  size_t done = 0;
-  while (done < size) {
-    const ssize_t n = pread(fd, out.data() + done, size - done, offset + static_cast<off_t>(done));
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  out.resize(done);
-  return out;
-}
-
-inline bool pwrite_all(int fd, std::string_view data, off_t offset) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n =
-        pwrite(fd, data.data() + done, data.size() - done, offset + static_cast<off_t>(done));
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
 
 // Where two byte strings first differ, for messages that do not dump MiBs.
 inline std::string describe_difference(std::string_view expected, std::string_view actual,
