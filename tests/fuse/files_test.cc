@@ -476,17 +476,8 @@ TEST_F(FilesTest, DataSurvivesUnmountAndRemount) {
 TEST_F(FilesTest, FsyncedDataSurvivesKillOfTheDaemon) {
   ASSERT_NO_FATAL_FAILURE(unmount());
   // A foreground daemon we can kill.
-  const pid_t daemon = fork();
-  ASSERT_GE(daemon, 0);
-  if (daemon == 0) {
-    const int null_fd = open("/dev/null", O_RDWR);
-    dup2(null_fd, STDOUT_FILENO);
-    dup2(null_fd, STDERR_FILENO);
-    execl(ECFS_BINARY, ECFS_BINARY, "mount", "-f", image_.c_str(), mountpoint_.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  ASSERT_TRUE(wait_until([&] { return is_mounted(mountpoint_); }, 20s));
+  pid_t daemon = 0;
+  ASSERT_NO_FATAL_FAILURE(daemon = start_foreground_daemon());
 
   const std::string durable = pattern(200000, 10);
   {

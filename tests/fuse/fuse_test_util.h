@@ -285,6 +285,30 @@ class FuseTest : public ::testing::Test {
     ASSERT_TRUE(wait_until([&] { return !is_mounted(mountpoint); }, 10s));
   }
 
+  // `ecfs mount -f [OPTIONS] IMAGE MNT` as a child this test can signal or
+  // kill (output to /dev/null); returns its pid once the mount shows.
+  pid_t start_foreground_daemon(const std::vector<std::string>& options = {}) {
+    std::vector<std::string> arguments = {ECFS_BINARY, "mount", "-f"};
+    arguments.insert(arguments.end(), options.begin(), options.end());
+    arguments.push_back(image_);
+    arguments.push_back(mountpoint_);
+    std::vector<char*> argv;
+    for (std::string& argument : arguments) argv.push_back(argument.data());
+    argv.push_back(nullptr);
+    const pid_t daemon = fork();
+    EXPECT_GE(daemon, 0);
+    if (daemon == 0) {
+      const int null_fd = open("/dev/null", O_RDWR);
+      dup2(null_fd, STDOUT_FILENO);
+      dup2(null_fd, STDERR_FILENO);
+      execv(ECFS_BINARY, argv.data());
+      _exit(127);
+    }
+    EXPECT_TRUE(wait_until([&] { return is_mounted(mountpoint_); }, std::chrono::seconds(20)))
+        << "ecfs mount -f did not mount " << mountpoint_;
+    return daemon;
+  }
+
   void remount(const std::vector<std::string>& extra = {}) {
     ASSERT_NO_FATAL_FAILURE(unmount());
     expect_fsck_clean();

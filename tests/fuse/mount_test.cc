@@ -173,17 +173,8 @@ TEST_F(MountTest, GenericMountFlagsReachTheKernel) {
 
 TEST_F(MountTest, SigtermUnmountsAndCommits) {
   ASSERT_NO_FATAL_FAILURE(unmount());
-  const pid_t daemon = fork();
-  ASSERT_GE(daemon, 0);
-  if (daemon == 0) {
-    const int null_fd = open("/dev/null", O_RDWR);
-    dup2(null_fd, STDOUT_FILENO);
-    dup2(null_fd, STDERR_FILENO);
-    execl(ECFS_BINARY, ECFS_BINARY, "mount", "--foreground", "-o", "commit=3600", image_.c_str(),
-          mountpoint_.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  ASSERT_TRUE(wait_until([&] { return is_mounted(mountpoint_); }, 20s));
+  pid_t daemon = 0;
+  ASSERT_NO_FATAL_FAILURE(daemon = start_foreground_daemon({"-o", "commit=3600"}));
   // Not synced, with a commit interval of an hour: only the clean shutdown
   // (kernel write-back, then the final commit) can save it.
   const std::string data = pattern(1 << 20, 13);
@@ -204,17 +195,8 @@ TEST_F(MountTest, SigtermUnmountsAndCommits) {
 
 TEST_F(MountTest, SigtermOnABusyMountDetachesAndServesUntilReleased) {
   ASSERT_NO_FATAL_FAILURE(unmount());
-  const pid_t daemon = fork();
-  ASSERT_GE(daemon, 0);
-  if (daemon == 0) {
-    const int null_fd = open("/dev/null", O_RDWR);
-    dup2(null_fd, STDOUT_FILENO);
-    dup2(null_fd, STDERR_FILENO);
-    execl(ECFS_BINARY, ECFS_BINARY, "mount", "-f", image_.c_str(), mountpoint_.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  ASSERT_TRUE(wait_until([&] { return is_mounted(mountpoint_); }, 20s));
+  pid_t daemon = 0;
+  ASSERT_NO_FATAL_FAILURE(daemon = start_foreground_daemon());
   const int fd = open(path("held").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(write(fd, "before", 6), 6);
