@@ -22,8 +22,6 @@ constexpr uint32_t kMaxLinks = 65000;
 // A symlink target is at most PATH_MAX - 1 bytes (and must fit in one item).
 constexpr size_t kMaxSymlinkTarget = 4095;
 
-ByteSpan name_bytes(std::string_view name) { return as_bytes(name); }
-
 // Name rules the kernel leaves to the filesystem: length (ENAMETOOLONG).
 Status check_name(std::string_view name) {
   if (name.empty() || name == "." || name == "..") return fail(EINVAL, "invalid name");
@@ -188,7 +186,7 @@ Result<Attributes> FileSystem::lookup(uint64_t parent, std::string_view name) {
     if (!up) return std::unexpected(up.error());
     target = *up;
   } else {
-    auto entry = find_entry(parent, name_bytes(name));
+    auto entry = find_named(parent, **dir, name);
     if (!entry) return std::unexpected(entry.error());
     if (!*entry) return fail(ENOENT, "no such file or directory");
     target = (*entry)->ino;
@@ -213,7 +211,11 @@ Result<Attributes> FileSystem::make_node(uint64_t parent, std::string_view name,
   if (!dir) return std::unexpected(dir.error());
   if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");
   if ((*dir)->item->nlink == 0) return fail(ENOENT, "the directory was removed");
-  auto existing = find_entry(parent, name_bytes(name));
+  // In an encrypted directory the name is stored encrypted, which needs the
+  // directory's key (fscrypt_prepare_create: ENOKEY).
+  auto stored = stored_name(**dir, name);
+  if (!stored) return std::unexpected(stored.error());
+  auto existing = find_entry(parent, *stored);
   if (!existing) return std::unexpected(existing.error());
   if (*existing) return fail(EEXIST, "file exists");
   if (S_ISDIR(mode) && (*dir)->item->nlink >= kMaxLinks) return fail(EMLINK, "too many links");
@@ -221,6 +223,7 @@ Result<Attributes> FileSystem::make_node(uint64_t parent, std::string_view name,
     return fail(ENAMETOOLONG, "symlink target longer than 4095 bytes");
   }
   if (S_ISLNK(mode) && symlink_target.empty()) return fail(ENOENT, "empty symlink target");
+  if (S_ISLNK(mode)) ECFS_TRY(check_symlink_fits(**dir, symlink_target));
 
   auto default_acl = find_xattr(parent, "system.posix_acl_default");
   if (!default_acl) return std::unexpected(default_acl.error());
@@ -232,18 +235,25 @@ Result<Attributes> FileSystem::make_node(uint64_t parent, std::string_view name,
   if (!created) return abort_change(created.error());
   InodeState& state = **created;
   const uint64_t ino = state.ino;
-  if (auto added = add_entry(parent, name_bytes(name), ino, dirent_type_of_mode(mode)); !added) {
+  if (auto inherited = inherit_encryption(**dir, state); !inherited) {
+    return abort_change(inherited.error());
+  }
+  if (auto added = add_entry(parent, *stored, ino, dirent_type_of_mode(mode)); !added) {
     return abort_change(added.error());
   }
   if (S_ISDIR(mode)) ++(*dir)->item->nlink;
   if (S_ISLNK(mode)) {
     auto fs_tree = tree();
     if (!fs_tree) return abort_change(fs_tree.error());
-    if (auto stored = (*fs_tree)->insert({ino, kSymlinkTargetKey, 0}, as_bytes(symlink_target));
-        !stored) {
-      return abort_change(stored.error());
+    // An encrypted symlink stores the kernel's encrypted record, and i_size
+    // is the record's size, as ext4 stores it (presented_attributes shows
+    // the target's length).
+    auto record = stored_symlink_target(state, symlink_target);
+    if (!record) return abort_change(record.error());
+    if (auto inserted = (*fs_tree)->insert({ino, kSymlinkTargetKey, 0}, *record); !inserted) {
+      return abort_change(inserted.error());
     }
-    state.item->size = symlink_target.size();
+    state.item->size = record->size();
   }
   if (*default_acl && !S_ISLNK(mode)) {
     if (auto inherited = inherit_acls(parent, ino, state); !inherited) {
@@ -289,7 +299,7 @@ Result<std::string> FileSystem::readlink(uint64_t ino) {
   auto target = fs_tree->find({ino, kSymlinkTargetKey, 0});
   if (!target) return std::unexpected(target.error());
   if (!*target) return fail(EUCLEAN, "symlink " + std::to_string(ino) + " without a target");
-  return std::string((*target)->begin(), (*target)->end());
+  return presented_symlink_target(**state, **target);
 }
 
 Result<Attributes> FileSystem::link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
@@ -306,11 +316,14 @@ Result<Attributes> FileSystem::link(uint64_t ino, uint64_t new_parent, std::stri
   if (!dir) return std::unexpected(dir.error());
   if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");
   if ((*dir)->item->nlink == 0) return fail(ENOENT, "the directory was removed");
-  auto existing = find_entry(new_parent, name_bytes(new_name));
+  // fscrypt_prepare_link: the directory's key, and a file of its policy.
+  auto stored = stored_name(**dir, new_name);
+  if (!stored) return std::unexpected(stored.error());
+  ECFS_TRY(check_permitted_context(**dir, **target));
+  auto existing = find_entry(new_parent, *stored);
   if (!existing) return std::unexpected(existing.error());
   if (*existing) return fail(EEXIST, "file exists");
-  if (auto added = add_entry(new_parent, name_bytes(new_name), ino,
-                             dirent_type_of_mode((*target)->item->mode));
+  if (auto added = add_entry(new_parent, *stored, ino, dirent_type_of_mode((*target)->item->mode));
       !added) {
     return abort_change(added.error());
   }
@@ -323,7 +336,7 @@ Result<DirEntry> FileSystem::existing_entry(uint64_t dir, std::string_view name)
   auto dir_state = inode(dir);
   if (!dir_state) return std::unexpected(dir_state.error());
   if (!S_ISDIR((*dir_state)->item->mode)) return fail(ENOTDIR, "not a directory");
-  auto entry = find_entry(dir, name_bytes(name));
+  auto entry = find_named(dir, **dir_state, name);
   if (!entry) return std::unexpected(entry.error());
   if (!*entry) return fail(ENOENT, "no such file or directory");
   return std::move(**entry);
@@ -368,12 +381,32 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
     if (!S_ISDIR((*state)->item->mode)) return fail(ENOTDIR, "not a directory");
     if ((*state)->item->nlink == 0) return fail(ENOENT, "the directory was removed");
   }
-  auto source = find_entry(parent, name_bytes(name));
+  // fscrypt_prepare_rename: both directories' keys (ENOKEY).
+  auto old_dir = inode(parent);
+  if (!old_dir) return std::unexpected(old_dir.error());
+  auto old_stored = stored_name(**old_dir, name);
+  if (!old_stored) return std::unexpected(old_stored.error());
+  auto new_dir = inode(new_parent);
+  if (!new_dir) return std::unexpected(new_dir.error());
+  auto new_stored = stored_name(**new_dir, new_name);
+  if (!new_stored) return std::unexpected(new_stored.error());
+  auto source = find_entry(parent, *old_stored);
   if (!source) return std::unexpected(source.error());
   if (!*source) return fail(ENOENT, "no such file or directory");
-  auto target = find_entry(new_parent, name_bytes(new_name));
+  auto target = find_entry(new_parent, *new_stored);
   if (!target) return std::unexpected(target.error());
   const DirEntry src = **source;
+  // ... and only files of a directory's own policy may move into it (EXDEV).
+  if (parent != new_parent) {
+    auto moved = inode(src.ino);
+    if (!moved) return std::unexpected(moved.error());
+    ECFS_TRY(check_permitted_context(**new_dir, **moved));
+    if ((flags & kRenameExchange) && *target) {
+      auto other = inode((*target)->ino);
+      if (!other) return std::unexpected(other.error());
+      ECFS_TRY(check_permitted_context(**old_dir, **other));
+    }
+  }
   const bool src_is_dir = src.type == DT_DIR;
   // A directory cannot move below itself (the kernel's lock_rename check,
   // repeated here so that no caller can make a cycle).
@@ -397,8 +430,8 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
     auto change = [&]() -> Status {
       ECFS_TRY(remove_entry(parent, src));
       ECFS_TRY(remove_entry(new_parent, dst));
-      ECFS_TRY(add_entry(parent, name_bytes(name), dst.ino, dst.type));
-      ECFS_TRY(add_entry(new_parent, name_bytes(new_name), src.ino, src.type));
+      ECFS_TRY(add_entry(parent, *old_stored, dst.ino, dst.type));
+      ECFS_TRY(add_entry(new_parent, *new_stored, src.ino, src.type));
       if (parent != new_parent && src_is_dir != dst_is_dir) {
         auto gains = inode(src_is_dir ? new_parent : parent);
         auto loses = inode(src_is_dir ? parent : new_parent);
@@ -434,7 +467,7 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
   auto change = [&]() -> Status {
     if (*target) ECFS_TRY(drop_name(new_parent, **target));
     ECFS_TRY(remove_entry(parent, src));
-    ECFS_TRY(add_entry(new_parent, name_bytes(new_name), src.ino, src.type));
+    ECFS_TRY(add_entry(new_parent, *new_stored, src.ino, src.type));
     if (src_is_dir && parent != new_parent) {
       auto from = inode(parent);
       auto to = inode(new_parent);
@@ -468,6 +501,19 @@ Status FileSystem::readdir(uint64_t ino, uint64_t cookie,
     if (!emit({"..", *up, DT_DIR, 2})) return ok();
   }
   const uint64_t first = std::max<uint64_t>(cookie, 2);
+  // An encrypted directory lists decrypted names with its key, no-key
+  // names without (fscrypt_fname_disk_to_usr).
+  auto context = crypt_context(**dir);
+  if (!context) return std::unexpected(context.error());
+  fscrypt::FileInfoPtr dir_info;
+  if (*context) {
+    auto info = crypt_info(**dir);
+    if (info) {
+      dir_info = *info;
+    } else if (info.error().errno_value() != ENOKEY) {
+      return std::unexpected(info.error());
+    }
+  }
   Status decoded = ok();
   auto visit = [&](const store::Key&, ByteSpan data) {
     auto entries = decode_dir_entries(data);
@@ -476,8 +522,16 @@ Status FileSystem::readdir(uint64_t ino, uint64_t cookie,
       return false;
     }
     const DirEntry& entry = entries->front();
-    return emit({std::string(entry.name.begin(), entry.name.end()), entry.ino, entry.type,
-                 entry.index + 1});
+    if (!*context) {
+      return emit({std::string(entry.name.begin(), entry.name.end()), entry.ino, entry.type,
+                   entry.index + 1});
+    }
+    auto name = presented_name(dir_info, entry.name);
+    if (!name) {
+      decoded = std::unexpected(name.error());
+      return false;
+    }
+    return emit({std::move(*name), entry.ino, entry.type, entry.index + 1});
   };
   const Key from{ino, kDirIndexKey, first};
   const Key to{ino, kDirIndexKey, UINT64_MAX};

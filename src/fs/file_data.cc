@@ -97,10 +97,18 @@ bool FileData::has_dirty(uint64_t ino) const { return find_buffer(ino) != nullpt
 
 // ---- Extent items and their references ----
 
-// The one place new extents are made. The fscrypt issue attaches the
-// extent's encryption context here and writes through its crypter.
-Result<FileExtentItem> FileData::create_extent(FileExtentType type, uint64_t length,
+// The one place new extents are made: an extent of an encrypted inode gets
+// a fresh extent key and context here (the btrfs series'
+// fscrypt_prepare_new_extent), so no (key, data unit number) pair is ever
+// used for two different plaintexts: an overwrite is always a new extent.
+Result<FileExtentItem> FileData::create_extent(uint64_t ino, FileExtentType type, uint64_t length,
                                                ByteSpan data) {
+  std::optional<NewExtentKey> key;
+  if (options_.keys) {
+    auto new_key = options_.keys->new_extent_key(ino);
+    if (!new_key) return std::unexpected(new_key.error());
+    key = std::move(*new_key);
+  }
   auto bytenr = engine_.allocate_data(length);
   if (!bytenr) return std::unexpected(bytenr.error());
   FileExtentItem item;
@@ -110,9 +118,21 @@ Result<FileExtentItem> FileData::create_extent(FileExtentType type, uint64_t len
   item.length = length;
   item.generation = engine_.generation();
   item.type = type;
+  if (key) {
+    item.encryption = ExtentEncryption::kFscrypt;
+    item.context = std::move(key->context);
+  }
   // An unreferenced new extent is freed at commit, so a failure below
   // leaks nothing.
-  if (type == FileExtentType::kRegular) ECFS_TRY(engine_.write_data(*bytenr, data));
+  if (type == FileExtentType::kRegular) {
+    if (key) {
+      // Data units are numbered from the start of the extent.
+      const block::CryptContext crypt{key->crypter.get(), 0};
+      ECFS_TRY(engine_.write_data(*bytenr, data, &crypt));
+    } else {
+      ECFS_TRY(engine_.write_data(*bytenr, data));
+    }
+  }
   return item;
 }
 
@@ -212,7 +232,8 @@ Result<int64_t> FileData::free_range(store::BTree& tree, uint64_t ino, uint64_t 
   return -static_cast<int64_t>(freed);
 }
 
-Result<std::vector<PlacedExtent>> FileData::allocate_prealloc(const std::vector<FileRange>& holes) {
+Result<std::vector<PlacedExtent>> FileData::allocate_prealloc(uint64_t ino,
+                                                              const std::vector<FileRange>& holes) {
   const uint64_t needed = total_length(holes);
   if (needed > engine_.allocator().free_bytes()) {
     return fail(ENOSPC, "no room to preallocate " + std::to_string(needed) + " bytes");
@@ -221,11 +242,11 @@ Result<std::vector<PlacedExtent>> FileData::allocate_prealloc(const std::vector<
   for (const FileRange& hole : holes) {
     for (uint64_t pos = hole.start; pos < hole.end;) {
       uint64_t want = std::min(options_.max_extent_size, hole.end - pos);
-      auto item = create_extent(FileExtentType::kPrealloc, want, {});
+      auto item = create_extent(ino, FileExtentType::kPrealloc, want, {});
       // Free space may be fragmented: smaller extents, down to one sector.
       while (!item && item.error().errno_value() == ENOSPC && want > kSector) {
         want = std::max(kSector, align_down(want / 2));
-        item = create_extent(FileExtentType::kPrealloc, want, {});
+        item = create_extent(ino, FileExtentType::kPrealloc, want, {});
       }
       if (!item) return std::unexpected(item.error());
       out.push_back({pos, std::move(*item)});
@@ -237,13 +258,27 @@ Result<std::vector<PlacedExtent>> FileData::allocate_prealloc(const std::vector<
 
 // ---- Reading ----
 
-Status FileData::read_disk(uint64_t pos, MutableByteSpan out) {
+Status FileData::read_disk(uint64_t ino, const FileExtentItem& item, uint64_t pos,
+                           MutableByteSpan out) {
   const uint64_t first = align_down(pos);
   const uint64_t stop = align_up(pos + out.size());
-  if (first == pos && stop == pos + out.size()) return engine_.read_data_into(pos, out);
+  std::shared_ptr<const block::DataUnitCrypter> crypter;
+  std::optional<block::CryptContext> crypt;
+  if (item.encryption == ExtentEncryption::kFscrypt) {
+    if (!options_.keys) return fail(ENOKEY, "the extent is encrypted and no key is available");
+    auto found = options_.keys->extent_crypter(ino, item.context);
+    if (!found) return std::unexpected(found.error());
+    crypter = std::move(*found);
+    // Data unit numbers count from the start of the original extent; the
+    // read starts on a sector boundary, a whole number of data units in.
+    crypt =
+        block::CryptContext{crypter.get(), (first - item.disk_bytenr) / crypter->data_unit_size()};
+  }
+  const block::CryptContext* context = crypt ? &*crypt : nullptr;
+  if (first == pos && stop == pos + out.size()) return engine_.read_data_into(pos, out, context);
   // Unaligned: one read of the covering sectors, then a copy.
   if (scratch_.size() < stop - first) scratch_.resize(stop - first);
-  ECFS_TRY(engine_.read_data_into(first, MutableByteSpan(scratch_.data(), stop - first)));
+  ECFS_TRY(engine_.read_data_into(first, MutableByteSpan(scratch_.data(), stop - first), context));
   std::memcpy(out.data(), scratch_.data() + (pos - first), out.size());
   return ok();
 }
@@ -264,7 +299,7 @@ Status FileData::read_extents(const store::BTree& tree, uint64_t ino, uint64_t s
     } else {
       const uint64_t disk =
           extent.item.disk_bytenr + extent.item.extent_offset + (piece_start - extent.offset);
-      if (Status read = read_disk(disk, piece); !read) {
+      if (Status read = read_disk(ino, extent.item, disk, piece); !read) {
         return in_file(ino, piece_start, read.error());
       }
     }
@@ -340,7 +375,8 @@ Result<int64_t> FileData::write_buffered(store::BTree& tree, uint64_t ino, uint6
           if (extent.item.type == FileExtentType::kRegular) {
             const uint64_t disk =
                 extent.item.disk_bytenr + extent.item.extent_offset + (sector - extent.offset);
-            if (Status read = read_disk(disk, MutableByteSpan(out, kSector)); !read) {
+            if (Status read = read_disk(ino, extent.item, disk, MutableByteSpan(out, kSector));
+                !read) {
               return in_file(ino, sector, read.error());
             }
           }
@@ -457,7 +493,7 @@ Result<int64_t> FileData::preallocate(uint64_t ino, uint64_t offset, uint64_t le
   auto allocated = allocated_ranges(**tree, ino, start, end);
   if (!allocated) return std::unexpected(allocated.error());
   const std::vector<FileRange> holes = complement(*allocated, start, end);
-  auto extents = allocate_prealloc(holes);
+  auto extents = allocate_prealloc(ino, holes);
   if (!extents) return std::unexpected(extents.error());
   for (const PlacedExtent& extent : *extents) {
     ECFS_TRY(insert_extent(**tree, ino, extent.offset, extent.item));
@@ -496,7 +532,7 @@ Result<int64_t> FileData::zero_range(uint64_t ino, uint64_t file_size, uint64_t 
   const uint64_t allocated_before = total_length(merge_ranges(item_ranges, buffered));
   const std::vector<FileRange> to_fill =
       complement(merge_ranges(item_ranges, edge_buffered), first, stop);
-  auto fill = allocate_prealloc(to_fill);
+  auto fill = allocate_prealloc(ino, to_fill);
   if (!fill) return std::unexpected(fill.error());
 
   // Edge sectors holding data: zero the covered part.
@@ -564,11 +600,11 @@ Result<uint64_t> FileData::seek(uint64_t ino, uint64_t file_size, uint64_t offse
 Status FileData::write_extents(store::BTree& tree, uint64_t ino, uint64_t start, ByteSpan bytes) {
   for (uint64_t done = 0; done < bytes.size();) {
     uint64_t want = bytes.size() - done;
-    auto item = create_extent(FileExtentType::kRegular, want, bytes.subspan(done, want));
+    auto item = create_extent(ino, FileExtentType::kRegular, want, bytes.subspan(done, want));
     // Free space may be fragmented: smaller extents, down to one sector.
     while (!item && item.error().errno_value() == ENOSPC && want > kSector) {
       want = std::max(kSector, align_down(want / 2));
-      item = create_extent(FileExtentType::kRegular, want, bytes.subspan(done, want));
+      item = create_extent(ino, FileExtentType::kRegular, want, bytes.subspan(done, want));
     }
     if (!item) return std::unexpected(item.error());
     const uint64_t piece = start + done;
@@ -651,6 +687,7 @@ Result<int64_t> FileData::copy_bytes(uint64_t src, uint64_t src_size, uint64_t s
   // Data is copied in steps through memory; holes of the source are punched
   // into the destination instead of being written as zeros.
   constexpr uint64_t kStep = 1ull << 20;
+  constexpr uint64_t kCopyWriteOutBytes = 64ull << 20;
   Bytes chunk(std::min(length, kStep));
   int64_t delta = 0;
   uint64_t dst_file_size = dst_size;  // grows as the copy writes past it
@@ -665,6 +702,8 @@ Result<int64_t> FileData::copy_bytes(uint64_t src, uint64_t src_size, uint64_t s
       delta += *written;
       dst_file_size = std::max(dst_file_size, at + step);
       pos += step;
+      // A long copy is written out as it goes, not held in memory whole.
+      if (dirty_bytes_ >= kCopyWriteOutBytes) ECFS_TRY(flush(dst));
     }
     return ok();
   };
@@ -714,7 +753,7 @@ Result<int64_t> FileData::reflink(uint64_t src, uint64_t src_offset, uint64_t ds
 
 Result<int64_t> FileData::copy_range(uint64_t src, uint64_t src_size, uint64_t src_offset,
                                      uint64_t dst, uint64_t dst_size, uint64_t dst_offset,
-                                     uint64_t length) {
+                                     uint64_t length, bool may_share) {
   ECFS_TRY(check_transaction());
   if (length == 0) return 0;
   ECFS_TRY(check_range_end(dst_offset, length));
@@ -724,7 +763,7 @@ Result<int64_t> FileData::copy_range(uint64_t src, uint64_t src_size, uint64_t s
   if (src == dst && src_offset < dst_offset + length && dst_offset < src_offset + length) {
     return fail(EINVAL, "copy within one file between overlapping ranges");
   }
-  if (src_offset % kSector != dst_offset % kSector) {
+  if (!may_share || src_offset % kSector != dst_offset % kSector) {
     return copy_bytes(src, src_size, src_offset, dst, dst_size, dst_offset, length);
   }
   // Aligned alike: the unaligned head and tail through the buffer, the

@@ -34,11 +34,16 @@
 // needs free space, as on btrfs with data checksums).
 //
 // Encryption: every new extent item is made by one private function
-// (create_extent) that will attach the extent's encryption context and
-// crypter (the fscrypt issue); items split, trimmed, retyped or reflinked
-// from an existing one keep its encryption and context unchanged, since
-// data unit numbers count from the start of the data extent. Today extents
-// are written in plaintext through the engine's data path.
+// (create_extent), which asks FileDataOptions::keys for a fresh extent key
+// of the inode and stores its context in the item; its data goes through
+// the engine's inline-crypt path with data unit numbers counted from the
+// start of the extent. Items split, trimmed, retyped or reflinked from an
+// existing one keep its encryption and context unchanged, since data unit
+// numbers count from the start of the data extent (disk_bytenr), so a
+// shared extent decrypts the same in every file. Reads of an encrypted
+// extent read whole data units and decrypt them with the key of the
+// extent's stored context. copy_range shares extents only when asked to:
+// the caller knows whether the two files' policies allow it.
 //
 // Errors: EINVAL (no running transaction, bad arguments), EFBIG, ENOSPC,
 // EIO (checksum mismatch, device errors), EUCLEAN (damaged items). A failed
@@ -65,6 +70,7 @@
 #include "base/bytes.h"
 #include "base/error.h"
 #include "fs/dirty_buffer.h"
+#include "fs/extent_keys.h"
 #include "fs/extent_map.h"
 #include "fs/items.h"
 #include "store/engine.h"
@@ -83,6 +89,9 @@ struct FileDataOptions {
   // allocated while any part of it is referenced). It also bounds the
   // buffer's runs and prealloc extents.
   uint64_t max_extent_size = 8ull << 20;
+  // Keys of encrypted inodes; without it every extent is plaintext and an
+  // encrypted extent cannot be read (ENOKEY). Must outlive the FileData.
+  ExtentKeys* keys = nullptr;
 };
 
 class FileData {
@@ -145,8 +154,11 @@ class FileData {
   // the source's size. src == dst is allowed if the ranges do not overlap
   // (EINVAL otherwise). EFBIG when the destination would pass kMaxFileSize.
   // The caller raises dst's size to at least dst_offset + length.
+  // With `may_share` false everything is copied (through the buffer, so the
+  // destination's own keys encrypt it).
   Result<int64_t> copy_range(uint64_t src, uint64_t src_size, uint64_t src_offset, uint64_t dst,
-                             uint64_t dst_size, uint64_t dst_offset, uint64_t length);
+                             uint64_t dst_size, uint64_t dst_offset, uint64_t length,
+                             bool may_share = true);
 
   // Drops every extent item and buffered sector of `ino` (inode deletion).
   Status remove_all(uint64_t ino);
@@ -180,7 +192,8 @@ class FileData {
   // The one place where new data extents and their items are made: allocates
   // `length` bytes and, for a regular extent, writes `data` (length bytes)
   // into it. The item is not inserted (insert_extent does that).
-  Result<FileExtentItem> create_extent(FileExtentType type, uint64_t length, ByteSpan data);
+  Result<FileExtentItem> create_extent(uint64_t ino, FileExtentType type, uint64_t length,
+                                       ByteSpan data);
   // Tree items and their data references, kept in step (one reference per
   // EXTENT_DATA item, matching it exactly).
   Status insert_extent(store::BTree& tree, uint64_t ino, uint64_t offset,
@@ -199,7 +212,8 @@ class FileData {
   Result<int64_t> free_range(store::BTree& tree, uint64_t ino, uint64_t start, uint64_t end);
   // Prealloc extents for `holes` (sector aligned), all allocated before any
   // is inserted, so ENOSPC changes nothing.
-  Result<std::vector<PlacedExtent>> allocate_prealloc(const std::vector<FileRange>& holes);
+  Result<std::vector<PlacedExtent>> allocate_prealloc(uint64_t ino,
+                                                      const std::vector<FileRange>& holes);
 
   // write() without the checks.
   Result<int64_t> write_buffered(store::BTree& tree, uint64_t ino, uint64_t file_size,
@@ -212,9 +226,10 @@ class FileData {
   Status read_range(const store::BTree& tree, uint64_t ino, uint64_t offset, MutableByteSpan out);
   // Reads file range [start, start + out.size()) from the items alone.
   Status read_extents(const store::BTree& tree, uint64_t ino, uint64_t start, MutableByteSpan out);
-  // Reads `out.size()` bytes of a data extent starting at device byte `pos`
-  // (any alignment) with one engine read.
-  Status read_disk(uint64_t pos, MutableByteSpan out);
+  // Reads `out.size()` bytes of `item`'s data extent of inode `ino`,
+  // starting at device byte `pos` (any alignment), with one engine read
+  // (decrypted with the extent's key when the item is encrypted).
+  Status read_disk(uint64_t ino, const FileExtentItem& item, uint64_t pos, MutableByteSpan out);
   Status flush_buffer(store::BTree& tree, uint64_t ino, DirtyBuffer& buffer);
 
   // punch_hole() without the checks. REQUIRES: offset < end.

@@ -51,6 +51,10 @@ Result<Attributes> FileSystem::setattr(uint64_t ino, const SetAttributes& change
   InodeItem& item = *state.item;
   if (changes.size) {
     ECFS_TRY(check_regular(item));
+    // fscrypt_prepare_setattr: truncating an encrypted file needs its key.
+    auto context = crypt_context(state);
+    if (!context) return std::unexpected(context.error());
+    if (*context) ECFS_TRY(crypt_info(state));
     ECFS_TRY(check_end(*changes.size, 0));
     if (*changes.size > item.size) ECFS_TRY(check_space(0));
   }
@@ -83,7 +87,7 @@ Result<Attributes> FileSystem::setattr(uint64_t ino, const SetAttributes& change
   item.ctime = changes.ctime.value_or(t);
   state.dirty = true;
   changed_ = true;
-  return attributes_of(ino, state);
+  return presented_attributes(ino, state);
 }
 
 Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, MutableByteSpan out) {
@@ -192,11 +196,22 @@ Result<uint64_t> FileSystem::copy_file_range(uint64_t ino_in, uint64_t offset_in
   }
   // Sharing needs no data space; only edges (or everything, when the two
   // offsets fall differently within a sector) are copied.
-  const bool shareable = offset_in % store::kSectorSize == offset_out % store::kSectorSize;
+  // Extents are shared only between files of the same encryption policy (a
+  // shared extent keeps its context, which names the source's master key);
+  // otherwise the data is copied and encrypted under the destination's.
+  auto same_policy = same_encryption(**in, **out);
+  if (!same_policy) return std::unexpected(same_policy.error());
+  for (InodeState* state : {*in, *out}) {
+    auto context = crypt_context(*state);
+    if (!context) return std::unexpected(context.error());
+    if (*context) ECFS_TRY(crypt_info(*state));
+  }
+  const bool shareable =
+      *same_policy && offset_in % store::kSectorSize == offset_out % store::kSectorSize;
   ECFS_TRY(check_space(shareable ? std::min<uint64_t>(length, 2 * store::kSectorSize) : length));
   InodeState& dst = **out;
-  auto delta =
-      data_->copy_range(ino_in, in_size, offset_in, ino_out, dst.item->size, offset_out, length);
+  auto delta = data_->copy_range(ino_in, in_size, offset_in, ino_out, dst.item->size, offset_out,
+                                 length, *same_policy);
   if (!delta) return abort_change(delta.error());
   add_nbytes(*dst.item, *delta);
   dst.item->size = std::max<uint64_t>(dst.item->size, offset_out + length);

@@ -73,8 +73,11 @@ Status format_filesystem(store::Engine& engine, const Caller& owner) {
 }
 
 FileSystem::FileSystem(std::unique_ptr<store::Engine> engine, MountOptions options)
-    : engine_(std::move(engine)), options_(options) {
-  data_ = std::make_unique<FileData>(*engine_, store::kFsTreeId);
+    : engine_(std::move(engine)),
+      options_(options),
+      keyring_(fscrypt::KeyringOptions{.fs_uuid = engine_->superblock().fsid}),
+      data_keys_(make_data_keys()) {
+  data_ = std::make_unique<FileData>(*engine_, store::kFsTreeId, data_options());
 }
 
 Result<std::unique_ptr<FileSystem>> FileSystem::open(block::BlockDevice& device,
@@ -147,6 +150,12 @@ Status FileSystem::close() {
   return result;
 }
 
+FileDataOptions FileSystem::data_options() {
+  FileDataOptions data_options;
+  data_options.keys = data_keys_.get();
+  return data_options;
+}
+
 Result<store::BTree*> FileSystem::tree() {
   if (!engine_->in_transaction()) {
     return fail(EROFS, "the filesystem is read-only");
@@ -195,7 +204,7 @@ void FileSystem::forget_uncommitted() {
     state->item.reset();
     state->dirty = false;
   }
-  data_ = std::make_unique<FileData>(*engine_, store::kFsTreeId);
+  data_ = std::make_unique<FileData>(*engine_, store::kFsTreeId, data_options());
 }
 
 Status FileSystem::commit_locked() {
@@ -291,12 +300,30 @@ Attributes FileSystem::attributes_of(uint64_t ino, const InodeState& state) cons
   attr.mtime = item.mtime;
   attr.ctime = item.ctime;
   attr.btime = item.otime;
+  attr.encrypted = item.flags & kInodeFlagEncrypted;
   return attr;
 }
 
 Attributes FileSystem::entry_of(uint64_t ino, InodeState& state) {
   ++state.lookups;
-  return attributes_of(ino, state);
+  return presented_attributes(ino, state);
+}
+
+Attributes FileSystem::presented_attributes(uint64_t ino, InodeState& state) {
+  Attributes attr = attributes_of(ino, state);
+  // An encrypted symlink stores its record; stat shows the length of the
+  // target readlink returns, with or without the key
+  // (fscrypt_symlink_getattr). A target that cannot be read keeps the
+  // stored size; readlink reports the error.
+  if (attr.encrypted && S_ISLNK(attr.mode)) {
+    auto fs_tree = read_tree();
+    if (!fs_tree) return attr;
+    auto stored = fs_tree->find({ino, kSymlinkTargetKey, 0});
+    if (!stored || !*stored) return attr;
+    auto target = presented_symlink_target(state, **stored);
+    if (target) attr.size = target->size();
+  }
+  return attr;
 }
 
 Result<FileSystem::InodeState*> FileSystem::create_inode(uint32_t mode, uint64_t rdev,
@@ -441,7 +468,7 @@ Result<Attributes> FileSystem::getattr(uint64_t ino) {
   if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto state = inode(ino);
   if (!state) return std::unexpected(state.error());
-  return attributes_of(ino, **state);
+  return presented_attributes(ino, **state);
 }
 
 Result<FsStats> FileSystem::statfs() {
@@ -469,6 +496,13 @@ Status FileSystem::open(uint64_t ino, int flags) {
   const uint32_t type = (*state)->item->mode & S_IFMT;
   if (type == S_IFDIR && (flags & O_ACCMODE) != O_RDONLY) return fail(EISDIR, "is a directory");
   if ((flags & O_ACCMODE) != O_RDONLY) ECFS_TRY(check_writable());
+  // fscrypt_file_open: an encrypted regular file opens only with its key,
+  // which then stays set up while it is open (directories list without).
+  if (type == S_IFREG) {
+    auto context = crypt_context(**state);
+    if (!context) return std::unexpected(context.error());
+    if (*context) ECFS_TRY(crypt_info(**state));
+  }
   ++(*state)->opens;
   return ok();
 }
@@ -479,6 +513,13 @@ void FileSystem::release(uint64_t ino) {
   if (it == inodes_.end()) return;
   InodeState& state = *it->second;
   if (state.opens > 0) --state.opens;
+  // The last close of a file whose key was removed meanwhile lets the key
+  // go, so that the removal can finish (the kernel evicts the inode).
+  if (state.opens == 0 && state.crypt_info &&
+      keyring_.key_status(fscrypt::Caller{0, true}, state.crypt_info->master_key()).status !=
+          fscrypt::KeyStatus::kPresent) {
+    state.crypt_info.reset();
+  }
   if (closed_ || failed_ || options_.read_only) return;
   if (auto deleted = delete_if_unused(ino); !deleted) (void)abort_change(deleted.error());
 }

@@ -48,12 +48,16 @@
 #include "base/bytes.h"
 #include "base/error.h"
 #include "block/block_device.h"
+#include "fs/extent_keys.h"
 #include "fs/items.h"
+#include "fscrypt/keyring.h"
+#include "fscrypt/policy.h"
 #include "store/engine.h"
 
 namespace ecfs::fs {
 
 class FileData;
+struct FileDataOptions;
 
 // Who makes a change: new inodes take their owner from here.
 struct Caller {
@@ -75,6 +79,8 @@ struct Attributes {
   uint64_t blocks = 0;  // 512-byte units
   uint32_t block_size = store::kSectorSize;
   Timestamp atime, mtime, ctime, btime;
+  // The inode has an fscrypt context (its names / contents are encrypted).
+  bool encrypted = false;
   struct stat to_stat() const;
 };
 
@@ -132,6 +138,20 @@ struct MountOptions {
 Status add_root_directory(store::Engine& engine, const Caller& owner);
 // The same in a transaction of its own, committed.
 Status format_filesystem(store::Engine& engine, const Caller& owner);
+
+// The outcome of a key change (add_key, remove_key).
+struct KeyChange {
+  // The key as the kernel reports it: for an added v2 key, its identifier.
+  fscrypt::KeySpecifier key = fscrypt::KeySpecifier::from_identifier({});
+  // remove_key: fscrypt::kKeyRemovalStatusFlag* (FILES_BUSY, OTHER_USERS).
+  uint32_t removal_status_flags = 0;
+  // Inodes the kernel knows whose cached pages, attributes and symlink
+  // targets depend on the key: the FUSE layer invalidates them
+  // (fuse_lowlevel_notify_inval_inode) after answering, as the kernel's
+  // key removal evicts inodes and its key addition revalidates no-key
+  // dentries.
+  std::vector<uint64_t> stale_inodes;
+};
 
 class FileSystem {
  public:
@@ -221,6 +241,36 @@ class FileSystem {
 
   Result<FsStats> statfs();
 
+  // ---- fscrypt (Documentation/filesystems/fscrypt.rst "User API") ----
+  // Keys live in memory only, per mount, in one fscrypt::Keyring; names and
+  // contents of encrypted inodes are readable only while their master key
+  // is present.
+  //
+  // FS_IOC_ADD_ENCRYPTION_KEY: `key` is a descriptor (v1, privileged) or an
+  // identifier specifier (v2; its bytes are ignored and the computed
+  // identifier is returned in KeyChange::key). Errors as Keyring::add_*.
+  Result<KeyChange> add_key(const fscrypt::Caller& caller, const fscrypt::KeySpecifier& key,
+                            ByteSpan raw_key);
+  // FS_IOC_REMOVE_ENCRYPTION_KEY[_ALL_USERS]: writes back and commits dirty
+  // data first, drops the cached keys of inodes not open, then removes the
+  // claim / key (Keyring::remove_key). FILES_BUSY while files stay open.
+  Result<KeyChange> remove_key(const fscrypt::Caller& caller, const fscrypt::KeySpecifier& key,
+                               bool all_users);
+  // FS_IOC_GET_ENCRYPTION_KEY_STATUS.
+  fscrypt::KeyStatusReport key_status(const fscrypt::Caller& caller,
+                                      const fscrypt::KeySpecifier& key);
+  // FS_IOC_SET_ENCRYPTION_POLICY on directory `ino`: ENOTDIR; EACCES unless
+  // the caller owns it or is privileged; EINVAL (with the reason) for a
+  // policy ecfs does not allow: only plain v2 policies, as per-extent
+  // encryption requires (fscrypt/extent.h check_extent_encryption_allowed);
+  // ENOKEY unless the caller added the key (or is privileged); ENOTEMPTY
+  // for a non-empty unencrypted directory; EEXIST if it already has another
+  // policy (the same policy again succeeds); EROFS.
+  Status set_policy(uint64_t ino, const fscrypt::Policy& policy, const fscrypt::Caller& caller);
+  // FS_IOC_GET_ENCRYPTION_POLICY_EX: ENODATA for an unencrypted inode.
+  // Needs no key.
+  Result<fscrypt::Policy> get_policy(uint64_t ino);
+
   // For tests and fsck-style checks: the number of kernel references and
   // opens an inode holds in memory (0 when unknown).
   uint64_t lookup_count(uint64_t ino) const;
@@ -243,6 +293,7 @@ class FileSystem {
   // A change failed half way: abort the transaction, turn read-only.
   std::unexpected<Error> abort_change(Error error);
   void forget_uncommitted();  // drop cached inodes and buffered data
+  FileDataOptions data_options();
   void committer_loop();
 
   // Inodes (filesystem.cc). REQUIRE mutex_ held.
@@ -252,6 +303,9 @@ class FileSystem {
                                    const InodeState& parent);
   Attributes attributes_of(uint64_t ino, const InodeState& state) const;
   Attributes entry_of(uint64_t ino, InodeState& state);  // + one lookup reference
+  // attributes_of as the kernel shows them (encrypted symlinks: the length
+  // of the presented target).
+  Attributes presented_attributes(uint64_t ino, InodeState& state);
   Status write_back_inodes();
   // Deletes `ino` if it has no name, no kernel reference and is not open.
   Status delete_if_unused(uint64_t ino);
@@ -281,8 +335,56 @@ class FileSystem {
   // chmod: keep the access ACL's owner/mask/other entries equal to the mode.
   Status sync_acl_with_mode(uint64_t ino, uint32_t mode);
 
+  // Encryption (crypt_ops.cc). REQUIRE mutex_ held.
+  class DataKeys;  // FileData's ExtentKeys, from inode contexts and the keyring
+  std::unique_ptr<ExtentKeys> make_data_keys();
+  // The inode's fscrypt context; nullptr when it is not encrypted. EUCLEAN
+  // for a flagged inode without a valid context item.
+  Result<const fscrypt::Context*> crypt_context(InodeState& state);
+  // The inode's key, set up from the keyring on first use: ENOKEY without
+  // the master key. REQUIRES: the inode is encrypted.
+  Result<fscrypt::FileInfoPtr> crypt_info(InodeState& state);
+  // A new inode in `parent`: an encrypted parent passes its policy on with
+  // a fresh nonce to regular files, directories and symlinks
+  // (fscrypt_prepare_new_inode); other types are not encrypted.
+  Status inherit_encryption(InodeState& parent, InodeState& child);
+  // The name as stored in directory `dir` for a new or renamed entry: the
+  // plaintext, or the ciphertext in an encrypted directory (ENOKEY without
+  // its key, ENAMETOOLONG when the ciphertext would not fit).
+  Result<Bytes> stored_name(InodeState& dir, std::string_view name);
+  // An existing entry by the name a user passed: the plaintext, or in an
+  // encrypted directory whose key is absent, a no-key name (fscrypt's
+  // fscrypt_match_name). std::nullopt if there is none.
+  Result<std::optional<DirEntry>> find_named(uint64_t dir, InodeState& dir_state,
+                                             std::string_view name);
+  // The entry of `dir` in DIR_ITEM `hash` that `matches` accepts.
+  Result<std::optional<DirEntry>> find_entry_if(
+      uint64_t dir, uint64_t hash, const std::function<bool(const DirEntry&)>& matches);
+  // How readdir shows a stored name of directory `dir`: decrypted with its
+  // key, or else as a no-key name.
+  Result<std::string> presented_name(const fscrypt::FileInfoPtr& dir_info, const Bytes& stored);
+  // Symlink targets as stored / as read (encrypted records for encrypted
+  // symlinks; the no-key form without the key).
+  Result<Bytes> stored_symlink_target(InodeState& link, std::string_view target);
+  // ENAMETOOLONG when `target` would not fit as a symlink in `dir` (an
+  // encrypted record is longer than the target: fscrypt_prepare_symlink).
+  Status check_symlink_fits(InodeState& dir, std::string_view target);
+  Result<std::string> presented_symlink_target(InodeState& link, const Bytes& stored);
+  // EXDEV unless `child` may be linked into encrypted directory `dir`
+  // (fscrypt_has_permitted_context).
+  Status check_permitted_context(InodeState& dir, InodeState& child);
+  // Whether copy_file_range may share extents between the two files: the
+  // same encryption (none, or equal policies).
+  Result<bool> same_encryption(InodeState& a, InodeState& b);
+  // The inodes the kernel holds whose context names `key`; with `evict`,
+  // first drops the cached keys of those (and others of the key) that are
+  // not open.
+  std::vector<uint64_t> inodes_using_key(const fscrypt::KeySpecifier& key, bool evict);
+
   std::unique_ptr<store::Engine> engine_;
   MountOptions options_;
+  fscrypt::Keyring keyring_;
+  std::unique_ptr<ExtentKeys> data_keys_;
   // Guards everything below and every engine call.
   mutable std::mutex mutex_;
   std::unique_ptr<FileData> data_;

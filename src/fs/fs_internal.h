@@ -7,6 +7,8 @@
 
 #include "fs/filesystem.h"
 #include "fs/items.h"
+#include "fscrypt/key_info.h"
+#include "fscrypt/policy.h"
 
 namespace ecfs::fs {
 
@@ -21,6 +23,12 @@ struct FileSystem::InodeState {
   bool dirty = false;
   uint64_t lookups = 0;  // kernel references (FUSE lookup count)
   uint32_t opens = 0;    // open file handles
+  // fscrypt: the inode's context once read (crypt_context()), and its key
+  // while set up (crypt_info(); kept while the inode is open, dropped when a
+  // key removal evicts it).
+  bool crypt_context_loaded = false;
+  std::optional<fscrypt::Context> crypt_context;
+  fscrypt::FileInfoPtr crypt_info;
 };
 
 }  // namespace ecfs::fs
