@@ -9,6 +9,8 @@
 #include <utility>
 
 #include "fs/file_data.h"
+#include "fscrypt/extent.h"
+#include "fscrypt/policy.h"
 
 namespace ecfs::fs {
 namespace {
@@ -399,6 +401,36 @@ class Checker {
     if (inode.fscrypt_context && inode.fscrypt_context->size() != kInodeContextSize) {
       problem(what + ": FSCRYPT_INODE_CTX of " + std::to_string(inode.fscrypt_context->size()) +
               " bytes (" + std::to_string(kInodeContextSize) + " expected)");
+    }
+    std::optional<fscrypt::Context> context;
+    if (flagged && inode.fscrypt_context && inode.fscrypt_context->size() == kInodeContextSize) {
+      auto parsed = fscrypt::parse_context(*inode.fscrypt_context);
+      if (!parsed) {
+        problem(what + ": FSCRYPT_INODE_CTX does not parse: " + parsed.error().message());
+      } else if (auto allowed = fscrypt::check_extent_encryption_allowed(parsed->policy);
+                 !allowed) {
+        problem(what +
+                ": its encryption policy is not one ecfs allows: " + allowed.error().message());
+      } else {
+        context = std::move(*parsed);
+      }
+    }
+    // Every extent of an encrypted file belongs to its policy (its mode and
+    // master key: the series' fscrypt_load_extent_info checks); a file
+    // without a context has no encrypted extent, since extents are shared
+    // only between files of one policy.
+    for (const auto& [offset, extent] : inode.extents) {
+      const std::string at = what + ": extent at file offset " + std::to_string(offset);
+      const bool encrypted = extent.encryption == ExtentEncryption::kFscrypt;
+      if (!flagged && encrypted) problem(at + " is encrypted but the inode is not");
+      if (!context) continue;
+      if (!encrypted) {
+        problem(at + " is not encrypted but the inode is");
+      } else if (auto loaded = fscrypt::load_extent_context(extent.context, context->policy);
+                 !loaded) {
+        problem(at + ": its extent context does not belong to the inode's policy (" +
+                loaded.error().message() + ")");
+      }
     }
   }
 

@@ -613,6 +613,88 @@ TEST_F(FsCheckTest, EncryptedFlagWithoutContext) {
                                      "FSCRYPT_INODE_CTX"});
 }
 
+// An encrypted directory with one encrypted file of `length` bytes.
+struct EncryptedFile {
+  uint64_t dir = 0;
+  uint64_t file = 0;
+};
+EncryptedFile make_encrypted_file(FileSystem& fs, uint64_t length) {
+  const fscrypt::Caller root{0, true};
+  const Bytes raw(32, 0x5a);
+  auto change = must(fs.add_key(root, fscrypt::KeySpecifier::from_identifier({}), raw));
+  fscrypt::PolicyV2 policy;
+  policy.flags = fscrypt::kPolicyFlagsPad32;
+  std::copy(change.key.bytes().begin(), change.key.bytes().end(),
+            policy.master_key_identifier.begin());
+  EncryptedFile made;
+  made.dir = must(fs.mkdir(kRootDirIno, "secret", 0755, kRootCaller)).ino;
+  must(fs.set_policy(made.dir, policy, root));
+  made.file = must(fs.mknod(made.dir, "f", S_IFREG | 0644, 0, kRootCaller)).ino;
+  const std::string data(length, 'e');
+  EXPECT_EQ(must(fs.write(made.file, 0, as_bytes(data))), length);
+  return made;
+}
+
+FileExtentItem first_extent(store::BTree& tree, uint64_t ino) {
+  auto data = must(tree.find({ino, kExtentDataKey, 0}));
+  EXPECT_TRUE(data.has_value());
+  return must(decode_file_extent_item(data.value_or(Bytes{})));
+}
+
+TEST_F(FsCheckTest, EncryptedFilesystemIsClean) {
+  make_encrypted_file(*fs_, 100000);
+  const FsCheckReport report = check();
+  EXPECT_TRUE(report.clean()) << joined(report.problems);
+}
+
+TEST_F(FsCheckTest, PlaintextExtentInAnEncryptedFile) {
+  const EncryptedFile made = make_encrypted_file(*fs_, 8192);
+  corrupt([&](store::BTree& tree) {
+    FileExtentItem extent = first_extent(tree, made.file);
+    extent.encryption = ExtentEncryption::kNone;
+    extent.context.clear();
+    must(tree.update({made.file, kExtentDataKey, 0}, encode_file_extent_item(extent)));
+  });
+  const FsCheckReport report = check();
+  EXPECT_EQ(report.problems,
+            std::vector<std::string>{"inode " + std::to_string(made.file) +
+                                     " (regular file): extent at file offset 0 is not "
+                                     "encrypted but the inode is"});
+}
+
+TEST_F(FsCheckTest, ExtentContextOfAnotherKey) {
+  const EncryptedFile made = make_encrypted_file(*fs_, 8192);
+  corrupt([&](store::BTree& tree) {
+    FileExtentItem extent = first_extent(tree, made.file);
+    extent.context[5] ^= 1;  // a byte of the master key identifier
+    must(tree.update({made.file, kExtentDataKey, 0}, encode_file_extent_item(extent)));
+  });
+  const FsCheckReport report = check();
+  ASSERT_EQ(report.problems.size(), 1u) << joined(report.problems);
+  EXPECT_TRUE(report.problems[0].starts_with(
+      "inode " + std::to_string(made.file) +
+      " (regular file): extent at file offset 0: its extent context does not belong to the "
+      "inode's policy"))
+      << report.problems[0];
+}
+
+TEST_F(FsCheckTest, EncryptedExtentInAPlainFile) {
+  const EncryptedFile made = make_encrypted_file(*fs_, 8192);
+  const uint64_t plain = create(kRootDirIno, "plain");
+  write(plain, 0, 8192, 'p');
+  corrupt([&](store::BTree& tree) {
+    FileExtentItem extent = first_extent(tree, plain);
+    extent.encryption = ExtentEncryption::kFscrypt;
+    extent.context = first_extent(tree, made.file).context;
+    must(tree.update({plain, kExtentDataKey, 0}, encode_file_extent_item(extent)));
+  });
+  const FsCheckReport report = check();
+  EXPECT_EQ(report.problems,
+            std::vector<std::string>{"inode " + std::to_string(plain) +
+                                     " (regular file): extent at file offset 0 is encrypted "
+                                     "but the inode is not"});
+}
+
 TEST(QuotedNameTest, EscapesWhatIsNotPrintable) {
   EXPECT_EQ(quoted_name(as_bytes(std::string_view("plain name"))), "\"plain name\"");
   EXPECT_EQ(quoted_name(Bytes{'a', 0x00, 0xff, '"', '\\', 0x7f}), "\"a\\x00\\xff\\\"\\\\\\x7f\"");
