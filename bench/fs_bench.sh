@@ -2,12 +2,18 @@
 # Filesystem benchmark: the same fio jobs and metadata storm on an ecfs FUSE
 # mount and on a plain directory of the host filesystem (the baseline, on the
 # same disk as the ecfs image), printed as a table of figures and ratios.
+# Then the cost of encryption: the sequential fio jobs in an unencrypted and
+# an encrypted directory of the same mount (`ecfs key add`, `ecfs policy
+# set`: the default AES-256-XTS / AES-256-CTS policy, per-extent keys),
+# paired and repeated, with the encrypted/plain ratio of the medians; the
+# target is under 15% of sequential throughput (issue 5).
 #
 #   bash bench/fs_bench.sh [BUILD_DIR]
 #
 # ECFS_BENCH_SIZE  sequential file size (default 4G)
 # ECFS_BENCH_FILES files in the metadata storm (default 100000)
 # ECFS_BENCH_DIR   where the image and the host directory go (default /var/tmp)
+# ECFS_BENCH_ROUNDS rounds of the plain/encrypted comparison (default 3)
 # Needs root (dropping caches, mounting) and /dev/fuse.
 set -euo pipefail
 
@@ -17,6 +23,7 @@ storm="$build/bin/metadata_storm"
 size=${ECFS_BENCH_SIZE:-4G}
 files=${ECFS_BENCH_FILES:-100000}
 base=${ECFS_BENCH_DIR:-/var/tmp}
+rounds=${ECFS_BENCH_ROUNDS:-3}
 
 for tool in fio python3 fusermount3; do
   command -v "$tool" >/dev/null || { echo "fs_bench: $tool is missing (make deps)" >&2; exit 1; }
@@ -30,6 +37,7 @@ image="$work/ecfs.img"
 mnt="$work/mnt"
 host="$work/host"
 results="$work/results"
+key_file="$work/master.key"
 mkdir -p "$mnt" "$host" "$results"
 
 cleanup() {
@@ -46,6 +54,13 @@ drop_caches() {
 size_bytes=$(numfmt --from=iec "$size")
 "$ecfs" mkfs "$image" --size $((size_bytes * 3 + (2 << 30))) --quiet
 "$ecfs" mount "$image" "$mnt"
+# Both ecfs directories live in the one mount: "plain" unencrypted,
+# "encrypted" under a fresh random 64-byte master key.
+mkdir "$mnt/plain" "$mnt/encrypted"
+head -c 64 /dev/urandom >"$key_file"
+key_id=$("$ecfs" key add "$mnt" --key-file "$key_file" | grep -oE '[0-9a-f]{32}' | head -n 1)
+[ -n "$key_id" ] || { echo "fs_bench: ecfs key add printed no key identifier" >&2; exit 1; }
+"$ecfs" policy set "$mnt/encrypted" "$key_id"
 
 # fio JOB DIR RW BS [extra fio options...]: bandwidth in MB/s and IOPS.
 run_fio() {
@@ -62,10 +77,9 @@ job = json.load(open(sys.argv[1]))["jobs"][0][sys.argv[2]]
 print("%.1f %.0f" % (job["bw_bytes"] / 1e6, job["iops"]))' "$1" "$2"
 }
 
-for target in host ecfs; do
-  dir=$host
-  [ "$target" = ecfs ] && dir=$mnt
-  echo "fs_bench: $target ..." >&2
+# The sequential jobs: write (fsync at the end), then read it back cold.
+run_sequential() {  # TARGET DIR
+  local target=$1 dir=$2
   for bs in 1M 128K; do
     run_fio "$target-seqwrite-$bs" "$dir" write "$bs" --size="$size" --end_fsync=1
     drop_caches
@@ -73,6 +87,13 @@ for target in host ecfs; do
     rm -f "$dir/bench.dat"
     drop_caches
   done
+}
+
+for target in host ecfs; do
+  dir=$host
+  [ "$target" = ecfs ] && dir=$mnt/plain
+  echo "fs_bench: $target ..." >&2
+  run_sequential "$target" "$dir"
   run_fio "$target-randwrite-4K" "$dir" randwrite 4K --size=1G --runtime=20 --time_based \
     --end_fsync=1
   drop_caches
@@ -111,6 +132,55 @@ for phase in create stat readdir unlink; do
   e=$(awk -v p="$phase" '$1 == p {print $4}' "$results/ecfs-storm.txt")
   row "$phase" "$h" "$e" op/s
 done
+
+# Encryption cost: the sequential jobs in the plain and the encrypted
+# directory of the same mount, paired (plain then encrypted, per job) and
+# repeated, so both sides see the same disk and page-cache conditions; the
+# ratio is of the medians.
+echo "fs_bench: ecfs plain vs encrypted, $rounds rounds ..." >&2
+for round in $(seq 1 "$rounds"); do
+  for bs in 1M 128K; do
+    for side in plain encrypted; do
+      run_fio "pair$round-$side-seqwrite-$bs" "$mnt/$side" write "$bs" --size="$size" --end_fsync=1
+      drop_caches
+    done
+    for side in plain encrypted; do
+      run_fio "pair$round-$side-seqread-$bs" "$mnt/$side" read "$bs" --size="$size"
+      rm -f "$mnt/$side/bench.dat"
+      drop_caches
+    done
+  done
+done
+median_bw() {  # SIDE JOB BS RW -> median MB/s over the rounds
+  local figures=()
+  for round in $(seq 1 "$rounds"); do
+    read -r bw _ < <(fio_figure "$results/pair$round-$1-$2-$3.json" "$4")
+    figures+=("$bw")
+  done
+  python3 -c 'import statistics, sys; print(statistics.median(map(float, sys.argv[1:])))' \
+    "${figures[@]}"
+}
+echo
+echo "encryption cost in one mount, median of $rounds rounds (target: encrypted >= 0.85x plain)"
+printf '%-22s %14s %14s %8s\n' workload plain encrypted ratio
+ratios=()
+for bs in 1M 128K; do
+  for kind in seqwrite:write seqread:read; do
+    job=${kind%%:*} side=${kind##*:}
+    p_bw=$(median_bw plain "$job" "$bs" "$side")
+    c_bw=$(median_bw encrypted "$job" "$bs" "$side")
+    row "$job $bs" "$p_bw" "$c_bw" MB/s
+    ratios+=("$(python3 -c 'import sys; p, c = map(float, sys.argv[1:]); print(c / p if p else 0)' \
+      "$p_bw" "$c_bw")")
+  done
+done
+python3 -c '
+import sys
+worst = min(float(r) for r in sys.argv[1:])
+print("worst encrypted/plain ratio %.2fx: encryption costs %.0f%% of sequential throughput, "
+      "%s the 15%% target" % (worst, max(0, 1 - worst) * 100,
+                              "within" if worst >= 0.85 else "OVER"))' "${ratios[@]}"
+"$ecfs" key remove "$mnt" "$key_id" >/dev/null
 
 fusermount3 -u "$mnt"
 "$ecfs" fsck "$image" >/dev/null && echo "fsck after the benchmark: clean"

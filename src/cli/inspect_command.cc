@@ -16,6 +16,11 @@
 #include "cli/json_writer.h"
 #include "cli/store_text.h"
 #include "fs/tree_contents.h"
+#include "fscrypt/extent.h"
+#include "fscrypt/key_identifier.h"
+#include "fscrypt/mode.h"
+#include "fscrypt/policy.h"
+#include "fscrypt/symlink.h"
 #include "store/checksum.h"
 #include "store/items.h"
 #include "store/node.h"
@@ -38,7 +43,19 @@ constexpr const char* kDescription =
     "\n"
     "When the top-level subvolume is dumped and holds a filesystem, a filesystem\n"
     "section follows: every inode with its fields, names, directory entries, file\n"
-    "extents, xattr names and symlink target, and the orphans.";
+    "extents, xattr names and symlink target, and the orphans.\n"
+    "\n"
+    "Encrypted inodes are shown as stored, without needing a key: names in\n"
+    "encrypted directories are ciphertext (exact bytes in hex with --json); the\n"
+    "fscrypt context is decoded (version, contents and filenames modes, flags and\n"
+    "padding, data unit size, master key identifier, nonce); an encrypted symlink\n"
+    "target is the kernel's record (u16 length, ciphertext, NUL), in hex with its\n"
+    "no-key form. Every file extent shows its file offset, the image offset of the\n"
+    "bytes it references (disk_bytenr + extent_offset), its length, its offset in\n"
+    "the original extent (extent_offset), disk_bytenr and disk_length, and for an\n"
+    "encrypted extent its decoded context (mode, master key identifier, nonce) and\n"
+    "the number of its first data unit, counted from the start of the original\n"
+    "extent: all an offline decryption with the master key needs.";
 
 constexpr const char* kFooter =
     "Exit status: 0 when everything was read; 1 when the image or part of a tree could\n"
@@ -389,6 +406,145 @@ const char* extent_encryption_name(fs::ExtentEncryption encryption) {
 
 std::string bytes_text(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
 
+// ------------------------------------------------- encryption, without a key
+
+std::string mode_name(uint8_t number) {
+  const fscrypt::ModeInfo* mode = fscrypt::find_mode(number);
+  return mode ? std::string(mode->name) : "unknown";
+}
+
+// An inode's FSCRYPT_INODE_CTX decoded (fscrypt/policy.h parse_context), or
+// why it does not decode. Everything in it is public: a context holds the
+// policy and a nonce, never key material.
+struct InodeCrypt {
+  std::optional<fscrypt::Context> context;
+  std::string error;
+  // The data unit size the context gives on ecfs (log2_data_unit_size, or the
+  // block size when 0), when it decodes.
+  unsigned log2_data_unit_size = 0;
+};
+
+std::optional<InodeCrypt> inode_crypt(const fs::InodeContents& inode) {
+  if (!inode.fscrypt_context) return std::nullopt;
+  InodeCrypt out;
+  auto context = fscrypt::parse_context(*inode.fscrypt_context);
+  if (!context) {
+    out.error = context.error().message();
+    return out;
+  }
+  out.log2_data_unit_size =
+      fscrypt::effective_log2_data_unit_size(context->policy, store::kSectorSize);
+  out.context = std::move(*context);
+  return out;
+}
+
+// The parts of an encrypted symlink's record (struct fscrypt_symlink_data:
+// __le16 len | ciphertext[len] | NUL), checked as fscrypt_get_symlink does
+// (fscrypt/symlink.h), and the target the kernel shows without the key.
+struct SymlinkRecord {
+  std::optional<Bytes> ciphertext;
+  std::optional<std::string> nokey_target;
+  std::string error;
+};
+
+SymlinkRecord symlink_record(const Bytes& record) {
+  SymlinkRecord out;
+  auto nokey = fscrypt::nokey_symlink_target(record);
+  if (!nokey) {
+    out.error = nokey.error().message();
+    return out;
+  }
+  // nokey_symlink_target accepted it, so 2 + len fits in the record.
+  const size_t length = record[0] | static_cast<size_t>(record[1]) << 8;
+  out.ciphertext = Bytes(record.begin() + 2, record.begin() + 2 + static_cast<ptrdiff_t>(length));
+  out.nokey_target = std::move(*nokey);
+  return out;
+}
+
+// An extent's fscrypt context decoded (fscrypt/extent.h parse_extent_context)
+// and, when the inode's context decodes too, the number of the first data
+// unit the item references: data units count from the start of the original
+// extent, so it is extent_offset / data unit size.
+struct ExtentCrypt {
+  std::optional<fscrypt::ExtentContext> context;
+  std::string error;
+  std::optional<uint32_t> data_unit_size;
+  std::optional<uint64_t> first_data_unit;
+};
+
+std::optional<ExtentCrypt> extent_crypt(const fs::FileExtentItem& extent,
+                                        const std::optional<InodeCrypt>& inode) {
+  if (extent.encryption != fs::ExtentEncryption::kFscrypt) return std::nullopt;
+  ExtentCrypt out;
+  auto context = fscrypt::parse_extent_context(extent.context);
+  if (!context) {
+    out.error = context.error().message();
+  } else {
+    out.context = *context;
+  }
+  if (inode && inode->context) {
+    out.data_unit_size = uint32_t{1} << inode->log2_data_unit_size;
+    if (auto dun =
+            fscrypt::extent_data_unit_number(extent.extent_offset, inode->log2_data_unit_size)) {
+      out.first_data_unit = *dun;
+    }
+  }
+  return out;
+}
+
+// The image offset of the first byte an extent item references, or nullopt
+// for a hole (disk_bytenr 0).
+std::optional<uint64_t> image_offset(const fs::FileExtentItem& extent) {
+  if (extent.disk_bytenr == 0) return std::nullopt;
+  return extent.disk_bytenr + extent.extent_offset;
+}
+
+// ------------------------------------------------------- JSON (filesystem)
+
+void json_inode_context(JsonWriter& json, const InodeCrypt& crypt) {
+  if (!crypt.context) {
+    json.field("fscrypt_context_error", crypt.error);
+    return;
+  }
+  const fscrypt::Context& context = *crypt.context;
+  const fscrypt::Policy& policy = context.policy;
+  json.key("fscrypt_context");
+  json.begin_object();
+  json.field("version", context.version());
+  json.field("contents_mode", fscrypt::policy_contents_mode(policy));
+  json.field("contents_mode_name", mode_name(fscrypt::policy_contents_mode(policy)));
+  json.field("filenames_mode", fscrypt::policy_filenames_mode(policy));
+  json.field("filenames_mode_name", mode_name(fscrypt::policy_filenames_mode(policy)));
+  json.field("flags", fscrypt::policy_flags(policy));
+  json.field("padding", fscrypt::filename_padding(fscrypt::policy_flags(policy)));
+  json.field("log2_data_unit_size", fscrypt::policy_log2_data_unit_size(policy));
+  json.field("data_unit_size", uint64_t{1} << crypt.log2_data_unit_size);
+  const fscrypt::KeySpecifier key = fscrypt::policy_key_specifier(policy);
+  json.field(key.type() == fscrypt::KeySpecifierType::kIdentifier ? "master_key_identifier"
+                                                                  : "master_key_descriptor",
+             key.to_hex());
+  json.field("nonce", to_hex(context.nonce));
+  json.end_object();
+}
+
+void json_extent_context(JsonWriter& json, const fs::FileExtentItem& extent,
+                         const ExtentCrypt& crypt) {
+  if (!crypt.context) {
+    json.field("context_error", crypt.error);
+  } else {
+    json.key("context");
+    json.begin_object();
+    json.field("version", extent.context.front());
+    json.field("contents_mode", crypt.context->contents_mode);
+    json.field("contents_mode_name", mode_name(crypt.context->contents_mode));
+    json.field("master_key_identifier", to_hex(crypt.context->master_key_identifier));
+    json.field("nonce", to_hex(crypt.context->nonce));
+    json.end_object();
+  }
+  if (crypt.data_unit_size) json.field("data_unit_size", *crypt.data_unit_size);
+  if (crypt.first_data_unit) json.field("first_data_unit", *crypt.first_data_unit);
+}
+
 void json_inode_item(JsonWriter& json, const fs::InodeItem& item) {
   json.begin_object();
   json.field("type", fs::file_type_name(item.mode));
@@ -421,6 +577,7 @@ void json_name(JsonWriter& json, const Bytes& name) {
 
 void json_inode(JsonWriter& json, uint64_t ino, const fs::InodeContents& inode, bool orphan) {
   const uint32_t mode = inode.item ? inode.item->mode : 0;
+  const std::optional<InodeCrypt> crypt = inode_crypt(inode);
   json.begin_object();
   json.field("ino", ino);
   json.key("inode_item");
@@ -460,14 +617,21 @@ void json_inode(JsonWriter& json, uint64_t ino, const fs::InodeContents& inode, 
     for (const auto& [offset, extent] : inode.extents) {
       json.begin_object();
       json.field("file_offset", offset);
+      json.key("image_offset");
+      if (auto at = image_offset(extent)) {
+        json.value(*at);
+      } else {
+        json.null_value();
+      }
+      json.field("length", extent.length);
+      json.field("extent_offset", extent.extent_offset);
       json.field("disk_bytenr", extent.disk_bytenr);
       json.field("disk_length", extent.disk_length);
-      json.field("extent_offset", extent.extent_offset);
-      json.field("length", extent.length);
       json.field("generation", extent.generation);
       json.field("type", extent_type_name(extent.type));
       json.field("encryption", extent_encryption_name(extent.encryption));
       json.field("context_hex", to_hex(extent.context));
+      if (auto ecrypt = extent_crypt(extent, crypt)) json_extent_context(json, extent, *ecrypt);
       json.end_object();
     }
     json.end_array();
@@ -479,6 +643,20 @@ void json_inode(JsonWriter& json, uint64_t ino, const fs::InodeContents& inode, 
       json.begin_object();
       json.field("target", bytes_text(target));
       json.field("target_hex", to_hex(target));
+      if (crypt) {
+        // The stored target is the fscrypt symlink record.
+        const SymlinkRecord record = symlink_record(target);
+        if (record.ciphertext) {
+          json.key("record");
+          json.begin_object();
+          json.field("ciphertext_length", record.ciphertext->size());
+          json.field("ciphertext_hex", to_hex(*record.ciphertext));
+          json.field("nokey_target", *record.nokey_target);
+          json.end_object();
+        } else {
+          json.field("record_error", record.error);
+        }
+      }
       json.end_object();
     }
     json.end_array();
@@ -490,6 +668,7 @@ void json_inode(JsonWriter& json, uint64_t ino, const fs::InodeContents& inode, 
   }
   json.end_array();
   if (inode.fscrypt_context) json.field("fscrypt_context_hex", to_hex(*inode.fscrypt_context));
+  if (crypt) json_inode_context(json, *crypt);
   json.field("orphan", orphan);
   json.end_object();
 }
@@ -649,6 +828,42 @@ void print_node_text(const store::Node& node) {
   }
 }
 
+std::string inode_crypt_text(const InodeCrypt& crypt) {
+  if (!crypt.context) return "fscrypt context (cannot decode: " + crypt.error + ")";
+  const fscrypt::Policy& policy = crypt.context->policy;
+  const uint8_t contents = fscrypt::policy_contents_mode(policy);
+  const uint8_t filenames = fscrypt::policy_filenames_mode(policy);
+  const uint8_t flags = fscrypt::policy_flags(policy);
+  char text[160];
+  std::snprintf(text, sizeof text,
+                "fscrypt context v%u: contents %u %s, filenames %u %s, flags 0x%02x (padding "
+                "%zu), data unit %u",
+                crypt.context->version(), contents, mode_name(contents).c_str(), filenames,
+                mode_name(filenames).c_str(), flags, fscrypt::filename_padding(flags),
+                1u << crypt.log2_data_unit_size);
+  return std::string(text) + ", key " + fscrypt::policy_key_specifier(policy).to_hex() +
+         ", nonce " + to_hex(crypt.context->nonce);
+}
+
+// " mode N NAME, key ID, nonce N, first data unit D" for an encrypted extent.
+std::string extent_crypt_text(const fs::FileExtentItem& extent,
+                              const std::optional<InodeCrypt>& inode) {
+  const std::optional<ExtentCrypt> crypt = extent_crypt(extent, inode);
+  if (!crypt) return extent.context.empty() ? "" : " context " + to_hex(extent.context);
+  std::string text;
+  if (crypt->context) {
+    text = " mode " + std::to_string(crypt->context->contents_mode) + " " +
+           mode_name(crypt->context->contents_mode) + ", key " +
+           to_hex(crypt->context->master_key_identifier) + ", nonce " +
+           to_hex(crypt->context->nonce);
+  } else {
+    text = " context " + to_hex(extent.context) + " (cannot decode: " + crypt->error + ")";
+  }
+  if (crypt->first_data_unit)
+    text += ", first data unit " + std::to_string(*crypt->first_data_unit);
+  return text;
+}
+
 void print_filesystem_text(const fs::TreeContents& contents) {
   std::printf("filesystem (tree %" PRIu64 "): %zu inodes, %zu orphans\n", store::kFsTreeId,
               contents.inodes.size(), contents.orphans.size());
@@ -664,6 +879,8 @@ void print_filesystem_text(const fs::TreeContents& contents) {
     } else {
       std::printf("  inode %" PRIu64 " (no INODE_ITEM)\n", ino);
     }
+    const std::optional<InodeCrypt> crypt = inode_crypt(inode);
+    if (crypt) std::printf("    %s\n", inode_crypt_text(*crypt).c_str());
     for (const auto& [parent, refs] : inode.refs) {
       for (const fs::InodeRef& ref : refs) {
         std::printf("    name %s in %" PRIu64 " index %" PRIu64 "\n",
@@ -675,15 +892,29 @@ void print_filesystem_text(const fs::TreeContents& contents) {
                   fs::quoted_name(entry.name).c_str(), entry.ino, entry.type);
     }
     for (const auto& [offset, extent] : inode.extents) {
+      std::string at = "hole";
+      if (auto image = image_offset(extent)) at = "image offset " + std::to_string(*image);
       std::printf("    extent at %" PRIu64 ": disk %" PRIu64 " length %" PRIu64 ", bytes %" PRIu64
-                  "..+%" PRIu64 " %s encryption %s%s%s\n",
+                  "..+%" PRIu64 " (%s) %s encryption %s%s\n",
                   offset, extent.disk_bytenr, extent.disk_length, extent.extent_offset,
-                  extent.length, extent_type_name(extent.type),
-                  extent_encryption_name(extent.encryption), extent.context.empty() ? "" : " ",
-                  to_hex(extent.context).c_str());
+                  extent.length, at.c_str(), extent_type_name(extent.type),
+                  extent_encryption_name(extent.encryption),
+                  extent_crypt_text(extent, crypt).c_str());
     }
     for (const auto& [offset, target] : inode.symlink_targets) {
-      std::printf("    symlink target %s\n", fs::quoted_name(target).c_str());
+      if (!crypt) {
+        std::printf("    symlink target %s\n", fs::quoted_name(target).c_str());
+        continue;
+      }
+      const SymlinkRecord record = symlink_record(target);
+      if (record.ciphertext) {
+        std::printf("    symlink record %s (ciphertext %zu bytes, no-key %s)\n",
+                    to_hex(target).c_str(), record.ciphertext->size(),
+                    record.nokey_target->c_str());
+      } else {
+        std::printf("    symlink record %s (cannot decode: %s)\n", to_hex(target).c_str(),
+                    record.error.c_str());
+      }
     }
     for (const auto& [hash, names] : inode.xattr_names) {
       for (const std::string& name : names) {

@@ -4,7 +4,10 @@
 // type, hex otherwise), then the filesystem tree's inodes with their names,
 // entries, extents and xattr names (fs/tree_contents.h); as text or, with
 // --json, as one JSON document (btrfs inspect-internal dump-super /
-// dump-tree).
+// dump-tree). Encrypted inodes are shown without a key: stored (ciphertext)
+// names and symlink records, fscrypt inode and extent contexts decoded, and
+// each extent's image offset and first data unit number, enough to decrypt
+// the image offline (tests/cli/offline_decrypt_test.cc).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -11,8 +11,10 @@
 #include "cli/crypt_command.h"
 #include "cli/fsck_command.h"
 #include "cli/inspect_command.h"
+#include "cli/key_command.h"
 #include "cli/mkfs_command.h"
 #include "cli/mount_command.h"
+#include "cli/policy_command.h"
 #include "crypto/secret.h"
 
 namespace ecfs::cli {
@@ -65,13 +67,17 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer("Run 'ecfs COMMAND --help' for the options of one command.");
 
+  // Before the commands: subcommands take their parent's formatter when added
+  // (`ecfs key --help` lists its own subcommands the same way).
+  app.formatter(std::make_shared<ecfs::cli::SummaryFormatter>());
   ecfs::cli::CommandRunner runner;
   ecfs::cli::add_crypt_command(app, runner);
   ecfs::cli::add_mkfs_command(app, runner);
   ecfs::cli::add_fsck_command(app, runner);
   ecfs::cli::add_inspect_command(app, runner);
   ecfs::cli::add_mount_command(app, runner);
-  app.formatter(std::make_shared<ecfs::cli::SummaryFormatter>());
+  ecfs::cli::add_key_command(app, runner);
+  ecfs::cli::add_policy_command(app, runner);
 
   if (ecfs::cli::names_unknown_command(app, argc, argv)) {
     ecfs::cli::print_error("", std::string("unknown command '") + argv[1] + "' (see --help)");

@@ -507,7 +507,11 @@ TEST_F(EncryptionTest, RemovalWithOpenFilesIsIncompleteUntilTheyClose) {
   EXPECT_EQ(read_all(file), "before after");
   // New names need the key.
   EXPECT_EQ(error_of(fs_->mknod(dir, "new", S_IFREG | 0644, 0, kRoot)), ENOKEY);
+  // Closing keeps the key incompletely removed (the kernel keeps the inode
+  // cached); a later removal finishes it.
   fs_->release(file);
+  EXPECT_EQ(status(key_), fscrypt::KeyStatus::kIncompletelyRemoved);
+  EXPECT_EQ(remove(key_).removal_status_flags, 0u);
   EXPECT_EQ(status(key_), fscrypt::KeyStatus::kAbsent);
   EXPECT_EQ(error_of(fs_->open(file, O_RDONLY)), ENOKEY);
   add(master_key(1));

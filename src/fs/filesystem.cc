@@ -513,13 +513,6 @@ void FileSystem::release(uint64_t ino) {
   if (it == inodes_.end()) return;
   InodeState& state = *it->second;
   if (state.opens > 0) --state.opens;
-  // The last close of a file whose key was removed meanwhile lets the key
-  // go, so that the removal can finish (the kernel evicts the inode).
-  if (state.opens == 0 && state.crypt_info &&
-      keyring_.key_status(fscrypt::Caller{0, true}, state.crypt_info->master_key()).status !=
-          fscrypt::KeyStatus::kPresent) {
-    state.crypt_info.reset();
-  }
   if (closed_ || failed_ || options_.read_only) return;
   if (auto deleted = delete_if_unused(ino); !deleted) (void)abort_change(deleted.error());
 }

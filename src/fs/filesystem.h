@@ -267,6 +267,8 @@ class FileSystem {
   // for a non-empty unencrypted directory; EEXIST if it already has another
   // policy (the same policy again succeeds); EROFS.
   Status set_policy(uint64_t ino, const fscrypt::Policy& policy, const fscrypt::Caller& caller);
+  // Whether inode `ino` has an fscrypt context (false when unknown).
+  bool is_encrypted(uint64_t ino);
   // FS_IOC_GET_ENCRYPTION_POLICY_EX: ENODATA for an unencrypted inode.
   // Needs no key.
   Result<fscrypt::Policy> get_policy(uint64_t ino);

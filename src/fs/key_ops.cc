@@ -50,6 +50,14 @@ Result<KeyChange> FileSystem::remove_key(const fscrypt::Caller& caller,
   KeyChange change;
   change.key = key;
   if (last_claim) change.stale_inodes = inodes_using_key(key, true);
+  // A retry of an incompletely removed key: dropping the cached keys of
+  // closed files may have released the last of them, which finishes the
+  // removal (the kernel's try_to_lock_encrypted_files evicting the inodes).
+  if (before.status == fscrypt::KeyStatus::kIncompletelyRemoved &&
+      keyring_.key_status(caller, key).status == fscrypt::KeyStatus::kAbsent) {
+    if (!synced) return std::unexpected(synced.error());
+    return change;
+  }
   auto flags =
       all_users ? keyring_.remove_key_all_users(caller, key) : keyring_.remove_key(caller, key);
   if (!flags) return std::unexpected(flags.error());
@@ -113,6 +121,13 @@ Status FileSystem::set_policy(uint64_t ino, const fscrypt::Policy& policy,
   state.crypt_info.reset();
   touch(state, false, true);
   return ok();
+}
+
+bool FileSystem::is_encrypted(uint64_t ino) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return false;
+  auto found = inode(ino);
+  return found && ((*found)->item->flags & kInodeFlagEncrypted);
 }
 
 Result<fscrypt::Policy> FileSystem::get_policy(uint64_t ino) {

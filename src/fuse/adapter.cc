@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuse/caller_privilege.h"
 #include "fuse/ioctl_dispatch.h"
 #include "fuse/libfuse.h"
 
@@ -51,23 +52,33 @@ void reply_error(fuse_req_t req, const Error& error) {
   fuse_reply_err(req, value);
 }
 
-fuse_entry_param entry_of(const Adapter& adapter, const fs::Attributes& attributes) {
+// `in_encrypted_directory`: the entry's name is a name of an encrypted
+// directory, which changes meaning when the directory's key is added or
+// removed (plaintext name / no-key name). Such entries are not cached by
+// the kernel's dcache (timeout 0), so every path walk asks again and the
+// kernel never keeps a plaintext name after the key is gone or a no-key
+// name after it is back (the kernel's fscrypt_d_revalidate does the same
+// for no-key dentries).
+fuse_entry_param entry_of(const Adapter& adapter, const fs::Attributes& attributes,
+                          bool in_encrypted_directory) {
   fuse_entry_param entry;
   std::memset(&entry, 0, sizeof(entry));
   entry.ino = to_node(attributes.ino);
   entry.generation = attributes.generation;
   entry.attr = attributes.to_stat();
   entry.attr_timeout = adapter.options().attr_timeout_seconds;
-  entry.entry_timeout = adapter.options().entry_timeout_seconds;
+  entry.entry_timeout = in_encrypted_directory ? 0 : adapter.options().entry_timeout_seconds;
   return entry;
 }
 
-// Replies with an entry whose lookup reference the FileSystem already
-// counted; gives it back if the kernel will never know about it.
-void reply_entry(fuse_req_t req, const Result<fs::Attributes>& attributes) {
+// Replies with an entry of directory `parent` whose lookup reference the
+// FileSystem already counted; gives it back if the kernel will never know
+// about it.
+void reply_entry(fuse_req_t req, uint64_t parent, const Result<fs::Attributes>& attributes) {
   if (!attributes) return reply_error(req, attributes.error());
   Adapter& adapter = adapter_of(req);
-  const fuse_entry_param entry = entry_of(adapter, *attributes);
+  const fuse_entry_param entry =
+      entry_of(adapter, *attributes, adapter.filesystem().is_encrypted(parent));
   if (fuse_reply_entry(req, &entry) == -ENOENT) adapter.filesystem().forget(attributes->ino, 1);
 }
 
@@ -136,7 +147,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   // A missing name is answered ENOENT rather than cached as a negative
   // entry: a later key addition (fscrypt) may make the name appear
   // without a create the kernel would see.
-  reply_entry(req, fs_of(req).lookup(to_inode(parent), name));
+  reply_entry(req, to_inode(parent), fs_of(req).lookup(to_inode(parent), name));
 }
 
 void op_forget(fuse_req_t req, fuse_ino_t node, uint64_t count) {
@@ -179,15 +190,18 @@ void op_setattr(fuse_req_t req, fuse_ino_t node, struct stat* attr, int to_set, 
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
-  reply_entry(req, fs_of(req).mknod(to_inode(parent), name, mode, rdev, caller_of(req)));
+  reply_entry(req, to_inode(parent),
+              fs_of(req).mknod(to_inode(parent), name, mode, rdev, caller_of(req)));
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  reply_entry(req, fs_of(req).mkdir(to_inode(parent), name, mode, caller_of(req)));
+  reply_entry(req, to_inode(parent),
+              fs_of(req).mkdir(to_inode(parent), name, mode, caller_of(req)));
 }
 
 void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
-  reply_entry(req, fs_of(req).symlink(to_inode(parent), name, target, caller_of(req)));
+  reply_entry(req, to_inode(parent),
+              fs_of(req).symlink(to_inode(parent), name, target, caller_of(req)));
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t node) {
@@ -197,7 +211,8 @@ void op_readlink(fuse_req_t req, fuse_ino_t node) {
 }
 
 void op_link(fuse_req_t req, fuse_ino_t node, fuse_ino_t new_parent, const char* new_name) {
-  reply_entry(req, fs_of(req).link(to_inode(node), to_inode(new_parent), new_name));
+  reply_entry(req, to_inode(new_parent),
+              fs_of(req).link(to_inode(node), to_inode(new_parent), new_name));
 }
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -247,7 +262,8 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     return reply_error(req, opened.error());
   }
   set_open_flags(fi);
-  const fuse_entry_param entry = entry_of(adapter_of(req), *attributes);
+  const fuse_entry_param entry =
+      entry_of(adapter_of(req), *attributes, filesystem.is_encrypted(to_inode(parent)));
   if (fuse_reply_create(req, &entry, fi) == -ENOENT) {
     filesystem.release(attributes->ino);
     filesystem.forget(attributes->ino, 1);
@@ -409,6 +425,7 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, 
       });
   if (!listed) return reply_error(req, listed.error());
 
+  const bool encrypted_directory = filesystem.is_encrypted(directory);
   std::vector<char> buffer(size);
   size_t used = 0;
   std::vector<uint64_t> referenced;  // inodes whose reference this reply carries
@@ -417,7 +434,7 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, 
     std::memset(&param, 0, sizeof(param));
     if (!is_dot_or_dotdot(entry.name)) {
       if (auto attributes = filesystem.lookup(directory, entry.name)) {
-        param = entry_of(adapter, *attributes);
+        param = entry_of(adapter, *attributes, encrypted_directory);
         referenced.push_back(attributes->ino);
       }
       // A name removed since the listing: the entry goes out without a
@@ -515,15 +532,44 @@ void op_removexattr(fuse_req_t req, fuse_ino_t node, const char* name) {
 
 // ---- ioctl -------------------------------------------------------------
 
-void op_ioctl(fuse_req_t req, fuse_ino_t, unsigned int command, void*, fuse_file_info*,
+// Drops what the kernel caches of inodes whose contents, attributes or
+// symlink targets changed meaning with a key (filesystem.h KeyChange): the
+// FUSE counterpart of the kernel evicting inodes on key removal. ENOENT
+// means the kernel holds nothing of that inode.
+void invalidate_inodes(fuse_session* session, const std::vector<uint64_t>& inodes) {
+  if (session == nullptr) return;
+  for (const uint64_t ino : inodes) {
+    const int result = fuse_lowlevel_notify_inval_inode(session, to_node(ino), 0, 0);
+    if (result != 0 && result != -ENOENT) {
+      fuse_log(FUSE_LOG_DEBUG, "ecfs: invalidating inode %llu: %s\n",
+               static_cast<unsigned long long>(ino), std::strerror(-result));
+    }
+  }
+}
+
+void op_ioctl(fuse_req_t req, fuse_ino_t node, unsigned int command, void*, fuse_file_info*,
               unsigned flags, const void* in, size_t in_size, size_t out_size) {
   // Unrestricted ioctls exist only for CUSE; a FUSE mount never sends them.
   if (flags & FUSE_IOCTL_UNRESTRICTED) return reply_errno(req, ENOTTY);
+  Adapter& adapter = adapter_of(req);
+  const fuse_ctx* context = fuse_req_ctx(req);
+  const fscrypt::Caller caller = fscrypt_caller(context->uid, context->pid);
+  // The argument lies in libfuse's receive buffer, which is writable (the
+  // const is the API's): a raw key in it is wiped once answered.
+  const MutableByteSpan argument(static_cast<uint8_t*>(const_cast<void*>(in)), in_size);
   const IoctlAnswer answer =
-      answer_ioctl(command, ByteSpan(static_cast<const uint8_t*>(in), in_size));
-  if (answer.error != 0) return reply_errno(req, answer.error);
-  if (answer.out.size() > out_size) return reply_errno(req, EINVAL);
-  fuse_reply_ioctl(req, 0, answer.out.data(), answer.out.size());
+      answer_ioctl(adapter.filesystem(), to_inode(node), caller, command, argument);
+  wipe_ioctl_secrets(command, argument);
+  if (answer.error != 0) {
+    reply_error(req, Error(answer.error, answer.message));
+  } else if (answer.out.size() > out_size) {
+    reply_errno(req, EINVAL);
+  } else {
+    fuse_reply_ioctl(req, 0, answer.out.data(), answer.out.size());
+  }
+  // Only after the reply: the caller's ioctl must not wait for the kernel
+  // to drop caches (the invalidation may need the same inodes' locks).
+  invalidate_inodes(adapter.session(), answer.stale_inodes);
 }
 
 fuse_lowlevel_ops make_operations() {

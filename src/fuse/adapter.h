@@ -31,6 +31,7 @@
 #include "fs/filesystem.h"
 
 struct fuse_lowlevel_ops;
+struct fuse_session;
 
 namespace ecfs::fuse {
 
@@ -68,6 +69,11 @@ class Adapter {
   fs::FileSystem& filesystem() { return filesystem_; }
   const AdapterOptions& options() const { return options_; }
 
+  // The session that serves this Adapter, for notifications to the kernel
+  // (cache invalidation after key changes); nullptr before it is set.
+  fuse_session* session() const { return session_; }
+  void set_session(fuse_session* session) { session_ = session; }
+
   // Closes the filesystem (writes out buffered data, commits) the first
   // time it is called, from the destroy callback or after the session
   // ended; later calls return the first result.
@@ -76,6 +82,7 @@ class Adapter {
  private:
   fs::FileSystem& filesystem_;
   AdapterOptions options_;
+  fuse_session* session_ = nullptr;
   std::mutex close_mutex_;
   std::optional<Status> close_result_;
 };

@@ -1,27 +1,305 @@
 #include "fuse/ioctl_dispatch.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <string>
+#include <utility>
+#include <variant>
 
+#include "crypto/secret.h"
+#include "fscrypt/key_identifier.h"
+#include "fscrypt/policy.h"
 #include "fuse/ioctl_abi.h"
 
 namespace ecfs::fuse {
+namespace {
 
-IoctlAnswer answer_ioctl(unsigned command, ByteSpan in) {
+IoctlAnswer refuse(int error, std::string message) {
+  IoctlAnswer answer;
+  answer.error = error;
+  answer.message = std::move(message);
+  return answer;
+}
+
+IoctlAnswer refuse(const Error& error) {
+  const int value = error.errno_value() > 0 ? error.errno_value() : EIO;
+  return refuse(value, error.message());
+}
+
+template <typename Struct>
+IoctlAnswer answer_with(const Struct& out) {
+  IoctlAnswer answer;
+  answer.out.resize(sizeof(Struct));
+  std::memcpy(answer.out.data(), &out, sizeof(Struct));
+  return answer;
+}
+
+bool all_zero(ByteSpan bytes) {
+  for (uint8_t byte : bytes)
+    if (byte != 0) return false;
+  return true;
+}
+
+template <typename T, size_t N>
+bool all_zero(const T (&words)[N]) {
+  return all_zero(ByteSpan(reinterpret_cast<const uint8_t*>(words), sizeof(words)));
+}
+
+// A non-secret argument struct, copied out of the request.
+template <typename Struct>
+Struct load(ByteSpan in) {
+  Struct value;
+  std::memcpy(&value, in.data(), sizeof(Struct));
+  return value;
+}
+
+// struct fscrypt_key_specifier as keyring.c `valid_key_spec` checks it (the
+// reserved word zero, a known type), plus the ABI rule that the union bytes
+// past the descriptor or identifier are zero. Fields are native-endian, as
+// in every ioctl argument.
+Result<fscrypt::KeySpecifier> decode_key_spec(const KeySpecifier& spec) {
+  if (spec.reserved != 0) return fail(EINVAL, "key specifier: reserved field is not zero");
+  const ByteSpan bytes(spec.bytes);
+  switch (spec.type) {
+    case kKeySpecTypeDescriptor: {
+      if (!all_zero(bytes.subspan(kKeyDescriptorBytes))) {
+        return fail(EINVAL, "key specifier: bytes past the descriptor are not zero");
+      }
+      fscrypt::KeyDescriptor descriptor{};
+      std::memcpy(descriptor.data(), bytes.data(), descriptor.size());
+      return fscrypt::KeySpecifier::from_descriptor(descriptor);
+    }
+    case kKeySpecTypeIdentifier: {
+      if (!all_zero(bytes.subspan(kKeyIdentifierBytes))) {
+        return fail(EINVAL, "key specifier: bytes past the identifier are not zero");
+      }
+      fscrypt::KeyIdentifier identifier{};
+      std::memcpy(identifier.data(), bytes.data(), identifier.size());
+      return fscrypt::KeySpecifier::from_identifier(identifier);
+    }
+    default:
+      return fail(EINVAL, "key specifier: unknown type " + std::to_string(spec.type));
+  }
+}
+
+KeySpecifier encode_key_spec(const fscrypt::KeySpecifier& key) {
+  KeySpecifier spec;
+  std::memset(&spec, 0, sizeof(spec));
+  spec.type = key.type() == fscrypt::KeySpecifierType::kDescriptor ? kKeySpecTypeDescriptor
+                                                                   : kKeySpecTypeIdentifier;
+  std::memcpy(spec.bytes, key.bytes().data(), key.size());
+  return spec;
+}
+
+// ---- ECFS_IOC_ADD_KEY (keyring.c fscrypt_ioctl_add_key) ----------------
+
+IoctlAnswer add_key(fs::FileSystem& filesystem, const fscrypt::Caller& caller, ByteSpan in) {
+  // The fields around raw[] only: the key itself is copied once, below,
+  // into locked memory.
+  AddKeyArg arg;
+  std::memset(&arg, 0, sizeof(arg));
+  std::memcpy(&arg, in.data(), offsetof(AddKeyArg, raw));
+  std::memcpy(arg.reserved, in.data() + offsetof(AddKeyArg, reserved), sizeof(arg.reserved));
+  const ByteSpan raw = in.subspan(offsetof(AddKeyArg, raw), sizeof(arg.raw));
+
+  // No FSCRYPT_ADD_KEY_FLAG_* is offered yet; the kernel refuses unknown
+  // flags with EINVAL.
+  if (arg.flags != 0) return refuse(EINVAL, "add key: unknown flags");
+  auto key = decode_key_spec(arg.key_spec);
+  if (!key) return refuse(key.error());
+  // For an identifier the union is output only: the server computes it.
+  // The kernel overwrites whatever was there; ecfs's ABI wants unused input
+  // bytes zero, so that a later version may give them a meaning.
+  if (key->type() == fscrypt::KeySpecifierType::kIdentifier && !all_zero(key->bytes())) {
+    return refuse(EINVAL, "add key: the identifier is an output and must be zero on input");
+  }
+  if (!all_zero(arg.reserved)) return refuse(EINVAL, "add key: reserved fields are not zero");
+  // keyring.c checks the capability before looking at the key: "Only root
+  // can add keys that are identified by an arbitrary descriptor".
+  if (key->type() == fscrypt::KeySpecifierType::kDescriptor && !caller.is_privileged) {
+    return refuse(EACCES, "add key: a descriptor key needs CAP_SYS_ADMIN");
+  }
+  // The kernel's alternative of a keyring key (key_id) is not offered.
+  if (arg.key_id != 0) return refuse(EINVAL, "add key: key_id must be 0");
+  // FSCRYPT_MIN_KEY_SIZE .. FSCRYPT_MAX_KEY_SIZE.
+  constexpr uint32_t kMinRawKeyBytes = 16;
+  if (arg.raw_size < kMinRawKeyBytes || arg.raw_size > kMaxRawKeyBytes) {
+    return refuse(EINVAL, "add key: raw_size must be 16..64, not " + std::to_string(arg.raw_size));
+  }
+  if (!all_zero(raw.subspan(arg.raw_size))) {
+    return refuse(EINVAL, "add key: bytes of raw[] past raw_size are not zero");
+  }
+
+  auto change = [&] {
+    const crypto::SecretBytes secret = crypto::SecretBytes::copy_of(raw.first(arg.raw_size));
+    return filesystem.add_key(caller, *key, secret.span());
+  }();
+  if (!change) return refuse(change.error());
+
+  // The whole struct goes back: raw[] as zeros, which also wipes the
+  // caller's copy of the key.
+  AddKeyArg out;
+  std::memset(&out, 0, sizeof(out));
+  out.version = kIoctlAbiVersion;
+  out.key_spec = encode_key_spec(change->key);
+  out.raw_size = arg.raw_size;
+  IoctlAnswer answer = answer_with(out);
+  answer.stale_inodes = std::move(change->stale_inodes);
+  return answer;
+}
+
+// ---- ECFS_IOC_REMOVE_KEY (keyring.c do_remove_key) ---------------------
+
+IoctlAnswer remove_key(fs::FileSystem& filesystem, const fscrypt::Caller& caller, ByteSpan in) {
+  const auto arg = load<RemoveKeyArg>(in);
+  if (arg.flags & ~kRemoveKeyFlagAllUsers) return refuse(EINVAL, "remove key: unknown flags");
+  const bool all_users = (arg.flags & kRemoveKeyFlagAllUsers) != 0;
+  // fscrypt_ioctl_remove_key_all_users checks CAP_SYS_ADMIN before it even
+  // reads the argument.
+  if (all_users && !caller.is_privileged) {
+    return refuse(EACCES, "remove key: removing all users' claims needs CAP_SYS_ADMIN");
+  }
+  auto key = decode_key_spec(arg.key_spec);
+  if (!key) return refuse(key.error());
+  if (!all_zero(arg.reserved)) return refuse(EINVAL, "remove key: reserved fields are not zero");
+  if (key->type() == fscrypt::KeySpecifierType::kDescriptor && !caller.is_privileged) {
+    return refuse(EACCES, "remove key: a descriptor key needs CAP_SYS_ADMIN");
+  }
+
+  auto change = filesystem.remove_key(caller, *key, all_users);
+  if (!change) return refuse(change.error());
+
+  RemoveKeyArg out;
+  std::memset(&out, 0, sizeof(out));
+  out.version = kIoctlAbiVersion;
+  out.flags = arg.flags;
+  out.key_spec = encode_key_spec(*key);
+  out.removal_status_flags = change->removal_status_flags;
+  IoctlAnswer answer = answer_with(out);
+  answer.stale_inodes = std::move(change->stale_inodes);
+  return answer;
+}
+
+// ---- ECFS_IOC_KEY_STATUS (keyring.c fscrypt_ioctl_get_key_status) -------
+
+IoctlAnswer key_status(fs::FileSystem& filesystem, const fscrypt::Caller& caller, ByteSpan in) {
+  const auto arg = load<KeyStatusArg>(in);
+  if (arg.flags != 0) return refuse(EINVAL, "key status: unknown flags");
+  auto key = decode_key_spec(arg.key_spec);
+  if (!key) return refuse(key.error());
+  if (!all_zero(arg.reserved)) return refuse(EINVAL, "key status: reserved fields are not zero");
+  // status, status_flags and user_count are outputs: ignored on input, as
+  // the kernel overwrites them.
+  const fscrypt::KeyStatusReport report = filesystem.key_status(caller, *key);
+
+  KeyStatusArg out;
+  std::memset(&out, 0, sizeof(out));
+  out.version = kIoctlAbiVersion;
+  out.key_spec = encode_key_spec(*key);
+  out.status = static_cast<uint32_t>(report.status);
+  out.status_flags = report.status_flags;
+  out.user_count = report.user_count;
+  return answer_with(out);
+}
+
+// ---- ECFS_IOC_SET_POLICY / ECFS_IOC_GET_POLICY (policy.c) --------------
+
+// The size of the policy whose version byte is `version`
+// (fscrypt_policy_size), or 0 for an unknown version.
+size_t policy_size_for_version(uint8_t version) {
+  switch (version) {
+    case fscrypt::kPolicyV1:
+      return kPolicyV1Bytes;
+    case fscrypt::kPolicyV2:
+      return kPolicyV2Bytes;
+    default:
+      return 0;
+  }
+}
+
+IoctlAnswer set_policy(fs::FileSystem& filesystem, uint64_t ino, const fscrypt::Caller& caller,
+                       ByteSpan in) {
+  const auto arg = load<PolicyArg>(in);
+  if (!all_zero(arg.reserved)) return refuse(EINVAL, "set policy: reserved fields are not zero");
+  // fscrypt_ioctl_set_policy: the version byte decides the size; an
+  // unknown version is EINVAL. Here the size is also stated, and must agree.
+  const size_t size = policy_size_for_version(arg.policy[0]);
+  if (size == 0) {
+    return refuse(EINVAL, "set policy: unknown policy version " + std::to_string(arg.policy[0]));
+  }
+  if (arg.policy_size != size) {
+    return refuse(EINVAL, "set policy: policy_size " + std::to_string(arg.policy_size) +
+                              " does not match a version " + std::to_string(arg.policy[0]) +
+                              " policy (" + std::to_string(size) + " bytes)");
+  }
+  const ByteSpan bytes(arg.policy);
+  if (!all_zero(bytes.subspan(size))) {
+    return refuse(EINVAL, "set policy: bytes past policy_size are not zero");
+  }
+  auto policy = fscrypt::parse_policy(bytes.first(size));
+  if (!policy) return refuse(policy.error());
+
+  if (auto set = filesystem.set_policy(ino, *policy, caller); !set) return refuse(set.error());
+  return answer_with(arg);
+}
+
+IoctlAnswer get_policy(fs::FileSystem& filesystem, uint64_t ino, ByteSpan in) {
+  const auto arg = load<PolicyArg>(in);
+  if (!all_zero(arg.reserved)) return refuse(EINVAL, "get policy: reserved fields are not zero");
+  // policy_size and policy[] are outputs here (the buffer is always large
+  // enough, so the kernel's EOVERFLOW cannot happen).
+  auto policy = filesystem.get_policy(ino);
+  if (!policy) return refuse(policy.error());
+  const Bytes bytes = fscrypt::serialize_policy(*policy);
+
+  PolicyArg out;
+  std::memset(&out, 0, sizeof(out));
+  out.version = kIoctlAbiVersion;
+  out.policy_size = static_cast<uint32_t>(bytes.size());
+  std::memcpy(out.policy, bytes.data(), bytes.size());
+  return answer_with(out);
+}
+
+}  // namespace
+
+IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt::Caller& caller,
+                         unsigned command, ByteSpan in) {
   const size_t expected = ioctl_argument_size(command);
   // A command of someone else's: "inappropriate ioctl for device", as
   // every filesystem answers (fs/ioctl.c vfs_ioctl returns -ENOIOCTLCMD,
   // turned into ENOTTY).
-  if (expected == 0) return {ENOTTY, {}};
+  if (expected == 0) return refuse(ENOTTY, "not an ecfs ioctl");
   // The kernel copies exactly _IOC_SIZE bytes, so a short argument can
   // only come from a caller that bypassed the number; reject it all the same.
-  if (in.size() != expected) return {EINVAL, {}};
+  if (in.size() != expected) return refuse(EINVAL, "ioctl argument of the wrong size");
   uint32_t version = 0;
   std::memcpy(&version, in.data(), sizeof(version));
-  if (version != kIoctlAbiVersion) return {EINVAL, {}};
-  // The fscrypt issue wires these to the keyring (ADD_KEY, REMOVE_KEY,
-  // KEY_STATUS) and to the filesystem's policies (SET_POLICY, GET_POLICY).
-  return {EOPNOTSUPP, {}};
+  if (version != kIoctlAbiVersion) {
+    return refuse(EINVAL, "unknown ioctl ABI version " + std::to_string(version));
+  }
+  switch (command) {
+    case ECFS_IOC_ADD_KEY:
+      return add_key(filesystem, caller, in);
+    case ECFS_IOC_REMOVE_KEY:
+      return remove_key(filesystem, caller, in);
+    case ECFS_IOC_KEY_STATUS:
+      return key_status(filesystem, caller, in);
+    case ECFS_IOC_SET_POLICY:
+      return set_policy(filesystem, ino, caller, in);
+    case ECFS_IOC_GET_POLICY:
+      return get_policy(filesystem, ino, in);
+    default:
+      return refuse(ENOTTY, "not an ecfs ioctl");
+  }
+}
+
+void wipe_ioctl_secrets(unsigned command, MutableByteSpan in) {
+  if (command != ECFS_IOC_ADD_KEY) return;
+  const size_t begin = offsetof(AddKeyArg, raw);
+  if (in.size() < begin) return;
+  crypto::secure_zero(in.subspan(begin, std::min(sizeof(AddKeyArg::raw), in.size() - begin)));
 }
 
 }  // namespace ecfs::fuse

@@ -194,6 +194,12 @@ Status serve(fs::FileSystem& filesystem, const std::string& mountpoint,
       fuse_session_new(&args, &Adapter::operations(), sizeof(fuse_lowlevel_ops), &adapter));
   fuse_opt_free_args(&args);
   if (!session) return fail(EINVAL, "libfuse refused the mount options");
+  adapter.set_session(session.get());
+  // The session goes before the Adapter: it must not be named after that.
+  struct ForgetSession {
+    Adapter& adapter;
+    ~ForgetSession() { adapter.set_session(nullptr); }
+  } forget_session{adapter};
 
   if (fuse_session_mount(session.get(), mountpoint.c_str()) != 0) {
     // libfuse has printed the reason (fusermount3's or mount(2)'s).

@@ -1,0 +1,107 @@
+#include "cli/ioctl_client.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace ecfs::cli {
+
+OpenPath& OpenPath::operator=(OpenPath&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+OpenPath::~OpenPath() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Result<OpenPath> open_for_ioctl(const std::string& path, bool directory) {
+  const int fd =
+      open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | (directory ? O_DIRECTORY : 0));
+  if (fd < 0) {
+    const int error = errno;
+    std::string meaning;
+    // ENOKEY from open: a file in an encrypted directory whose key is not
+    // added (fscrypt_file_open).
+    if (error == ENOKEY) meaning = ": its encryption key is not added";
+    if (error == ENOTDIR && directory) meaning = ": not a directory";
+    return fail(error, "opening " + path + meaning);
+  }
+  return OpenPath(fd);
+}
+
+std::string explain_ioctl_errno(IoctlOperation operation, int errno_value) {
+  const bool key_operation = operation == IoctlOperation::kAddKey ||
+                             operation == IoctlOperation::kRemoveKey ||
+                             operation == IoctlOperation::kKeyStatus;
+  switch (errno_value) {
+    case ENOTTY:
+      // Every other filesystem answers an unknown ioctl number so.
+      return "not an ecfs mount (the filesystem does not know ecfs's key and policy commands)";
+    case EOPNOTSUPP:
+      return "this ecfs mount does not support encryption";
+    case ENOKEY:
+      if (operation == IoctlOperation::kSetPolicy) {
+        return "the key is not added (add it with 'ecfs key add' first; only the user who added "
+               "it, or root, may use it in a policy)";
+      }
+      if (operation == IoctlOperation::kGetPolicy) return "the encryption key is not added";
+      return "the key is not present, or was not added by you";
+    case EACCES:
+    case EPERM:
+      if (operation == IoctlOperation::kSetPolicy) {
+        return "permission denied: only the directory's owner (or root) may set its policy";
+      }
+      if (key_operation) {
+        return "permission denied (v1 descriptor keys and --all-users need root, "
+               "CAP_SYS_ADMIN)";
+      }
+      break;
+    case ENODATA:
+      if (operation == IoctlOperation::kGetPolicy) return "file or directory not encrypted";
+      break;
+    case EEXIST:
+      if (operation == IoctlOperation::kSetPolicy) {
+        return "the directory is already encrypted with a different policy";
+      }
+      break;
+    case ENOTEMPTY:
+      if (operation == IoctlOperation::kSetPolicy) {
+        return "the directory is not empty (a policy can only be set on an empty directory)";
+      }
+      break;
+    case ENOTDIR:
+      if (operation == IoctlOperation::kSetPolicy) return "not a directory";
+      break;
+    case EINVAL:
+      if (operation == IoctlOperation::kSetPolicy) return "invalid encryption options provided";
+      if (operation == IoctlOperation::kGetPolicy) {
+        return "file or directory uses an unrecognized encryption policy version";
+      }
+      return "invalid argument (a key of 16 to 64 bytes is needed)";
+    case EROFS:
+      return "the filesystem is mounted read-only";
+    default:
+      break;
+  }
+  return std::strerror(errno_value);
+}
+
+Status call_ioctl(int fd, unsigned command, void* argument, IoctlOperation operation,
+                  const std::string& what) {
+  for (;;) {
+    if (ioctl(fd, command, argument) == 0) return ok();
+    if (errno != EINTR) break;
+  }
+  const int error = errno;
+  return fail(error, what + ": " + explain_ioctl_errno(operation, error));
+}
+
+}  // namespace ecfs::cli
