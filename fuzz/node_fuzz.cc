@@ -9,9 +9,6 @@
 // mutations reach the rules behind it instead of all failing the checksum.
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
-#include <cstdlib>
-#include <string>
 
 #include "fuzz_seeds.h"
 #include "store/metadata_checksum.h"
@@ -22,18 +19,9 @@ namespace {
 using namespace ecfs;
 using namespace ecfs::store;
 
-[[noreturn]] void violated(const char* what, const std::string& detail) {
-  std::fprintf(stderr, "node_fuzz: %s: %s\n", what, detail.c_str());
-  std::abort();
-}
+constexpr const char* kTarget = "node_fuzz";
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 1) return 0;
-  const uint8_t control = data[0];
-  Bytes block(data + 1, data + size);
-
+void check_node(uint8_t control, Bytes& block) {
   NodeExpectation expect;
   expect.checksum_type = fuzz::kFuzzChecksumTypes[control & fuzz::kControlChecksumTypeMask];
   expect.node_size =
@@ -45,23 +33,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (control & fuzz::kControlFsidFromBlock) {
       std::copy(block.begin() + 32, block.begin() + 48, expect.fsid.begin());
     }
-    if (control & fuzz::kControlBytenrFromBlock) expect.bytenr = load_le64(block.data() + 48);
+    expect.bytenr = fuzz::bytenr_to_expect(control, block, expect.bytenr);
     if (control & fuzz::kControlExpectGeneration) expect.generation = load_le64(block.data() + 56);
     if (control & fuzz::kControlExpectLevel) expect.level = block[80];
   }
 
   auto node = decode_node(block, expect);
   if (!node) {
-    if (node.error().errno_value() != EIO) violated("refusal is not EIO", node.error().message());
-    return 0;
+    if (node.error().errno_value() != EIO) {
+      fuzz::violated(kTarget, "refusal is not EIO", node.error().message());
+    }
+    return;
   }
-  if (node->encoded_size() > expect.node_size) violated("decoded node does not fit", "");
+  if (node->encoded_size() > expect.node_size) {
+    fuzz::violated(kTarget, "decoded node does not fit", "");
+  }
   Bytes again(expect.node_size);
   if (auto encoded = encode_node(*node, expect.fsid, expect.checksum_type, again); !encoded) {
-    violated("encoder refuses a decoded node", encoded.error().message());
+    fuzz::violated(kTarget, "encoder refuses a decoded node", encoded.error().message());
   }
   auto redecoded = decode_node(again, expect);
-  if (!redecoded) violated("re-encoded node does not decode", redecoded.error().message());
-  if (*redecoded != *node) violated("round trip changed the node", "");
-  return 0;
+  if (!redecoded) {
+    fuzz::violated(kTarget, "re-encoded node does not decode", redecoded.error().message());
+  }
+  if (*redecoded != *node) fuzz::violated(kTarget, "round trip changed the node", "");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return fuzz::test_one_input(data, size, check_node);
 }

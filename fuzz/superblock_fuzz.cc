@@ -10,9 +10,6 @@
 // block names, when known) so that mutations reach the field rules.
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
-#include <cstdlib>
-#include <string>
 
 #include "fuzz_seeds.h"
 #include "store/metadata_checksum.h"
@@ -23,37 +20,35 @@ namespace {
 using namespace ecfs;
 using namespace ecfs::store;
 
-[[noreturn]] void violated(const char* what, const std::string& detail) {
-  std::fprintf(stderr, "superblock_fuzz: %s: %s\n", what, detail.c_str());
-  std::abort();
-}
+constexpr const char* kTarget = "superblock_fuzz";
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 1) return 0;
-  const uint8_t control = data[0];
-  Bytes block(data + 1, data + size);
-
+void check_superblock(uint8_t control, Bytes& block) {
   uint64_t expected_bytenr = kSuperblockOffsets[0];
   if (block.size() == kSuperblockSize) {
     const auto type = checksum_type_from_number(static_cast<uint16_t>(block[76] | block[77] << 8));
     if ((control & fuzz::kControlReseal) && type) seal_metadata_block(*type, block);
-    if (control & fuzz::kControlBytenrFromBlock) expected_bytenr = load_le64(block.data() + 48);
+    expected_bytenr = fuzz::bytenr_to_expect(control, block, expected_bytenr);
   }
 
   auto sb = decode_superblock(block, expected_bytenr);
   if (!sb) {
     const int e = sb.error().errno_value();
     if (e != EIO && e != EINVAL && e != EOPNOTSUPP) {
-      violated("refusal with an unexpected errno", sb.error().message());
+      fuzz::violated(kTarget, "refusal with an unexpected errno", sb.error().message());
     }
-    return 0;
+    return;
   }
   auto encoded = encode_superblock(*sb);
-  if (!encoded) violated("encoder refuses a decoded superblock", encoded.error().message());
-  if (!std::equal(encoded->begin(), encoded->end(), block.begin(), block.end())) {
-    violated("re-encoding differs from the decoded block", "");
+  if (!encoded) {
+    fuzz::violated(kTarget, "encoder refuses a decoded superblock", encoded.error().message());
   }
-  return 0;
+  if (!std::equal(encoded->begin(), encoded->end(), block.begin(), block.end())) {
+    fuzz::violated(kTarget, "re-encoding differs from the decoded block", "");
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return fuzz::test_one_input(data, size, check_superblock);
 }

@@ -1,9 +1,11 @@
 #include "cli/fsck_command.h"
 
 #include <cstdio>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "block/file_device.h"
@@ -118,6 +120,36 @@ FsckResult check_image(const std::string& image, const store::CheckOptions& chec
   return result;
 }
 
+// One summary value of a check report: a count or a flag.
+struct ReportValue {
+  const char* name;
+  std::variant<uint64_t, bool> value;
+};
+
+// One list of a check report's messages ("problems", "warnings").
+struct ReportMessages {
+  const char* name;
+  const std::vector<std::string>& messages;
+};
+
+// `name`: the messages as an array of strings.
+void json_messages(JsonWriter& json, const char* name, const std::vector<std::string>& messages) {
+  json.key(name);
+  json.begin_array();
+  for (const std::string& message : messages) json.value(message);
+  json.end_array();
+}
+
+// The fields of one check report (the engine's or the filesystem's): its
+// summary values in the order given, then each of its message lists.
+void json_report(JsonWriter& json, std::initializer_list<ReportValue> values,
+                 std::initializer_list<ReportMessages> lists) {
+  for (const ReportValue& value : values) {
+    std::visit([&](auto v) { json.field(value.name, v); }, value.value);
+  }
+  for (const ReportMessages& list : lists) json_messages(json, list.name, list.messages);
+}
+
 // "filesystem": the counts, problems and warnings of the filesystem check,
 // or null when the image holds no filesystem.
 void json_filesystem(JsonWriter& json, const FsckResult& result) {
@@ -125,23 +157,17 @@ void json_filesystem(JsonWriter& json, const FsckResult& result) {
   if (result.filesystem) {
     const fs::FsCheckReport& fs_report = *result.filesystem;
     json.begin_object();
-    json.field("inodes", fs_report.inodes);
-    json.field("directories", fs_report.directories);
-    json.field("regular_files", fs_report.regular_files);
-    json.field("symlinks", fs_report.symlinks);
-    json.field("special_files", fs_report.special_files);
-    json.field("entries", fs_report.entries);
-    json.field("extents", fs_report.extents);
-    json.field("xattrs", fs_report.xattrs);
-    json.field("orphans", fs_report.orphans);
-    json.key("problems");
-    json.begin_array();
-    for (const std::string& problem : fs_report.problems) json.value(problem);
-    json.end_array();
-    json.key("warnings");
-    json.begin_array();
-    for (const std::string& warning : fs_report.warnings) json.value(warning);
-    json.end_array();
+    json_report(json,
+                {{"inodes", fs_report.inodes},
+                 {"directories", fs_report.directories},
+                 {"regular_files", fs_report.regular_files},
+                 {"symlinks", fs_report.symlinks},
+                 {"special_files", fs_report.special_files},
+                 {"entries", fs_report.entries},
+                 {"extents", fs_report.extents},
+                 {"xattrs", fs_report.xattrs},
+                 {"orphans", fs_report.orphans}},
+                {{"problems", fs_report.problems}, {"warnings", fs_report.warnings}});
     json.end_object();
   } else {
     json.null_value();
@@ -168,22 +194,17 @@ void print_json(const std::string& image, const FsckResult& result) {
   } else {
     json.null_value();
   }
-  json.key("superblock_problems");
-  json.begin_array();
-  for (const std::string& problem : result.superblock_problems) json.value(problem);
-  json.end_array();
+  json_messages(json, "superblock_problems", result.superblock_problems);
   if (result.report) {
     const store::CheckReport& report = *result.report;
-    json.field("trees", report.trees);
-    json.field("tree_nodes", report.tree_nodes);
-    json.field("data_extents", report.data_extents);
-    json.field("allocated_bytes", report.allocated_bytes);
-    json.field("data_verified", report.data_verified);
-    json.field("data_sectors_checked", report.data_sectors_checked);
-    json.key("problems");
-    json.begin_array();
-    for (const std::string& problem : report.problems) json.value(problem);
-    json.end_array();
+    json_report(json,
+                {{"trees", report.trees},
+                 {"tree_nodes", report.tree_nodes},
+                 {"data_extents", report.data_extents},
+                 {"allocated_bytes", report.allocated_bytes},
+                 {"data_verified", report.data_verified},
+                 {"data_sectors_checked", report.data_sectors_checked}},
+                {{"problems", report.problems}});
     json_filesystem(json, result);
   }
   json.field("problem_count", result.problem_count());

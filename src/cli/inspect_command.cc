@@ -313,11 +313,11 @@ Dump gather(const InspectArgs& args) {
 
 // ------------------------------------------------------------------- JSON
 
-void json_key(JsonWriter& json, const store::Key& key) {
+void json_key(JsonWriter& json, uint64_t tree_id, const store::Key& key) {
   json.begin_object();
   json.field("objectid", key.objectid);
   json.field("type", key.type);
-  json.field("type_name", item_type_name(key.type));
+  json.field("type_name", item_type_name(tree_id, key.type));
   json.field("offset", key.offset);
   json.end_object();
 }
@@ -344,7 +344,7 @@ void json_superblock(JsonWriter& json, const store::Superblock& sb) {
   json.end_object();
 }
 
-void json_node(JsonWriter& json, const store::Node& node) {
+void json_node(JsonWriter& json, uint64_t tree_id, const store::Node& node) {
   json.begin_object();
   json.field("bytenr", node.bytenr);
   json.field("generation", node.generation);
@@ -358,7 +358,7 @@ void json_node(JsonWriter& json, const store::Node& node) {
     for (const store::LeafItem& item : node.items) {
       json.begin_object();
       json.key("key");
-      json_key(json, item.key);
+      json_key(json, tree_id, item.key);
       json.field("size", item.data.size());
       const DecodedItem decoded = decode_item(item.key, item.data);
       if (!decoded.kind.empty()) {
@@ -380,7 +380,7 @@ void json_node(JsonWriter& json, const store::Node& node) {
     for (const store::KeyPtr& child : node.children) {
       json.begin_object();
       json.key("key");
-      json_key(json, child.key);
+      json_key(json, tree_id, child.key);
       json.field("bytenr", child.bytenr);
       json.field("generation", child.generation);
       json.end_object();
@@ -738,7 +738,7 @@ void print_json(const Dump& dump) {
     }
     json.key("nodes");
     json.begin_array();
-    for (const store::Node& node : tree.nodes) json_node(json, node);
+    for (const store::Node& node : tree.nodes) json_node(json, tree.id, node);
     json.end_array();
     json.key("errors");
     json.begin_array();
@@ -762,12 +762,6 @@ void print_json(const Dump& dump) {
 }
 
 // ------------------------------------------------------------------- text
-
-std::string key_text(const store::Key& key) {
-  return "(" + std::to_string(key.objectid) + " " + std::string(item_type_name(key.type)) +
-         (item_type_name(key.type) == "UNKNOWN" ? "/" + std::to_string(key.type) : "") + " " +
-         std::to_string(key.offset) + ")";
-}
 
 void print_superblock_text(const store::Superblock& sb) {
   const auto line = [](const char* name, const std::string& value) {
@@ -798,7 +792,7 @@ void print_superblock_text(const store::Superblock& sb) {
   line("root_tree_level", number(sb.root_tree_level));
 }
 
-void print_node_text(const store::Node& node) {
+void print_node_text(uint64_t tree_id, const store::Node& node) {
   std::printf("  %s %" PRIu64 " level %u items %zu generation %" PRIu64 " owner %" PRIu64
               " flags 0x%x\n",
               node.is_leaf() ? "leaf" : "node", node.bytenr, node.level, node.item_count(),
@@ -806,13 +800,14 @@ void print_node_text(const store::Node& node) {
   if (!node.is_leaf()) {
     for (const store::KeyPtr& child : node.children) {
       std::printf("    key %s block %" PRIu64 " generation %" PRIu64 "\n",
-                  key_text(child.key).c_str(), child.bytenr, child.generation);
+                  key_text(tree_id, child.key).c_str(), child.bytenr, child.generation);
     }
     return;
   }
   for (size_t i = 0; i < node.items.size(); ++i) {
     const store::LeafItem& item = node.items[i];
-    std::printf("    item %zu key %s size %zu\n", i, key_text(item.key).c_str(), item.data.size());
+    std::printf("    item %zu key %s size %zu\n", i, key_text(tree_id, item.key).c_str(),
+                item.data.size());
     const DecodedItem decoded = decode_item(item.key, item.data);
     if (!decoded.kind.empty()) {
       std::string text = "      " + decoded.kind + ":";
@@ -947,7 +942,7 @@ void print_text(const Dump& dump) {
                   tree.root_item->refs, tree.root_item->last_snapshot, tree.root_item->flags);
     }
     std::printf("\n");
-    for (const store::Node& node : tree.nodes) print_node_text(node);
+    for (const store::Node& node : tree.nodes) print_node_text(tree.id, node);
     for (const std::string& error : tree.errors) std::printf("  ERROR: %s\n", error.c_str());
   }
   if (dump.filesystem) print_filesystem_text(*dump.filesystem);

@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "base/bytes.h"
+#include "fs/tree_contents.h"
 #include "store/tree_ids.h"
 
 namespace ecfs::cli {
@@ -66,6 +67,21 @@ std::string_view item_type_name(uint8_t type) {
     default:
       return "UNKNOWN";
   }
+}
+
+bool is_filesystem_tree(uint64_t tree_id) {
+  return tree_id == store::kFsTreeId || tree_id >= store::kFirstFreeTreeId;
+}
+
+std::string_view item_type_name(uint64_t tree_id, uint8_t type) {
+  return is_filesystem_tree(tree_id) ? fs::fs_item_type_name(type) : item_type_name(type);
+}
+
+std::string key_text(uint64_t tree_id, const store::Key& key) {
+  const std::string_view name = item_type_name(tree_id, key.type);
+  std::string type(name);
+  if (name == "UNKNOWN") type += "/" + std::to_string(key.type);
+  return "(" + std::to_string(key.objectid) + " " + type + " " + std::to_string(key.offset) + ")";
 }
 
 }  // namespace ecfs::cli

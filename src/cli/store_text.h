@@ -24,7 +24,22 @@ Result<Fsid> parse_uuid(std::string_view text);
 // 256) or "TREE" for other ids.
 std::string_view tree_name(uint64_t id);
 // "ROOT_ITEM", "EXTENT_ITEM", ... or "UNKNOWN" for a type the engine does
-// not define.
+// not define. The engine's names only: for an item of a known tree use the
+// overload below, which also knows the filesystem's.
 std::string_view item_type_name(uint8_t type);
+
+// True for the trees that hold filesystem items (docs/FORMAT.md,
+// "Filesystem items"): FS_TREE and every subvolume, snapshot or clone (ids
+// from 256).
+bool is_filesystem_tree(uint64_t tree_id);
+// The name of item type `type` in tree `tree_id`: the filesystem's names
+// ("INODE_ITEM", "DIR_ITEM", "FSCRYPT_INODE_CTX", ...; fs/tree_contents.h)
+// in a filesystem tree, the engine's (above) in any other; "UNKNOWN" for a
+// type that the tree's layer does not define. Named by the tree because the
+// two layers' numbers may overlap.
+std::string_view item_type_name(uint64_t tree_id, uint8_t type);
+// "(objectid TYPE offset)" for a key of tree `tree_id`, TYPE as above, or
+// "UNKNOWN/<number>" for a type without a name.
+std::string key_text(uint64_t tree_id, const store::Key& key);
 
 }  // namespace ecfs::cli

@@ -22,36 +22,9 @@ constexpr uint64_t kMiB = 1 << 20;
 constexpr size_t kIncompatFlagsOffset = 88;
 constexpr size_t kCompatRoFlagsOffset = 96;
 
-class EngineTest : public ::testing::Test {
+class EngineTest : public testing::EngineFixture {
  protected:
-  EngineTest() : device_(64 * kMiB) {}
-
-  void SetUp() override {
-    MkfsOptions options;
-    options.node_size = 4096;  // small nodes: deep trees from few items
-    options.label = "engine test";
-    ECFS_ASSERT_OK(mkfs(device_, options));
-    reopen();
-  }
-
-  void reopen(bool read_only = false) {
-    engine_.reset();
-    OpenOptions options;
-    options.read_only = read_only;
-    auto engine = Engine::open(device_, options);
-    ASSERT_TRUE(engine) << engine.error().to_string();
-    engine_ = std::move(*engine);
-  }
-
-  void expect_clean() {
-    auto report = engine_->check();
-    ASSERT_TRUE(report) << report.error().to_string();
-    EXPECT_TRUE(report->clean()) << problems_of(*report);
-  }
-
-  TreeContents committed(uint64_t id) {
-    return value_or_die(read_all(value_or_die(engine_->committed_tree(id))));
-  }
+  EngineTest() { mkfs_options_.label = "engine test"; }
 
   // Inserts keys [first, first + count) with values tagged `tag`.
   void fill(BTree& tree, uint64_t first, uint64_t count, uint64_t tag, TreeContents* model) {
@@ -62,9 +35,6 @@ class EngineTest : public ::testing::Test {
       if (model) (*model)[key] = value;
     }
   }
-
-  block::MemoryDevice device_;
-  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(EngineTest, MkfsCreatesTheInitialTrees) {

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <string>
 
+#include "block/memory_device.h"
 #include "store/engine.h"
 
 namespace ecfs::store::testing {
@@ -47,5 +49,46 @@ inline Bytes value_bytes(uint64_t tag, size_t size) {
   for (size_t i = 0; i < size; ++i) out[i] = static_cast<uint8_t>(tag * 131 + i * 7);
   return out;
 }
+
+// The set-up most engine tests start from: a memory device (64 MiB unless
+// the derived fixture says otherwise) formatted with `mkfs_options_` (4 KiB
+// nodes: deep trees from few items) and the engine open on it. A derived
+// fixture may change `mkfs_options_` in its constructor, before SetUp runs.
+class EngineFixture : public ::testing::Test {
+ protected:
+  explicit EngineFixture(uint64_t device_size = uint64_t{64} << 20) : device_(device_size) {
+    mkfs_options_.node_size = 4096;
+  }
+
+  void SetUp() override {
+    ECFS_ASSERT_OK(mkfs(device_, mkfs_options_));
+    reopen();
+  }
+
+  // Drops the engine (and its caches) and opens the device again.
+  void reopen(bool read_only = false) {
+    engine_.reset();
+    OpenOptions options;
+    options.read_only = read_only;
+    auto engine = Engine::open(device_, options);
+    ASSERT_TRUE(engine) << engine.error().to_string();
+    engine_ = std::move(*engine);
+  }
+
+  void expect_clean() {
+    auto report = engine_->check();
+    ASSERT_TRUE(report) << report.error().to_string();
+    EXPECT_TRUE(report->clean()) << problems_of(*report);
+  }
+
+  // Tree `id` as last committed.
+  TreeContents committed(uint64_t id) {
+    return value_or_die(read_all(value_or_die(engine_->committed_tree(id))));
+  }
+
+  MkfsOptions mkfs_options_;
+  block::MemoryDevice device_;
+  std::unique_ptr<Engine> engine_;
+};
 
 }  // namespace ecfs::store::testing

@@ -13,8 +13,6 @@
 namespace ecfs::store {
 namespace {
 
-using testing::problems_of;
-using testing::read_all;
 using testing::TreeContents;
 using testing::value_bytes;
 using testing::value_or_die;
@@ -30,31 +28,9 @@ Bytes extent_item(const FileExtentRef& ref, uint64_t tag) {
   return data;
 }
 
-class RelocationTest : public ::testing::Test {
+class RelocationTest : public testing::EngineFixture {
  protected:
-  explicit RelocationTest(uint64_t device_size = 64 * kMiB) : device_(device_size) {}
-
-  void SetUp() override {
-    MkfsOptions options;
-    options.node_size = 4096;  // small nodes: deep trees from few items
-    ECFS_ASSERT_OK(mkfs(device_, options));
-    reopen();
-  }
-
-  void reopen() {
-    engine_.reset();
-    engine_ = value_or_die(Engine::open(device_));
-  }
-
-  void expect_clean() {
-    auto report = engine_->check();
-    ASSERT_TRUE(report) << report.error().to_string();
-    EXPECT_TRUE(report->clean()) << problems_of(*report);
-  }
-
-  TreeContents committed(uint64_t id) {
-    return value_or_die(read_all(value_or_die(engine_->committed_tree(id))));
-  }
+  explicit RelocationTest(uint64_t device_size = 64 * kMiB) : EngineFixture(device_size) {}
 
   Bytes raw(uint64_t bytenr, uint64_t length) {
     Bytes out(length);
@@ -130,9 +106,6 @@ class RelocationTest : public ::testing::Test {
     EXPECT_TRUE(data) << data.error().to_string();
     return data ? *data : Bytes{};
   }
-
-  block::MemoryDevice device_;
-  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(RelocationTest, SingleReferenceMovesAndOldSpaceIsFreed) {

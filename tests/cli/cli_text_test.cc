@@ -91,6 +91,61 @@ TEST(StoreNamesTest, WellKnownTreesAndItemTypes) {
   EXPECT_EQ(item_type_name(1), "UNKNOWN");
 }
 
+TEST(StoreNamesTest, FilesystemTreesAreFsTreeAndSubvolumes) {
+  EXPECT_TRUE(is_filesystem_tree(store::kFsTreeId));
+  EXPECT_TRUE(is_filesystem_tree(256));
+  EXPECT_TRUE(is_filesystem_tree(300));
+  EXPECT_FALSE(is_filesystem_tree(store::kRootTreeId));
+  EXPECT_FALSE(is_filesystem_tree(store::kExtentTreeId));
+  EXPECT_FALSE(is_filesystem_tree(store::kCsumTreeId));
+  EXPECT_FALSE(is_filesystem_tree(3));
+  EXPECT_FALSE(is_filesystem_tree(255));
+}
+
+TEST(StoreNamesTest, ItemTypesAreNamedByTheirTree) {
+  struct Case {
+    uint64_t tree_id;
+    uint8_t type;
+    const char* name;
+  };
+  const Case cases[] = {
+      // Filesystem items (docs/FORMAT.md "Filesystem items") in FS_TREE and
+      // in subvolumes.
+      {store::kFsTreeId, 1, "INODE_ITEM"},
+      {store::kFsTreeId, 12, "INODE_REF"},
+      {store::kFsTreeId, 24, "XATTR_ITEM"},
+      {store::kFsTreeId, 41, "FSCRYPT_INODE_CTX"},
+      {store::kFsTreeId, 48, "ORPHAN_ITEM"},
+      {store::kFsTreeId, 84, "DIR_ITEM"},
+      {store::kFsTreeId, 96, "DIR_INDEX"},
+      {store::kFsTreeId, 108, "EXTENT_DATA"},
+      {store::kFsTreeId, 110, "SYMLINK_TARGET"},
+      {256, 1, "INODE_ITEM"},
+      // An engine type has no place in a filesystem tree, nor a filesystem
+      // type in the engine's own trees.
+      {store::kFsTreeId, 132, "UNKNOWN"},
+      {store::kRootTreeId, 1, "UNKNOWN"},
+      {store::kExtentTreeId, 84, "UNKNOWN"},
+      // The engine's trees keep the engine's names.
+      {store::kRootTreeId, 132, "ROOT_ITEM"},
+      {store::kExtentTreeId, 169, "METADATA_ITEM"},
+      {store::kCsumTreeId, 128, "EXTENT_CSUM"},
+      {3, 108, "EXTENT_DATA"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE("tree " + std::to_string(c.tree_id) + " type " + std::to_string(c.type));
+    EXPECT_EQ(item_type_name(c.tree_id, c.type), c.name);
+  }
+}
+
+TEST(StoreNamesTest, KeyTextNamesTheTypeOrGivesItsNumber) {
+  EXPECT_EQ(key_text(store::kFsTreeId, store::Key{256, 1, 0}), "(256 INODE_ITEM 0)");
+  EXPECT_EQ(key_text(257, store::Key{258, 84, 12345}), "(258 DIR_ITEM 12345)");
+  EXPECT_EQ(key_text(store::kRootTreeId, store::Key{5, 132, 0}), "(5 ROOT_ITEM 0)");
+  EXPECT_EQ(key_text(store::kFsTreeId, store::Key{256, 200, 7}), "(256 UNKNOWN/200 7)");
+  EXPECT_EQ(key_text(store::kExtentTreeId, store::Key{4096, 1, 0}), "(4096 UNKNOWN/1 0)");
+}
+
 TEST(JsonQuoteTest, EscapesPerRfc8259) {
   EXPECT_EQ(json_quote("plain"), "\"plain\"");
   EXPECT_EQ(json_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
