@@ -107,7 +107,7 @@ class ProcessDeviceBytes {
 };
 
 // Writes are encrypted and handed to the device in runs of at most this many
-// bytes, so one bounce buffer of this size per thread serves any request
+// bytes, so two bounce buffers of this size per thread serve any request
 // (blk-crypto-fallback likewise encrypts into a bounded pool of bounce pages).
 // A multiple of every accepted data unit size and of the block size.
 inline constexpr size_t kInlineCryptBounceSize = 1 << 20;
@@ -125,9 +125,12 @@ inline constexpr size_t kInlineCryptBounceSize = 1 << 20;
 // kMaxDataUnitSize], a length that is not whole data units, or a DUN range
 // that would wrap 2^64. Errors of the crypter, `process` or the device as
 // they come; runs before the failing one may already be on the device.
-// Thread-safe when the device, crypter and callback are; requests may run
-// concurrently on disjoint ranges. No allocation after a thread's first
-// encrypted write.
+// A request of more than one run is written by a helper thread, run after
+// run in order, while the calling thread encrypts (and processes) the next
+// one into a second bounce buffer; so the device must accept writes from
+// any thread. Thread-safe when the device, crypter and callback are;
+// requests may run concurrently on disjoint ranges. Requests of one run
+// allocate nothing after a thread's first encrypted write.
 Status submit_write(BlockDevice& device, uint64_t offset, ByteSpan data, const CryptContext* crypt,
                     ProcessDeviceBytes process = {});
 

@@ -246,6 +246,49 @@ TEST_F(InlineCryptTest, LongWritesGoInBounceSizedRunsWithContinuingDuns) {
   EXPECT_EQ(out, plaintext);
 }
 
+TEST_F(InlineCryptTest, ALongWriteStopsAtTheFirstFailedRun) {
+  // Runs are written by a helper thread while the next is encrypted: a
+  // device error in run 2 of 4 is reported, and runs 3 and 4 never reach
+  // the device.
+  const XorCrypter crypter(4096);
+  const CryptContext crypt{&crypter, 0};
+  const Bytes plaintext = pattern(4 * kInlineCryptBounceSize, 9);
+  FaultDevice faulty(device_);
+  faulty.fail_nth(FaultOp::kWrite, 2, EIO);
+  auto written = submit_write(faulty, 0, plaintext, &crypt);
+  ASSERT_FALSE(written);
+  EXPECT_EQ(written.error().errno_value(), EIO);
+  EXPECT_LE(faulty.request_count(FaultOp::kWrite), 2u);
+  const Bytes ciphertext = expected_ciphertext(plaintext, 4096, 0);
+  EXPECT_EQ(read_back(device_, 0, kInlineCryptBounceSize),
+            Bytes(ciphertext.begin(), ciphertext.begin() + kInlineCryptBounceSize));
+  EXPECT_EQ(read_back(device_, 2 * kInlineCryptBounceSize, 2 * kInlineCryptBounceSize),
+            Bytes(2 * kInlineCryptBounceSize, 0));
+}
+
+TEST_F(InlineCryptTest, ALongWriteWhoseCallbackFailsWaitsForTheRunInFlight) {
+  // The third run's callback fails while the second is being written: the
+  // error comes back once that write is done, and nothing after it is
+  // written.
+  const XorCrypter crypter(4096);
+  const Bytes plaintext = pattern(4 * kInlineCryptBounceSize, 10);
+  size_t runs = 0;
+  auto written = submit_write(device_, 0, plaintext, nullptr, {});
+  ASSERT_TRUE(written);  // plaintext everywhere first
+  const CryptContext crypt{&crypter, 0};
+  auto failed = submit_write(device_, 0, plaintext, &crypt, [&](uint64_t, ByteSpan) -> Status {
+    if (++runs == 3) return fail(EIO, "process failed");
+    return ok();
+  });
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(runs, 3u);
+  const Bytes ciphertext = expected_ciphertext(plaintext, 4096, 0);
+  EXPECT_EQ(read_back(device_, 0, 2 * kInlineCryptBounceSize),
+            Bytes(ciphertext.begin(), ciphertext.begin() + 2 * kInlineCryptBounceSize));
+  EXPECT_EQ(read_back(device_, 2 * kInlineCryptBounceSize, 2 * kInlineCryptBounceSize),
+            Bytes(plaintext.begin() + 2 * kInlineCryptBounceSize, plaintext.end()));
+}
+
 TEST_F(InlineCryptTest, WithoutAContextBytesPassThroughTheCallback) {
   const Bytes data = pattern(3 * kBlockSize, 7);
   RunRecorder recorder;

@@ -258,12 +258,31 @@ Result<std::vector<PlacedExtent>> FileData::allocate_prealloc(uint64_t ino,
 
 // ---- Reading ----
 
-Status FileData::read_disk(uint64_t ino, const FileExtentItem& item, uint64_t pos,
-                           MutableByteSpan out) {
+Result<size_t> PlannedRead::finish() const {
+  Bytes scratch;  // for unaligned pieces
+  for (const DiskPiece& piece : pieces_) {
+    std::optional<block::CryptContext> crypt;
+    if (piece.crypter) crypt = block::CryptContext{piece.crypter.get(), piece.first_dun};
+    const block::CryptContext* context = crypt ? &*crypt : nullptr;
+    Status read;
+    if (piece.skip == 0 && piece.out.size() == piece.read.length()) {
+      read = piece.read.read_into(piece.out, context);
+    } else {
+      if (scratch.size() < piece.read.length()) scratch.resize(piece.read.length());
+      read = piece.read.read_into(MutableByteSpan(scratch.data(), piece.read.length()), context);
+      if (read) std::memcpy(piece.out.data(), scratch.data() + piece.skip, piece.out.size());
+    }
+    if (!read) return in_file(ino_, piece.file_offset, read.error());
+  }
+  return length_;
+}
+
+Status FileData::plan_disk(uint64_t ino, uint64_t file_offset, const FileExtentItem& item,
+                           uint64_t pos, MutableByteSpan out, PlannedRead& plan) {
   const uint64_t first = align_down(pos);
   const uint64_t stop = align_up(pos + out.size());
   std::shared_ptr<const block::DataUnitCrypter> crypter;
-  std::optional<block::CryptContext> crypt;
+  uint64_t first_dun = 0;
   if (item.encryption == ExtentEncryption::kFscrypt) {
     if (!options_.keys) return fail(ENOKEY, "the extent is encrypted and no key is available");
     auto found = options_.keys->extent_crypter(ino, item.context);
@@ -271,20 +290,29 @@ Status FileData::read_disk(uint64_t ino, const FileExtentItem& item, uint64_t po
     crypter = std::move(*found);
     // Data unit numbers count from the start of the original extent; the
     // read starts on a sector boundary, a whole number of data units in.
-    crypt =
-        block::CryptContext{crypter.get(), (first - item.disk_bytenr) / crypter->data_unit_size()};
+    first_dun = (first - item.disk_bytenr) / crypter->data_unit_size();
   }
-  const block::CryptContext* context = crypt ? &*crypt : nullptr;
-  if (first == pos && stop == pos + out.size()) return engine_.read_data_into(pos, out, context);
-  // Unaligned: one read of the covering sectors, then a copy.
-  if (scratch_.size() < stop - first) scratch_.resize(stop - first);
-  ECFS_TRY(engine_.read_data_into(first, MutableByteSpan(scratch_.data(), stop - first), context));
-  std::memcpy(out.data(), scratch_.data() + (pos - first), out.size());
+  auto read = engine_.prepare_data_read(first, stop - first);
+  if (!read) return std::unexpected(read.error());
+  plan.pieces_.push_back(PlannedRead::DiskPiece{file_offset, out, pos - first, std::move(*read),
+                                                std::move(crypter), first_dun});
   return ok();
 }
 
-Status FileData::read_extents(const store::BTree& tree, uint64_t ino, uint64_t start,
-                              MutableByteSpan out) {
+Status FileData::read_disk(uint64_t ino, uint64_t file_offset, const FileExtentItem& item,
+                           uint64_t pos, MutableByteSpan out) {
+  PlannedRead plan;
+  plan.ino_ = ino;
+  if (Status planned = plan_disk(ino, file_offset, item, pos, out, plan); !planned) {
+    return in_file(ino, file_offset, planned.error());
+  }
+  auto read = plan.finish();
+  if (!read) return std::unexpected(read.error());
+  return ok();
+}
+
+Status FileData::plan_extents(const store::BTree& tree, uint64_t ino, uint64_t start,
+                              MutableByteSpan out, PlannedRead& plan) {
   const uint64_t end = start + out.size();
   auto extents = extents_in(tree, ino, start, end);
   if (!extents) return std::unexpected(extents.error());
@@ -299,8 +327,8 @@ Status FileData::read_extents(const store::BTree& tree, uint64_t ino, uint64_t s
     } else {
       const uint64_t disk =
           extent.item.disk_bytenr + extent.item.extent_offset + (piece_start - extent.offset);
-      if (Status read = read_disk(ino, extent.item, disk, piece); !read) {
-        return in_file(ino, piece_start, read.error());
+      if (Status planned = plan_disk(ino, piece_start, extent.item, disk, piece, plan); !planned) {
+        return in_file(ino, piece_start, planned.error());
       }
     }
     pos = piece_end;
@@ -309,15 +337,15 @@ Status FileData::read_extents(const store::BTree& tree, uint64_t ino, uint64_t s
   return ok();
 }
 
-Status FileData::read_range(const store::BTree& tree, uint64_t ino, uint64_t offset,
-                            MutableByteSpan out) {
+Status FileData::plan_range(const store::BTree& tree, uint64_t ino, uint64_t offset,
+                            MutableByteSpan out, PlannedRead& plan) {
   const uint64_t end = offset + out.size();
   uint64_t pos = offset;
   if (const DirtyBuffer* buffer = find_buffer(ino)) {
     for (auto it = buffer->first_ending_after(pos); it != buffer->runs().end() && it->first < end;
          ++it) {
       if (it->first > pos) {
-        ECFS_TRY(read_extents(tree, ino, pos, out.subspan(pos - offset, it->first - pos)));
+        ECFS_TRY(plan_extents(tree, ino, pos, out.subspan(pos - offset, it->first - pos), plan));
         pos = it->first;
       }
       const uint64_t piece_end = std::min(end, it->first + it->second.size());
@@ -326,19 +354,39 @@ Status FileData::read_range(const store::BTree& tree, uint64_t ino, uint64_t off
       pos = piece_end;
     }
   }
-  if (pos < end) ECFS_TRY(read_extents(tree, ino, pos, out.subspan(pos - offset, end - pos)));
+  if (pos < end) ECFS_TRY(plan_extents(tree, ino, pos, out.subspan(pos - offset, end - pos), plan));
   return ok();
+}
+
+Status FileData::read_range(const store::BTree& tree, uint64_t ino, uint64_t offset,
+                            MutableByteSpan out) {
+  PlannedRead plan;
+  plan.ino_ = ino;
+  ECFS_TRY(plan_range(tree, ino, offset, out, plan));
+  auto read = plan.finish();
+  if (!read) return std::unexpected(read.error());
+  return ok();
+}
+
+Result<PlannedRead> FileData::plan_read(uint64_t ino, uint64_t file_size, uint64_t offset,
+                                        MutableByteSpan out) {
+  std::optional<store::BTree> committed;
+  auto tree = tree_for_reading(committed);
+  if (!tree) return std::unexpected(tree.error());
+  PlannedRead plan;
+  plan.ino_ = ino;
+  if (offset >= file_size || out.empty()) return plan;
+  const uint64_t length = std::min<uint64_t>(out.size(), file_size - offset);
+  ECFS_TRY(plan_range(**tree, ino, offset, out.first(length), plan));
+  plan.length_ = length;
+  return plan;
 }
 
 Result<size_t> FileData::read(uint64_t ino, uint64_t file_size, uint64_t offset,
                               MutableByteSpan out) {
-  std::optional<store::BTree> committed;
-  auto tree = tree_for_reading(committed);
-  if (!tree) return std::unexpected(tree.error());
-  if (offset >= file_size || out.empty()) return 0;
-  const uint64_t length = std::min<uint64_t>(out.size(), file_size - offset);
-  ECFS_TRY(read_range(**tree, ino, offset, out.first(length)));
-  return length;
+  auto plan = plan_read(ino, file_size, offset, out);
+  if (!plan) return std::unexpected(plan.error());
+  return plan->finish();
 }
 
 // ---- Writing into the buffer ----
@@ -375,10 +423,7 @@ Result<int64_t> FileData::write_buffered(store::BTree& tree, uint64_t ino, uint6
           if (extent.item.type == FileExtentType::kRegular) {
             const uint64_t disk =
                 extent.item.disk_bytenr + extent.item.extent_offset + (sector - extent.offset);
-            if (Status read = read_disk(ino, extent.item, disk, MutableByteSpan(out, kSector));
-                !read) {
-              return in_file(ino, sector, read.error());
-            }
+            ECFS_TRY(read_disk(ino, sector, extent.item, disk, MutableByteSpan(out, kSector)));
           }
           break;
         }

@@ -94,6 +94,35 @@ struct FileDataOptions {
   ExtentKeys* keys = nullptr;
 };
 
+// A read of file data planned under the filesystem's lock
+// (FileData::plan_read) and finished without it: buffered data is already
+// copied and holes already zeroed; what remains are device reads, each with
+// its checksums and, for an encrypted extent, its key, so that concurrent
+// requests overlap their I/O and decryption. The caller keeps the extents
+// allocated until finish() returns (store/data_read.h).
+class PlannedRead {
+ public:
+  // Reads, verifies and decrypts the remaining pieces into place. Returns
+  // the bytes read (as FileData::read); EIO (naming the inode and offset)
+  // when a checksum does not match. Needs no lock: it touches no FileData
+  // and no engine state.
+  Result<size_t> finish() const;
+
+ private:
+  friend class FileData;
+  struct DiskPiece {
+    uint64_t file_offset = 0;  // for error messages
+    MutableByteSpan out;       // where the bytes go
+    uint64_t skip = 0;         // bytes of `read` before `out` starts (unaligned reads)
+    store::DataRead read;      // the whole sectors covering `out`
+    std::shared_ptr<const block::DataUnitCrypter> crypter;  // null for plaintext
+    uint64_t first_dun = 0;                                 // of the first data unit of `read`
+  };
+  uint64_t ino_ = 0;
+  size_t length_ = 0;
+  std::vector<DiskPiece> pieces_;
+};
+
 class FileData {
  public:
   FileData(store::Engine& engine, uint64_t tree_id, FileDataOptions options = {});
@@ -106,6 +135,11 @@ class FileData {
   // the end). EIO (naming the inode and offset) when a checksum does not
   // match. One engine read per extent piece.
   Result<size_t> read(uint64_t ino, uint64_t file_size, uint64_t offset, MutableByteSpan out);
+  // read() in two steps: everything that needs the trees and buffers now,
+  // the device reads later (PlannedRead::finish). `out` must stay valid
+  // until then.
+  Result<PlannedRead> plan_read(uint64_t ino, uint64_t file_size, uint64_t offset,
+                                MutableByteSpan out);
 
   // Buffers `data` at `offset` (may extend past file_size; the caller then
   // raises i_size to offset + data.size()). EFBIG past kMaxFileSize.
@@ -222,14 +256,24 @@ class FileData {
   // data (buffered or a regular item); holes and prealloc read zeros already.
   Result<int64_t> zero_sector_part(store::BTree& tree, uint64_t ino, uint64_t file_size,
                                    uint64_t start, uint64_t end);
-  // Reads file range [offset, offset + out.size()): the buffer over the items.
+  // Plans the read of file range [offset, offset + out.size()): the buffer
+  // over the items.
+  Status plan_range(const store::BTree& tree, uint64_t ino, uint64_t offset, MutableByteSpan out,
+                    PlannedRead& plan);
+  // Plans the read of file range [start, start + out.size()) from the items
+  // alone.
+  Status plan_extents(const store::BTree& tree, uint64_t ino, uint64_t start, MutableByteSpan out,
+                      PlannedRead& plan);
+  // Plans the read of `out.size()` bytes of `item`'s data extent (file
+  // offset `file_offset` of inode `ino`), from device byte `pos` (any
+  // alignment), as one engine read (decrypted with the extent's key when
+  // the item is encrypted).
+  Status plan_disk(uint64_t ino, uint64_t file_offset, const FileExtentItem& item, uint64_t pos,
+                   MutableByteSpan out, PlannedRead& plan);
+  // The same, planned and finished at once.
   Status read_range(const store::BTree& tree, uint64_t ino, uint64_t offset, MutableByteSpan out);
-  // Reads file range [start, start + out.size()) from the items alone.
-  Status read_extents(const store::BTree& tree, uint64_t ino, uint64_t start, MutableByteSpan out);
-  // Reads `out.size()` bytes of `item`'s data extent of inode `ino`,
-  // starting at device byte `pos` (any alignment), with one engine read
-  // (decrypted with the extent's key when the item is encrypted).
-  Status read_disk(uint64_t ino, const FileExtentItem& item, uint64_t pos, MutableByteSpan out);
+  Status read_disk(uint64_t ino, uint64_t file_offset, const FileExtentItem& item, uint64_t pos,
+                   MutableByteSpan out);
   Status flush_buffer(store::BTree& tree, uint64_t ino, DirtyBuffer& buffer);
 
   // punch_hole() without the checks. REQUIRES: offset < end.
@@ -253,7 +297,7 @@ class FileData {
   FileDataOptions options_;
   std::map<uint64_t, DirtyBuffer> buffers_;  // inode -> its dirty sectors (never empty)
   uint64_t dirty_bytes_ = 0;
-  Bytes scratch_;  // bounce space for unaligned reads and gathered flushes
+  Bytes scratch_;  // bounce space for gathered flushes
 };
 
 }  // namespace ecfs::fs

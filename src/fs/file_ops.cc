@@ -91,21 +91,27 @@ Result<Attributes> FileSystem::setattr(uint64_t ino, const SetAttributes& change
 }
 
 Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, MutableByteSpan out) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto found = inode(ino);
   if (!found) return std::unexpected(found.error());
   InodeState& state = **found;
   ECFS_TRY(check_regular(*state.item));
-  auto bytes = data_->read(ino, state.item->size, offset, out);
-  if (!bytes) return std::unexpected(bytes.error());
+  auto plan = data_->plan_read(ino, state.item->size, offset, out);
+  if (!plan) return std::unexpected(plan.error());
   const Timestamp t = now();
   if (!options_.read_only && !failed_ && atime_needs_update(*state.item, t)) {
     state.item->atime = t;
     state.dirty = true;
     changed_ = true;
   }
-  return *bytes;
+  // The device reads, checksum checks and decryption run without the lock,
+  // so that concurrent requests overlap them. The extents they read stay
+  // allocated meanwhile: space freed since the last commit is pinned until
+  // the next one, and commits and aborts wait for the reads in flight.
+  std::shared_lock reading(data_reads_);
+  lock.unlock();
+  return plan->finish();
 }
 
 Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, ByteSpan data) {

@@ -146,6 +146,7 @@ Status FileSystem::close() {
     result = cleanup_orphans();
     if (result) result = commit_locked();
   }
+  std::unique_lock no_reads(data_reads_);
   engine_->abort();
   return result;
 }
@@ -191,7 +192,10 @@ std::unexpected<Error> FileSystem::abort_change(Error error) {
   // The transaction holds part of a change: nothing of it may be committed.
   // What the last commit made durable stays; the mount turns read-only.
   failed_ = true;
-  engine_->abort();
+  {
+    std::unique_lock no_reads(data_reads_);
+    engine_->abort();
+  }
   forget_uncommitted();
   if (!options_.read_only) (void)engine_->begin();  // for reads of the committed state
   return std::unexpected(std::move(error));
@@ -211,6 +215,7 @@ Status FileSystem::commit_locked() {
   if (failed_ || !engine_->in_transaction()) return ok();
   if (auto flushed = data_->flush_all(); !flushed) return abort_change(flushed.error());
   if (auto written = write_back_inodes(); !written) return abort_change(written.error());
+  std::unique_lock no_reads(data_reads_);
   if (auto committed = engine_->commit(); !committed) {
     failed_ = true;
     forget_uncommitted();

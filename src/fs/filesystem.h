@@ -39,6 +39,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -396,6 +397,11 @@ class FileSystem {
   bool closed_ = false;
   bool failed_ = false;   // a transaction was aborted: read-only until remount
   bool changed_ = false;  // something to commit
+  // Held shared by reads finishing without mutex_ (read()), exclusively by
+  // what makes freed data space reusable (a commit unpins it, an abort
+  // frees the transaction's allocations), so that no read sees its extents
+  // overwritten. Taken only while mutex_ is held.
+  std::shared_mutex data_reads_;
 
   // The periodic commit thread.
   std::condition_variable commit_wakeup_;

@@ -312,27 +312,22 @@ Status Engine::write_data(uint64_t bytenr, ByteSpan data, const block::CryptCont
   return put_data_checksums(**csum_tree, sb_.node_size, type, bytenr, sums);
 }
 
+Result<DataRead> Engine::prepare_data_read(uint64_t bytenr, uint64_t length) {
+  ECFS_TRY(check_data_range(bytenr, length, sb_.total_bytes));
+  auto sums = checksums_for_read(*this, bytenr, length);
+  if (!sums) return std::unexpected(std::move(sums).error());
+  return DataRead(*device_, sb_.checksum_type, std::move(*sums), length);
+}
+
 Status Engine::read_data_into(uint64_t bytenr, MutableByteSpan out,
                               const block::CryptContext* crypt) {
-  // Whatever fails, the caller's buffer ends up zeroed, as submit_read does.
-  auto fail_zeroed = [&](Error error) -> Status {
+  auto prepared = prepare_data_read(bytenr, out.size());
+  if (!prepared) {
+    // Whatever fails, the caller's buffer ends up zeroed, as submit_read does.
     std::fill(out.begin(), out.end(), uint8_t{0});
-    return std::unexpected(std::move(error));
-  };
-  if (Status range = check_data_range(bytenr, out.size(), sb_.total_bytes); !range) {
-    return fail_zeroed(std::move(range).error());
+    return std::unexpected(std::move(prepared).error());
   }
-  auto sums = checksums_for_read(*this, bytenr, out.size());
-  if (!sums) return fail_zeroed(std::move(sums).error());
-  // Verified as stored, before the inline-crypt layer decrypts anything; on
-  // failure it zeroes `out`.
-  return block::submit_read(
-      *device_, bytenr, out, crypt, [&](uint64_t at, ByteSpan on_disk) -> Status {
-        if (Status verified = verify_sector_run(sb_.checksum_type, *sums, at, on_disk); !verified) {
-          return fail(EIO, device_->describe() + ": " + verified.error().message());
-        }
-        return ok();
-      });
+  return prepared->read_into(out, crypt);
 }
 
 Result<Bytes> Engine::read_data(uint64_t bytenr, uint64_t length,

@@ -44,6 +44,7 @@
 #include "block/block_device.h"
 #include "block/inline_crypt.h"
 #include "store/btree.h"
+#include "store/data_read.h"
 #include "store/extent_refs.h"
 #include "store/items.h"
 #include "store/node_cache.h"
@@ -191,6 +192,11 @@ class Engine final : public NodeStore {
   // allocates nothing for the data.
   Status read_data_into(uint64_t bytenr, MutableByteSpan out,
                         const block::CryptContext* crypt = nullptr);
+  // read_data_into in two steps (data_read.h): the range checked and its
+  // checksums looked up now, the device read, verification and decryption
+  // later, without the engine. EINVAL for an unaligned range; csum-tree
+  // errors as they come.
+  Result<DataRead> prepare_data_read(uint64_t bytenr, uint64_t length);
   // read_data_into a new buffer of `length` bytes.
   Result<Bytes> read_data(uint64_t bytenr, uint64_t length,
                           const block::CryptContext* crypt = nullptr);
