@@ -15,12 +15,11 @@
 #include <thread>
 #include <utility>
 
+#include "block/io_buffer.h"
+
 namespace ecfs::block {
 namespace {
 
-// O_DIRECT buffers must be aligned to the device's DMA alignment (512 bytes
-// or less on common hardware, statx STATX_DIOALIGN); 4096 satisfies all.
-constexpr size_t kDirectIoAlignment = 4096;
 // Bounce buffers for misaligned O_DIRECT requests are at most this large.
 constexpr size_t kBounceChunk = 1u << 20;
 
@@ -49,21 +48,6 @@ class OpenGuard {
   int fd_;
   std::string created_path_;
 };
-
-struct AlignedFree {
-  void operator()(uint8_t* p) const { std::free(p); }
-};
-using AlignedBuffer = std::unique_ptr<uint8_t, AlignedFree>;
-
-AlignedBuffer allocate_aligned(size_t size) {
-  void* memory = std::aligned_alloc(kDirectIoAlignment, size);
-  if (memory == nullptr) std::abort();  // as operator new would, without exceptions
-  return AlignedBuffer(static_cast<uint8_t*>(memory));
-}
-
-bool is_aligned(const void* pointer) {
-  return reinterpret_cast<uintptr_t>(pointer) % kDirectIoAlignment == 0;
-}
 
 Status lock_image(int fd, const std::string& path, bool read_only, std::chrono::milliseconds wait) {
   // Shared for readers, so fsck --readonly and inspect can run side by
@@ -110,10 +94,10 @@ Result<bool> enable_direct_io(int fd, const std::string& path, uint64_t size) {
     return fail(errno, path + ": cannot enable O_DIRECT");
   }
   if (size >= kBlockSize) {
-    AlignedBuffer probe = allocate_aligned(kBlockSize);
+    IoBuffer probe(kBlockSize);
     ssize_t n;
     do {
-      n = ::pread(fd, probe.get(), kBlockSize, 0);
+      n = ::pread(fd, probe.data(), kBlockSize, 0);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       if (errno != EINVAL) return io_error(errno, path, "O_DIRECT probe read", kBlockSize, 0);
@@ -274,12 +258,12 @@ Status FileDevice::write_fully(uint64_t offset, ByteSpan data) const {
 Status FileDevice::read(uint64_t offset, MutableByteSpan out) {
   ECFS_TRY(check_request(*this, offset, out.size()));
   if (out.empty()) return ok();
-  if (!direct_io_ || is_aligned(out.data())) return read_fully(offset, out);
-  AlignedBuffer bounce = allocate_aligned(std::min(kBounceChunk, out.size()));
+  if (!direct_io_ || is_io_aligned(out.data())) return read_fully(offset, out);
+  IoBuffer bounce(std::min(kBounceChunk, out.size()));
   for (size_t done = 0; done < out.size();) {
     const size_t chunk = std::min(kBounceChunk, out.size() - done);
-    ECFS_TRY(read_fully(offset + done, MutableByteSpan(bounce.get(), chunk)));
-    std::memcpy(out.data() + done, bounce.get(), chunk);
+    ECFS_TRY(read_fully(offset + done, MutableByteSpan(bounce.data(), chunk)));
+    std::memcpy(out.data() + done, bounce.data(), chunk);
     done += chunk;
   }
   return ok();
@@ -292,12 +276,12 @@ Status FileDevice::write(uint64_t offset, ByteSpan data) {
   }
   ECFS_TRY(check_request(*this, offset, data.size()));
   if (data.empty()) return ok();
-  if (!direct_io_ || is_aligned(data.data())) return write_fully(offset, data);
-  AlignedBuffer bounce = allocate_aligned(std::min(kBounceChunk, data.size()));
+  if (!direct_io_ || is_io_aligned(data.data())) return write_fully(offset, data);
+  IoBuffer bounce(std::min(kBounceChunk, data.size()));
   for (size_t done = 0; done < data.size();) {
     const size_t chunk = std::min(kBounceChunk, data.size() - done);
-    std::memcpy(bounce.get(), data.data() + done, chunk);
-    ECFS_TRY(write_fully(offset + done, ByteSpan(bounce.get(), chunk)));
+    std::memcpy(bounce.data(), data.data() + done, chunk);
+    ECFS_TRY(write_fully(offset + done, ByteSpan(bounce.data(), chunk)));
     done += chunk;
   }
   return ok();

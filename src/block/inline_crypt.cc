@@ -10,6 +10,8 @@
 #include <string>
 #include <thread>
 
+#include "block/io_buffer.h"
+
 namespace ecfs::block {
 namespace {
 
@@ -71,7 +73,7 @@ class BounceBuffer {
       }
     }
     if (storage_ == nullptr) storage_ = &own_;
-    if (storage_->size() < size) storage_->resize(size);
+    storage_->reserve_for_overwrite(size);
   }
   ~BounceBuffer() {
     if (owner_ != nullptr) owner_->in_use = false;
@@ -79,11 +81,11 @@ class BounceBuffer {
   BounceBuffer(const BounceBuffer&) = delete;
   BounceBuffer& operator=(const BounceBuffer&) = delete;
 
-  MutableByteSpan first(size_t size) { return MutableByteSpan(*storage_).first(size); }
+  MutableByteSpan first(size_t size) { return storage_->first(size); }
 
  private:
   struct ThreadBuffer {
-    Bytes bytes;
+    IoBuffer bytes;  // aligned: the device takes it without a bounce copy
     bool in_use = false;
   };
   static std::array<ThreadBuffer, 2>& thread_buffers() {
@@ -92,8 +94,8 @@ class BounceBuffer {
   }
 
   ThreadBuffer* owner_ = nullptr;
-  Bytes* storage_ = nullptr;
-  Bytes own_;
+  IoBuffer* storage_ = nullptr;
+  IoBuffer own_;
 };
 
 // Encrypts one run into `ciphertext` and shows it to `process`; on a

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "block/io_buffer.h"
 #include "fuse/caller_privilege.h"
 #include "fuse/ioctl_dispatch.h"
 #include "fuse/libfuse.h"
@@ -273,12 +274,12 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 void op_read(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse_file_info*) {
   if (offset < 0) return reply_errno(req, EINVAL);
   // Requests are at most max_pages (1 MiB); one buffer per request keeps
-  // the worker threads independent.
-  auto buffer = std::make_unique_for_overwrite<uint8_t[]>(size);
-  auto read = fs_of(req).read(to_inode(node), static_cast<uint64_t>(offset),
-                              MutableByteSpan(buffer.get(), size));
+  // the worker threads independent. Aligned for the image's O_DIRECT reads,
+  // which then land in it without a bounce copy.
+  block::IoBuffer buffer(size);
+  auto read = fs_of(req).read(to_inode(node), static_cast<uint64_t>(offset), buffer.first(size));
   if (!read) return reply_error(req, read.error());
-  fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.get()), *read);
+  fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.data()), *read);
 }
 
 void reply_written(fuse_req_t req, const Result<size_t>& written) {
