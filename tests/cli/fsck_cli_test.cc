@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -169,12 +170,23 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
     SCOPED_TRACE(entry.path().string());
     ++images;
     // The engine images (src/store/golden_image_test.cc) and the filesystem
-    // image (src/fs/golden_filesystem_test.cc) differ in history and trees.
-    const bool filesystem_image = entry.path().filename() == "format-v1-filesystem.img.gz";
-    const std::string expected_state =
-        filesystem_image ? "True 3 golden-fs" : "True 6 ecfs golden image v1";
-    const std::string expected_trees =
-        filesystem_image ? "1 [1, 2, 5, 7]" : "1 [1, 2, 5, 7, 200, 202, 203]";
+    // images (src/fs/golden_filesystem_test.cc, golden_encrypted_test.cc)
+    // differ in history and trees.
+    struct Expected {
+      std::string state;
+      std::string trees;
+    };
+    static const std::map<std::string, Expected> kFilesystemImages = {
+        {"format-v1-filesystem.img.gz", {"True 3 golden-fs", "1 [1, 2, 5, 7]"}},
+        {"format-v1-encrypted.img.gz", {"True 3 golden-encrypted", "1 [1, 2, 5, 7]"}},
+    };
+    const auto filesystem_image = kFilesystemImages.find(entry.path().filename().string());
+    const Expected expected =
+        filesystem_image != kFilesystemImages.end()
+            ? filesystem_image->second
+            : Expected{"True 6 ecfs golden image v1", "1 [1, 2, 5, 7, 200, 202, 203]"};
+    const std::string& expected_state = expected.state;
+    const std::string& expected_trees = expected.trees;
     const Outcome unpacked = run_program({gzip, "-dc", entry.path().string()}, scratch_.path());
     ASSERT_EQ(unpacked.exit_status, 0) << unpacked.describe();
     const std::string image = scratch_.file("golden.img");
@@ -194,7 +206,7 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
         query(inspect.out, "d['superblock']['format_version'], [t['id'] for t in d['trees']]"),
         expected_trees);
   }
-  EXPECT_GE(images, 5);
+  EXPECT_GE(images, 6);
 }
 
 }  // namespace
