@@ -17,6 +17,7 @@
 #include "cli/background.h"
 #include "fs/filesystem.h"
 #include "fuse/mount_options.h"
+#include "fuse/read_ahead.h"
 #include "fuse/session.h"
 #include "store/superblock.h"
 
@@ -41,6 +42,8 @@ constexpr const char* kDescription =
     "  no_writeback_cache   send every write through at once instead of caching it in\n"
     "                       the kernel (slower for small writes; SEEK_DATA/SEEK_HOLE\n"
     "                       then also see data that open files have not flushed)\n"
+    "  read_ahead_kb=KIB    the kernel's readahead window for the mount (default 1024,\n"
+    "                       set when mounting as root; 0 keeps the kernel's 128)\n"
     "  suid, dev, exec (default nosuid, nodev), noexec, noatime, sync, dirsync\n"
     "                       passed to the kernel\n"
     "\n"
@@ -168,6 +171,8 @@ int serve_in_this_process(const MountArgs& args, const fuse::MountConfig& config
   session_options.debug = config.debug;
   session_options.kernel_options = config.kernel_options;
   session_options.adapter.writeback_cache = config.writeback_cache;
+  session_options.read_ahead_kb = config.read_ahead_kb.value_or(fuse::kDefaultReadAheadKib);
+  session_options.read_ahead_required = config.read_ahead_kb.has_value();
 
   Reporter reporter;
   const Status served = fuse::serve(**filesystem, mountpoint, session_options, [&args, &reporter] {

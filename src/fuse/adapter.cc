@@ -131,6 +131,7 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   // round trip for every request and still need a copy for the write.
   conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
   conn->max_write = adapter.options().max_write;
+  if (adapter.options().max_readahead != 0) conn->max_readahead = adapter.options().max_readahead;
   conn->time_gran = 1;  // timestamps are stored with nanoseconds
 }
 

@@ -54,6 +54,10 @@ struct AdapterOptions {
   // are gathered in the page cache and sent in large requests; the kernel
   // keeps mtime/ctime and sends them with setattr.
   bool writeback_cache = true;
+  // The readahead window the INIT reply asks for, in bytes (0: keep the
+  // kernel's offer). The kernel takes the smaller of this and the mount's
+  // backing-device setting, which serve() raises first (fuse/read_ahead.h).
+  uint32_t max_readahead = 0;
 };
 
 class Adapter {

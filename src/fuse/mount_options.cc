@@ -46,6 +46,20 @@ Status parse_commit(std::string_view value, MountConfig& config) {
   return ok();
 }
 
+Status parse_read_ahead(std::string_view value, MountConfig& config) {
+  uint32_t kib = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), kib);
+  // The kernel takes more, but a window beyond 64 MiB only wastes memory.
+  constexpr uint32_t kMaxReadAheadKib = 65536;
+  if (value.empty() || error != std::errc() || end != value.data() + value.size() ||
+      kib > kMaxReadAheadKib) {
+    return fail(EINVAL, "read_ahead_kb= takes a number of KiB from 0 to 65536, not '" +
+                            std::string(value) + "'");
+  }
+  config.read_ahead_kb = kib;
+  return ok();
+}
+
 Status parse_one(std::string_view option, bool sloppy, MountConfig& config) {
   if (option.empty()) return ok();
   if (option == "ro") {
@@ -54,6 +68,8 @@ Status parse_one(std::string_view option, bool sloppy, MountConfig& config) {
     config.read_only = false;
   } else if (option.starts_with("commit=")) {
     return parse_commit(option.substr(7), config);
+  } else if (option.starts_with("read_ahead_kb=")) {
+    return parse_read_ahead(option.substr(14), config);
   } else if (option == "allow_other") {
     config.allow_other = true;
   } else if (option == "debug") {

@@ -12,6 +12,10 @@
 //   no_writeback_cache     sends it in large requests; "no_" sends every
 //                          write(2) through at once, so SEEK_DATA/SEEK_HOLE
 //                          and st_blocks see data still held by open writers
+//   read_ahead_kb=N        the mount's readahead window in KiB (0 to 65536;
+//                          default 1024; 0 keeps the kernel's 128): set
+//                          through sysfs when the mount runs as root
+//                          (fuse/read_ahead.h)
 //   default_permissions    accepted; always on (the kernel checks access)
 //   suid nosuid dev nodev exec noexec sync async dirsync atime noatime
 //                          passed to the kernel (libfuse's defaults are
@@ -41,6 +45,9 @@ struct MountConfig {
   bool allow_other = false;
   bool debug = false;
   bool writeback_cache = true;
+  // Unset: the default, set quietly where permitted; set: asked for, so a
+  // failure to apply it is reported.
+  std::optional<uint32_t> read_ahead_kb;
   std::vector<std::string> kernel_options;  // passed through, in order
 };
 

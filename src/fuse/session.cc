@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "fuse/libfuse.h"
+#include "fuse/read_ahead.h"
 
 extern char** environ;
 
@@ -182,7 +183,9 @@ void log_to_syslog() {
 
 Status serve(fs::FileSystem& filesystem, const std::string& mountpoint,
              const SessionOptions& options, const std::function<void()>& on_mounted) {
-  Adapter adapter(filesystem, options.adapter);
+  AdapterOptions adapter_options = options.adapter;
+  adapter_options.max_readahead = options.read_ahead_kb * 1024;
+  Adapter adapter(filesystem, adapter_options);
 
   std::vector<std::string> arguments = {"ecfs", "-o", mount_option_list(options)};
   if (options.debug) arguments.emplace_back("-d");
@@ -204,6 +207,18 @@ Status serve(fs::FileSystem& filesystem, const std::string& mountpoint,
   if (fuse_session_mount(session.get(), mountpoint.c_str()) != 0) {
     // libfuse has printed the reason (fusermount3's or mount(2)'s).
     return fail(EIO, "mounting on " + mountpoint + " failed");
+  }
+
+  // The kernel sent INIT with the backing device's readahead when it
+  // mounted; its reply (op_init) asks for read_ahead_kb, and the kernel keeps
+  // the smaller of that and the device's value then. So the device's value
+  // is raised now, before the reply.
+  if (options.read_ahead_kb != 0) {
+    Status set = set_mount_read_ahead(mountpoint, options.read_ahead_kb);
+    if (!set && options.read_ahead_required) {
+      fuse_log(FUSE_LOG_WARNING, "ecfs: read_ahead_kb=%u not applied: %s\n", options.read_ahead_kb,
+               set.error().message().c_str());
+    }
   }
 
   StopSignalWatcher watcher(filesystem, mountpoint);

@@ -31,6 +31,11 @@ struct SessionOptions {
   bool allow_other = false;
   bool debug = false;                       // libfuse's request trace on stderr
   std::vector<std::string> kernel_options;  // generic mount flags (nosuid, noatime, ...)
+  // The mount's readahead window (fuse/read_ahead.h); 0 keeps the kernel's.
+  // A failure to set it is logged as a warning when `read_ahead_required`,
+  // else ignored (a mount by a user may not write sysfs).
+  uint32_t read_ahead_kb = 0;
+  bool read_ahead_required = false;
   AdapterOptions adapter;
   // Worker threads. The FileSystem serializes its calls, so more threads
   // mostly help requests that wait (reads of cold data, fsync) not to stall

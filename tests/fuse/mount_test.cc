@@ -1,6 +1,7 @@
 // `ecfs mount` itself: refusing a second mount of an image, clear errors
 // for bad operands and options, the mount(8) helper form, read-only mounts,
-// unmounting on SIGTERM, and ecfs's own ioctls (fuse/ioctl_abi.h).
+// unmounting on SIGTERM, the readahead window, and ecfs's own ioctls
+// (fuse/ioctl_abi.h).
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
@@ -88,6 +89,45 @@ TEST_F(MountTest, BadOperandsAndOptionsGiveClearErrors) {
   run = ecfs({"mount", image_});
   EXPECT_EQ(run.exit_status, 2) << run.describe();
   EXPECT_FALSE(is_mounted(other));
+}
+
+// The kernel's readahead window of the mount, from its backing device.
+std::string read_ahead_kb_of(const std::string& mountpoint) {
+  struct stat st {};
+  if (stat(mountpoint.c_str(), &st) != 0) return "stat failed";
+  const std::string path = "/sys/class/bdi/" + std::to_string(major(st.st_dev)) + ":" +
+                           std::to_string(minor(st.st_dev)) + "/read_ahead_kb";
+  const auto value = read_file(path);
+  if (!value) return "cannot read " + path;
+  return value->substr(0, value->find('\n'));
+}
+
+TEST_F(MountTest, ReadAheadWindowIsSetAtMount) {
+  // 1024 KiB by default instead of the kernel's 128 (fuse/read_ahead.h).
+  EXPECT_EQ(read_ahead_kb_of(mountpoint_), "1024");
+  ASSERT_NO_FATAL_FAILURE(remount({"-o", "read_ahead_kb=256"}));
+  EXPECT_EQ(read_ahead_kb_of(mountpoint_), "256");
+  ASSERT_NO_FATAL_FAILURE(remount({"-o", "read_ahead_kb=0"}));
+  EXPECT_EQ(read_ahead_kb_of(mountpoint_), "128");
+
+  // A mount point whose name /proc/self/mountinfo escapes.
+  ASSERT_NO_FATAL_FAILURE(unmount());
+  const std::string spaced = scratch_.file("mount point with spaces");
+  ASSERT_EQ(mkdir(spaced.c_str(), 0755), 0);
+  const Outcome mounted = ecfs({"mount", image_, spaced}, 60);
+  ASSERT_EQ(mounted.exit_status, 0) << mounted.describe();
+  EXPECT_EQ(read_ahead_kb_of(spaced), "1024");
+  ASSERT_NO_FATAL_FAILURE(unmount_path(spaced));
+  ASSERT_NO_FATAL_FAILURE(mount());
+
+  for (const char* bad :
+       {"read_ahead_kb=", "read_ahead_kb=lots", "read_ahead_kb=-1", "read_ahead_kb=65537"}) {
+    const std::string other = scratch_.file("other");
+    mkdir(other.c_str(), 0755);
+    const Outcome run = ecfs({"mount", "-o", bad, image_, other});
+    EXPECT_EQ(run.exit_status, 2) << bad << "\n" << run.describe();
+    EXPECT_TRUE(has(run.err, "read_ahead_kb=")) << run.err;
+  }
 }
 
 TEST_F(MountTest, MountHelperFormWorks) {

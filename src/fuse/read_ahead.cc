@@ -1,0 +1,67 @@
+#include "fuse/read_ahead.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+namespace ecfs::fuse {
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash in paths as \ooo
+// (fs/proc_namespace.c show_mountinfo, seq_path_root's mangle set).
+std::string unescape_mountinfo(const std::string& field) {
+  std::string out;
+  for (size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\\' && i + 3 < field.size()) {
+      const std::string digits = field.substr(i + 1, 3);
+      if (digits.find_first_not_of("01234567") == std::string::npos) {
+        out.push_back(static_cast<char>(std::stoi(digits, nullptr, 8)));
+        i += 3;
+        continue;
+      }
+    }
+    out.push_back(field[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> mount_device_number(const std::string& mountpoint) {
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  if (!mountinfo) return fail(errno ? errno : EIO, "cannot read /proc/self/mountinfo");
+  // Fields: mount id, parent id, major:minor, root, mount point, ...
+  std::string line, found;
+  while (std::getline(mountinfo, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, point;
+    if (!(fields >> id >> parent >> device >> root >> point)) continue;
+    if (unescape_mountinfo(point) == mountpoint) found = device;  // the last one is on top
+  }
+  if (found.empty()) return fail(ENOENT, "nothing is mounted on " + mountpoint);
+  return found;
+}
+
+Status set_mount_read_ahead(const std::string& mountpoint, uint32_t kib) {
+  auto device = mount_device_number(mountpoint);
+  if (!device) return std::unexpected(device.error());
+  const std::string path = "/sys/class/bdi/" + *device + "/read_ahead_kb";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return fail(errno, "cannot open " + path + ": " + std::strerror(errno));
+  const std::string value = std::to_string(kib) + "\n";
+  const ssize_t written = ::write(fd, value.data(), value.size());
+  const int write_errno = errno;
+  ::close(fd);
+  if (written != static_cast<ssize_t>(value.size())) {
+    return fail(written < 0 ? write_errno : EIO,
+                "cannot set " + path + ": " + std::strerror(written < 0 ? write_errno : EIO));
+  }
+  return ok();
+}
+
+}  // namespace ecfs::fuse
