@@ -159,6 +159,12 @@ class TreeWriter {
     tree.dirs.insert(path);
     return ino;
   }
+  // A new directory under `policy`.
+  uint64_t encrypted_dir(const std::string& path, const fscrypt::Policy& policy) {
+    const uint64_t dir = mkdir(path);
+    must(fs_.set_policy(dir, policy, kKeyOwner), ("set_policy " + path).c_str());
+    return dir;
+  }
   void write(const std::string& path, uint64_t offset, std::string_view data) {
     if (!inos_.contains(path)) {
       const auto [parent, name] = split(path);
@@ -763,11 +769,8 @@ Tree build_offline_image(const std::string& image, const Bytes& key_a, const Byt
   TreeWriter w(*filesystem);
 
   // Policy 1: AES-256-XTS / AES-256-CTS-CBC, 32-byte padding, 4 KiB units.
-  must(filesystem->set_policy(w.mkdir("vault"),
-                              policy_v2(id_a, fscrypt::kModeAes256Xts, fscrypt::kModeAes256Cts,
-                                        fscrypt::kPolicyFlagsPad32, 0),
-                              kKeyOwner),
-       "set_policy vault");
+  w.encrypted_dir("vault", policy_v2(id_a, fscrypt::kModeAes256Xts, fscrypt::kModeAes256Cts,
+                                     fscrypt::kPolicyFlagsPad32, 0));
   w.mkdir("vault/docs");
   w.mkdir("vault/docs/deep");
   w.mkdir("vault/docs/deep/er");
@@ -810,11 +813,8 @@ Tree build_offline_image(const std::string& image, const Bytes& key_a, const Byt
 
   // Policy 2: AES-256-XTS / AES-256-HCTR2, 16-byte padding, 512-byte data
   // units (8 per sector), its own master key.
-  must(filesystem->set_policy(w.mkdir("hctr"),
-                              policy_v2(id_b, fscrypt::kModeAes256Xts, fscrypt::kModeAes256Hctr2,
-                                        fscrypt::kPolicyFlagsPad16, 9),
-                              kKeyOwner),
-       "set_policy hctr");
+  w.encrypted_dir("hctr", policy_v2(id_b, fscrypt::kModeAes256Xts, fscrypt::kModeAes256Hctr2,
+                                    fscrypt::kPolicyFlagsPad16, 9));
   w.mkdir("hctr/sub");
   w.write("hctr/sub/units.bin", 0, pseudo_random(65536, 50));
   w.sync();
@@ -826,11 +826,8 @@ Tree build_offline_image(const std::string& image, const Bytes& key_a, const Byt
   w.symlink("hctr/sub/up", "../" + std::string(180, 'H'));
 
   // Policy 3: Adiantum for both, 4-byte padding, key A again.
-  must(filesystem->set_policy(w.mkdir("adiantum"),
-                              policy_v2(id_a, fscrypt::kModeAdiantum, fscrypt::kModeAdiantum,
-                                        fscrypt::kPolicyFlagsPad4, 0),
-                              kKeyOwner),
-       "set_policy adiantum");
+  w.encrypted_dir("adiantum", policy_v2(id_a, fscrypt::kModeAdiantum, fscrypt::kModeAdiantum,
+                                        fscrypt::kPolicyFlagsPad4, 0));
   w.write("adiantum/wide.bin", 0, pseudo_random(20000, 60));
   w.sync();
   w.write("adiantum/wide.bin", 4096, pseudo_random(4096, 61));
@@ -934,11 +931,8 @@ TEST_F(OfflineDecryptTest, InspectShowsUndecodableContextsAsTheyAre) {
     auto filesystem = must(fs::FileSystem::open(*device), "open");
     const fscrypt::KeyIdentifier id = add_key(*filesystem, raw_master_key(1));
     TreeWriter w(*filesystem);
-    must(filesystem->set_policy(w.mkdir("vault"),
-                                policy_v2(id, fscrypt::kModeAes256Xts, fscrypt::kModeAes256Cts,
-                                          fscrypt::kPolicyFlagsPad32, 0),
-                                kKeyOwner),
-         "set_policy");
+    w.encrypted_dir("vault", policy_v2(id, fscrypt::kModeAes256Xts, fscrypt::kModeAes256Cts,
+                                       fscrypt::kPolicyFlagsPad32, 0));
     w.write("vault/file", 0, pseudo_random(8192, 1));
     w.symlink("vault/link", "file");
     file_ino = w.ino("vault/file");

@@ -520,34 +520,9 @@ TEST_F(EncryptionTest, AddKeyArgumentsAreCheckedAsTheKernelChecksThem) {
   EXPECT_EQ(key_status("0011223344556677"), "Present");
 }
 
-// Runs `action` in a child as uid/gid 65534 that keeps CAP_SYS_ADMIN in its
-// effective set (PR_SET_KEEPCAPS, then capset(2)); returns its result, or
-// -1 if the child could not be set up.
+// Runs `action` in a child as uid/gid 65534 that keeps CAP_SYS_ADMIN.
 int errno_as_nobody_with_cap_sys_admin(const std::function<int()>& action) {
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -1;
-  const pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    close(pipe_fds[0]);
-    int result = -1;
-    __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[2] = {};
-    data[0].effective = data[0].permitted = 1u << CAP_SYS_ADMIN;
-    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0 && setgroups(0, nullptr) == 0 &&
-        setgid(kNobodyGid) == 0 && setuid(kNobodyUid) == 0 &&
-        syscall(SYS_capset, &header, data) == 0) {
-      result = action();
-    }
-    (void)!write(pipe_fds[1], &result, sizeof(result));
-    _exit(0);
-  }
-  close(pipe_fds[1]);
-  int result = -1;
-  if (read(pipe_fds[0], &result, sizeof(result)) != sizeof(result)) result = -1;
-  close(pipe_fds[0]);
-  waitpid(pid, nullptr, 0);
-  return result;
+  return errno_as_user(kNobodyUid, kNobodyGid, action, 1u << CAP_SYS_ADMIN);
 }
 
 TEST_F(EncryptionTest, CapSysAdminMakesAnotherUidPrivileged) {

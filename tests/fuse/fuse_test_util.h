@@ -11,11 +11,14 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -120,8 +123,11 @@ inline bool image_unlocked(const std::string& image) {
 
 // Runs `action` in a child process as uid/gid `uid`/`gid` without
 // supplementary groups; returns the errno it reports (0 = success), or -1
-// if the child could not run or missed the deadline.
-inline int errno_as_user(uid_t uid, gid_t gid, const std::function<int()>& action) {
+// if the child could not run or missed the deadline. `capabilities` (a mask
+// of 1 << CAP_*) stay effective across the uid change (PR_SET_KEEPCAPS,
+// then capset(2)).
+inline int errno_as_user(uid_t uid, gid_t gid, const std::function<int()>& action,
+                         uint32_t capabilities = 0) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -1;
   const pid_t pid = fork();
@@ -129,7 +135,16 @@ inline int errno_as_user(uid_t uid, gid_t gid, const std::function<int()>& actio
   if (pid == 0) {
     close(pipe_fds[0]);
     int result = -1;
-    if (setgroups(0, nullptr) == 0 && setgid(gid) == 0 && setuid(uid) == 0) result = action();
+    bool ready = setgroups(0, nullptr) == 0 &&
+                 (capabilities == 0 || prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0) &&
+                 setgid(gid) == 0 && setuid(uid) == 0;
+    if (ready && capabilities != 0) {
+      __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+      __user_cap_data_struct data[2] = {};
+      data[0].effective = data[0].permitted = capabilities;
+      ready = syscall(SYS_capset, &header, data) == 0;
+    }
+    if (ready) result = action();
     (void)!write(pipe_fds[1], &result, sizeof(result));
     _exit(0);
   }
