@@ -17,6 +17,7 @@ packages=(
   libfuse3-dev fuse3  # the FUSE mount (libfuse3 low-level API, fusermount3)
   attr acl            # getfattr/setfattr, getfacl/setfacl in the mount tests
   fio                 # filesystem benchmarks (bench/fs_bench.sh)
+  gocryptfs           # the FUSE encrypted filesystem bench/fs_bench.sh compares with
   clang-16 libc++-16-dev libc++abi-16-dev libfuzzer-16-dev libclang-rt-16-dev  # libFuzzer targets
   e2fsprogs           # mkfs.ext4 / debugfs for the kernel-as-judge tests
   util-linux          # losetup, mount

@@ -473,6 +473,56 @@ TEST_F(FilesTest, DataSurvivesUnmountAndRemount) {
   EXPECT_EQ(std::string(value), "value");
 }
 
+// fsync(2) of the file at `path`: 0, or the errno.
+int sync_path(const std::string& path) {
+  Fd fd(open(path.c_str(), O_RDONLY));
+  if (fd.get() < 0) return errno;
+  return fsync(fd.get()) == 0 ? 0 : errno;
+}
+
+TEST_F(FilesTest, AFullImageReportsEnospcAndKeepsWhatWasCommitted) {
+  // A 64 MiB image, and 128 MiB written through the write-back cache: the
+  // kernel accepts the writes into its page cache, so the error comes back
+  // from write(2) once the cache is throttled, or from fsync / close (the
+  // kernel keeps the writeback error), as on a local filesystem. Nothing
+  // committed may suffer, the mount stays writable once space is freed, and
+  // fsck stays clean.
+  ASSERT_NO_FATAL_FAILURE(unmount());
+  ASSERT_EQ(unlink(image_.c_str()), 0);
+  const Outcome made = ecfs({"mkfs", image_, "--size", "64M", "--quiet"});
+  ASSERT_EQ(made.exit_status, 0) << made.describe();
+  ASSERT_NO_FATAL_FAILURE(mount());
+
+  const std::string kept = pattern(kMiB, 20);
+  ASSERT_TRUE(write_file(path("kept"), kept));
+  ASSERT_EQ(sync_path(path("kept")), 0);
+
+  int error = 0;
+  {
+    Fd fd(open(path("big").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    ASSERT_GE(fd.get(), 0);
+    const std::string chunk = pattern(kMiB, 21);
+    for (int i = 0; i < 128 && error == 0; ++i) {
+      if (!pwrite_all(fd.get(), chunk, static_cast<uint64_t>(i) * kMiB)) error = errno;
+    }
+    if (error == 0 && fsync(fd.get()) != 0) error = errno;
+    if (error == 0 && close(fd.release()) != 0) error = errno;
+  }
+  EXPECT_EQ(error, ENOSPC) << std::strerror(error);
+
+  // Still mounted and answering; what was committed reads back.
+  EXPECT_EQ(read_file(path("kept")), kept);
+  // Freeing the space makes room again once the removal is committed.
+  ASSERT_EQ(unlink(path("big").c_str()), 0);
+  ASSERT_EQ(sync_path(path("kept")), 0);
+  const std::string after = pattern(4 * kMiB, 22);
+  ASSERT_TRUE(write_file(path("after"), after));
+  ASSERT_EQ(sync_path(path("after")), 0);
+  ASSERT_NO_FATAL_FAILURE(remount());
+  EXPECT_EQ(read_file(path("kept")), kept);
+  EXPECT_EQ(read_file(path("after")), after);
+}
+
 TEST_F(FilesTest, FsyncedDataSurvivesKillOfTheDaemon) {
   ASSERT_NO_FATAL_FAILURE(unmount());
   // A foreground daemon we can kill.
