@@ -148,17 +148,23 @@ for bs in 1M 128K; do
     row "$job $bs" "$h_bw" "$e_bw" MB/s
   done
 done
-for kind in randwrite:write randread:read; do
-  job=${kind%%:*} side=${kind##*:}
-  read -r _ h_iops < <(fio_figure "$results/host-$job-4K.json" "$side")
-  read -r _ e_iops < <(fio_figure "$results/ecfs-$job-4K.json" "$side")
-  row "$job 4K" "$h_iops" "$e_iops" IOPS
-done
-for phase in create stat readdir unlink; do
-  h=$(awk -v p="$phase" '$1 == p {print $4}' "$results/host-storm.txt")
-  e=$(awk -v p="$phase" '$1 == p {print $4}' "$results/ecfs-storm.txt")
-  row "$phase" "$h" "$e" op/s
-done
+# The rows of the random jobs and the metadata storm of targets LEFT and
+# RIGHT (the ratio is RIGHT / LEFT).
+random_and_storm_rows() {  # LEFT RIGHT
+  local kind job side left right phase
+  for kind in randwrite:write randread:read; do
+    job=${kind%%:*} side=${kind##*:}
+    read -r _ left < <(fio_figure "$results/$1-$job-4K.json" "$side")
+    read -r _ right < <(fio_figure "$results/$2-$job-4K.json" "$side")
+    row "$job 4K" "$left" "$right" IOPS
+  done
+  for phase in create stat readdir unlink; do
+    left=$(awk -v p="$phase" '$1 == p {print $4}' "$results/$1-storm.txt")
+    right=$(awk -v p="$phase" '$1 == p {print $4}' "$results/$2-storm.txt")
+    row "$phase" "$left" "$right" op/s
+  done
+}
+random_and_storm_rows host ecfs
 
 # Encryption cost: the sequential jobs in the plain and the encrypted
 # directory of the same mount, paired (plain then encrypted, per job) and
@@ -219,17 +225,7 @@ if [[ " $targets " == *" gocryptfs "* ]]; then
       row "$job $bs" "$g_bw" "$(median_bw encrypted "$job" "$bs" "$side")" MB/s
     done
   done
-  for kind in randwrite:write randread:read; do
-    job=${kind%%:*} side=${kind##*:}
-    read -r _ g_iops < <(fio_figure "$results/gocryptfs-$job-4K.json" "$side")
-    read -r _ e_iops < <(fio_figure "$results/ecfs-encrypted-$job-4K.json" "$side")
-    row "$job 4K" "$g_iops" "$e_iops" IOPS
-  done
-  for phase in create stat readdir unlink; do
-    g=$(awk -v p="$phase" '$1 == p {print $4}' "$results/gocryptfs-storm.txt")
-    e=$(awk -v p="$phase" '$1 == p {print $4}' "$results/ecfs-encrypted-storm.txt")
-    row "$phase" "$g" "$e" op/s
-  done
+  random_and_storm_rows gocryptfs ecfs-encrypted
   fusermount3 -u "$gocryptfs_mnt"
 fi
 

@@ -28,35 +28,37 @@ bool is_one_of(std::string_view option, const std::array<std::string_view, N>& n
   return false;
 }
 
-Status parse_commit(std::string_view value, MountConfig& config) {
-  uint32_t seconds = 0;
-  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  // A day is far beyond any sensible interval; larger values are typos.
-  constexpr uint32_t kMaxCommitSeconds = 86400;
-  if (value.empty() || error != std::errc() || end != value.data() + value.size() ||
-      seconds > kMaxCommitSeconds) {
-    return fail(EINVAL, "commit= takes a number of seconds from 0 to 86400, not '" +
-                            std::string(value) + "'");
+// The value of `name`=`value`: a decimal number from 0 to `max`, naming
+// `unit` in the error.
+Result<uint32_t> parse_number(std::string_view name, std::string_view value, uint32_t max,
+                              std::string_view unit) {
+  uint32_t number = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (value.empty() || error != std::errc() || end != value.data() + value.size() || number > max) {
+    return fail(EINVAL, std::string(name) + "= takes a number of " + std::string(unit) +
+                            " from 0 to " + std::to_string(max) + ", not '" + std::string(value) +
+                            "'");
   }
-  if (seconds == 0) {
+  return number;
+}
+
+Status parse_commit(std::string_view value, MountConfig& config) {
+  // A day is far beyond any sensible interval; larger values are typos.
+  auto seconds = parse_number("commit", value, 86400, "seconds");
+  if (!seconds) return std::unexpected(seconds.error());
+  if (*seconds == 0) {
     config.commit_interval.reset();
   } else {
-    config.commit_interval = std::chrono::seconds(seconds);
+    config.commit_interval = std::chrono::seconds(*seconds);
   }
   return ok();
 }
 
 Status parse_read_ahead(std::string_view value, MountConfig& config) {
-  uint32_t kib = 0;
-  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), kib);
   // The kernel takes more, but a window beyond 64 MiB only wastes memory.
-  constexpr uint32_t kMaxReadAheadKib = 65536;
-  if (value.empty() || error != std::errc() || end != value.data() + value.size() ||
-      kib > kMaxReadAheadKib) {
-    return fail(EINVAL, "read_ahead_kb= takes a number of KiB from 0 to 65536, not '" +
-                            std::string(value) + "'");
-  }
-  config.read_ahead_kb = kib;
+  auto kib = parse_number("read_ahead_kb", value, 65536, "KiB");
+  if (!kib) return std::unexpected(kib.error());
+  config.read_ahead_kb = *kib;
   return ok();
 }
 
