@@ -77,7 +77,7 @@ if command -v gocryptfs >/dev/null; then
   mkdir -p "$gocryptfs_cipher" "$gocryptfs_mnt"
   head -c 32 /dev/urandom | base64 >"$work/gocryptfs.pass"
   gocryptfs -init -q -scryptn 10 -passfile "$work/gocryptfs.pass" "$gocryptfs_cipher"
-  gocryptfs -q -passfile "$work/gocryptfs.pass" "$gocryptfs_cipher" "$gocryptfs_mnt"
+  gocryptfs -q -nosyslog -passfile "$work/gocryptfs.pass" "$gocryptfs_cipher" "$gocryptfs_mnt"
   targets="$targets gocryptfs"
 else
   echo "fs_bench: gocryptfs is missing (make deps): no comparison with it" >&2
