@@ -146,10 +146,23 @@ void op_destroy(void* userdata) {
 // ---- Names -------------------------------------------------------------
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  // A missing name is answered ENOENT rather than cached as a negative
-  // entry: a later key addition (fscrypt) may make the name appear
-  // without a create the kernel would see.
-  reply_entry(req, to_inode(parent), fs_of(req).lookup(to_inode(parent), name));
+  Adapter& adapter = adapter_of(req);
+  const uint64_t dir = to_inode(parent);
+  auto found = adapter.filesystem().lookup(dir, name);
+  // A missing name of an unencrypted directory is answered with a negative
+  // entry the kernel caches (ino 0 with a timeout): every way the name can
+  // come into being goes through the kernel, which replaces the negative
+  // dentry, and path searches (PATH, include paths) stop asking again. In
+  // an encrypted directory it is plain ENOENT: a key addition makes names
+  // appear without a create the kernel would see.
+  if (!found && found.error().errno_value() == ENOENT && !adapter.filesystem().is_encrypted(dir)) {
+    fuse_entry_param negative;
+    std::memset(&negative, 0, sizeof(negative));
+    negative.entry_timeout = adapter.options().entry_timeout_seconds;
+    fuse_reply_entry(req, &negative);
+    return;
+  }
+  reply_entry(req, dir, found);
 }
 
 void op_forget(fuse_req_t req, fuse_ino_t node, uint64_t count) {

@@ -10,8 +10,12 @@
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 
+#include <cstring>
+#include <functional>
 #include <map>
 #include <set>
+#include <utility>
+#include <vector>
 
 #include "fuse_test_util.h"
 
@@ -147,6 +151,42 @@ TEST_F(NamespaceTest, ReaddirOfManyEntriesSeesEachOnceAcrossBatches) {
   };
   EXPECT_TRUE(wait_until([&] { return inodes_in_use() == inodes_before; }, 20s))
       << inodes_in_use() << " inodes in use, " << inodes_before << " before";
+}
+
+TEST_F(NamespaceTest, MissingNamesAppearWhicheverWayTheyAreMade) {
+  // A lookup of a missing name is cached by the kernel as a negative entry;
+  // every way of making the name must still show it at once (and a removal
+  // hide it again).
+  ASSERT_EQ(mkdir(path("d").c_str(), 0755), 0);
+  ASSERT_TRUE(write_file(path("source"), "source"));
+  const std::vector<std::pair<std::string, std::function<int(const std::string&)>>> routes = {
+      {"create", [](const std::string& p) { return write_file(p, "x") ? 0 : -1; }},
+      {"mkdir", [](const std::string& p) { return mkdir(p.c_str(), 0755); }},
+      {"symlink", [](const std::string& p) { return symlink("target", p.c_str()); }},
+      {"fifo", [](const std::string& p) { return mkfifo(p.c_str(), 0644); }},
+      {"link", [&](const std::string& p) { return link(path("source").c_str(), p.c_str()); }},
+      {"rename",
+       [&](const std::string& p) {
+         if (!write_file(path("moving"), "m")) return -1;
+         return rename(path("moving").c_str(), p.c_str());
+       }},
+  };
+  for (const auto& [route, make] : routes) {
+    SCOPED_TRACE(route);
+    const std::string name = path("d/" + route);
+    struct stat st;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      EXPECT_EQ(lstat(name.c_str(), &st), -1);
+      EXPECT_EQ(errno, ENOENT);
+    }
+    ASSERT_EQ(make(name), 0) << std::strerror(errno);
+    EXPECT_EQ(lstat(name.c_str(), &st), 0) << std::strerror(errno);
+    // Made in another process too: the kernel is the same.
+    EXPECT_EQ(errno_as_user(0, 0, [&] { return lstat(name.c_str(), &st) == 0 ? 0 : errno; }), 0);
+    ASSERT_EQ(S_ISDIR(st.st_mode) ? rmdir(name.c_str()) : unlink(name.c_str()), 0);
+    EXPECT_EQ(lstat(name.c_str(), &st), -1);
+    EXPECT_EQ(errno, ENOENT);
+  }
 }
 
 TEST_F(NamespaceTest, HardLinksAcrossDirectories) {
