@@ -108,9 +108,24 @@ struct SetArgs {
   // Maximum padding leaks the least about name lengths (fscryptctl's default).
   unsigned padding = 32;
   std::optional<std::string> data_unit_size;
-  bool direct_key = false;
-  bool iv_ino_lblk_64 = false;
-  bool iv_ino_lblk_32 = false;
+  uint8_t flags = 0;  // from the flag options (kFlagOptions)
+};
+
+// fscryptctl's flag options. ecfs refuses all three (per-extent encryption
+// allows plain v2 policies only), but accepts them on the command line so
+// that the refusal comes with its reason instead of "unknown option".
+struct FlagOption {
+  const char* name;
+  uint8_t flag;
+  const char* help;
+};
+constexpr FlagOption kFlagOptions[] = {
+    {"--direct-key", fscrypt::kPolicyFlagDirectKey,
+     "DIRECT_KEY flag (refused by ecfs: it ties the IV to the file nonce)"},
+    {"--iv-ino-lblk-64", fscrypt::kPolicyFlagIvInoLblk64,
+     "IV_INO_LBLK_64 flag (refused by ecfs: it ties the IV to the inode number)"},
+    {"--iv-ino-lblk-32", fscrypt::kPolicyFlagIvInoLblk32,
+     "IV_INO_LBLK_32 flag (refused by ecfs: it ties the IV to the inode number)"},
 };
 
 struct GetArgs {
@@ -173,10 +188,7 @@ int run_set(const SetArgs& args) {
     return usage_error(
         kCommand, "invalid padding: " + std::to_string(args.padding) + " (4, 8, 16 or 32 bytes)");
   }
-  uint8_t flags = *padding;
-  if (args.direct_key) flags |= fscrypt::kPolicyFlagDirectKey;
-  if (args.iv_ino_lblk_64) flags |= fscrypt::kPolicyFlagIvInoLblk64;
-  if (args.iv_ino_lblk_32) flags |= fscrypt::kPolicyFlagIvInoLblk32;
+  const auto flags = static_cast<uint8_t>(*padding | args.flags);
   uint8_t log2_data_unit_size = 0;
   if (args.data_unit_size) {
     const auto log2 = log2_of_power_of_two(*args.data_unit_size);
@@ -378,12 +390,10 @@ void add_policy_command(CLI::App& app, CommandRunner& runner) {
                   "bytes of zero padding for filenames: 4, 8, 16 or 32 (default: 32)");
   set->add_option("--data-unit-size", set_args->data_unit_size,
                   "data unit size in bytes (default: the filesystem block size)");
-  set->add_flag("--direct-key", set_args->direct_key,
-                "DIRECT_KEY flag (refused by ecfs: it ties the IV to the file nonce)");
-  set->add_flag("--iv-ino-lblk-64", set_args->iv_ino_lblk_64,
-                "IV_INO_LBLK_64 flag (refused by ecfs: it ties the IV to the inode number)");
-  set->add_flag("--iv-ino-lblk-32", set_args->iv_ino_lblk_32,
-                "IV_INO_LBLK_32 flag (refused by ecfs: it ties the IV to the inode number)");
+  for (const FlagOption& option : kFlagOptions) {
+    set->add_flag_callback(
+        option.name, [set_args, flag = option.flag] { set_args->flags |= flag; }, option.help);
+  }
   set->callback([set_args, &runner] { runner = [set_args] { return run_set(*set_args); }; });
 
   auto get_args = std::make_shared<GetArgs>();

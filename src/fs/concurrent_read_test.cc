@@ -133,8 +133,7 @@ TEST(ConcurrentReadTest, ReadsSeeWholeBlocksWhileWritersReuseFreedSpace) {
   EXPECT_GT(reads.load(), 0u);
   must(fs->close());
   fs.reset();
-  const auto check = testing::full_check(device);
-  EXPECT_TRUE(check.clean()) << check.problems();
+  testing::expect_full_check_clean(device);
 }
 
 }  // namespace

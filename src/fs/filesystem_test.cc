@@ -12,6 +12,7 @@
 
 #include "block/memory_device.h"
 #include "fs/fs_check.h"
+#include "fs/fs_test_util.h"
 #include "fs/posix_acl.h"
 #include "store/engine.h"
 
@@ -24,19 +25,8 @@ namespace {
     ASSERT_TRUE(assert_ok_result_) << assert_ok_result_.error().to_string(); \
   } while (0)
 
-template <typename T>
-T must(Result<T> result) {
-  if (!result) {
-    ADD_FAILURE() << result.error().to_string();
-    std::abort();
-  }
-  return std::move(*result);
-}
-
-template <typename T>
-int error_of(const Result<T>& result) {
-  return result ? 0 : result.error().errno_value();
-}
+using testing::error_of;
+using testing::must;
 
 constexpr Caller kRoot{0, 0, 022};
 constexpr Caller kUser{1000, 1000, 022};
@@ -65,15 +55,7 @@ class FileSystemTest : public ::testing::Test {
   void expect_fsck_clean() {
     ASSERT_OK(fs_->close());
     fs_.reset();
-    {
-      auto engine = must(store::Engine::open(device_));
-      auto report = must(engine->check());
-      auto fs_report = must(check_filesystem(*engine));
-      std::string problems;
-      for (const auto& p : report.problems) problems += p + "\n";
-      for (const auto& p : fs_report.problems) problems += p + "\n";
-      EXPECT_TRUE(report.clean() && fs_report.clean()) << problems;
-    }
+    testing::expect_full_check_clean(device_);
     mount();
   }
   uint64_t create(uint64_t dir, const std::string& name, uint32_t mode = S_IFREG | 0644) {

@@ -76,4 +76,11 @@ inline FullCheck full_check(block::BlockDevice& device) {
   return check;
 }
 
+// Expects both checks of `device`'s committed state to be clean, listing
+// the problems otherwise.
+inline void expect_full_check_clean(block::BlockDevice& device) {
+  const FullCheck check = full_check(device);
+  EXPECT_TRUE(check.clean()) << check.problems();
+}
+
 }  // namespace ecfs::fs::testing

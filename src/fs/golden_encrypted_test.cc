@@ -157,13 +157,8 @@ void expect_locked_view(FileSystem& fs) {
   EXPECT_EQ(error_of(fs.lookup(vault, "docs")), ENOENT);
 }
 
-void expect_checks_clean(block::MemoryDevice& device) {
-  const testing::FullCheck check = testing::full_check(device);
-  EXPECT_TRUE(check.clean()) << check.problems();
-}
-
 void expect_image(block::MemoryDevice& device) {
-  expect_checks_clean(device);
+  testing::expect_full_check_clean(device);
   {
     auto fs = must(FileSystem::open(device, {.read_only = true}), "open read-only");
     expect_locked_view(*fs);
@@ -183,7 +178,7 @@ void expect_image(block::MemoryDevice& device) {
     EXPECT_EQ(read_file(*fs, lookup(*fs, vault, "copy.bin")), content(40000, 'A'));
     ASSERT_TRUE(fs->close());
   }
-  expect_checks_clean(device);
+  testing::expect_full_check_clean(device);
 }
 
 TEST(GoldenEncryptedTest, CommittedImageUnlocksWithItsKey) {

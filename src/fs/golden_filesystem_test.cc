@@ -19,6 +19,7 @@
 #include "block/memory_device.h"
 #include "fs/filesystem.h"
 #include "fs/fs_check.h"
+#include "fs/fs_test_util.h"
 #include "fs/posix_acl.h"
 #include "store/engine.h"
 
@@ -29,14 +30,7 @@ constexpr const char* kImageName = "format-v1-filesystem.img.gz";
 constexpr uint64_t kDeviceSize = 16ull << 20;
 constexpr Caller kOwner{1000, 1000, 022};
 
-template <typename T>
-T must(Result<T> result) {
-  if (!result) {
-    ADD_FAILURE() << result.error().to_string();
-    std::abort();
-  }
-  return std::move(*result);
-}
+using testing::must;
 
 // File contents that differ from file to file and from byte to byte.
 std::string content(size_t size, char tag) {
@@ -171,23 +165,13 @@ void expect_golden_contents(FileSystem& fs) {
   EXPECT_EQ(fs.lookup(kRootDirIno, "renamed-from").error().errno_value(), ENOENT);
 }
 
-void expect_checks_clean(block::MemoryDevice& device) {
-  auto engine = must(store::Engine::open(device));
-  const store::CheckReport engine_report = must(engine->check());
-  const FsCheckReport fs_report = must(check_filesystem(*engine));
-  std::string problems;
-  for (const std::string& p : engine_report.problems) problems += p + "\n";
-  for (const std::string& p : fs_report.problems) problems += p + "\n";
-  EXPECT_TRUE(engine_report.clean() && fs_report.clean()) << problems;
-}
-
 TEST(GoldenFilesystemTest, CommittedImageMountsWithEverythingInPlace) {
   const std::string path = std::string(ECFS_SOURCE_DIR) + "/tests/golden/" + kImageName;
   auto device = block::testing::read_gzip_image(path);
   ASSERT_TRUE(device) << device.error().to_string()
                       << " (regenerate with ECFS_WRITE_GOLDEN, see docs/FORMAT.md)";
   ASSERT_EQ(device->size(), kDeviceSize);
-  expect_checks_clean(*device);
+  testing::expect_full_check_clean(*device);
   {
     store::OpenOptions read_only;
     read_only.read_only = true;
@@ -208,7 +192,7 @@ TEST(GoldenFilesystemTest, CommittedImageMountsWithEverythingInPlace) {
     ASSERT_TRUE(fs->unlink(kRootDirIno, "copy.bin"));
     ASSERT_TRUE(fs->close());
   }
-  expect_checks_clean(*device);
+  testing::expect_full_check_clean(*device);
 }
 
 // The builder gives what the check above expects; with ECFS_WRITE_GOLDEN=DIR
@@ -216,7 +200,7 @@ TEST(GoldenFilesystemTest, CommittedImageMountsWithEverythingInPlace) {
 TEST(GoldenFilesystemWriter, BuilderMatchesTheExpectations) {
   block::MemoryDevice device(kDeviceSize, "golden filesystem");
   ASSERT_NO_FATAL_FAILURE(build(device));
-  expect_checks_clean(device);
+  testing::expect_full_check_clean(device);
   {
     auto fs = must(FileSystem::open(device, {.read_only = true}));
     expect_golden_contents(*fs);

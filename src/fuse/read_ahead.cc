@@ -7,7 +7,6 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
-#include <vector>
 
 namespace ecfs::fuse {
 namespace {

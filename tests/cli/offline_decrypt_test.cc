@@ -109,40 +109,45 @@ struct Tree {
   std::map<std::string, std::string> symlinks;
 };
 
+// The path of an element of a Tree's set or map.
+const std::string& path_of(const std::string& path) { return path; }
+const std::string& path_of(const std::pair<const std::string, std::string>& entry) {
+  return entry.first;
+}
+
 // Where two trees differ, in words (contents are compared, not printed).
 std::string tree_difference(const Tree& want, const Tree& got) {
   std::string out;
-  for (const std::string& dir : want.dirs) {
-    if (!got.dirs.contains(dir)) out += "missing dir " + dir + "\n";
-  }
-  for (const std::string& dir : got.dirs) {
-    if (!want.dirs.contains(dir)) out += "unexpected dir " + dir + "\n";
-  }
+  // Paths of one kind in only one of the trees.
+  const auto compare_paths = [&out](const auto& wanted, const auto& found,
+                                    const std::string& kind) {
+    for (const auto& element : wanted) {
+      if (!found.contains(path_of(element)))
+        out += "missing " + kind + " " + path_of(element) + "\n";
+    }
+    for (const auto& element : found) {
+      if (!wanted.contains(path_of(element))) {
+        out += "unexpected " + kind + " " + path_of(element) + "\n";
+      }
+    }
+  };
+  compare_paths(want.dirs, got.dirs, "dir");
+  compare_paths(want.files, got.files, "file");
+  compare_paths(want.symlinks, got.symlinks, "symlink");
   for (const auto& [path, content] : want.files) {
     auto found = got.files.find(path);
-    if (found == got.files.end()) {
-      out += "missing file " + path + "\n";
-    } else if (found->second != content) {
-      const auto mismatch =
-          std::mismatch(content.begin(), content.end(), found->second.begin(), found->second.end());
-      out += "file " + path + ": " + std::to_string(found->second.size()) + " bytes, want " +
-             std::to_string(content.size()) + ", first difference at byte " +
-             std::to_string(mismatch.first - content.begin()) + "\n";
-    }
-  }
-  for (const auto& [path, content] : got.files) {
-    if (!want.files.contains(path)) out += "unexpected file " + path + "\n";
+    if (found == got.files.end() || found->second == content) continue;
+    const auto mismatch =
+        std::mismatch(content.begin(), content.end(), found->second.begin(), found->second.end());
+    out += "file " + path + ": " + std::to_string(found->second.size()) + " bytes, want " +
+           std::to_string(content.size()) + ", first difference at byte " +
+           std::to_string(mismatch.first - content.begin()) + "\n";
   }
   for (const auto& [path, target] : want.symlinks) {
     auto found = got.symlinks.find(path);
-    if (found == got.symlinks.end()) {
-      out += "missing symlink " + path + "\n";
-    } else if (found->second != target) {
+    if (found != got.symlinks.end() && found->second != target) {
       out += "symlink " + path + " -> " + found->second + ", want " + target + "\n";
     }
-  }
-  for (const auto& [path, target] : got.symlinks) {
-    if (!want.symlinks.contains(path)) out += "unexpected symlink " + path + "\n";
   }
   return out;
 }
