@@ -74,6 +74,11 @@ Result<Attributes> FileSystem::setattr(uint64_t ino, const SetAttributes& change
   }
   if (changes.uid) item.uid = *changes.uid;
   if (changes.gid) item.gid = *changes.gid;
+  if (changes.kill_set_id && !S_ISDIR(item.mode)) {
+    // Only permission-less bits change, so the access ACL stays as it is.
+    item.mode &= ~static_cast<uint32_t>(S_ISUID);
+    if (item.mode & S_IXGRP) item.mode &= ~static_cast<uint32_t>(S_ISGID);
+  }
   if (changes.atime_now) {
     item.atime = t;
   } else if (changes.atime) {

@@ -97,6 +97,12 @@ struct SetAttributes {
   bool mtime_now = false;
   std::optional<Timestamp> ctime =
       std::nullopt;  // explicit ctime (FUSE_SET_ATTR_CTIME); else now on change
+  // Clear set-user-ID, and set-group-ID when the file is group-executable,
+  // after the other changes (a non-directory only): what an unprivileged
+  // write, truncate or chown does on Linux (fs/attr.c
+  // setattr_should_drop_suidgid), asked for by the kernel when the server
+  // handles it (FUSE_HANDLE_KILLPRIV_V2).
+  bool kill_set_id = false;
 };
 
 struct DirListEntry {

@@ -1,6 +1,7 @@
 #include "fuse/adapter.h"
 
 #include <dirent.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -13,6 +14,7 @@
 
 #include "block/io_buffer.h"
 #include "fuse/caller_privilege.h"
+#include "fuse/channel_io.h"
 #include "fuse/ioctl_dispatch.h"
 #include "fuse/libfuse.h"
 
@@ -123,8 +125,11 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   // O_TRUNC then reaches us as a setattr of the size (the kernel truncates
   // before the open), so open() needs no truncate of its own.
   conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
-  // The kernel clears suid/sgid on write, truncate and chown and sends the
-  // new mode in a setattr (file_remove_privs); the filesystem relies on it.
+  // Not the first version of "the server kills suid/sgid": its contract
+  // (clear on every write, truncate and chown, whatever the caller's
+  // privileges) differs from the VFS's. Version 2 is taken in the INIT reply
+  // by channel_io; without it the kernel clears the bits itself and sends
+  // the new mode in a setattr (file_remove_privs).
   conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
   // Requests are read and replied from memory: a write's data goes straight
   // from libfuse's buffer to FileSystem::write. Splicing would add a pipe
@@ -201,6 +206,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t node, struct stat* attr, int to_set, 
   }
   // With write-back caching the kernel keeps ctime and sends it.
   if (to_set & FUSE_SET_ATTR_CTIME) changes.ctime = timestamp_of(attr->st_ctim);
+  changes.kill_set_id = current_request().kill_suidgid;
   reply_attributes(req, fs_of(req).setattr(to_inode(node), changes));
 }
 
@@ -301,9 +307,42 @@ void reply_written(fuse_req_t req, const Result<size_t>& written) {
   fuse_reply_write(req, *written);
 }
 
+// Under FUSE_HANDLE_KILLPRIV_V2 an unprivileged write of a set-user-ID (or
+// group-executable set-group-ID) file goes through the page cache to the
+// server at once, flagged, and the server clears the bits before the data
+// lands (fs/fuse/file.c fuse_cache_write_iter, fuse_send_write).
+Status kill_set_id_if_asked(fuse_req_t req, fuse_ino_t node) {
+  if (!current_request().kill_suidgid) return ok();
+  auto changed = fs_of(req).setattr(to_inode(node), fs::SetAttributes{.kill_set_id = true});
+  if (!changed) return std::unexpected(changed.error());
+  return ok();
+}
+
+// fallocate(2) and copy_file_range(2) change a file's data too, but their
+// requests carry no such flag: the kernel's file_modified asks to clear the
+// bits, and under FUSE_HANDLE_KILLPRIV_V2 fuse_setattr leaves that to the
+// server (fs/fuse/dir.c). So the server applies the VFS rule itself: a
+// caller without CAP_FSETID clears set-user-ID, and set-group-ID of a
+// group-executable file.
+Status kill_set_id_unless_capable(fuse_req_t req, fuse_ino_t node) {
+  if (!killpriv_negotiated()) return ok();  // the kernel has done it
+  auto attributes = fs_of(req).getattr(to_inode(node));
+  if (!attributes) return std::unexpected(attributes.error());
+  const uint32_t mode = attributes->mode;
+  const bool privileged = (mode & S_ISUID) || ((mode & S_ISGID) && (mode & S_IXGRP));
+  if (!privileged || S_ISDIR(mode)) return ok();
+  if (process_has_capability(fuse_req_ctx(req)->pid, CAP_FSETID)) return ok();
+  auto changed = fs_of(req).setattr(to_inode(node), fs::SetAttributes{.kill_set_id = true});
+  if (!changed) return std::unexpected(changed.error());
+  return ok();
+}
+
 void op_write(fuse_req_t req, fuse_ino_t node, const char* data, size_t size, off_t offset,
               fuse_file_info*) {
   if (offset < 0) return reply_errno(req, EINVAL);
+  if (Status killed = kill_set_id_if_asked(req, node); !killed) {
+    return reply_error(req, killed.error());
+  }
   reply_written(req, fs_of(req).write(to_inode(node), static_cast<uint64_t>(offset),
                                       ByteSpan(reinterpret_cast<const uint8_t*>(data), size)));
 }
@@ -314,6 +353,9 @@ void op_write(fuse_req_t req, fuse_ino_t node, const char* data, size_t size, of
 void op_write_buf(fuse_req_t req, fuse_ino_t node, fuse_bufvec* data, off_t offset,
                   fuse_file_info*) {
   if (offset < 0) return reply_errno(req, EINVAL);
+  if (Status killed = kill_set_id_if_asked(req, node); !killed) {
+    return reply_error(req, killed.error());
+  }
   const uint64_t position = static_cast<uint64_t>(offset);
   if (data->count - data->idx == 1 && !(data->buf[data->idx].flags & FUSE_BUF_IS_FD)) {
     const fuse_buf& buf = data->buf[data->idx];
@@ -349,6 +391,9 @@ void op_fsync(fuse_req_t req, fuse_ino_t node, int datasync, fuse_file_info*) {
 void op_fallocate(fuse_req_t req, fuse_ino_t node, int mode, off_t offset, off_t length,
                   fuse_file_info*) {
   if (offset < 0 || length <= 0) return reply_errno(req, EINVAL);
+  if (Status killed = kill_set_id_unless_capable(req, node); !killed) {
+    return reply_error(req, killed.error());
+  }
   reply_status(req, fs_of(req).fallocate(to_inode(node), mode, static_cast<uint64_t>(offset),
                                          static_cast<uint64_t>(length)));
 }
@@ -365,6 +410,9 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t node_in, off_t offset_in, fus
                         int flags) {
   // copy_file_range(2) defines no flags yet (the kernel rejects others).
   if (flags != 0 || offset_in < 0 || offset_out < 0) return reply_errno(req, EINVAL);
+  if (Status killed = kill_set_id_unless_capable(req, node_out); !killed) {
+    return reply_error(req, killed.error());
+  }
   auto copied =
       fs_of(req).copy_file_range(to_inode(node_in), static_cast<uint64_t>(offset_in),
                                  to_inode(node_out), static_cast<uint64_t>(offset_out), length);

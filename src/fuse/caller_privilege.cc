@@ -33,15 +33,18 @@ std::optional<uint64_t> effective_capabilities(std::string_view proc_status) {
 
 bool has_cap_sys_admin(uint64_t capabilities) { return (capabilities >> CAP_SYS_ADMIN) & 1; }
 
-bool request_is_privileged(uint32_t uid, pid_t pid) {
-  if (uid == 0) return true;
+bool process_has_capability(pid_t pid, int capability) {
   if (pid <= 0) return false;
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   if (!in) return false;
   std::ostringstream text;
   text << in.rdbuf();
   const std::optional<uint64_t> capabilities = effective_capabilities(text.str());
-  return capabilities && has_cap_sys_admin(*capabilities);
+  return capabilities && ((*capabilities >> capability) & 1);
+}
+
+bool request_is_privileged(uint32_t uid, pid_t pid) {
+  return uid == 0 || process_has_capability(pid, CAP_SYS_ADMIN);
 }
 
 fscrypt::Caller fscrypt_caller(uint32_t uid, pid_t pid) {

@@ -35,6 +35,11 @@ bool has_cap_sys_admin(uint64_t capabilities);
 // privileged: when in doubt, refuse.
 bool request_is_privileged(uint32_t uid, pid_t pid);
 
+// Whether process `pid` holds `capability` (a CAP_* number) in its
+// effective set, from /proc/<pid>/status. False when the status cannot be
+// read (pid 0: a caller outside the daemon's pid namespace).
+bool process_has_capability(pid_t pid, int capability);
+
 // The fscrypt caller of a request.
 fscrypt::Caller fscrypt_caller(uint32_t uid, pid_t pid);
 

@@ -18,6 +18,7 @@
 #include <memory>
 #include <thread>
 
+#include "fuse/channel_io.h"
 #include "fuse/libfuse.h"
 #include "fuse/read_ahead.h"
 
@@ -207,6 +208,10 @@ Status serve(fs::FileSystem& filesystem, const std::string& mountpoint,
   if (fuse_session_mount(session.get(), mountpoint.c_str()) != 0) {
     // libfuse has printed the reason (fusermount3's or mount(2)'s).
     return fail(EIO, "mounting on " + mountpoint + " failed");
+  }
+  if (Status hooked = install_channel_io(session.get(), /*handle_killpriv=*/true); !hooked) {
+    fuse_session_unmount(session.get());
+    return hooked;
   }
 
   // The kernel sent INIT with the backing device's readahead when it

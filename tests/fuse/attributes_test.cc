@@ -250,6 +250,124 @@ TEST_F(AttributesTest, PermissionsAreEnforcedForOtherUsers) {
   EXPECT_EQ(stat_of(path("setuid")).st_mode & 07777, 0777u);
 }
 
+// Who clears set-user-ID and set-group-ID, and when, as on Linux (fs/attr.c
+// setattr_should_drop_suidgid, fs/inode.c file_remove_privs): a write or
+// truncate by a caller without CAP_FSETID clears set-user-ID, and
+// set-group-ID only when the file is group-executable; root keeps them; a
+// chown clears set-user-ID whoever does it. The server does this itself
+// (FUSE_HANDLE_KILLPRIV_V2), so these are the server's rules seen from
+// outside. File capabilities (security.capability) go at a write, also
+// root's, but one set after data was written and still cached stays.
+TEST_F(AttributesTest, WritesTruncatesAndChownsClearSetIdBitsAsLinuxDoes) {
+  const auto make = [&](const std::string& name, mode_t mode) {
+    const std::string file = path(name);
+    EXPECT_TRUE(write_file(file, "data", O_TRUNC, 0777));
+    EXPECT_EQ(chmod(file.c_str(), mode), 0);
+    return file;
+  };
+  const auto write_as_nobody = [](const std::string& file, int flags) {
+    return errno_as_nobody([&] {
+      const int fd = open(file.c_str(), O_WRONLY | flags);
+      if (fd < 0) return errno;
+      const int result = write(fd, "more", 4) == 4 ? 0 : errno;
+      close(fd);
+      return result;
+    });
+  };
+  const auto mode_of = [](const std::string& file) { return stat_of(file).st_mode & 07777; };
+
+  const std::string both = make("both", 06777);
+  EXPECT_EQ(write_as_nobody(both, O_APPEND), 0);
+  EXPECT_EQ(mode_of(both), 0777u);
+  EXPECT_EQ(read_file(both), "datamore");
+
+  // Set-group-ID without group execute marks mandatory locking, not a
+  // privilege: it stays.
+  const std::string lock_marker = make("lock_marker", 02766);
+  EXPECT_EQ(write_as_nobody(lock_marker, 0), 0);
+  EXPECT_EQ(mode_of(lock_marker), 02766u);
+
+  const std::string truncated = make("truncated", 04777);
+  EXPECT_EQ(errno_as_nobody([&] { return errno_of(truncate(truncated.c_str(), 1)); }), 0);
+  EXPECT_EQ(mode_of(truncated), 0777u);
+  EXPECT_EQ(stat_of(truncated).st_size, 1);
+
+  const std::string reopened = make("reopened", 04777);
+  EXPECT_EQ(errno_as_nobody([&] { return open_errno(reopened, O_WRONLY | O_TRUNC); }), 0);
+  EXPECT_EQ(mode_of(reopened), 0777u);
+
+  // fallocate and copy_file_range (a reflink here) change data too.
+  const std::string allocated = make("allocated", 04777);
+  EXPECT_EQ(errno_as_nobody([&] {
+              const int fd = open(allocated.c_str(), O_WRONLY);
+              if (fd < 0) return errno;
+              const int result = errno_of(fallocate(fd, 0, 0, 8192));
+              close(fd);
+              return result;
+            }),
+            0);
+  EXPECT_EQ(mode_of(allocated), 0777u);
+  const std::string copied = make("copied", 04777);
+  const std::string source = make("source", 0644);
+  EXPECT_EQ(errno_as_nobody([&] {
+              const int in = open(source.c_str(), O_RDONLY);
+              const int out = open(copied.c_str(), O_WRONLY);
+              const int result = in < 0 || out < 0
+                                     ? errno
+                                     : errno_of(copy_file_range(in, nullptr, out, nullptr, 4, 0));
+              close(in);
+              close(out);
+              return result;
+            }),
+            0);
+  EXPECT_EQ(mode_of(copied), 0777u);
+
+  const std::string roots = make("roots", 06777);
+  ASSERT_TRUE(write_file(roots, "root writes", O_APPEND));
+  ASSERT_EQ(truncate(roots.c_str(), 2), 0);
+  {
+    const int fd = open(roots.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    EXPECT_EQ(fallocate(fd, 0, 0, 8192), 0);
+    close(fd);
+  }
+  EXPECT_EQ(mode_of(roots), 06777u);
+
+  const std::string chowned = make("chowned", 06755);
+  ASSERT_EQ(chown(chowned.c_str(), kNobodyUid, kNobodyGid), 0);
+  EXPECT_EQ(mode_of(chowned), 0755u);
+  const std::string chowned_marker = make("chowned_marker", 06744);
+  ASSERT_EQ(chown(chowned_marker.c_str(), kNobodyUid, kNobodyGid), 0);
+  EXPECT_EQ(mode_of(chowned_marker), 02744u);
+  // A directory keeps its bits (set-group-ID is inheritance there).
+  ASSERT_EQ(mkdir(path("dir").c_str(), 0755), 0);
+  ASSERT_EQ(chmod(path("dir").c_str(), 02755), 0);
+  ASSERT_EQ(chown(path("dir").c_str(), kNobodyUid, kNobodyGid), 0);
+  EXPECT_EQ(mode_of(path("dir")), 02755u);
+
+  // A valid version-2 capability set (linux/capability.h
+  // vfs_cap_data: magic | effective, then permitted and inheritable words):
+  // CAP_NET_RAW permitted and effective.
+  const uint32_t capability[5] = {0x02000001, 1u << 13, 0, 0, 0};
+  const std::string capable = make("capable", 0755);
+  ASSERT_EQ(setxattr(capable.c_str(), "security.capability", capability, sizeof(capability), 0), 0);
+  EXPECT_EQ(get_xattr(capable, "security.capability").size(), sizeof(capability));
+  ASSERT_TRUE(write_file(capable, "x", O_APPEND));
+  EXPECT_EQ(get_xattr(capable, "security.capability"), "<errno " + std::to_string(ENODATA) + ">");
+
+  // Written (and still cached), then given capabilities, then flushed: the
+  // write-back of the earlier data must not take them away.
+  const std::string installed = path("installed");
+  const int fd = open(installed.c_str(), O_WRONLY | O_CREAT, 0755);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "binary", 6), 6);
+  ASSERT_EQ(fsetxattr(fd, "security.capability", capability, sizeof(capability), 0), 0);
+  ASSERT_EQ(fsync(fd), 0);
+  close(fd);
+  EXPECT_EQ(get_xattr(installed, "security.capability").size(), sizeof(capability));
+  EXPECT_EQ(read_file(installed), "binary");
+}
+
 TEST_F(AttributesTest, ChmodChownAndUtimensatWithNanoseconds) {
   const std::string file = path("f");
   ASSERT_TRUE(write_file(file, "x"));
