@@ -316,4 +316,45 @@ std::vector<uint64_t> FileSystem::inodes_using_key(const fscrypt::KeySpecifier& 
   return known;
 }
 
+Result<std::vector<CachedName>> FileSystem::known_names_using_key(
+    const fscrypt::KeySpecifier& key) {
+  std::vector<CachedName> names;
+  auto fs_tree = read_tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  for (auto& [dir, state] : inodes_) {
+    // A directory the kernel has no reference to holds no cached entries;
+    // one it looked into has its context loaded (lookup and readdir load it).
+    if (state->lookups == 0 || !S_ISDIR(state->item->mode)) continue;
+    if (!state->crypt_context_loaded || !state->crypt_context) continue;
+    if (fscrypt::policy_key_specifier(state->crypt_context->policy) != key) continue;
+    fscrypt::FileInfoPtr dir_info;
+    if (auto info = crypt_info(*state); info) {
+      dir_info = *info;
+    } else if (info.error().errno_value() != ENOKEY) {
+      return std::unexpected(info.error());
+    }
+    Status listed = ok();
+    auto visit = [&](const store::Key&, ByteSpan data) {
+      auto entries = decode_dir_entries(data);
+      if (!entries || entries->size() != 1) {
+        listed = fail(EUCLEAN, "malformed directory index item");
+        return false;
+      }
+      const DirEntry& entry = entries->front();
+      auto child = inodes_.find(entry.ino);
+      if (child == inodes_.end() || child->second->lookups == 0) return true;
+      auto name = presented_name(dir_info, entry.name);
+      if (!name) {
+        listed = std::unexpected(name.error());
+        return false;
+      }
+      names.push_back({dir, std::move(*name)});
+      return true;
+    };
+    ECFS_TRY(fs_tree->for_each({dir, kDirIndexKey, 0}, {dir, kDirIndexKey, UINT64_MAX}, visit));
+    ECFS_TRY(listed);
+  }
+  return names;
+}
+
 }  // namespace ecfs::fs

@@ -146,6 +146,13 @@ Status add_root_directory(store::Engine& engine, const Caller& owner);
 // The same in a transaction of its own, committed.
 Status format_filesystem(store::Engine& engine, const Caller& owner);
 
+// A name the kernel may hold in its dentry cache: `name` in directory
+// `parent`, as the filesystem presented it.
+struct CachedName {
+  uint64_t parent = 0;
+  std::string name;
+};
+
 // The outcome of a key change (add_key, remove_key).
 struct KeyChange {
   // The key as the kernel reports it: for an added v2 key, its identifier.
@@ -158,6 +165,13 @@ struct KeyChange {
   // key removal evicts inodes and its key addition revalidates no-key
   // dentries.
   std::vector<uint64_t> stale_inodes;
+  // Names the kernel may have cached in directories encrypted under the key,
+  // in the form they had before the change (no-key names before an
+  // addition, plaintext names before a removal): they name nothing now, and
+  // the FUSE layer invalidates them (fuse_lowlevel_notify_inval_entry)
+  // before answering, as the kernel's fscrypt_d_revalidate drops no-key
+  // dentries once the key is added and key removal evicts the rest.
+  std::vector<CachedName> stale_names;
 };
 
 class FileSystem {
@@ -389,6 +403,9 @@ class FileSystem {
   // first drops the cached keys of those (and others of the key) that are
   // not open.
   std::vector<uint64_t> inodes_using_key(const fscrypt::KeySpecifier& key, bool evict);
+  // The names, as presented now, of the entries the kernel knows (lookups)
+  // in the directories it knows that are encrypted under `key`.
+  Result<std::vector<CachedName>> known_names_using_key(const fscrypt::KeySpecifier& key);
 
   std::unique_ptr<store::Engine> engine_;
   MountOptions options_;

@@ -9,6 +9,7 @@
 #include "fs/filesystem.h"
 #include "fs/fs_internal.h"
 #include "fscrypt/extent.h"
+#include "fscrypt/key_identifier.h"
 
 namespace ecfs::fs {
 
@@ -17,6 +18,20 @@ Result<KeyChange> FileSystem::add_key(const fscrypt::Caller& caller,
   std::lock_guard lock(mutex_);
   if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
   KeyChange change;
+  // The names the kernel met without the key (no-key names), taken before
+  // the key makes them plaintext; none when the key was there already.
+  std::vector<CachedName> nokey_names;
+  std::optional<fscrypt::KeySpecifier> specifier;
+  if (key.type() == fscrypt::KeySpecifierType::kDescriptor) {
+    specifier = key;
+  } else if (auto identifier = fscrypt::compute_key_identifier(raw_key)) {
+    specifier = fscrypt::KeySpecifier::from_identifier(*identifier);
+  }  // else the addition below fails with the reason
+  if (specifier && keyring_.key_status(caller, *specifier).status != fscrypt::KeyStatus::kPresent) {
+    auto names = known_names_using_key(*specifier);
+    if (!names) return std::unexpected(names.error());
+    nokey_names = std::move(*names);
+  }
   if (key.type() == fscrypt::KeySpecifierType::kDescriptor) {
     fscrypt::KeyDescriptor descriptor{};
     std::copy(key.bytes().begin(), key.bytes().end(), descriptor.begin());
@@ -30,6 +45,7 @@ Result<KeyChange> FileSystem::add_key(const fscrypt::Caller& caller,
   // Inodes the kernel met without the key (no-key names, no-key symlink
   // targets and sizes) must be looked at again.
   change.stale_inodes = inodes_using_key(change.key, false);
+  change.stale_names = std::move(nokey_names);
   return change;
 }
 
@@ -49,7 +65,13 @@ Result<KeyChange> FileSystem::remove_key(const fscrypt::Caller& caller,
   if (last_claim && !options_.read_only && !failed_) synced = commit_locked();
   KeyChange change;
   change.key = key;
-  if (last_claim) change.stale_inodes = inodes_using_key(key, true);
+  if (last_claim) {
+    // Plaintext names, taken while the key still decrypts them.
+    auto names = known_names_using_key(key);
+    if (!names) return std::unexpected(names.error());
+    change.stale_names = std::move(*names);
+    change.stale_inodes = inodes_using_key(key, true);
+  }
   // A retry of an incompletely removed key: dropping the cached keys of
   // closed files may have released the last of them, which finishes the
   // removal (the kernel's try_to_lock_encrypted_files evicting the inodes).

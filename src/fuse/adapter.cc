@@ -57,11 +57,12 @@ void reply_error(fuse_req_t req, const Error& error) {
 
 // `in_encrypted_directory`: the entry's name is a name of an encrypted
 // directory, which changes meaning when the directory's key is added or
-// removed (plaintext name / no-key name). Such entries are not cached by
-// the kernel's dcache (timeout 0), so every path walk asks again and the
-// kernel never keeps a plaintext name after the key is gone or a no-key
-// name after it is back (the kernel's fscrypt_d_revalidate does the same
-// for no-key dentries).
+// removed (plaintext name / no-key name). A key change invalidates the
+// names the kernel holds in the old form before it answers
+// (KeyChange::stale_names, as the kernel's fscrypt_d_revalidate drops
+// no-key dentries once the key is there); a lookup that races with the
+// change can still leave one behind, so such entries are trusted for a
+// short time only (AdapterOptions::encrypted_entry_timeout_seconds).
 fuse_entry_param entry_of(const Adapter& adapter, const fs::Attributes& attributes,
                           bool in_encrypted_directory) {
   fuse_entry_param entry;
@@ -70,7 +71,8 @@ fuse_entry_param entry_of(const Adapter& adapter, const fs::Attributes& attribut
   entry.generation = attributes.generation;
   entry.attr = attributes.to_stat();
   entry.attr_timeout = adapter.options().attr_timeout_seconds;
-  entry.entry_timeout = in_encrypted_directory ? 0 : adapter.options().entry_timeout_seconds;
+  entry.entry_timeout = in_encrypted_directory ? adapter.options().encrypted_entry_timeout_seconds
+                                               : adapter.options().entry_timeout_seconds;
   return entry;
 }
 
@@ -593,6 +595,25 @@ void op_removexattr(fuse_req_t req, fuse_ino_t node, const char* name) {
 
 // ---- ioctl -------------------------------------------------------------
 
+// Drops the names the kernel may cache in their form before a key change
+// (filesystem.h KeyChange::stale_names). Before the reply, so that the
+// caller of `ecfs key add/remove` finds the new names at once; the daemon
+// holds no lock meanwhile, so requests the kernel has in flight in those
+// directories (it holds their i_rwsem while it waits) are served. ENOENT
+// means the kernel holds no such name.
+void invalidate_names(fuse_session* session, const std::vector<fs::CachedName>& names) {
+  if (session == nullptr) return;
+  for (const fs::CachedName& cached : names) {
+    const int result = fuse_lowlevel_notify_inval_entry(session, to_node(cached.parent),
+                                                        cached.name.data(), cached.name.size());
+    if (result != 0 && result != -ENOENT) {
+      // Never the name itself: it may be a plaintext name.
+      fuse_log(FUSE_LOG_DEBUG, "ecfs: invalidating a name in directory %llu: %s\n",
+               static_cast<unsigned long long>(cached.parent), std::strerror(-result));
+    }
+  }
+}
+
 // Drops what the kernel caches of inodes whose contents, attributes or
 // symlink targets changed meaning with a key (filesystem.h KeyChange): the
 // FUSE counterpart of the kernel evicting inodes on key removal. ENOENT
@@ -621,6 +642,7 @@ void op_ioctl(fuse_req_t req, fuse_ino_t node, unsigned int command, void*, fuse
   const IoctlAnswer answer =
       answer_ioctl(adapter.filesystem(), to_inode(node), caller, command, argument);
   wipe_ioctl_secrets(command, argument);
+  invalidate_names(adapter.session(), answer.stale_names);
   if (answer.error != 0) {
     reply_error(req, Error(answer.error, answer.message));
   } else if (answer.out.size() > out_size) {

@@ -47,6 +47,11 @@ struct AdapterOptions {
   // (fuse_lowlevel_notify_inval_entry / _inode).
   double entry_timeout_seconds = 60.0;
   double attr_timeout_seconds = 60.0;
+  // The same for names in encrypted directories, which change form when
+  // the key comes or goes: key changes invalidate them, and a lookup racing
+  // with one keeps its old-form name at most this long (adapter.cc
+  // entry_of).
+  double encrypted_entry_timeout_seconds = 1.0;
   // Largest write request (FUSE_MAX_PAGES lets the kernel send 1 MiB; libfuse
   // derives max_pages from this, and its receive buffer holds 256 pages).
   uint32_t max_write = 1u << 20;

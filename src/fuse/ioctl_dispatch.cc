@@ -147,6 +147,7 @@ IoctlAnswer add_key(fs::FileSystem& filesystem, const fscrypt::Caller& caller, B
   out.raw_size = arg.raw_size;
   IoctlAnswer answer = answer_with(out);
   answer.stale_inodes = std::move(change->stale_inodes);
+  answer.stale_names = std::move(change->stale_names);
   return answer;
 }
 
@@ -179,6 +180,7 @@ IoctlAnswer remove_key(fs::FileSystem& filesystem, const fscrypt::Caller& caller
   out.removal_status_flags = change->removal_status_flags;
   IoctlAnswer answer = answer_with(out);
   answer.stale_inodes = std::move(change->stale_inodes);
+  answer.stale_names = std::move(change->stale_names);
   return answer;
 }
 

@@ -27,6 +27,9 @@ struct IoctlAnswer {
   // On success of a key change (KeyChange::stale_inodes): inodes whose
   // kernel caches the adapter invalidates once it has replied.
   std::vector<uint64_t> stale_inodes;
+  // On success of a key change (KeyChange::stale_names): cached names the
+  // adapter invalidates before it replies.
+  std::vector<fs::CachedName> stale_names;
   // Why it failed, for the daemon's log (never key bytes or names).
   std::string message;
 };
