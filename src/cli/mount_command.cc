@@ -16,8 +16,8 @@
 #include "block/file_device.h"
 #include "cli/background.h"
 #include "fs/filesystem.h"
+#include "fuse/backing_device.h"
 #include "fuse/mount_options.h"
-#include "fuse/read_ahead.h"
 #include "fuse/session.h"
 #include "store/superblock.h"
 
@@ -44,6 +44,9 @@ constexpr const char* kDescription =
     "                       then also see data that open files have not flushed)\n"
     "  read_ahead_kb=KIB    the kernel's readahead window for the mount (default 1024,\n"
     "                       set when mounting as root; 0 keeps the kernel's 128)\n"
+    "  dirty_ratio=PERCENT  the share of the system's dirty-page limit the mount may\n"
+    "                       hold (default 20, set when mounting as root; 0 keeps the\n"
+    "                       kernel's strict 1% for FUSE)\n"
     "  suid, dev, exec (default nosuid, nodev), noexec, noatime, sync, dirsync\n"
     "                       passed to the kernel\n"
     "\n"
@@ -173,6 +176,8 @@ int serve_in_this_process(const MountArgs& args, const fuse::MountConfig& config
   session_options.adapter.writeback_cache = config.writeback_cache;
   session_options.read_ahead_kb = config.read_ahead_kb.value_or(fuse::kDefaultReadAheadKib);
   session_options.read_ahead_required = config.read_ahead_kb.has_value();
+  session_options.dirty_ratio = config.dirty_ratio.value_or(fuse::kDefaultDirtyRatio);
+  session_options.dirty_ratio_required = config.dirty_ratio.has_value();
 
   Reporter reporter;
   const Status served = fuse::serve(**filesystem, mountpoint, session_options, [&args, &reporter] {

@@ -61,7 +61,7 @@ struct AdapterOptions {
   bool writeback_cache = true;
   // The readahead window the INIT reply asks for, in bytes (0: keep the
   // kernel's offer). The kernel takes the smaller of this and the mount's
-  // backing-device setting, which serve() raises first (fuse/read_ahead.h).
+  // backing-device setting, which serve() raises first (fuse/backing_device.h).
   uint32_t max_readahead = 0;
 };
 

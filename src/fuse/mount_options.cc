@@ -62,6 +62,13 @@ Status parse_read_ahead(std::string_view value, MountConfig& config) {
   return ok();
 }
 
+Status parse_dirty_ratio(std::string_view value, MountConfig& config) {
+  auto percent = parse_number("dirty_ratio", value, 100, "percent");
+  if (!percent) return std::unexpected(percent.error());
+  config.dirty_ratio = *percent;
+  return ok();
+}
+
 Status parse_one(std::string_view option, bool sloppy, MountConfig& config) {
   if (option.empty()) return ok();
   if (option == "ro") {
@@ -72,6 +79,8 @@ Status parse_one(std::string_view option, bool sloppy, MountConfig& config) {
     return parse_commit(option.substr(7), config);
   } else if (option.starts_with("read_ahead_kb=")) {
     return parse_read_ahead(option.substr(14), config);
+  } else if (option.starts_with("dirty_ratio=")) {
+    return parse_dirty_ratio(option.substr(12), config);
   } else if (option == "allow_other") {
     config.allow_other = true;
   } else if (option == "debug") {

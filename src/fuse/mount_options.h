@@ -15,7 +15,11 @@
 //   read_ahead_kb=N        the mount's readahead window in KiB (0 to 65536;
 //                          default 1024; 0 keeps the kernel's 128): set
 //                          through sysfs when the mount runs as root
-//                          (fuse/read_ahead.h)
+//                          (fuse/backing_device.h)
+//   dirty_ratio=N          the mount's share of the system's dirty-page
+//                          limit in percent (0 to 100; default 20; 0 keeps
+//                          the kernel's strict 1%): set through sysfs when
+//                          the mount runs as root (fuse/backing_device.h)
 //   default_permissions    accepted; always on (the kernel checks access)
 //   suid nosuid dev nodev exec noexec sync async dirsync atime noatime
 //                          passed to the kernel (libfuse's defaults are
@@ -48,6 +52,7 @@ struct MountConfig {
   // Unset: the default, set quietly where permitted; set: asked for, so a
   // failure to apply it is reported.
   std::optional<uint32_t> read_ahead_kb;
+  std::optional<uint32_t> dirty_ratio;
   std::vector<std::string> kernel_options;  // passed through, in order
 };
 

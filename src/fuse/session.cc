@@ -18,9 +18,9 @@
 #include <memory>
 #include <thread>
 
+#include "fuse/backing_device.h"
 #include "fuse/channel_io.h"
 #include "fuse/libfuse.h"
-#include "fuse/read_ahead.h"
 
 extern char** environ;
 
@@ -222,6 +222,14 @@ Status serve(fs::FileSystem& filesystem, const std::string& mountpoint,
     Status set = set_mount_read_ahead(mountpoint, options.read_ahead_kb);
     if (!set && options.read_ahead_required) {
       fuse_log(FUSE_LOG_WARNING, "ecfs: read_ahead_kb=%u not applied: %s\n", options.read_ahead_kb,
+               set.error().message().c_str());
+    }
+  }
+
+  if (options.dirty_ratio != 0) {
+    Status set = set_mount_dirty_ratio(mountpoint, options.dirty_ratio);
+    if (!set && options.dirty_ratio_required) {
+      fuse_log(FUSE_LOG_WARNING, "ecfs: dirty_ratio=%u not applied: %s\n", options.dirty_ratio,
                set.error().message().c_str());
     }
   }

@@ -31,11 +31,16 @@ struct SessionOptions {
   bool allow_other = false;
   bool debug = false;                       // libfuse's request trace on stderr
   std::vector<std::string> kernel_options;  // generic mount flags (nosuid, noatime, ...)
-  // The mount's readahead window (fuse/read_ahead.h); 0 keeps the kernel's.
+  // The mount's readahead window (fuse/backing_device.h); 0 keeps the kernel's.
   // A failure to set it is logged as a warning when `read_ahead_required`,
   // else ignored (a mount by a user may not write sysfs).
   uint32_t read_ahead_kb = 0;
   bool read_ahead_required = false;
+  // The mount's share of the system's dirty-page limit in percent, without
+  // the kernel's strict per-mount limit (fuse/backing_device.h); 0 keeps the
+  // kernel's 1%, strictly. Warnings as for read_ahead_kb.
+  uint32_t dirty_ratio = 0;
+  bool dirty_ratio_required = false;
   AdapterOptions adapter;
   // Worker threads. The FileSystem serializes its calls, so more threads
   // mostly help requests that wait (reads of cold data, fsync) not to stall

@@ -91,19 +91,23 @@ TEST_F(MountTest, BadOperandsAndOptionsGiveClearErrors) {
   EXPECT_FALSE(is_mounted(other));
 }
 
-// The kernel's readahead window of the mount, from its backing device.
-std::string read_ahead_kb_of(const std::string& mountpoint) {
+// A setting of the mount's backing device (/sys/class/bdi/<dev>/`name`).
+std::string backing_device_value(const std::string& mountpoint, const std::string& name) {
   struct stat st {};
   if (stat(mountpoint.c_str(), &st) != 0) return "stat failed";
   const std::string path = "/sys/class/bdi/" + std::to_string(major(st.st_dev)) + ":" +
-                           std::to_string(minor(st.st_dev)) + "/read_ahead_kb";
+                           std::to_string(minor(st.st_dev)) + "/" + name;
   const auto value = read_file(path);
   if (!value) return "cannot read " + path;
   return value->substr(0, value->find('\n'));
 }
 
+std::string read_ahead_kb_of(const std::string& mountpoint) {
+  return backing_device_value(mountpoint, "read_ahead_kb");
+}
+
 TEST_F(MountTest, ReadAheadWindowIsSetAtMount) {
-  // 1024 KiB by default instead of the kernel's 128 (fuse/read_ahead.h).
+  // 1024 KiB by default instead of the kernel's 128 (fuse/backing_device.h).
   EXPECT_EQ(read_ahead_kb_of(mountpoint_), "1024");
   ASSERT_NO_FATAL_FAILURE(remount({"-o", "read_ahead_kb=256"}));
   EXPECT_EQ(read_ahead_kb_of(mountpoint_), "256");
@@ -127,6 +131,46 @@ TEST_F(MountTest, ReadAheadWindowIsSetAtMount) {
     const Outcome run = ecfs({"mount", "-o", bad, image_, other});
     EXPECT_EQ(run.exit_status, 2) << bad << "\n" << run.describe();
     EXPECT_TRUE(has(run.err, "read_ahead_kb=")) << run.err;
+  }
+}
+
+TEST_F(MountTest, DirtyPageShareIsSetAtMount) {
+  // 20% of the system's dirty limit without the strict per-mount limit by
+  // default, instead of the kernel's strict 1% (fuse/backing_device.h).
+  EXPECT_EQ(backing_device_value(mountpoint_, "max_ratio"), "20");
+  EXPECT_EQ(backing_device_value(mountpoint_, "strict_limit"), "0");
+  ASSERT_NO_FATAL_FAILURE(remount({"-o", "dirty_ratio=50"}));
+  EXPECT_EQ(backing_device_value(mountpoint_, "max_ratio"), "50");
+  ASSERT_NO_FATAL_FAILURE(remount({"-o", "dirty_ratio=0"}));
+  EXPECT_EQ(backing_device_value(mountpoint_, "max_ratio"), "1");
+  EXPECT_EQ(backing_device_value(mountpoint_, "strict_limit"), "1");
+
+  // Scattered small writes with the larger share: what was written and
+  // synced reads back after a remount.
+  ASSERT_NO_FATAL_FAILURE(remount({}));
+  const std::string file = path("scattered");
+  const int fd = open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  const std::string block = pattern(4096, 9);
+  for (off_t i = 0; i < 4096; ++i) {
+    const off_t offset = ((i * 7919) % 4096) * 8192;
+    ASSERT_EQ(pwrite(fd, block.data(), block.size(), offset), 4096);
+  }
+  ASSERT_EQ(fsync(fd), 0);
+  close(fd);
+  ASSERT_NO_FATAL_FAILURE(remount({}));
+  const std::optional<std::string> back = read_file(file);
+  ASSERT_TRUE(back.has_value());
+  for (off_t i = 0; i < 4096; ++i) {
+    ASSERT_EQ(back->compare(static_cast<size_t>(i) * 8192, 4096, block), 0) << i;
+  }
+
+  for (const char* bad : {"dirty_ratio=", "dirty_ratio=half", "dirty_ratio=101"}) {
+    const std::string other = scratch_.file("other");
+    mkdir(other.c_str(), 0755);
+    const Outcome run = ecfs({"mount", "-o", bad, image_, other});
+    EXPECT_EQ(run.exit_status, 2) << bad << "\n" << run.describe();
+    EXPECT_TRUE(has(run.err, "dirty_ratio=")) << run.err;
   }
 }
 

@@ -1,4 +1,4 @@
-#include "fuse/read_ahead.h"
+#include "fuse/backing_device.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -46,21 +46,35 @@ Result<std::string> mount_device_number(const std::string& mountpoint) {
   return found;
 }
 
-Status set_mount_read_ahead(const std::string& mountpoint, uint32_t kib) {
+namespace {
+
+// Writes `value` into the file `name` of the mount's backing device.
+Status set_device_value(const std::string& mountpoint, const std::string& name, uint64_t value) {
   auto device = mount_device_number(mountpoint);
   if (!device) return std::unexpected(device.error());
-  const std::string path = "/sys/class/bdi/" + *device + "/read_ahead_kb";
+  const std::string path = "/sys/class/bdi/" + *device + "/" + name;
   const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return fail(errno, "cannot open " + path + ": " + std::strerror(errno));
-  const std::string value = std::to_string(kib) + "\n";
-  const ssize_t written = ::write(fd, value.data(), value.size());
+  const std::string text = std::to_string(value) + "\n";
+  const ssize_t written = ::write(fd, text.data(), text.size());
   const int write_errno = errno;
   ::close(fd);
-  if (written != static_cast<ssize_t>(value.size())) {
+  if (written != static_cast<ssize_t>(text.size())) {
     return fail(written < 0 ? write_errno : EIO,
                 "cannot set " + path + ": " + std::strerror(written < 0 ? write_errno : EIO));
   }
   return ok();
+}
+
+}  // namespace
+
+Status set_mount_read_ahead(const std::string& mountpoint, uint32_t kib) {
+  return set_device_value(mountpoint, "read_ahead_kb", kib);
+}
+
+Status set_mount_dirty_ratio(const std::string& mountpoint, uint32_t percent) {
+  ECFS_TRY(set_device_value(mountpoint, "max_ratio", percent));
+  return set_device_value(mountpoint, "strict_limit", 0);
 }
 
 }  // namespace ecfs::fuse
