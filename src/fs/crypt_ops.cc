@@ -228,6 +228,15 @@ Result<std::optional<DirEntry>> FileSystem::find_named(uint64_t dir, InodeState&
                        [&](const DirEntry& entry) { return nokey->matches(entry.name); });
 }
 
+Result<fscrypt::FileInfoPtr> FileSystem::name_key(InodeState& dir) {
+  auto context = crypt_context(dir);
+  if (!context) return std::unexpected(context.error());
+  if (!*context) return fscrypt::FileInfoPtr();
+  auto info = crypt_info(dir);
+  if (!info && info.error().errno_value() == ENOKEY) return fscrypt::FileInfoPtr();
+  return info;
+}
+
 Result<std::string> FileSystem::presented_name(const fscrypt::FileInfoPtr& dir_info,
                                                const Bytes& stored) {
   if (dir_info) {
@@ -319,40 +328,22 @@ std::vector<uint64_t> FileSystem::inodes_using_key(const fscrypt::KeySpecifier& 
 Result<std::vector<CachedName>> FileSystem::known_names_using_key(
     const fscrypt::KeySpecifier& key) {
   std::vector<CachedName> names;
-  auto fs_tree = read_tree();
-  if (!fs_tree) return std::unexpected(fs_tree.error());
   for (auto& [dir, state] : inodes_) {
     // A directory the kernel has no reference to holds no cached entries;
     // one it looked into has its context loaded (lookup and readdir load it).
     if (state->lookups == 0 || !S_ISDIR(state->item->mode)) continue;
     if (!state->crypt_context_loaded || !state->crypt_context) continue;
     if (fscrypt::policy_key_specifier(state->crypt_context->policy) != key) continue;
-    fscrypt::FileInfoPtr dir_info;
-    if (auto info = crypt_info(*state); info) {
-      dir_info = *info;
-    } else if (info.error().errno_value() != ENOKEY) {
-      return std::unexpected(info.error());
-    }
-    Status listed = ok();
-    auto visit = [&](const store::Key&, ByteSpan data) {
-      auto entries = decode_dir_entries(data);
-      if (!entries || entries->size() != 1) {
-        listed = fail(EUCLEAN, "malformed directory index item");
-        return false;
-      }
-      const DirEntry& entry = entries->front();
+    auto dir_info = name_key(*state);
+    if (!dir_info) return std::unexpected(dir_info.error());
+    ECFS_TRY(for_each_dir_entry(dir, 0, [&](const DirEntry& entry) -> Result<bool> {
       auto child = inodes_.find(entry.ino);
       if (child == inodes_.end() || child->second->lookups == 0) return true;
-      auto name = presented_name(dir_info, entry.name);
-      if (!name) {
-        listed = std::unexpected(name.error());
-        return false;
-      }
+      auto name = presented_name(*dir_info, entry.name);
+      if (!name) return std::unexpected(name.error());
       names.push_back({dir, std::move(*name)});
       return true;
-    };
-    ECFS_TRY(fs_tree->for_each({dir, kDirIndexKey, 0}, {dir, kDirIndexKey, UINT64_MAX}, visit));
-    ECFS_TRY(listed);
+    }));
   }
   return names;
 }

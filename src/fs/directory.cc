@@ -505,40 +505,39 @@ Status FileSystem::readdir(uint64_t ino, uint64_t cookie,
   // names without (fscrypt_fname_disk_to_usr).
   auto context = crypt_context(**dir);
   if (!context) return std::unexpected(context.error());
-  fscrypt::FileInfoPtr dir_info;
-  if (*context) {
-    auto info = crypt_info(**dir);
-    if (info) {
-      dir_info = *info;
-    } else if (info.error().errno_value() != ENOKEY) {
-      return std::unexpected(info.error());
-    }
-  }
-  Status decoded = ok();
-  auto visit = [&](const store::Key&, ByteSpan data) {
-    auto entries = decode_dir_entries(data);
-    if (!entries || entries->size() != 1) {
-      decoded = fail(EUCLEAN, "malformed directory index item");
-      return false;
-    }
-    const DirEntry& entry = entries->front();
+  auto dir_info = name_key(**dir);
+  if (!dir_info) return std::unexpected(dir_info.error());
+  return for_each_dir_entry(ino, first, [&](const DirEntry& entry) -> Result<bool> {
     if (!*context) {
       return emit({std::string(entry.name.begin(), entry.name.end()), entry.ino, entry.type,
                    entry.index + 1});
     }
-    auto name = presented_name(dir_info, entry.name);
-    if (!name) {
-      decoded = std::unexpected(name.error());
-      return false;
-    }
+    auto name = presented_name(*dir_info, entry.name);
+    if (!name) return std::unexpected(name.error());
     return emit({std::move(*name), entry.ino, entry.type, entry.index + 1});
-  };
-  const Key from{ino, kDirIndexKey, first};
-  const Key to{ino, kDirIndexKey, UINT64_MAX};
+  });
+}
+
+Status FileSystem::for_each_dir_entry(uint64_t dir, uint64_t first,
+                                      const std::function<Result<bool>(const DirEntry&)>& visit) {
   auto fs_tree = read_tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
-  ECFS_TRY(fs_tree->for_each(from, to, visit));
-  return decoded;
+  Status stopped = ok();
+  ECFS_TRY(fs_tree->for_each({dir, kDirIndexKey, first}, {dir, kDirIndexKey, UINT64_MAX},
+                             [&](const store::Key&, ByteSpan data) {
+                               auto entries = decode_dir_entries(data);
+                               if (!entries || entries->size() != 1) {
+                                 stopped = fail(EUCLEAN, "malformed directory index item");
+                                 return false;
+                               }
+                               auto more = visit(entries->front());
+                               if (!more) {
+                                 stopped = std::unexpected(more.error());
+                                 return false;
+                               }
+                               return *more;
+                             }));
+  return stopped;
 }
 
 }  // namespace ecfs::fs

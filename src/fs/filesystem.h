@@ -386,6 +386,14 @@ class FileSystem {
   // How readdir shows a stored name of directory `dir`: decrypted with its
   // key, or else as a no-key name.
   Result<std::string> presented_name(const fscrypt::FileInfoPtr& dir_info, const Bytes& stored);
+  // The key of encrypted directory `dir`'s names, or null without it (its
+  // names are then presented as no-key names) or for an unencrypted one.
+  Result<fscrypt::FileInfoPtr> name_key(InodeState& dir);
+  // Calls `visit` with directory `dir`'s entries in index order from index
+  // `first` while it returns true; EUCLEAN for a malformed index item;
+  // `visit`'s own error stops the walk and is returned.
+  Status for_each_dir_entry(uint64_t dir, uint64_t first,
+                            const std::function<Result<bool>(const DirEntry&)>& visit);
   // Symlink targets as stored / as read (encrypted records for encrypted
   // symlinks; the no-key form without the key).
   Result<Bytes> stored_symlink_target(InodeState& link, std::string_view target);
