@@ -313,11 +313,14 @@ void reply_written(fuse_req_t req, const Result<size_t>& written) {
 // group-executable set-group-ID) file goes through the page cache to the
 // server at once, flagged, and the server clears the bits before the data
 // lands (fs/fuse/file.c fuse_cache_write_iter, fuse_send_write).
-Status kill_set_id_if_asked(fuse_req_t req, fuse_ino_t node) {
-  if (!current_request().kill_suidgid) return ok();
+Status kill_set_id(fuse_req_t req, fuse_ino_t node) {
   auto changed = fs_of(req).setattr(to_inode(node), fs::SetAttributes{.kill_set_id = true});
   if (!changed) return std::unexpected(changed.error());
   return ok();
+}
+
+Status kill_set_id_if_asked(fuse_req_t req, fuse_ino_t node) {
+  return current_request().kill_suidgid ? kill_set_id(req, node) : ok();
 }
 
 // fallocate(2) and copy_file_range(2) change a file's data too, but their
@@ -334,9 +337,7 @@ Status kill_set_id_unless_capable(fuse_req_t req, fuse_ino_t node) {
   const bool privileged = (mode & S_ISUID) || ((mode & S_ISGID) && (mode & S_IXGRP));
   if (!privileged || S_ISDIR(mode)) return ok();
   if (process_has_capability(fuse_req_ctx(req)->pid, CAP_FSETID)) return ok();
-  auto changed = fs_of(req).setattr(to_inode(node), fs::SetAttributes{.kill_set_id = true});
-  if (!changed) return std::unexpected(changed.error());
-  return ok();
+  return kill_set_id(req, node);
 }
 
 void op_write(fuse_req_t req, fuse_ino_t node, const char* data, size_t size, off_t offset,

@@ -31,8 +31,6 @@ std::optional<uint64_t> effective_capabilities(std::string_view proc_status) {
   return std::nullopt;
 }
 
-bool has_cap_sys_admin(uint64_t capabilities) { return (capabilities >> CAP_SYS_ADMIN) & 1; }
-
 bool process_has_capability(pid_t pid, int capability) {
   if (pid <= 0) return false;
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");

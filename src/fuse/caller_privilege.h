@@ -26,9 +26,6 @@ namespace ecfs::fuse {
 // or nullopt when the line is missing or malformed.
 std::optional<uint64_t> effective_capabilities(std::string_view proc_status);
 
-// True if `capabilities` (a CapEff mask) holds CAP_SYS_ADMIN.
-bool has_cap_sys_admin(uint64_t capabilities);
-
 // Whether the request of `uid` from process `pid` is privileged: uid 0, or
 // CAP_SYS_ADMIN in /proc/<pid>/status CapEff. A pid of 0 (a caller outside
 // the daemon's pid namespace) or an unreadable status counts as not

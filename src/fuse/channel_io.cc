@@ -18,7 +18,6 @@ thread_local RawRequest current;
 thread_local uint64_t init_unique = 0;
 thread_local bool killpriv_offered = false;
 
-bool take_killpriv = false;  // set before the session starts serving
 std::atomic<bool> negotiated{false};
 
 // Copies the fixed part of a request's body after its header, or returns
@@ -76,14 +75,14 @@ ssize_t read_request(int fd, void* buffer, size_t length, void*) {
 
 // The INIT reply as libfuse builds it (fuse_lowlevel.c send_reply_ok): the
 // header, then fuse_init_out in one piece. Adds FUSE_HANDLE_KILLPRIV_V2 to
-// a successful reply when it was offered and wanted.
+// a successful reply when it was offered.
 ssize_t write_reply(int fd, iovec* iov, int count, void*) {
   fuse_out_header header;
   if (init_unique != 0 && count >= 2 && iov[0].iov_len == sizeof(header)) {
     std::memcpy(&header, iov[0].iov_base, sizeof(header));
     if (header.unique == init_unique) {
       init_unique = 0;
-      if (header.error == 0 && take_killpriv && killpriv_offered &&
+      if (header.error == 0 && killpriv_offered &&
           iov[1].iov_len >= offsetof(fuse_init_out, flags) + sizeof(uint32_t)) {
         auto* flags = reinterpret_cast<uint8_t*>(iov[1].iov_base) + offsetof(fuse_init_out, flags);
         uint32_t value;
@@ -103,8 +102,7 @@ const RawRequest& current_request() { return current; }
 
 bool killpriv_negotiated() { return negotiated; }
 
-Status install_channel_io(fuse_session* session, bool handle_killpriv) {
-  take_killpriv = handle_killpriv;
+Status install_channel_io(fuse_session* session) {
   negotiated = false;
   fuse_custom_io io;
   std::memset(&io, 0, sizeof(io));

@@ -38,9 +38,9 @@ struct RawRequest {
 // The request this thread is serving (read by the hooks below).
 const RawRequest& current_request();
 
-// Reads and writes `session`'s requests through the hooks; `handle_killpriv`
-// says whether to take FUSE_HANDLE_KILLPRIV_V2 when the kernel offers it.
-Status install_channel_io(fuse_session* session, bool handle_killpriv);
+// Reads and writes `session`'s requests through the hooks, which take
+// FUSE_HANDLE_KILLPRIV_V2 when the kernel offers it.
+Status install_channel_io(fuse_session* session);
 
 // Whether the INIT exchange of this process agreed on
 // FUSE_HANDLE_KILLPRIV_V2 (for logs and tests).

@@ -15,6 +15,7 @@
 #include <cstdarg>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -163,6 +164,18 @@ void syslog_sink(fuse_log_level level, const char* format, va_list arguments) {
   vsyslog(static_cast<int>(level), format, arguments);
 }
 
+// Applies a backing-device setting `name`=`value` (0: keep the kernel's)
+// through `set`. A failure is a warning when the option was given, and
+// silent otherwise (a mount by a user may not write sysfs).
+void apply_device_setting(const char* name, uint32_t value, bool required,
+                          const std::function<Status()>& set) {
+  if (value == 0) return;
+  if (Status applied = set(); !applied && required) {
+    fuse_log(FUSE_LOG_WARNING, "ecfs: %s=%u not applied: %s\n", name, value,
+             applied.error().message().c_str());
+  }
+}
+
 struct SessionDeleter {
   void operator()(fuse_session* session) const { fuse_session_destroy(session); }
 };
@@ -209,7 +222,7 @@ Status serve(fs::FileSystem& filesystem, const std::string& mountpoint,
     // libfuse has printed the reason (fusermount3's or mount(2)'s).
     return fail(EIO, "mounting on " + mountpoint + " failed");
   }
-  if (Status hooked = install_channel_io(session.get(), /*handle_killpriv=*/true); !hooked) {
+  if (Status hooked = install_channel_io(session.get()); !hooked) {
     fuse_session_unmount(session.get());
     return hooked;
   }
@@ -218,21 +231,10 @@ Status serve(fs::FileSystem& filesystem, const std::string& mountpoint,
   // mounted; its reply (op_init) asks for read_ahead_kb, and the kernel keeps
   // the smaller of that and the device's value then. So the device's value
   // is raised now, before the reply.
-  if (options.read_ahead_kb != 0) {
-    Status set = set_mount_read_ahead(mountpoint, options.read_ahead_kb);
-    if (!set && options.read_ahead_required) {
-      fuse_log(FUSE_LOG_WARNING, "ecfs: read_ahead_kb=%u not applied: %s\n", options.read_ahead_kb,
-               set.error().message().c_str());
-    }
-  }
-
-  if (options.dirty_ratio != 0) {
-    Status set = set_mount_dirty_ratio(mountpoint, options.dirty_ratio);
-    if (!set && options.dirty_ratio_required) {
-      fuse_log(FUSE_LOG_WARNING, "ecfs: dirty_ratio=%u not applied: %s\n", options.dirty_ratio,
-               set.error().message().c_str());
-    }
-  }
+  apply_device_setting("read_ahead_kb", options.read_ahead_kb, options.read_ahead_required,
+                       [&] { return set_mount_read_ahead(mountpoint, options.read_ahead_kb); });
+  apply_device_setting("dirty_ratio", options.dirty_ratio, options.dirty_ratio_required,
+                       [&] { return set_mount_dirty_ratio(mountpoint, options.dirty_ratio); });
 
   StopSignalWatcher watcher(filesystem, mountpoint);
   if (Status started = watcher.start(); !started) {

@@ -17,11 +17,25 @@
 namespace ecfs::fuse_test {
 namespace {
 
-using MountTest = FuseTest;
-
 bool has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
+
+class MountTest : public FuseTest {
+ protected:
+  // Each of `options` makes `ecfs mount -o` fail with a usage error (exit
+  // status 2) whose message names `named`, and mounts nothing.
+  void expect_options_refused(std::initializer_list<const char*> options, const char* named) {
+    const std::string other = scratch_.file("other");
+    mkdir(other.c_str(), 0755);
+    for (const char* bad : options) {
+      const Outcome run = ecfs({"mount", "-o", bad, image_, other});
+      EXPECT_EQ(run.exit_status, 2) << bad << "\n" << run.describe();
+      EXPECT_TRUE(has(run.err, named)) << run.err;
+      EXPECT_FALSE(is_mounted(other)) << bad;
+    }
+  }
+};
 
 TEST_F(MountTest, SecondMountOfTheSameImageIsRefused) {
   const std::string other = scratch_.file("other");
@@ -124,14 +138,9 @@ TEST_F(MountTest, ReadAheadWindowIsSetAtMount) {
   ASSERT_NO_FATAL_FAILURE(unmount_path(spaced));
   ASSERT_NO_FATAL_FAILURE(mount());
 
-  for (const char* bad :
-       {"read_ahead_kb=", "read_ahead_kb=lots", "read_ahead_kb=-1", "read_ahead_kb=65537"}) {
-    const std::string other = scratch_.file("other");
-    mkdir(other.c_str(), 0755);
-    const Outcome run = ecfs({"mount", "-o", bad, image_, other});
-    EXPECT_EQ(run.exit_status, 2) << bad << "\n" << run.describe();
-    EXPECT_TRUE(has(run.err, "read_ahead_kb=")) << run.err;
-  }
+  expect_options_refused(
+      {"read_ahead_kb=", "read_ahead_kb=lots", "read_ahead_kb=-1", "read_ahead_kb=65537"},
+      "read_ahead_kb=");
 }
 
 TEST_F(MountTest, DirtyPageShareIsSetAtMount) {
@@ -165,13 +174,7 @@ TEST_F(MountTest, DirtyPageShareIsSetAtMount) {
     ASSERT_EQ(back->compare(static_cast<size_t>(i) * 8192, 4096, block), 0) << i;
   }
 
-  for (const char* bad : {"dirty_ratio=", "dirty_ratio=half", "dirty_ratio=101"}) {
-    const std::string other = scratch_.file("other");
-    mkdir(other.c_str(), 0755);
-    const Outcome run = ecfs({"mount", "-o", bad, image_, other});
-    EXPECT_EQ(run.exit_status, 2) << bad << "\n" << run.describe();
-    EXPECT_TRUE(has(run.err, "dirty_ratio=")) << run.err;
-  }
+  expect_options_refused({"dirty_ratio=", "dirty_ratio=half", "dirty_ratio=101"}, "dirty_ratio=");
 }
 
 TEST_F(MountTest, MountHelperFormWorks) {
