@@ -16,25 +16,50 @@ constexpr uint64_t kSector = store::kSectorSize;
 uint64_t align_down(uint64_t x) { return x & ~(kSector - 1); }
 uint64_t align_up(uint64_t x) { return align_down(x + kSector - 1); }
 
-}  // namespace
-
-void SectorRun::Free::operator()(uint8_t* p) const { std::free(p); }
-
-SectorRun::SectorRun(uint64_t size)
-    : bytes_(static_cast<uint8_t*>(std::malloc(size))), size_(size), capacity_(size) {
-  if (!bytes_) throw std::bad_alloc();
+// Runs longer than this take a pool block. Below it a run is small enough
+// that a whole block would mostly sit idle (a block stays resident once
+// faulted in); above it the one copy into the block costs at most a 32nd of
+// the bytes the block will take.
+uint64_t pooled_run_from(const RunMemoryPool* pool) {
+  return pool == nullptr ? UINT64_MAX : pool->block_size() / 32;
 }
 
-void SectorRun::grow(uint64_t size, uint64_t max_capacity) {
+}  // namespace
+
+void SectorRun::Free::operator()(uint8_t* p) const {
+  if (pool != nullptr) {
+    pool->give_back(p);
+  } else {
+    std::free(p);
+  }
+}
+
+SectorRun::SectorRun(uint64_t size, RunMemoryPool* pool) : size_(size) {
+  reallocate(size, 0, pool);
+}
+
+void SectorRun::reallocate(uint64_t capacity, uint64_t keep, RunMemoryPool* pool) {
+  if (capacity > pooled_run_from(pool)) {
+    uint8_t* block = pool->take();
+    if (keep > 0) std::memcpy(block, bytes_.get(), keep);
+    bytes_ = std::unique_ptr<uint8_t, Free>(block, Free{pool});
+    capacity_ = pool->block_size();
+    return;
+  }
+  // realloc moves a large block by remapping its pages (glibc mremap), so
+  // growth by appends copies little.
+  auto* grown = static_cast<uint8_t*>(std::realloc(bytes_.get(), capacity));
+  if (!grown) throw std::bad_alloc();
+  (void)bytes_.release();
+  bytes_.reset(grown);
+  capacity_ = capacity;
+}
+
+void SectorRun::grow(uint64_t size, uint64_t max_capacity, RunMemoryPool* pool) {
   if (size > capacity_) {
     // Doubling keeps appends amortised O(1) per byte; the cap keeps a run
     // that will never grow past max_capacity from reserving more.
-    const uint64_t capacity = std::min(max_capacity, std::max(size, 2 * capacity_));
-    auto* grown = static_cast<uint8_t*>(std::realloc(bytes_.get(), capacity));
-    if (!grown) throw std::bad_alloc();
-    (void)bytes_.release();
-    bytes_.reset(grown);
-    capacity_ = capacity;
+    reallocate(std::min(max_capacity, std::max(size, 2 * capacity_)), size_, pool);
   }
   size_ = size;
 }
@@ -116,14 +141,14 @@ uint64_t DirtyBuffer::store(uint64_t offset, ByteSpan data, const SectorFill& fi
       uint64_t length = 0;
       auto left = it == runs_.begin() ? runs_.end() : std::prev(it);
       if (left != runs_.end() && left->first + left->second.size() == pos &&
-          left->second.size() < max_run_) {
+          left->second.size() < max_run_ && !left->second.frozen()) {
         const uint64_t old_size = left->second.size();
         length = std::min(gap_end - pos, max_run_ - old_size);
-        left->second.grow(old_size + length, max_run_);
+        left->second.grow(old_size + length, max_run_, pool_);
         out = left->second.data() + old_size;
       } else {
         length = std::min(gap_end - pos, max_run_);
-        auto created = runs_.emplace_hint(it, pos, SectorRun(length));
+        auto created = runs_.emplace_hint(it, pos, SectorRun(length, pool_));
         out = created->second.data();
       }
       if (head_partial && pos == first_sector) fill(first_sector, out);
@@ -140,6 +165,19 @@ uint64_t DirtyBuffer::store(uint64_t offset, ByteSpan data, const SectorFill& fi
   return added;
 }
 
+bool DirtyBuffer::frozen_in(uint64_t start, uint64_t end) const {
+  for (auto it = first_ending_after(start); it != runs_.end() && it->first < end; ++it) {
+    if (it->second.frozen()) return true;
+  }
+  return false;
+}
+
+void DirtyBuffer::set_frozen(uint64_t start, uint64_t end, bool frozen) {
+  for (auto it = runs_.lower_bound(start); it != runs_.end() && it->first < end; ++it) {
+    it->second.set_frozen(frozen);
+  }
+}
+
 uint64_t DirtyBuffer::drop(uint64_t start, uint64_t end) {
   uint64_t dropped = 0;
   auto it = runs_.upper_bound(start);
@@ -153,7 +191,7 @@ uint64_t DirtyBuffer::drop(uint64_t start, uint64_t end) {
     if (cut_end < run_end) {
       // The range ends inside this run: its tail becomes a run of its own
       // (the only copy a drop makes), and nothing after it is affected.
-      SectorRun tail(run_end - cut_end);
+      SectorRun tail(run_end - cut_end, pool_);
       std::memcpy(tail.data(), it->second.data() + (cut_end - run_start), tail.size());
       if (cut_start > run_start) {
         it->second.shrink(cut_start - run_start);

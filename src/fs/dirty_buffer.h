@@ -12,6 +12,11 @@
 // a partially written sector that is not buffered yet are supplied by the
 // caller (`fill`).
 //
+// Runs longer than a 32nd of max_run live in blocks of a RunMemoryPool
+// (run_memory_pool.h): page aligned for O_DIRECT and reused, already
+// faulted in, once flushed; shorter ones (small files, scattered writes) in
+// malloc'd memory sized to fit.
+//
 // Not thread-safe.
 #pragma once
 
@@ -22,6 +27,7 @@
 #include <vector>
 
 #include "base/bytes.h"
+#include "fs/run_memory_pool.h"
 
 namespace ecfs::fs {
 
@@ -35,12 +41,13 @@ struct FileRange {
 
 // One run of buffered sectors: a growable block of uninitialised memory.
 // Not std::vector, which zeroes every byte it grows by (we overwrite them at
-// once) and copies on growth: realloc moves large blocks by remapping their
-// pages (glibc mremap), so a run growing to max_run by appends is neither
-// copied nor faulted in twice.
+// once) and copies on growth. A short run grows by realloc; once it passes
+// pooled_run_from(pool) it moves, once, into a pool block of the largest
+// size a run takes, where it grows in place.
 class SectorRun {
  public:
-  explicit SectorRun(uint64_t size);
+  // `pool` may be null: then every run is malloc'd.
+  SectorRun(uint64_t size, RunMemoryPool* pool);
   SectorRun(SectorRun&&) noexcept = default;
   SectorRun& operator=(SectorRun&&) noexcept = default;
 
@@ -49,18 +56,32 @@ class SectorRun {
   const uint8_t* data() const { return bytes_.get(); }
   ByteSpan bytes() const { return {bytes_.get(), size_}; }
   // Grows to `size` bytes (the new bytes are uninitialised), reserving at
-  // most `max_capacity`. REQUIRES: size() <= size <= max_capacity.
-  void grow(uint64_t size, uint64_t max_capacity);
+  // most `max_capacity`. REQUIRES: size() <= size <= max_capacity, and
+  // max_capacity <= the pool's block size.
+  void grow(uint64_t size, uint64_t max_capacity, RunMemoryPool* pool);
   // Keeps the first `size` bytes. REQUIRES: size <= size().
   void shrink(uint64_t size) { size_ = size; }
+  // A frozen run is being written out by another thread without the lock
+  // (FileData::begin_writeout): its bytes are read there, so nothing may
+  // change, grow or free them until it is dropped or thawed.
+  bool frozen() const { return frozen_; }
+  void set_frozen(bool frozen) { frozen_ = frozen; }
 
  private:
+  // Gives a pool block back to its pool (`pool` set), frees malloc'd memory.
   struct Free {
+    Free() noexcept : pool(nullptr) {}
+    explicit Free(RunMemoryPool* owner) noexcept : pool(owner) {}
     void operator()(uint8_t* p) const;
+    RunMemoryPool* pool;
   };
+  // Memory for `capacity` bytes of which the first `keep` (of bytes_) are
+  // kept: a pool block when capacity passes pooled_run_from, else malloc.
+  void reallocate(uint64_t capacity, uint64_t keep, RunMemoryPool* pool);
   std::unique_ptr<uint8_t, Free> bytes_;
   uint64_t size_ = 0;
   uint64_t capacity_ = 0;
+  bool frozen_ = false;
 };
 
 class DirtyBuffer {
@@ -70,8 +91,10 @@ class DirtyBuffer {
   // (kSectorSize bytes at `out`) when a write covers it only partly.
   using SectorFill = std::function<void(uint64_t sector, uint8_t* out)>;
 
-  // REQUIRES: max_run is a positive multiple of the sector size.
-  explicit DirtyBuffer(uint64_t max_run) : max_run_(max_run) {}
+  // REQUIRES: max_run is a positive multiple of the sector size, and at
+  // most the block size of `pool` (which may be null: no pooling).
+  explicit DirtyBuffer(uint64_t max_run, RunMemoryPool* pool = nullptr)
+      : max_run_(max_run), pool_(pool) {}
 
   // Buffered bytes (whole sectors).
   uint64_t bytes() const { return bytes_; }
@@ -92,14 +115,24 @@ class DirtyBuffer {
   // Copies `data` to file offset `offset`. Sectors not buffered yet are
   // added; `fill` is called first for a new sector the data covers only in
   // part (at most the first and the last one). Returns the bytes added.
+  // A frozen run is never grown: new sectors after it start a new run.
+  // REQUIRES: no frozen run holds a sector the data touches.
   uint64_t store(uint64_t offset, ByteSpan data, const SectorFill& fill);
 
+  // True when a frozen run holds part of [start, end).
+  bool frozen_in(uint64_t start, uint64_t end) const;
+  // Sets the frozen mark of the runs inside [start, end), which must start
+  // and end on run boundaries.
+  void set_frozen(uint64_t start, uint64_t end, bool frozen);
+
   // Forgets the buffered sectors of [start, end) (sector aligned; `end` may
-  // be UINT64_MAX). Returns the bytes dropped.
+  // be UINT64_MAX). Returns the bytes dropped. REQUIRES: a frozen run in
+  // the range lies wholly inside it.
   uint64_t drop(uint64_t start, uint64_t end);
 
  private:
   uint64_t max_run_;
+  RunMemoryPool* pool_;
   RunMap runs_;
   uint64_t bytes_ = 0;
 };

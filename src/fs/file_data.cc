@@ -39,12 +39,21 @@ std::unexpected<Error> in_file(uint64_t ino, uint64_t offset, const Error& error
                                        std::to_string(offset) + ": " + error.message());
 }
 
+FileDataOptions normalized(FileDataOptions options) {
+  options.max_extent_size = std::max<uint64_t>(kSector, align_down(options.max_extent_size));
+  return options;
+}
+
 }  // namespace
 
 FileData::FileData(store::Engine& engine, uint64_t tree_id, FileDataOptions options)
-    : engine_(engine), tree_id_(tree_id), options_(options) {
-  options_.max_extent_size = std::max<uint64_t>(kSector, align_down(options_.max_extent_size));
-}
+    : engine_(engine),
+      tree_id_(tree_id),
+      options_(normalized(options)),
+      // A run is at most max_extent_size long (DirtyBuffer's max_run); the
+      // free list holds what the reused memory allows, at least one block.
+      run_memory_(options_.max_extent_size,
+                  std::max<uint64_t>(1, options_.reused_run_memory / options_.max_extent_size)) {}
 
 FileData::~FileData() = default;
 
@@ -81,7 +90,7 @@ const DirtyBuffer* FileData::find_buffer(uint64_t ino) const {
 }
 
 DirtyBuffer& FileData::buffer_for(uint64_t ino) {
-  return buffers_.try_emplace(ino, options_.max_extent_size).first->second;
+  return buffers_.try_emplace(ino, options_.max_extent_size, &run_memory_).first->second;
 }
 
 uint64_t FileData::drop_buffered(uint64_t ino, uint64_t start, uint64_t end) {
@@ -101,8 +110,8 @@ bool FileData::has_dirty(uint64_t ino) const { return find_buffer(ino) != nullpt
 // a fresh extent key and context here (the btrfs series'
 // fscrypt_prepare_new_extent), so no (key, data unit number) pair is ever
 // used for two different plaintexts: an overwrite is always a new extent.
-Result<FileExtentItem> FileData::create_extent(uint64_t ino, FileExtentType type, uint64_t length,
-                                               ByteSpan data) {
+Result<FileData::PreparedExtent> FileData::prepare_extent(uint64_t ino, FileExtentType type,
+                                                          uint64_t length) {
   std::optional<NewExtentKey> key;
   if (options_.keys) {
     auto new_key = options_.keys->new_extent_key(ino);
@@ -111,7 +120,8 @@ Result<FileExtentItem> FileData::create_extent(uint64_t ino, FileExtentType type
   }
   auto bytenr = engine_.allocate_data(length);
   if (!bytenr) return std::unexpected(bytenr.error());
-  FileExtentItem item;
+  PreparedExtent out;
+  FileExtentItem& item = out.item;
   item.disk_bytenr = *bytenr;
   item.disk_length = length;
   item.extent_offset = 0;
@@ -121,19 +131,24 @@ Result<FileExtentItem> FileData::create_extent(uint64_t ino, FileExtentType type
   if (key) {
     item.encryption = ExtentEncryption::kFscrypt;
     item.context = std::move(key->context);
+    out.crypter = std::move(key->crypter);
   }
-  // An unreferenced new extent is freed at commit, so a failure below
+  // An unreferenced new extent is freed at commit, so a failure after this
   // leaks nothing.
+  return out;
+}
+
+Result<FileExtentItem> FileData::create_extent(uint64_t ino, FileExtentType type, uint64_t length,
+                                               ByteSpan data) {
+  auto prepared = prepare_extent(ino, type, length);
+  if (!prepared) return std::unexpected(prepared.error());
   if (type == FileExtentType::kRegular) {
-    if (key) {
-      // Data units are numbered from the start of the extent.
-      const block::CryptContext crypt{key->crypter.get(), 0};
-      ECFS_TRY(engine_.write_data(*bytenr, data, &crypt));
-    } else {
-      ECFS_TRY(engine_.write_data(*bytenr, data));
-    }
+    // Data units are numbered from the start of the extent.
+    const block::CryptContext crypt{prepared->crypter.get(), 0};
+    ECFS_TRY(
+        engine_.write_data(prepared->item.disk_bytenr, data, prepared->crypter ? &crypt : nullptr));
   }
-  return item;
+  return std::move(prepared->item);
 }
 
 namespace {
@@ -454,6 +469,9 @@ Result<int64_t> FileData::write(uint64_t ino, uint64_t file_size, uint64_t offse
   if (!tree) return std::unexpected(tree.error());
   if (data.empty()) return 0;  // generic_write_checks: nothing to check
   ECFS_TRY(check_range_end(offset, data.size()));
+  if (writing_out(ino, offset, offset + data.size())) {
+    return fail(EBUSY, "inode " + std::to_string(ino) + ": the range is being written out");
+  }
   return write_buffered(**tree, ino, file_size, offset, data);
 }
 
@@ -478,6 +496,7 @@ Result<int64_t> FileData::zero_sector_part(store::BTree& tree, uint64_t ino, uin
 Result<int64_t> FileData::truncate(uint64_t ino, uint64_t old_size, uint64_t new_size) {
   auto tree = open_tree();
   if (!tree) return std::unexpected(tree.error());
+  ECFS_TRY(check_not_writing_out(ino));
   if (new_size > kMaxFileSize) {
     return fail(EFBIG, "size " + std::to_string(new_size) + " passes the maximum file size");
   }
@@ -523,6 +542,7 @@ Result<int64_t> FileData::punch_hole(uint64_t ino, uint64_t file_size, uint64_t 
                                      uint64_t length) {
   auto tree = open_tree();
   if (!tree) return std::unexpected(tree.error());
+  ECFS_TRY(check_not_writing_out(ino));
   if (length == 0) return fail(EINVAL, "punch of an empty range");
   ECFS_TRY(check_range_end(offset, length));
   return punch_range(**tree, ino, file_size, offset, offset + length);
@@ -531,6 +551,7 @@ Result<int64_t> FileData::punch_hole(uint64_t ino, uint64_t file_size, uint64_t 
 Result<int64_t> FileData::preallocate(uint64_t ino, uint64_t offset, uint64_t length) {
   auto tree = open_tree();
   if (!tree) return std::unexpected(tree.error());
+  ECFS_TRY(check_not_writing_out(ino));
   if (length == 0) return fail(EINVAL, "preallocation of an empty range");
   ECFS_TRY(check_range_end(offset, length));
   const uint64_t start = align_down(offset);
@@ -550,6 +571,7 @@ Result<int64_t> FileData::zero_range(uint64_t ino, uint64_t file_size, uint64_t 
                                      uint64_t length) {
   auto tree_result = open_tree();
   if (!tree_result) return std::unexpected(tree_result.error());
+  ECFS_TRY(check_not_writing_out(ino));
   store::BTree& tree = **tree_result;
   if (length == 0) return fail(EINVAL, "zeroing of an empty range");
   ECFS_TRY(check_range_end(offset, length));
@@ -642,77 +664,151 @@ Result<uint64_t> FileData::seek(uint64_t ino, uint64_t file_size, uint64_t offse
 
 // ---- Flushing ----
 
-Status FileData::write_extents(store::BTree& tree, uint64_t ino, uint64_t start, ByteSpan bytes) {
-  for (uint64_t done = 0; done < bytes.size();) {
-    uint64_t want = bytes.size() - done;
-    auto item = create_extent(ino, FileExtentType::kRegular, want, bytes.subspan(done, want));
-    // Free space may be fragmented: smaller extents, down to one sector.
-    while (!item && item.error().errno_value() == ENOSPC && want > kSector) {
-      want = std::max(kSector, align_down(want / 2));
-      item = create_extent(ino, FileExtentType::kRegular, want, bytes.subspan(done, want));
-    }
-    if (!item) return std::unexpected(item.error());
-    const uint64_t piece = start + done;
-    auto replaced = extents_in(tree, ino, piece, piece + want);
-    if (!replaced) return std::unexpected(replaced.error());
-    ECFS_TRY(replace_extents(tree, ino, *replaced, piece, piece + want, Replace::kDrop));
-    ECFS_TRY(insert_extent(tree, ino, piece, *item));
-    done += want;
+Status Writeout::write() {
+  for (Piece& piece : pieces_) {
+    // Data units are numbered from the start of each extent.
+    const block::CryptContext crypt{piece.crypter.get(), 0};
+    ECFS_TRY(piece.write.write(piece.bytes, piece.crypter ? &crypt : nullptr));
   }
   return ok();
 }
 
-Status FileData::flush_buffer(store::BTree& tree, uint64_t ino, DirtyBuffer& buffer) {
-  while (!buffer.empty()) {
-    // Touching runs up to max_extent_size become one extent.
-    auto first = buffer.runs().begin();
-    const uint64_t start = first->first;
-    uint64_t length = first->second.size();
-    auto next = std::next(first);
-    while (next != buffer.runs().end() && next->first == start + length &&
-           length + next->second.size() <= options_.max_extent_size) {
-      length += next->second.size();
-      ++next;
-    }
-    ByteSpan bytes = first->second.bytes();
-    if (std::next(first) != next) {
-      if (scratch_.size() < length) scratch_.resize(length);
-      for (auto it = first; it != next; ++it) {
-        std::memcpy(scratch_.data() + (it->first - start), it->second.data(), it->second.size());
-      }
-      bytes = ByteSpan(scratch_.data(), length);
-    }
-    // On failure the group stays buffered; what was written of it is
-    // written again by the next flush.
-    ECFS_TRY(write_extents(tree, ino, start, bytes));
-    dirty_bytes_ -= buffer.drop(start, start + length);
+Status FileData::check_not_writing_out(uint64_t ino) const {
+  if (writing_out(ino, 0, kToEnd)) {
+    return fail(EBUSY, "inode " + std::to_string(ino) + ": its data is being written out");
   }
   return ok();
+}
+
+bool FileData::writing_out(uint64_t ino, uint64_t start, uint64_t end) const {
+  if (writing_out_bytes_ == 0) return false;
+  const DirtyBuffer* buffer = find_buffer(ino);
+  return buffer && buffer->frozen_in(align_down(start), end == kToEnd ? kToEnd : align_up(end));
+}
+
+Status FileData::freeze_into(Writeout& out, std::optional<uint64_t> only_ino) {
+  auto freeze_buffer = [&](uint64_t ino, DirtyBuffer& buffer) -> Status {
+    const auto& runs = buffer.runs();
+    for (auto first = runs.begin(); first != runs.end();) {
+      // Touching runs up to max_extent_size become one extent.
+      const uint64_t start = first->first;
+      uint64_t length = first->second.size();
+      auto next = std::next(first);
+      while (next != runs.end() && next->first == start + length &&
+             length + next->second.size() <= options_.max_extent_size) {
+        length += next->second.size();
+        ++next;
+      }
+      Writeout::Group group{ino, start, length, first->second.bytes(), std::nullopt};
+      if (std::next(first) != next) {
+        group.gathered.emplace(length, &run_memory_);
+        for (auto it = first; it != next; ++it) {
+          std::memcpy(group.gathered->data() + (it->first - start), it->second.data(),
+                      it->second.size());
+        }
+        group.bytes = group.gathered->bytes();
+      }
+      // The group's extents: one, or smaller ones where free space is
+      // fragmented (down to one sector each).
+      for (uint64_t done = 0; done < length;) {
+        uint64_t want = length - done;
+        auto extent = prepare_extent(ino, FileExtentType::kRegular, want);
+        while (!extent && extent.error().errno_value() == ENOSPC && want > kSector) {
+          want = std::max(kSector, align_down(want / 2));
+          extent = prepare_extent(ino, FileExtentType::kRegular, want);
+        }
+        if (!extent) return std::unexpected(extent.error());
+        auto write = engine_.prepare_data_write(extent->item.disk_bytenr, want);
+        if (!write) return std::unexpected(write.error());
+        out.pieces_.push_back({ino, start + done, group.bytes.subspan(done, want),
+                               std::move(extent->item), std::move(extent->crypter),
+                               std::move(*write)});
+        done += want;
+      }
+      buffer.set_frozen(start, start + length, true);
+      out.groups_.push_back(std::move(group));
+      out.bytes_ += length;
+      dirty_bytes_ -= length;
+      writing_out_bytes_ += length;
+      first = next;
+    }
+    return ok();
+  };
+  if (only_ino) {
+    if (DirtyBuffer* buffer = find_buffer(*only_ino)) return freeze_buffer(*only_ino, *buffer);
+    return ok();
+  }
+  for (auto& [ino, buffer] : buffers_) ECFS_TRY(freeze_buffer(ino, buffer));
+  return ok();
+}
+
+Result<Writeout> FileData::begin_writeout() {
+  ECFS_TRY(check_transaction());
+  if (writing_out_bytes_ > 0) return fail(EBUSY, "a writeout is already running");
+  Writeout out;
+  if (Status frozen = freeze_into(out, std::nullopt); !frozen) {
+    cancel_writeout(std::move(out));
+    return std::unexpected(frozen.error());
+  }
+  return out;
+}
+
+Status FileData::finish_writeout(Writeout writeout) {
+  auto tree = open_tree();
+  if (!tree) return std::unexpected(tree.error());
+  for (const Writeout::Piece& piece : writeout.pieces_) {
+    ECFS_TRY(engine_.finish_data_write(piece.write));
+    const uint64_t end = piece.start + piece.bytes.size();
+    auto replaced = extents_in(**tree, piece.ino, piece.start, end);
+    if (!replaced) return std::unexpected(replaced.error());
+    ECFS_TRY(replace_extents(**tree, piece.ino, *replaced, piece.start, end, Replace::kDrop));
+    ECFS_TRY(insert_extent(**tree, piece.ino, piece.start, piece.item));
+  }
+  // The data is in extents now: its runs go (frozen, so still exactly the
+  // groups' ranges).
+  for (const Writeout::Group& group : writeout.groups_) {
+    auto it = buffers_.find(group.ino);
+    writing_out_bytes_ -= it->second.drop(group.start, group.start + group.length);
+    if (it->second.empty()) buffers_.erase(it);
+  }
+  return ok();
+}
+
+void FileData::cancel_writeout(Writeout writeout) {
+  for (const Writeout::Group& group : writeout.groups_) {
+    find_buffer(group.ino)->set_frozen(group.start, group.start + group.length, false);
+    writing_out_bytes_ -= group.length;
+    dirty_bytes_ += group.length;
+  }
 }
 
 Status FileData::flush(uint64_t ino) {
-  auto tree = open_tree();
-  if (!tree) return std::unexpected(tree.error());
-  auto it = buffers_.find(ino);
-  if (it == buffers_.end()) return ok();
-  Status flushed = flush_buffer(**tree, ino, it->second);
-  if (it->second.empty()) buffers_.erase(it);
-  return flushed;
+  ECFS_TRY(check_transaction());
+  ECFS_TRY(check_not_writing_out(ino));
+  Writeout out;
+  Status written = freeze_into(out, ino);
+  if (written) written = out.write();
+  if (!written) {
+    cancel_writeout(std::move(out));
+    return written;
+  }
+  return finish_writeout(std::move(out));
 }
 
 Status FileData::flush_all() {
-  auto tree = open_tree();
-  if (!tree) return std::unexpected(tree.error());
-  for (auto it = buffers_.begin(); it != buffers_.end();) {
-    ECFS_TRY(flush_buffer(**tree, it->first, it->second));
-    it = buffers_.erase(it);
+  auto out = begin_writeout();
+  if (!out) return std::unexpected(out.error());
+  if (Status written = out->write(); !written) {
+    cancel_writeout(std::move(*out));
+    return written;
   }
-  return ok();
+  return finish_writeout(std::move(*out));
 }
 
 Status FileData::remove_all(uint64_t ino) {
   auto tree = open_tree();
   if (!tree) return std::unexpected(tree.error());
+  ECFS_TRY(check_not_writing_out(ino));
   auto freed = free_range(**tree, ino, 0, kToEnd);
   if (!freed) return std::unexpected(freed.error());
   return ok();
@@ -800,6 +896,8 @@ Result<int64_t> FileData::copy_range(uint64_t src, uint64_t src_size, uint64_t s
                                      uint64_t dst, uint64_t dst_size, uint64_t dst_offset,
                                      uint64_t length, bool may_share) {
   ECFS_TRY(check_transaction());
+  ECFS_TRY(check_not_writing_out(src));
+  ECFS_TRY(check_not_writing_out(dst));
   if (length == 0) return 0;
   ECFS_TRY(check_range_end(dst_offset, length));
   if (src_offset > kMaxFileSize || length > kMaxFileSize - src_offset) {

@@ -89,6 +89,11 @@ struct FileDataOptions {
   // allocated while any part of it is referenced). It also bounds the
   // buffer's runs and prealloc extents.
   uint64_t max_extent_size = 8ull << 20;
+  // Memory of flushed buffer runs kept for the next writes
+  // (run_memory_pool.h): enough for the data the owner lets pile up before
+  // it flushes, so streaming writes reuse their memory instead of faulting
+  // in new pages. Handed back by release_idle_memory().
+  uint64_t reused_run_memory = 256ull << 20;
   // Keys of encrypted inodes; without it every extent is plaintext and an
   // encrypted extent cannot be read (ENOKEY). Must outlive the FileData.
   ExtentKeys* keys = nullptr;
@@ -121,6 +126,52 @@ class PlannedRead {
   uint64_t ino_ = 0;
   size_t length_ = 0;
   std::vector<DiskPiece> pieces_;
+};
+
+// Buffered data on its way to the device in three steps, so that the slow
+// part runs without the filesystem's lock: FileData::begin_writeout (under
+// the lock) freezes the buffered runs and allocates their extents and keys,
+// write() (any thread, no lock) encrypts, checksums and writes them, and
+// FileData::finish_writeout (under the lock) records the checksums and the
+// extent items and drops the runs. In between, reads still find the data in
+// the buffer, and writes may go on beside the frozen runs (not over them).
+// The caller keeps the transaction from committing or aborting and the
+// inodes' data from being truncated, punched, copied or removed until the
+// writeout is finished or cancelled (store/data_write.h).
+class Writeout {
+ public:
+  Writeout() = default;
+  Writeout(Writeout&&) noexcept = default;
+  Writeout& operator=(Writeout&&) noexcept = default;
+
+  bool empty() const { return groups_.empty(); }
+  uint64_t bytes() const { return bytes_; }
+  // Writes every extent; device and crypter errors as they come (the
+  // writeout must then be cancelled). Touches no FileData and no engine
+  // state: needs no lock.
+  Status write();
+
+ private:
+  friend class FileData;
+  // Touching frozen runs of one inode, written as one or more extents.
+  struct Group {
+    uint64_t ino = 0;
+    uint64_t start = 0;
+    uint64_t length = 0;
+    ByteSpan bytes;                     // the run's memory, or `gathered`
+    std::optional<SectorRun> gathered;  // runs copied together
+  };
+  struct Piece {
+    uint64_t ino = 0;
+    uint64_t start = 0;  // file offset
+    ByteSpan bytes;
+    FileExtentItem item;
+    std::shared_ptr<const block::DataUnitCrypter> crypter;  // null for plaintext
+    store::DataWrite write;
+  };
+  std::vector<Group> groups_;
+  std::vector<Piece> pieces_;
+  uint64_t bytes_ = 0;
 };
 
 class FileData {
@@ -203,8 +254,27 @@ class FileData {
   // write; if the allocator has no such free range, smaller extents are used.
   Status flush(uint64_t ino);
   Status flush_all();
-  // Bytes currently buffered, across all inodes.
+  // flush_all in three steps (Writeout). One writeout at a time: EBUSY
+  // while another is neither finished nor cancelled. An empty Writeout when
+  // nothing is buffered.
+  Result<Writeout> begin_writeout();
+  // Records what `writeout` wrote (its write() succeeded) and drops its runs.
+  // On failure the transaction holds part of it: the caller aborts.
+  Status finish_writeout(Writeout writeout);
+  // Thaws the runs of a writeout that will not finish: they stay buffered
+  // and are written by a later one. Its extents, unreferenced, are freed at
+  // commit.
+  void cancel_writeout(Writeout writeout);
+  // True when a writeout holds buffered data of `ino` in [start, end): a
+  // write there must wait for it to finish.
+  bool writing_out(uint64_t ino, uint64_t start, uint64_t end) const;
+  // Bytes buffered and not in a writeout (not allocated yet), across all
+  // inodes; and bytes buffered in a writeout.
   uint64_t dirty_bytes() const { return dirty_bytes_; }
+  uint64_t writing_out_bytes() const { return writing_out_bytes_; }
+  // Unmaps the memory kept for reuse if no run took any since the previous
+  // call (to be called every few seconds). Returns the bytes unmapped.
+  size_t release_idle_memory() { return run_memory_.release_idle(); }
   bool has_dirty(uint64_t ino) const;
 
  private:
@@ -274,14 +344,23 @@ class FileData {
   Status read_range(const store::BTree& tree, uint64_t ino, uint64_t offset, MutableByteSpan out);
   Status read_disk(uint64_t ino, uint64_t file_offset, const FileExtentItem& item, uint64_t pos,
                    MutableByteSpan out);
-  Status flush_buffer(store::BTree& tree, uint64_t ino, DirtyBuffer& buffer);
+  // Freezes the runs of `ino` (or of every inode) into `out`, allocating
+  // their extents (cancelled on failure).
+  Status freeze_into(Writeout& out, std::optional<uint64_t> only_ino);
+  // The extent (and, for an encrypted inode, key) of new data: allocated,
+  // nothing written.
+  struct PreparedExtent {
+    FileExtentItem item;
+    std::shared_ptr<const block::DataUnitCrypter> crypter;  // null for plaintext
+  };
+  Result<PreparedExtent> prepare_extent(uint64_t ino, FileExtentType type, uint64_t length);
+  // EBUSY when a writeout holds data of `ino`: the callers of truncate,
+  // punch, copy and removal wait for it first (FileSystem).
+  Status check_not_writing_out(uint64_t ino) const;
 
   // punch_hole() without the checks. REQUIRES: offset < end.
   Result<int64_t> punch_range(store::BTree& tree, uint64_t ino, uint64_t file_size, uint64_t offset,
                               uint64_t end);
-  // Writes `bytes` (whole sectors) at file offset `start` as new extents of
-  // at most max_extent_size, replacing what the range held.
-  Status write_extents(store::BTree& tree, uint64_t ino, uint64_t start, ByteSpan bytes);
 
   // copy_range pieces.
   Result<int64_t> copy_bytes(uint64_t src, uint64_t src_size, uint64_t src_offset, uint64_t dst,
@@ -295,9 +374,10 @@ class FileData {
   store::Engine& engine_;
   uint64_t tree_id_;
   FileDataOptions options_;
+  RunMemoryPool run_memory_;                 // before buffers_, whose runs give blocks back
   std::map<uint64_t, DirtyBuffer> buffers_;  // inode -> its dirty sectors (never empty)
-  uint64_t dirty_bytes_ = 0;
-  Bytes scratch_;  // bounce space for gathered flushes
+  uint64_t dirty_bytes_ = 0;                 // buffered, not in a writeout
+  uint64_t writing_out_bytes_ = 0;           // buffered and frozen in a writeout
 };
 
 }  // namespace ecfs::fs

@@ -154,6 +154,8 @@ Status FileSystem::close() {
 FileDataOptions FileSystem::data_options() {
   FileDataOptions data_options;
   data_options.keys = data_keys_.get();
+  // Up to the dirty limit and the run a write may add past it.
+  data_options.reused_run_memory = options_.dirty_data_limit + data_options.max_extent_size;
   return data_options;
 }
 
@@ -237,6 +239,7 @@ void FileSystem::committer_loop() {
     commit_wakeup_.wait_for(lock, options_.commit_interval, [this] { return stop_committer_; });
     if (stop_committer_) break;
     if (changed_ || data_->dirty_bytes() > 0) (void)commit_locked();
+    data_->release_idle_memory();
   }
 }
 

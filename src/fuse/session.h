@@ -44,9 +44,11 @@ struct SessionOptions {
   AdapterOptions adapter;
   // Worker threads. The FileSystem serializes its calls, so more threads
   // mostly help requests that wait (reads of cold data, fsync) not to stall
-  // the rest; a few idle ones avoid creating a thread per request.
+  // the rest. Idle workers all stay: under a burst of writes libfuse would
+  // otherwise end and start threads by the dozen, and each new one faults in
+  // a fresh 1 MiB request buffer and stack.
   unsigned max_threads = 8;
-  unsigned max_idle_threads = 4;
+  unsigned max_idle_threads = 8;
   bool clone_fd = true;  // one /dev/fuse descriptor per worker (less lock contention)
 };
 

@@ -72,16 +72,6 @@ Result<std::vector<CsumItem>> items_overlapping(const BTree& tree, size_t size, 
   return items;
 }
 
-// Writes the checksum of each sector of `data` into `sums` (checksum_size
-// bytes per sector). REQUIRES: whole sectors; sums.size() matches.
-void compute_sector_checksums_into(ChecksumType type, ByteSpan data, MutableByteSpan sums) {
-  const size_t size = checksum_size(type);
-  for (size_t sector = 0; sector * kSectorSize < data.size(); ++sector) {
-    const Checksum sum = compute_checksum(type, data.subspan(sector * kSectorSize, kSectorSize));
-    std::copy_n(sum.begin(), size, sums.begin() + static_cast<ptrdiff_t>(sector * size));
-  }
-}
-
 // Checks the sectors of `data`, read from device offset `at`, against their
 // entries in `checksums`. REQUIRES: [at, at + data.size()) is whole sectors
 // inside the range `checksums` describes.
@@ -116,6 +106,16 @@ Status insert_chunked(BTree& tree, size_t size, size_t max_sectors, uint64_t sta
 }
 
 }  // namespace
+
+// Writes the checksum of each sector of `data` into `sums` (checksum_size
+// bytes per sector). REQUIRES: whole sectors; sums.size() matches.
+void compute_sector_checksums_into(ChecksumType type, ByteSpan data, MutableByteSpan sums) {
+  const size_t size = checksum_size(type);
+  for (size_t sector = 0; sector * kSectorSize < data.size(); ++sector) {
+    const Checksum sum = compute_checksum(type, data.subspan(sector * kSectorSize, kSectorSize));
+    std::copy_n(sum.begin(), size, sums.begin() + static_cast<ptrdiff_t>(sector * size));
+  }
+}
 
 size_t max_csum_item_sectors(uint32_t node_size, ChecksumType type) {
   return std::max<size_t>(1, max_item_data_size(node_size) / 4 / checksum_size(type));
@@ -281,35 +281,35 @@ Result<SectorChecksums> checksums_for_read(Engine& engine, uint64_t bytenr, uint
 }  // namespace
 
 Status Engine::write_data(uint64_t bytenr, ByteSpan data, const block::CryptContext* crypt) {
+  auto prepared = prepare_data_write(bytenr, data.size());
+  if (!prepared) return std::unexpected(prepared.error());
+  ECFS_TRY(prepared->write(data, crypt));
+  return finish_data_write(*prepared);
+}
+
+Result<DataWrite> Engine::prepare_data_write(uint64_t bytenr, uint64_t length) {
   ECFS_TRY(check_in_transaction());
-  ECFS_TRY(check_data_range(bytenr, data.size(), sb_.total_bytes));
+  ECFS_TRY(check_data_range(bytenr, length, sb_.total_bytes));
   // Only extents allocated in this transaction: they were free in the
   // committed generation, so writing them in place cannot damage it.
   auto extent = new_data_extents_.upper_bound(bytenr);
   if (extent == new_data_extents_.begin() ||
-      bytenr + data.size() > std::prev(extent)->first + std::prev(extent)->second) {
-    return fail(EINVAL, "data range [" + std::to_string(bytenr) + ", +" +
-                            std::to_string(data.size()) +
+      bytenr + length > std::prev(extent)->first + std::prev(extent)->second) {
+    return fail(EINVAL, "data range [" + std::to_string(bytenr) + ", +" + std::to_string(length) +
                             ") is not inside a data extent allocated in this transaction");
   }
+  return DataWrite(*device_, sb_.checksum_type, bytenr, length);
+}
+
+Status Engine::finish_data_write(const DataWrite& write) {
+  ECFS_TRY(check_in_transaction());
+  if (!write.written()) return fail(EINVAL, "data write finished before it was written");
   auto csum_tree = open_tree(kCsumTreeId);
   if (!csum_tree) return std::unexpected(csum_tree.error());
-  const ChecksumType type = sb_.checksum_type;
-  const size_t size = checksum_size(type);
-  Bytes sums(data.size() / kSectorSize * size);
-  // The inline-crypt layer shows each run as it goes to the device
-  // (ciphertext with a context), so the sums are of the bytes on disk. The
-  // data goes to the device now; commit() flushes before it writes the
+  // The data is on the device already; commit() flushes it before the
   // superblock, so data and checksums become durable together.
-  ECFS_TRY(block::submit_write(
-      *device_, bytenr, data, crypt, [&](uint64_t at, ByteSpan on_disk) -> Status {
-        compute_sector_checksums_into(
-            type, on_disk,
-            MutableByteSpan(sums).subspan((at - bytenr) / kSectorSize * size,
-                                          on_disk.size() / kSectorSize * size));
-        return ok();
-      }));
-  return put_data_checksums(**csum_tree, sb_.node_size, type, bytenr, sums);
+  return put_data_checksums(**csum_tree, sb_.node_size, sb_.checksum_type, write.bytenr(),
+                            write.sums_);
 }
 
 Result<DataRead> Engine::prepare_data_read(uint64_t bytenr, uint64_t length) {

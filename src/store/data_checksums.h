@@ -36,6 +36,8 @@ size_t max_csum_item_sectors(uint32_t node_size, ChecksumType type);
 // The checksums of the sectors of `data`, concatenated (checksum_size(type)
 // bytes each). REQUIRES: data.size() is a multiple of kSectorSize.
 Bytes compute_sector_checksums(ChecksumType type, ByteSpan data);
+// The same into `sums`. REQUIRES: sums.size() matches.
+void compute_sector_checksums_into(ChecksumType type, ByteSpan data, MutableByteSpan sums);
 
 // Records `sums` (concatenated, as compute_sector_checksums returns) for the
 // sectors from `bytenr` on, replacing any checksums those sectors had, and

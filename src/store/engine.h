@@ -45,6 +45,7 @@
 #include "block/inline_crypt.h"
 #include "store/btree.h"
 #include "store/data_read.h"
+#include "store/data_write.h"
 #include "store/extent_refs.h"
 #include "store/items.h"
 #include "store/node_cache.h"
@@ -181,6 +182,11 @@ class Engine final : public NodeStore {
   // block::submit_write (not whole data units, bad context); crypter and
   // device errors as they come (abort the transaction).
   Status write_data(uint64_t bytenr, ByteSpan data, const block::CryptContext* crypt = nullptr);
+  // write_data in three steps (data_write.h): the range checked now, the
+  // write and its checksums later without the engine, the checksums
+  // recorded by finish_data_write (EINVAL for a DataWrite not written).
+  Result<DataWrite> prepare_data_write(uint64_t bytenr, uint64_t length);
+  Status finish_data_write(const DataWrite& write);
   // Inside or outside a transaction (then: committed state). Reads whole
   // sectors into `out` and verifies each against its checksum before
   // anything is decrypted (with `crypt`; without, `out` gets the bytes on
