@@ -344,6 +344,7 @@ Result<DirEntry> FileSystem::existing_entry(uint64_t dir, std::string_view name)
 
 Status FileSystem::unlink(uint64_t parent, std::string_view name) {
   std::lock_guard lock(mutex_);
+  await_writeout();  // it may remove or change file data
   ECFS_TRY(check_writable());
   auto entry = existing_entry(parent, name);
   if (!entry) return std::unexpected(entry.error());
@@ -354,6 +355,7 @@ Status FileSystem::unlink(uint64_t parent, std::string_view name) {
 
 Status FileSystem::rmdir(uint64_t parent, std::string_view name) {
   std::lock_guard lock(mutex_);
+  await_writeout();  // it may remove or change file data
   ECFS_TRY(check_writable());
   auto entry = existing_entry(parent, name);
   if (!entry) return std::unexpected(entry.error());
@@ -368,6 +370,7 @@ Status FileSystem::rmdir(uint64_t parent, std::string_view name) {
 Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
                           std::string_view new_name, uint32_t flags) {
   std::lock_guard lock(mutex_);
+  await_writeout();  // it may remove or change file data
   ECFS_TRY(check_writable());
   if ((flags & ~(kRenameNoReplace | kRenameExchange)) != 0 ||
       (flags & kRenameNoReplace && flags & kRenameExchange)) {

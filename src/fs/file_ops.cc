@@ -44,6 +44,7 @@ void add_nbytes(InodeItem& item, int64_t delta) {
 
 Result<Attributes> FileSystem::setattr(uint64_t ino, const SetAttributes& changes) {
   std::lock_guard lock(mutex_);
+  if (changes.size) await_writeout();  // a truncate
   ECFS_TRY(check_writable());
   auto found = inode(ino);
   if (!found) return std::unexpected(found.error());
@@ -120,7 +121,11 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, MutableByteSpan o
 }
 
 Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, ByteSpan data) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
+  // Data being written out stays as it is until it is in its extents.
+  while (writeout_running_ && data_->writing_out(ino, offset, offset + data.size())) {
+    writeout_done_.wait(lock);
+  }
   ECFS_TRY(check_writable());
   auto found = inode(ino);
   if (!found) return std::unexpected(found.error());
@@ -134,14 +139,20 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, ByteSpan data) {
   add_nbytes(*state.item, *delta);
   state.item->size = std::max<uint64_t>(state.item->size, offset + data.size());
   touch(state, true, true);
+  // Past the dirty limit the buffered data is written out, while the next
+  // writes go on; a write finding the limit passed again before the last
+  // writeout ended waits for it (memory stays within twice the limit).
   if (data_->dirty_bytes() > options_.dirty_data_limit) {
-    if (auto flushed = data_->flush_all(); !flushed) return abort_change(flushed.error());
+    await_writeout();
+    if (failed_) return fail(EIO, "the filesystem turned read-only after an error");
+    if (data_->dirty_bytes() > options_.dirty_data_limit) ECFS_TRY(write_out_buffered(lock));
   }
   return data.size();
 }
 
 Status FileSystem::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
   std::lock_guard lock(mutex_);
+  await_writeout();  // it may remove or change file data
   ECFS_TRY(check_writable());
   auto found = inode(ino);
   if (!found) return std::unexpected(found.error());
@@ -191,6 +202,7 @@ Result<uint64_t> FileSystem::lseek(uint64_t ino, uint64_t offset, int whence) {
 Result<uint64_t> FileSystem::copy_file_range(uint64_t ino_in, uint64_t offset_in, uint64_t ino_out,
                                              uint64_t offset_out, uint64_t length) {
   std::lock_guard lock(mutex_);
+  await_writeout();  // it may remove or change file data
   ECFS_TRY(check_writable());
   auto in = inode(ino_in);
   if (!in) return std::unexpected(in.error());

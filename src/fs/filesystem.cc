@@ -134,6 +134,7 @@ Status FileSystem::close() {
   commit_wakeup_.notify_all();
   if (committer_.joinable()) committer_.join();
   std::lock_guard lock(mutex_);
+  await_writeout();
   closed_ = true;
   if (options_.read_only) return ok();
   Status result = ok();
@@ -194,6 +195,8 @@ std::unexpected<Error> FileSystem::abort_change(Error error) {
   // The transaction holds part of a change: nothing of it may be committed.
   // What the last commit made durable stays; the mount turns read-only.
   failed_ = true;
+  // A writeout running meanwhile sees failed_ and cancels itself.
+  await_writeout();
   {
     std::unique_lock no_reads(data_reads_);
     engine_->abort();
@@ -213,7 +216,34 @@ void FileSystem::forget_uncommitted() {
   data_ = std::make_unique<FileData>(*engine_, store::kFsTreeId, data_options());
 }
 
+void FileSystem::await_writeout() {
+  while (writeout_running_) writeout_done_.wait(mutex_);
+}
+
+Status FileSystem::write_out_buffered(std::unique_lock<std::mutex>& lock) {
+  auto writeout = data_->begin_writeout();
+  if (!writeout) return abort_change(writeout.error());
+  if (writeout->empty()) return ok();
+  writeout_running_ = true;
+  lock.unlock();
+  Status written = writeout->write();
+  lock.lock();
+  writeout_running_ = false;
+  if (failed_ && written) written = fail(EIO, "the filesystem turned read-only during a writeout");
+  if (!written) {
+    data_->cancel_writeout(std::move(*writeout));
+    writeout_done_.notify_all();
+    if (failed_) return std::unexpected(written.error());  // aborted by another change
+    return abort_change(written.error());
+  }
+  Status finished = data_->finish_writeout(std::move(*writeout));
+  writeout_done_.notify_all();
+  if (!finished) return abort_change(finished.error());
+  return ok();
+}
+
 Status FileSystem::commit_locked() {
+  await_writeout();
   if (failed_ || !engine_->in_transaction()) return ok();
   if (auto flushed = data_->flush_all(); !flushed) return abort_change(flushed.error());
   if (auto written = write_back_inodes(); !written) return abort_change(written.error());
@@ -455,6 +485,7 @@ Status FileSystem::cleanup_orphans() {
 
 void FileSystem::forget(uint64_t ino, uint64_t count) {
   std::lock_guard lock(mutex_);
+  await_writeout();  // it may remove or change file data
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return;
   InodeState& state = *it->second;
@@ -517,6 +548,7 @@ Status FileSystem::open(uint64_t ino, int flags) {
 
 void FileSystem::release(uint64_t ino) {
   std::lock_guard lock(mutex_);
+  await_writeout();  // it may remove or change file data
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return;
   InodeState& state = *it->second;

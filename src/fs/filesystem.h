@@ -316,6 +316,14 @@ class FileSystem {
   // A change failed half way: abort the transaction, turn read-only.
   std::unexpected<Error> abort_change(Error error);
   void forget_uncommitted();  // drop cached inodes and buffered data
+  // Buffered data past the dirty limit goes to the device in a writeout
+  // (file_data.h) whose device writes run with mutex_ released, so that
+  // writes of the next data go on meanwhile. `lock` holds mutex_.
+  Status write_out_buffered(std::unique_lock<std::mutex>& lock);
+  // Returns when no writeout is running (releasing mutex_ while it waits).
+  // Called first by every change that may truncate, punch, copy or remove
+  // file data, and by commits and aborts, which must not split a writeout.
+  void await_writeout();
   FileDataOptions data_options();
   void committer_loop();
 
@@ -433,6 +441,11 @@ class FileSystem {
   // frees the transaction's allocations), so that no read sees its extents
   // overwritten. Taken only while mutex_ is held.
   std::shared_mutex data_reads_;
+  // A writeout is between FileData::begin_writeout and finish/cancel; its
+  // end is announced on writeout_done_ (waited on with mutex_ itself, so
+  // that callers holding it by lock_guard can wait too).
+  bool writeout_running_ = false;
+  std::condition_variable_any writeout_done_;
 
   // The periodic commit thread.
   std::condition_variable commit_wakeup_;

@@ -16,6 +16,7 @@ namespace ecfs::fs {
 Result<KeyChange> FileSystem::add_key(const fscrypt::Caller& caller,
                                       const fscrypt::KeySpecifier& key, ByteSpan raw_key) {
   std::lock_guard lock(mutex_);
+  await_writeout();  // it may remove or change file data
   if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
   KeyChange change;
   // The names the kernel met without the key (no-key names), taken before
@@ -52,6 +53,7 @@ Result<KeyChange> FileSystem::add_key(const fscrypt::Caller& caller,
 Result<KeyChange> FileSystem::remove_key(const fscrypt::Caller& caller,
                                          const fscrypt::KeySpecifier& key, bool all_users) {
   std::lock_guard lock(mutex_);
+  await_writeout();  // it may remove or change file data
   if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
   const fscrypt::KeyStatusReport before = keyring_.key_status(caller, key);
   if (before.status == fscrypt::KeyStatus::kAbsent) {
@@ -98,6 +100,7 @@ fscrypt::KeyStatusReport FileSystem::key_status(const fscrypt::Caller& caller,
 Status FileSystem::set_policy(uint64_t ino, const fscrypt::Policy& policy,
                               const fscrypt::Caller& caller) {
   std::lock_guard lock(mutex_);
+  await_writeout();  // it may remove or change file data
   if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto found = inode(ino);
   if (!found) return std::unexpected(found.error());
