@@ -39,6 +39,11 @@ std::unexpected<Error> in_file(uint64_t ino, uint64_t offset, const Error& error
                                        std::to_string(offset) + ": " + error.message());
 }
 
+// The longest buffered run: a run is one block of memory, and blocks of
+// this size (the largest FUSE write) fill up whatever order writes come in;
+// extents span touching runs, written straight from each.
+constexpr uint64_t kMaxRunBytes = 1ull << 20;
+
 FileDataOptions normalized(FileDataOptions options) {
   options.max_extent_size = std::max<uint64_t>(kSector, align_down(options.max_extent_size));
   return options;
@@ -52,8 +57,9 @@ FileData::FileData(store::Engine& engine, uint64_t tree_id, FileDataOptions opti
       options_(normalized(options)),
       // A run is at most max_extent_size long (DirtyBuffer's max_run); the
       // free list holds what the reused memory allows, at least one block.
-      run_memory_(options_.max_extent_size,
-                  std::max<uint64_t>(1, options_.reused_run_memory / options_.max_extent_size)) {}
+      run_memory_(std::min(kMaxRunBytes, options_.max_extent_size),
+                  std::max<uint64_t>(1, options_.reused_run_memory /
+                                            std::min(kMaxRunBytes, options_.max_extent_size))) {}
 
 FileData::~FileData() = default;
 
@@ -90,7 +96,7 @@ const DirtyBuffer* FileData::find_buffer(uint64_t ino) const {
 }
 
 DirtyBuffer& FileData::buffer_for(uint64_t ino) {
-  return buffers_.try_emplace(ino, options_.max_extent_size, &run_memory_).first->second;
+  return buffers_.try_emplace(ino, run_memory_.block_size(), &run_memory_).first->second;
 }
 
 uint64_t FileData::drop_buffered(uint64_t ino, uint64_t start, uint64_t end) {
@@ -665,10 +671,9 @@ Result<uint64_t> FileData::seek(uint64_t ino, uint64_t file_size, uint64_t offse
 // ---- Flushing ----
 
 Status Writeout::write() {
-  for (Piece& piece : pieces_) {
-    // Data units are numbered from the start of each extent.
-    const block::CryptContext crypt{piece.crypter.get(), 0};
-    ECFS_TRY(piece.write.write(piece.bytes, piece.crypter ? &crypt : nullptr));
+  for (Write& write : writes_) {
+    const block::CryptContext crypt{write.crypter.get(), write.first_dun};
+    ECFS_TRY(write.write.write(write.bytes, write.crypter ? &crypt : nullptr));
   }
   return ok();
 }
@@ -690,23 +695,18 @@ Status FileData::freeze_into(Writeout& out, std::optional<uint64_t> only_ino) {
   auto freeze_buffer = [&](uint64_t ino, DirtyBuffer& buffer) -> Status {
     const auto& runs = buffer.runs();
     for (auto first = runs.begin(); first != runs.end();) {
+      if (first->second.frozen()) {  // in another writeout
+        ++first;
+        continue;
+      }
       // Touching runs up to max_extent_size become one extent.
       const uint64_t start = first->first;
       uint64_t length = first->second.size();
       auto next = std::next(first);
-      while (next != runs.end() && next->first == start + length &&
+      while (next != runs.end() && next->first == start + length && !next->second.frozen() &&
              length + next->second.size() <= options_.max_extent_size) {
         length += next->second.size();
         ++next;
-      }
-      Writeout::Group group{ino, start, length, first->second.bytes(), std::nullopt};
-      if (std::next(first) != next) {
-        group.gathered.emplace(length, &run_memory_);
-        for (auto it = first; it != next; ++it) {
-          std::memcpy(group.gathered->data() + (it->first - start), it->second.data(),
-                      it->second.size());
-        }
-        group.bytes = group.gathered->bytes();
       }
       // The group's extents: one, or smaller ones where free space is
       // fragmented (down to one sector each).
@@ -718,15 +718,24 @@ Status FileData::freeze_into(Writeout& out, std::optional<uint64_t> only_ino) {
           extent = prepare_extent(ino, FileExtentType::kRegular, want);
         }
         if (!extent) return std::unexpected(extent.error());
-        auto write = engine_.prepare_data_write(extent->item.disk_bytenr, want);
-        if (!write) return std::unexpected(write.error());
-        out.pieces_.push_back({ino, start + done, group.bytes.subspan(done, want),
-                               std::move(extent->item), std::move(extent->crypter),
-                               std::move(*write)});
+        const uint64_t extent_start = start + done;
+        const uint64_t extent_end = extent_start + want;
+        const uint32_t unit = extent->crypter ? extent->crypter->data_unit_size() : 1;
+        for (auto it = buffer.first_ending_after(extent_start);
+             it != runs.end() && it->first < extent_end; ++it) {
+          const uint64_t from = std::max(extent_start, it->first);
+          const uint64_t to = std::min(extent_end, it->first + it->second.size());
+          auto write = engine_.prepare_data_write(extent->item.disk_bytenr + (from - extent_start),
+                                                  to - from);
+          if (!write) return std::unexpected(write.error());
+          out.writes_.push_back({it->second.bytes().subspan(from - it->first, to - from),
+                                 extent->crypter, (from - extent_start) / unit, std::move(*write)});
+        }
+        out.extents_.push_back({ino, extent_start, want, std::move(extent->item)});
         done += want;
       }
       buffer.set_frozen(start, start + length, true);
-      out.groups_.push_back(std::move(group));
+      out.groups_.push_back({ino, start, length});
       out.bytes_ += length;
       dirty_bytes_ -= length;
       writing_out_bytes_ += length;
@@ -756,13 +765,15 @@ Result<Writeout> FileData::begin_writeout() {
 Status FileData::finish_writeout(Writeout writeout) {
   auto tree = open_tree();
   if (!tree) return std::unexpected(tree.error());
-  for (const Writeout::Piece& piece : writeout.pieces_) {
-    ECFS_TRY(engine_.finish_data_write(piece.write));
-    const uint64_t end = piece.start + piece.bytes.size();
-    auto replaced = extents_in(**tree, piece.ino, piece.start, end);
+  for (const Writeout::Write& write : writeout.writes_) {
+    ECFS_TRY(engine_.finish_data_write(write.write));
+  }
+  for (const Writeout::Extent& extent : writeout.extents_) {
+    const uint64_t end = extent.start + extent.length;
+    auto replaced = extents_in(**tree, extent.ino, extent.start, end);
     if (!replaced) return std::unexpected(replaced.error());
-    ECFS_TRY(replace_extents(**tree, piece.ino, *replaced, piece.start, end, Replace::kDrop));
-    ECFS_TRY(insert_extent(**tree, piece.ino, piece.start, piece.item));
+    ECFS_TRY(replace_extents(**tree, extent.ino, *replaced, extent.start, end, Replace::kDrop));
+    ECFS_TRY(insert_extent(**tree, extent.ino, extent.start, extent.item));
   }
   // The data is in extents now: its runs go (frozen, so still exactly the
   // groups' ranges).

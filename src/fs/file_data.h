@@ -86,8 +86,8 @@ struct FileDataOptions {
   // Longest data extent written by flush() (rounded down to whole sectors,
   // at least one). Larger extents mean fewer items and key derivations;
   // smaller ones waste less when partly overwritten (an extent stays
-  // allocated while any part of it is referenced). It also bounds the
-  // buffer's runs and prealloc extents.
+  // allocated while any part of it is referenced). It also bounds prealloc
+  // extents and (with 1 MiB) the buffer's runs.
   uint64_t max_extent_size = 8ull << 20;
   // Memory of flushed buffer runs kept for the next writes
   // (run_memory_pool.h): enough for the data the owner lets pile up before
@@ -158,19 +158,26 @@ class Writeout {
     uint64_t ino = 0;
     uint64_t start = 0;
     uint64_t length = 0;
-    ByteSpan bytes;                     // the run's memory, or `gathered`
-    std::optional<SectorRun> gathered;  // runs copied together
   };
-  struct Piece {
+  // A new extent and its item, inserted at finish.
+  struct Extent {
     uint64_t ino = 0;
     uint64_t start = 0;  // file offset
-    ByteSpan bytes;
+    uint64_t length = 0;
     FileExtentItem item;
+  };
+  // The part of one run that lies in one extent: written straight from the
+  // run's memory (no gathering copy), its data units numbered from the
+  // extent's start.
+  struct Write {
+    ByteSpan bytes;
     std::shared_ptr<const block::DataUnitCrypter> crypter;  // null for plaintext
+    uint64_t first_dun = 0;
     store::DataWrite write;
   };
   std::vector<Group> groups_;
-  std::vector<Piece> pieces_;
+  std::vector<Extent> extents_;
+  std::vector<Write> writes_;
   uint64_t bytes_ = 0;
 };
 
