@@ -754,12 +754,25 @@ Status FileData::freeze_into(Writeout& out, std::optional<uint64_t> only_ino) {
 Result<Writeout> FileData::begin_writeout() {
   ECFS_TRY(check_transaction());
   if (writing_out_bytes_ > 0) return fail(EBUSY, "a writeout is already running");
+  return freeze(std::nullopt);
+}
+
+Result<Writeout> FileData::freeze(std::optional<uint64_t> only_ino) {
   Writeout out;
-  if (Status frozen = freeze_into(out, std::nullopt); !frozen) {
+  if (Status frozen = freeze_into(out, only_ino); !frozen) {
     cancel_writeout(std::move(out));
     return std::unexpected(frozen.error());
   }
   return out;
+}
+
+Status FileData::write_out_now(Result<Writeout> out) {
+  if (!out) return std::unexpected(out.error());
+  if (Status written = out->write(); !written) {
+    cancel_writeout(std::move(*out));
+    return written;
+  }
+  return finish_writeout(std::move(*out));
 }
 
 Status FileData::finish_writeout(Writeout writeout) {
@@ -796,25 +809,10 @@ void FileData::cancel_writeout(Writeout writeout) {
 Status FileData::flush(uint64_t ino) {
   ECFS_TRY(check_transaction());
   ECFS_TRY(check_not_writing_out(ino));
-  Writeout out;
-  Status written = freeze_into(out, ino);
-  if (written) written = out.write();
-  if (!written) {
-    cancel_writeout(std::move(out));
-    return written;
-  }
-  return finish_writeout(std::move(out));
+  return write_out_now(freeze(ino));
 }
 
-Status FileData::flush_all() {
-  auto out = begin_writeout();
-  if (!out) return std::unexpected(out.error());
-  if (Status written = out->write(); !written) {
-    cancel_writeout(std::move(*out));
-    return written;
-  }
-  return finish_writeout(std::move(*out));
-}
+Status FileData::flush_all() { return write_out_now(begin_writeout()); }
 
 Status FileData::remove_all(uint64_t ino) {
   auto tree = open_tree();

@@ -354,6 +354,10 @@ class FileData {
   // Freezes the runs of `ino` (or of every inode) into `out`, allocating
   // their extents (cancelled on failure).
   Status freeze_into(Writeout& out, std::optional<uint64_t> only_ino);
+  // freeze_into a new Writeout, cancelled on failure.
+  Result<Writeout> freeze(std::optional<uint64_t> only_ino);
+  // Writes and finishes `out` at once (cancelled when the write fails).
+  Status write_out_now(Result<Writeout> out);
   // The extent (and, for an encrypted inode, key) of new data: allocated,
   // nothing written.
   struct PreparedExtent {
