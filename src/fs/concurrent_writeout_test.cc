@@ -158,6 +158,63 @@ TEST(ConcurrentWriteoutTest, WritesBesideAWriteoutGoOnAndWritesOverItWait) {
   testing::expect_full_check_clean(device);
 }
 
+// A sync (or fsync, or the periodic commit) with much data buffered writes
+// it out with the lock released too: other requests go on meanwhile, a
+// write over the data being written waits.
+TEST(ConcurrentWriteoutTest, ASyncWritesTheBulkOutWithoutTheLock) {
+  block::MemoryDevice memory(64ull << 20);
+  GatedDevice device(memory);
+  testing::make_filesystem(device);
+  MountOptions options;
+  options.dirty_data_limit = 32 << 20;  // the writes below stay buffered
+  options.commit_interval = std::chrono::hours(1);
+  auto fs = must(FileSystem::open(device, options));
+  const uint64_t big = must(fs->mknod(kRootDirIno, "big", S_IFREG | 0644, 0, kRootCaller)).ino;
+  const Bytes first = pattern(7, 8 << 20);
+  must(fs->write(big, 0, first));
+  std::future<Status> synced;
+  std::future<Result<size_t>> overwrite;
+  struct ReleaseAtExit {
+    GatedDevice& device;
+    ~ReleaseAtExit() { device.release(); }
+  } release_at_exit{device};
+
+  device.arm();
+  synced = std::async(std::launch::async, [&] { return fs->fsync(big, false); });
+  ASSERT_TRUE(device.wait_until_held(10s)) << "the fsync wrote nothing";
+  // Held at the device: a create, a write beside, a read and a getattr go on.
+  const Bytes beside = pattern(8, 64 << 10);
+  auto other_write = std::async(std::launch::async, [&]() -> Result<size_t> {
+    auto other = fs->mknod(kRootDirIno, "other", S_IFREG | 0644, 0, kRootCaller);
+    if (!other) return std::unexpected(other.error());
+    return fs->write(other->ino, 0, beside);
+  });
+  ASSERT_TRUE(finishes_within(other_write, 10s)) << "requests waited for a sync's writeout";
+  EXPECT_EQ(must(other_write.get()), beside.size());
+  EXPECT_EQ(read_all(*fs, big, first.size()), first);
+  // A write over the data being written out waits.
+  const Bytes over = pattern(9, 4096);
+  overwrite = std::async(std::launch::async, [&] { return fs->write(big, 0, over); });
+  EXPECT_FALSE(finishes_within(overwrite, 200ms)) << "a write over frozen data did not wait";
+
+  device.release();
+  must(synced.get());
+  EXPECT_EQ(must(overwrite.get()), over.size());
+  Bytes expected = first;
+  std::memcpy(expected.data(), over.data(), over.size());
+  EXPECT_EQ(read_all(*fs, big, first.size()), expected);
+  must(fs->close());
+  fs.reset();
+
+  fs = must(FileSystem::open(device, options));
+  EXPECT_EQ(read_all(*fs, big, first.size()), expected);
+  const uint64_t other = must(fs->lookup(kRootDirIno, "other")).ino;
+  EXPECT_EQ(read_all(*fs, other, beside.size()), beside);
+  must(fs->close());
+  fs.reset();
+  testing::expect_full_check_clean(device);
+}
+
 // A writeout that fails at the device aborts the transaction: the mount
 // turns read-only and what was committed before stays.
 TEST(ConcurrentWriteoutTest, AFailedWriteoutLeavesTheCommittedState) {

@@ -691,10 +691,10 @@ bool FileData::writing_out(uint64_t ino, uint64_t start, uint64_t end) const {
   return buffer && buffer->frozen_in(align_down(start), end == kToEnd ? kToEnd : align_up(end));
 }
 
-Status FileData::freeze_into(Writeout& out, std::optional<uint64_t> only_ino) {
+Status FileData::freeze_into(Writeout& out, std::optional<uint64_t> only_ino, uint64_t max_bytes) {
   auto freeze_buffer = [&](uint64_t ino, DirtyBuffer& buffer) -> Status {
     const auto& runs = buffer.runs();
-    for (auto first = runs.begin(); first != runs.end();) {
+    for (auto first = runs.begin(); first != runs.end() && out.bytes_ < max_bytes;) {
       if (first->second.frozen()) {  // in another writeout
         ++first;
         continue;
@@ -747,19 +747,22 @@ Status FileData::freeze_into(Writeout& out, std::optional<uint64_t> only_ino) {
     if (DirtyBuffer* buffer = find_buffer(*only_ino)) return freeze_buffer(*only_ino, *buffer);
     return ok();
   }
-  for (auto& [ino, buffer] : buffers_) ECFS_TRY(freeze_buffer(ino, buffer));
+  for (auto& [ino, buffer] : buffers_) {
+    if (out.bytes_ >= max_bytes) break;
+    ECFS_TRY(freeze_buffer(ino, buffer));
+  }
   return ok();
 }
 
-Result<Writeout> FileData::begin_writeout() {
+Result<Writeout> FileData::begin_writeout(uint64_t max_bytes) {
   ECFS_TRY(check_transaction());
   if (writing_out_bytes_ > 0) return fail(EBUSY, "a writeout is already running");
-  return freeze(std::nullopt);
+  return freeze(std::nullopt, max_bytes);
 }
 
-Result<Writeout> FileData::freeze(std::optional<uint64_t> only_ino) {
+Result<Writeout> FileData::freeze(std::optional<uint64_t> only_ino, uint64_t max_bytes) {
   Writeout out;
-  if (Status frozen = freeze_into(out, only_ino); !frozen) {
+  if (Status frozen = freeze_into(out, only_ino, max_bytes); !frozen) {
     cancel_writeout(std::move(out));
     return std::unexpected(frozen.error());
   }

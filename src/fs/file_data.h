@@ -261,10 +261,12 @@ class FileData {
   // write; if the allocator has no such free range, smaller extents are used.
   Status flush(uint64_t ino);
   Status flush_all();
-  // flush_all in three steps (Writeout). One writeout at a time: EBUSY
-  // while another is neither finished nor cancelled. An empty Writeout when
-  // nothing is buffered.
-  Result<Writeout> begin_writeout();
+  // flush_all in three steps (Writeout), of about `max_bytes` at most: whole
+  // groups of touching runs are taken, inode by inode and in file order,
+  // until they add up to `max_bytes` (so one group may pass it). One writeout
+  // at a time: EBUSY while another is neither finished nor cancelled. An
+  // empty Writeout when nothing is buffered.
+  Result<Writeout> begin_writeout(uint64_t max_bytes = UINT64_MAX);
   // Records what `writeout` wrote (its write() succeeded) and drops its runs.
   // On failure the transaction holds part of it: the caller aborts.
   Status finish_writeout(Writeout writeout);
@@ -353,9 +355,9 @@ class FileData {
                    MutableByteSpan out);
   // Freezes the runs of `ino` (or of every inode) into `out`, allocating
   // their extents (cancelled on failure).
-  Status freeze_into(Writeout& out, std::optional<uint64_t> only_ino);
+  Status freeze_into(Writeout& out, std::optional<uint64_t> only_ino, uint64_t max_bytes);
   // freeze_into a new Writeout, cancelled on failure.
-  Result<Writeout> freeze(std::optional<uint64_t> only_ino);
+  Result<Writeout> freeze(std::optional<uint64_t> only_ino, uint64_t max_bytes = UINT64_MAX);
   // Writes and finishes `out` at once (cancelled when the write fails).
   Status write_out_now(Result<Writeout> out);
   // The extent (and, for an encrypted inode, key) of new data: allocated,

@@ -486,6 +486,59 @@ TEST_F(FileDataUnitTest, FlushWritesRunsAsExtentsOfAtMostTheMaximumSize) {
   commit_and_check();
 }
 
+TEST_F(FileDataUnitTest, BoundedWriteoutsTakeWholeGroupsInInodeOrder) {
+  // Runs, and so groups, of 64 KiB at most.
+  options_.max_extent_size = 64 << 10;
+  data_ = std::make_unique<FileData>(*engine_, store::kFsTreeId, options_);
+  const Bytes first = pattern(25, 200 << 10);
+  const Bytes second = pattern(26, 40 << 10);
+  const Bytes third = pattern(27, 24 << 10);
+  write(kIno, 0, first);
+  write(kOther, 0, second);
+  write(kOther, 1 << 20, third);
+  const uint64_t buffered = first.size() + second.size() + third.size();
+
+  // 100 KiB asked: two whole groups (the second passes the bound), from the
+  // start of the lowest inode.
+  Result<Writeout> writeout = data_->begin_writeout(100 << 10);
+  ASSERT_TRUE(writeout);
+  EXPECT_EQ(writeout->bytes(), 128u << 10);
+  EXPECT_EQ(data_->dirty_bytes(), buffered - (128 << 10));
+  EXPECT_EQ(data_->writing_out_bytes(), 128u << 10);
+  EXPECT_TRUE(data_->writing_out(kIno, 0, 128 << 10));
+  EXPECT_FALSE(data_->writing_out(kIno, 128 << 10, first.size()));
+  EXPECT_FALSE(data_->writing_out(kOther, 0, 2 << 20));
+  EXPECT_EQ(data_->begin_writeout(1).error().errno_value(), EBUSY);
+  ASSERT_TRUE(writeout->write());
+  ASSERT_TRUE(data_->finish_writeout(std::move(*writeout)));
+  EXPECT_EQ(extents(kIno).size(), 2u);
+  EXPECT_EQ(data_->writing_out_bytes(), 0u);
+
+  // The next ones go on where it stopped, one group when asked for less;
+  // then nothing is left.
+  writeout = data_->begin_writeout(1);
+  ASSERT_TRUE(writeout);
+  EXPECT_EQ(writeout->bytes(), 64u << 10);
+  EXPECT_FALSE(data_->writing_out(kOther, 0, 2 << 20));
+  ASSERT_TRUE(writeout->write());
+  ASSERT_TRUE(data_->finish_writeout(std::move(*writeout)));
+  writeout = data_->begin_writeout(1 << 20);
+  ASSERT_TRUE(writeout);
+  EXPECT_EQ(writeout->bytes(), (8 << 10) + second.size() + third.size());
+  ASSERT_TRUE(writeout->write());
+  ASSERT_TRUE(data_->finish_writeout(std::move(*writeout)));
+  EXPECT_EQ(data_->dirty_bytes(), 0u);
+  writeout = data_->begin_writeout(1 << 20);
+  ASSERT_TRUE(writeout);
+  EXPECT_TRUE(writeout->empty());
+
+  EXPECT_EQ(extents(kIno).size(), 4u);
+  EXPECT_EQ(read_all(kIno), first);
+  EXPECT_EQ(read(kOther, 0, second.size()), second);
+  EXPECT_EQ(read(kOther, 1 << 20, third.size()), third);
+  commit_and_check();
+}
+
 TEST_F(FileDataUnitTest, ReadReportsChecksumMismatchAsEio) {
   const uint64_t bytenr = write_one_extent(kIno, pattern(24, 2 * kSector));
   const uint8_t garbage[1] = {0};

@@ -139,13 +139,15 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, ByteSpan data) {
   add_nbytes(*state.item, *delta);
   state.item->size = std::max<uint64_t>(state.item->size, offset + data.size());
   touch(state, true, true);
-  // Past the dirty limit the buffered data is written out, while the next
-  // writes go on; a write finding the limit passed again before the last
-  // writeout ended waits for it (memory stays within twice the limit).
+  // Past the dirty limit a part of the buffered data is written out, while
+  // the next writes go on; a write finding the limit passed again before
+  // that writeout ended waits for it.
   if (data_->dirty_bytes() > options_.dirty_data_limit) {
     await_writeout();
     if (failed_) return fail(EIO, "the filesystem turned read-only after an error");
-    if (data_->dirty_bytes() > options_.dirty_data_limit) ECFS_TRY(write_out_buffered(lock));
+    if (data_->dirty_bytes() > options_.dirty_data_limit) {
+      ECFS_TRY(write_out_buffered(lock, writeout_chunk()));
+    }
   }
   return data.size();
 }

@@ -155,8 +155,10 @@ Status FileSystem::close() {
 FileDataOptions FileSystem::data_options() {
   FileDataOptions data_options;
   data_options.keys = data_keys_.get();
-  // Up to the dirty limit and the run a write may add past it.
-  data_options.reused_run_memory = options_.dirty_data_limit + data_options.max_extent_size;
+  // Up to the dirty limit, a writeout beside it and the run a write may add
+  // past it.
+  data_options.reused_run_memory =
+      options_.dirty_data_limit + writeout_chunk() + data_options.max_extent_size;
   return data_options;
 }
 
@@ -220,8 +222,12 @@ void FileSystem::await_writeout() {
   while (writeout_running_) writeout_done_.wait(mutex_);
 }
 
-Status FileSystem::write_out_buffered(std::unique_lock<std::mutex>& lock) {
-  auto writeout = data_->begin_writeout();
+uint64_t FileSystem::writeout_chunk() const {
+  return std::max<uint64_t>(options_.dirty_data_limit / 4, 1);
+}
+
+Status FileSystem::write_out_buffered(std::unique_lock<std::mutex>& lock, uint64_t max_bytes) {
+  auto writeout = data_->begin_writeout(max_bytes);
   if (!writeout) return abort_change(writeout.error());
   if (writeout->empty()) return ok();
   writeout_running_ = true;
@@ -240,6 +246,16 @@ Status FileSystem::write_out_buffered(std::unique_lock<std::mutex>& lock) {
   writeout_done_.notify_all();
   if (!finished) return abort_change(finished.error());
   return ok();
+}
+
+Status FileSystem::commit_writing_out_first(std::unique_lock<std::mutex>& lock) {
+  // Below this the flush with the lock held is short anyway.
+  constexpr uint64_t kWorthReleasingTheLock = 4 << 20;
+  await_writeout();
+  if (!failed_ && engine_->in_transaction() && data_->dirty_bytes() >= kWorthReleasingTheLock) {
+    ECFS_TRY(write_out_buffered(lock, UINT64_MAX));
+  }
+  return commit_locked();
 }
 
 Status FileSystem::commit_locked() {
@@ -268,21 +284,21 @@ void FileSystem::committer_loop() {
   while (!stop_committer_) {
     commit_wakeup_.wait_for(lock, options_.commit_interval, [this] { return stop_committer_; });
     if (stop_committer_) break;
-    if (changed_ || data_->dirty_bytes() > 0) (void)commit_locked();
+    if (changed_ || data_->dirty_bytes() > 0) (void)commit_writing_out_first(lock);
     data_->release_idle_memory();
   }
 }
 
 Status FileSystem::sync() {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
   if (failed_) return fail(EIO, "the filesystem turned read-only after an error");
   if (options_.read_only) return ok();
-  return commit_locked();
+  return commit_writing_out_first(lock);
 }
 
 Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
   if (failed_) return fail(EIO, "the filesystem turned read-only after an error");
   if (options_.read_only) return ok();
@@ -290,7 +306,7 @@ Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
   // One transaction holds every change, so making this inode durable means
   // committing it; with nothing pending the last commit already did.
   if (!changed_ && !data_->has_dirty(ino)) return ok();
-  return commit_locked();
+  return commit_writing_out_first(lock);
 }
 
 // ---- inodes ----

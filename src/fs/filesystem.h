@@ -316,10 +316,18 @@ class FileSystem {
   // A change failed half way: abort the transaction, turn read-only.
   std::unexpected<Error> abort_change(Error error);
   void forget_uncommitted();  // drop cached inodes and buffered data
-  // Buffered data past the dirty limit goes to the device in a writeout
-  // (file_data.h) whose device writes run with mutex_ released, so that
-  // writes of the next data go on meanwhile. `lock` holds mutex_.
-  Status write_out_buffered(std::unique_lock<std::mutex>& lock);
+  // Commits; with much data buffered, most of it is first written out with
+  // mutex_ released (write_out_buffered), so that requests go on meanwhile,
+  // and only what they add is flushed with it held. For sync and the
+  // periodic commit. `lock` holds mutex_.
+  Status commit_writing_out_first(std::unique_lock<std::mutex>& lock);
+  // Up to about `max_bytes` of buffered data goes to the device in a
+  // writeout (file_data.h) whose device writes run with mutex_ released, so
+  // that writes of the next data go on meanwhile. `lock` holds mutex_.
+  Status write_out_buffered(std::unique_lock<std::mutex>& lock, uint64_t max_bytes);
+  // What a write past the dirty limit writes out: a quarter of the limit,
+  // so that buffered memory stays within 1¼ times it.
+  uint64_t writeout_chunk() const;
   // Returns when no writeout is running (releasing mutex_ while it waits).
   // Called first by every change that may truncate, punch, copy or remove
   // file data, and by commits and aborts, which must not split a writeout.

@@ -301,8 +301,10 @@ class FuseTest : public ::testing::Test {
   }
 
   // `ecfs mount -f [OPTIONS] IMAGE MNT` as a child this test can signal or
-  // kill (output to /dev/null); returns its pid once the mount shows.
-  pid_t start_foreground_daemon(const std::vector<std::string>& options = {}) {
+  // kill (output to `log`, /dev/null by default); returns its pid once the
+  // mount shows.
+  pid_t start_foreground_daemon(const std::vector<std::string>& options = {},
+                                const std::string& log = "/dev/null") {
     std::vector<std::string> arguments = {ECFS_BINARY, "mount", "-f"};
     arguments.insert(arguments.end(), options.begin(), options.end());
     arguments.push_back(image_);
@@ -313,9 +315,9 @@ class FuseTest : public ::testing::Test {
     const pid_t daemon = fork();
     EXPECT_GE(daemon, 0);
     if (daemon == 0) {
-      const int null_fd = open("/dev/null", O_RDWR);
-      dup2(null_fd, STDOUT_FILENO);
-      dup2(null_fd, STDERR_FILENO);
+      const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      dup2(log_fd, STDOUT_FILENO);
+      dup2(log_fd, STDERR_FILENO);
       execv(ECFS_BINARY, argv.data());
       _exit(127);
     }

@@ -177,6 +177,41 @@ TEST_F(MountTest, DirtyPageShareIsSetAtMount) {
   expect_options_refused({"dirty_ratio=", "dirty_ratio=half", "dirty_ratio=101"}, "dirty_ratio=");
 }
 
+TEST_F(MountTest, WritesNeedNoCapabilityLookupPerCall) {
+  // ecfs takes FUSE_HANDLE_KILLPRIV_V2 (fuse/channel_io.h), so the kernel
+  // marks the mount SB_NOSEC: only a file's first write(2) asks for
+  // security.capability, not every one (libfuse's request trace counts the
+  // GETXATTRs). Without the flag each of these writes costs a GETXATTR.
+  ASSERT_NO_FATAL_FAILURE(unmount());
+  const std::string log = scratch_.file("trace.log");
+  pid_t daemon = 0;
+  ASSERT_NO_FATAL_FAILURE(daemon = start_foreground_daemon({"-o", "debug"}, log));
+  mounted_ = true;
+  const int fd = open(path("written").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  const std::string piece = pattern(4096, 21);
+  constexpr int kWrites = 50;
+  for (int i = 0; i < kWrites; ++i) ASSERT_EQ(write(fd, piece.data(), piece.size()), 4096);
+  ASSERT_EQ(close(fd), 0);
+  ASSERT_NO_FATAL_FAILURE(unmount());
+  int status = -1;
+  const bool exited = wait_until([&] { return waitpid(daemon, &status, WNOHANG) == daemon; }, 30s);
+  if (!exited) kill(daemon, SIGKILL);
+  ASSERT_TRUE(exited) << "ecfs mount -f -o debug did not exit after the unmount";
+
+  const std::optional<std::string> trace = read_file(log);
+  ASSERT_TRUE(trace.has_value());
+  ASSERT_TRUE(has(*trace, "opcode: WRITE")) << "no request trace in " << log;
+  int lookups = 0;
+  for (size_t at = trace->find("opcode: GETXATTR"); at != std::string::npos;
+       at = trace->find("opcode: GETXATTR", at + 1)) {
+    ++lookups;
+  }
+  EXPECT_LE(lookups, 2) << "GETXATTR requests for " << kWrites << " write(2) calls";
+  ASSERT_NO_FATAL_FAILURE(mount());
+  EXPECT_EQ(stat_of(path("written")).st_size, kWrites * 4096);
+}
+
 TEST_F(MountTest, MountHelperFormWorks) {
   ASSERT_TRUE(write_file(path("before"), "written before"));
   ASSERT_NO_FATAL_FAILURE(unmount());
