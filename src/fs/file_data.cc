@@ -671,7 +671,14 @@ Result<uint64_t> FileData::seek(uint64_t ino, uint64_t file_size, uint64_t offse
 // ---- Flushing ----
 
 Status Writeout::write() {
-  for (Write& write : writes_) {
+  if (helper_ == nullptr || writes_.size() < 2) return write_pieces(0, 1);
+  return helper_->run_beside([this] { return write_pieces(0, 2); },
+                             [this] { return write_pieces(1, 2); });
+}
+
+Status Writeout::write_pieces(size_t first, size_t step) {
+  for (size_t i = first; i < writes_.size(); i += step) {
+    Write& write = writes_[i];
     const block::CryptContext crypt{write.crypter.get(), write.first_dun};
     ECFS_TRY(write.write.write(write.bytes, write.crypter ? &crypt : nullptr));
   }
@@ -762,6 +769,7 @@ Result<Writeout> FileData::begin_writeout(uint64_t max_bytes) {
 
 Result<Writeout> FileData::freeze(std::optional<uint64_t> only_ino, uint64_t max_bytes) {
   Writeout out;
+  out.helper_ = &writeout_helper_;
   if (Status frozen = freeze_into(out, only_ino, max_bytes); !frozen) {
     cancel_writeout(std::move(out));
     return std::unexpected(frozen.error());

@@ -69,6 +69,7 @@
 
 #include "base/bytes.h"
 #include "base/error.h"
+#include "base/helper_thread.h"
 #include "fs/dirty_buffer.h"
 #include "fs/extent_keys.h"
 #include "fs/extent_map.h"
@@ -148,7 +149,9 @@ class Writeout {
   uint64_t bytes() const { return bytes_; }
   // Writes every extent; device and crypter errors as they come (the
   // writeout must then be cancelled). Touches no FileData and no engine
-  // state: needs no lock.
+  // state: needs no lock. Pieces alternate between the calling thread and
+  // the FileData's helper thread, so one is encrypted and checksummed while
+  // the other is written.
   Status write();
 
  private:
@@ -175,10 +178,14 @@ class Writeout {
     uint64_t first_dun = 0;
     store::DataWrite write;
   };
+  // Writes pieces first, first + 2, ... (step 1: all from `first`).
+  Status write_pieces(size_t first, size_t step);
+
   std::vector<Group> groups_;
   std::vector<Extent> extents_;
   std::vector<Write> writes_;
   uint64_t bytes_ = 0;
+  HelperThread* helper_ = nullptr;  // the FileData's
 };
 
 class FileData {
@@ -388,6 +395,7 @@ class FileData {
   uint64_t tree_id_;
   FileDataOptions options_;
   RunMemoryPool run_memory_;                 // before buffers_, whose runs give blocks back
+  HelperThread writeout_helper_;             // Writeout::write's second thread
   std::map<uint64_t, DirtyBuffer> buffers_;  // inode -> its dirty sectors (never empty)
   uint64_t dirty_bytes_ = 0;                 // buffered, not in a writeout
   uint64_t writing_out_bytes_ = 0;           // buffered and frozen in a writeout

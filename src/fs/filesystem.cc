@@ -251,9 +251,15 @@ Status FileSystem::write_out_buffered(std::unique_lock<std::mutex>& lock, uint64
 Status FileSystem::commit_writing_out_first(std::unique_lock<std::mutex>& lock) {
   // Below this the flush with the lock held is short anyway.
   constexpr uint64_t kWorthReleasingTheLock = 4 << 20;
+  // In a write's chunks, so that buffered memory stays as bounded as under
+  // writes alone, and no more than was buffered when the commit began, so
+  // that a steady writer cannot keep it from committing.
   await_writeout();
-  if (!failed_ && engine_->in_transaction() && data_->dirty_bytes() >= kWorthReleasingTheLock) {
-    ECFS_TRY(write_out_buffered(lock, UINT64_MAX));
+  for (uint64_t left = data_->dirty_bytes(); left >= kWorthReleasingTheLock;
+       left -= std::min(left, writeout_chunk())) {
+    await_writeout();
+    if (failed_ || !engine_->in_transaction() || data_->dirty_bytes() == 0) break;
+    ECFS_TRY(write_out_buffered(lock, writeout_chunk()));
   }
   return commit_locked();
 }
