@@ -122,7 +122,9 @@ else
   run "ecfs mkfs demo.img --size 1G && ecfs mount demo.img mnt"
   "$ecfs" mkfs "$work/demo.img" --size 1G >/dev/null
   "$ecfs" mount "$work/demo.img" "$mnt"
-  trap 'fusermount3 -u "$mnt" 2>/dev/null; rm -rf "$work"' EXIT
+  # (Unmounted at the end already; only a failure half way leaves it.)
+  trap 'if mountpoint -q "$mnt"; then fusermount3 -u "$mnt" || fusermount3 -u -z "$mnt" || true; fi
+        rm -rf "$work"' EXIT
   python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' "$key" \
     >"$work/key.bin"
   run "ecfs key add mnt --key-file key.bin"
