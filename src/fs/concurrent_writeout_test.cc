@@ -78,6 +78,28 @@ Bytes read_all(FileSystem& fs, uint64_t ino, size_t size) {
   return out;
 }
 
+// Lets the held write go at the end of a test, whatever failed, before the
+// futures declared earlier wait for their threads.
+struct ReleaseAtExit {
+  GatedDevice& device;
+  ~ReleaseAtExit() { device.release(); }
+};
+
+// Closes `fs` (committing) and opens the device again.
+void remount(std::unique_ptr<FileSystem>& fs, block::BlockDevice& device,
+             const MountOptions& options) {
+  must(fs->close());
+  fs.reset();
+  fs = must(FileSystem::open(device, options));
+}
+
+// Closes `fs` and checks the whole device.
+void close_and_check(std::unique_ptr<FileSystem>& fs, block::BlockDevice& device) {
+  must(fs->close());
+  fs.reset();
+  testing::expect_full_check_clean(device);
+}
+
 template <typename T>
 bool finishes_within(std::future<T>& future, std::chrono::milliseconds timeout) {
   return future.wait_for(timeout) == std::future_status::ready;
@@ -100,10 +122,7 @@ TEST(ConcurrentWriteoutTest, WritesBesideAWriteoutGoOnAndWritesOverItWait) {
   std::future<Status> synced;
   // Whatever fails below, the device lets the held write go before the
   // futures wait for their threads.
-  struct ReleaseAtExit {
-    GatedDevice& device;
-    ~ReleaseAtExit() { device.release(); }
-  } release_at_exit{device};
+  ReleaseAtExit release_at_exit{device};
 
   // This write passes the limit: it writes out the buffered data and is
   // held at the device, with the filesystem's lock released.
@@ -146,16 +165,12 @@ TEST(ConcurrentWriteoutTest, WritesBesideAWriteoutGoOnAndWritesOverItWait) {
   std::memcpy(expected.data() + 4096, over.data(), over.size());
   EXPECT_EQ(read_all(*fs, big, kBig / 2), expected);
   EXPECT_EQ(must(fs->getattr(big)).size, kBig / 2);
-  must(fs->close());
-  fs.reset();
 
   // As committed.
-  fs = must(FileSystem::open(device, options));
+  remount(fs, device, options);
   EXPECT_EQ(read_all(*fs, big, kBig / 2), expected);
   EXPECT_EQ(read_all(*fs, other, beside.size()), beside);
-  must(fs->close());
-  fs.reset();
-  testing::expect_full_check_clean(device);
+  close_and_check(fs, device);
 }
 
 // A sync (or fsync, or the periodic commit) with much data buffered writes
@@ -174,10 +189,7 @@ TEST(ConcurrentWriteoutTest, ASyncWritesTheBulkOutWithoutTheLock) {
   must(fs->write(big, 0, first));
   std::future<Status> synced;
   std::future<Result<size_t>> overwrite;
-  struct ReleaseAtExit {
-    GatedDevice& device;
-    ~ReleaseAtExit() { device.release(); }
-  } release_at_exit{device};
+  ReleaseAtExit release_at_exit{device};
 
   device.arm();
   synced = std::async(std::launch::async, [&] { return fs->fsync(big, false); });
@@ -203,16 +215,12 @@ TEST(ConcurrentWriteoutTest, ASyncWritesTheBulkOutWithoutTheLock) {
   Bytes expected = first;
   std::memcpy(expected.data(), over.data(), over.size());
   EXPECT_EQ(read_all(*fs, big, first.size()), expected);
-  must(fs->close());
-  fs.reset();
 
-  fs = must(FileSystem::open(device, options));
+  remount(fs, device, options);
   EXPECT_EQ(read_all(*fs, big, first.size()), expected);
   const uint64_t other = must(fs->lookup(kRootDirIno, "other")).ino;
   EXPECT_EQ(read_all(*fs, other, beside.size()), beside);
-  must(fs->close());
-  fs.reset();
-  testing::expect_full_check_clean(device);
+  close_and_check(fs, device);
 }
 
 // A writeout that fails at the device aborts the transaction: the mount
@@ -245,9 +253,7 @@ TEST(ConcurrentWriteoutTest, AFailedWriteoutLeavesTheCommittedState) {
   fs.reset();
   fs = must(FileSystem::open(device, options));
   EXPECT_EQ(read_all(*fs, ino, committed.size()), committed);
-  must(fs->close());
-  fs.reset();
-  testing::expect_full_check_clean(device);
+  close_and_check(fs, device);
 }
 
 // Writers of their own files, each checking its reads against its own
@@ -312,16 +318,12 @@ TEST(ConcurrentWriteoutTest, WritersTruncatesAndSyncsAgreeWithTheModel) {
   for (int i = 0; i < kWriters; ++i) threads.emplace_back(writer, i);
   for (std::thread& thread : threads) thread.join();
   for (int i = 0; i < kWriters; ++i) EXPECT_EQ(problems[i], "") << "writer " << i;
-  must(fs->close());
-  fs.reset();
-  fs = must(FileSystem::open(memory, options));
+  remount(fs, memory, options);
   for (int i = 0; i < kWriters; ++i) {
     EXPECT_EQ(must(fs->getattr(inos[i])).size, models[i].size());
     EXPECT_TRUE(read_all(*fs, inos[i], models[i].size()) == models[i]) << "file " << i;
   }
-  must(fs->close());
-  fs.reset();
-  testing::expect_full_check_clean(memory);
+  close_and_check(fs, memory);
 }
 
 }  // namespace

@@ -49,17 +49,21 @@ FileDataOptions normalized(FileDataOptions options) {
   return options;
 }
 
+// A run is at most max_extent_size long (DirtyBuffer's max_run) and takes
+// at most one pool block.
+uint64_t run_block_size(const FileDataOptions& options) {
+  return std::min(kMaxRunBytes, options.max_extent_size);
+}
+
 }  // namespace
 
 FileData::FileData(store::Engine& engine, uint64_t tree_id, FileDataOptions options)
     : engine_(engine),
       tree_id_(tree_id),
       options_(normalized(options)),
-      // A run is at most max_extent_size long (DirtyBuffer's max_run); the
-      // free list holds what the reused memory allows, at least one block.
-      run_memory_(std::min(kMaxRunBytes, options_.max_extent_size),
-                  std::max<uint64_t>(1, options_.reused_run_memory /
-                                            std::min(kMaxRunBytes, options_.max_extent_size))) {}
+      // The free list holds what the reused memory allows, at least one block.
+      run_memory_(run_block_size(options_),
+                  std::max<uint64_t>(1, options_.reused_run_memory / run_block_size(options_))) {}
 
 FileData::~FileData() = default;
 
