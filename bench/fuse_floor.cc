@@ -3,15 +3,14 @@
 // only a namespace in memory (no storage, no checksums, no transactions)
 // and talks to the kernel exactly as `ecfs mount` does: the same libfuse
 // (low-level API, multi-threaded loop with one cloned /dev/fuse descriptor
-// per worker, 8 threads, 4 idle), default_permissions, the write-back
+// per worker, 8 threads, 4 idle), ecfs's request hooks (fuse/channel_io.h:
+// FUSE over io_uring where the kernel offers it), default_permissions, the write-back
 // cache, readdirplus, the same entry and attribute timeouts, negative
 // entries, and no FLUSH. What it costs per operation is what the kernel's
 // FUSE round trips cost here; a storm through ecfs can approach it but not
 // pass it.
 //
 // Serves until unmounted (fusermount3 -u); stays in the foreground.
-#define FUSE_USE_VERSION 314
-#include <fuse_lowlevel.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +24,9 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "fuse/channel_io.h"
+#include "fuse/libfuse.h"
 
 namespace {
 
@@ -365,12 +367,19 @@ int main(int argc, char** argv) {
     fuse_session_destroy(session);
     return 1;
   }
+  if (auto hooked = ecfs::fuse::install_channel_io(session); !hooked) {
+    std::fprintf(stderr, "fuse_floor: %s\n", hooked.error().to_string().c_str());
+    fuse_session_unmount(session);
+    fuse_session_destroy(session);
+    return 1;
+  }
   fuse_loop_config* config = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(config, 1);
   fuse_loop_cfg_set_max_threads(config, 8);
   fuse_loop_cfg_set_idle_threads(config, 4);
   const int looped = fuse_session_loop_mt(session, config);
   fuse_loop_cfg_destroy(config);
+  ecfs::fuse::stop_channel_io();
   fuse_session_unmount(session);
   fuse_session_destroy(session);
   return looped == 0 ? 0 : 1;

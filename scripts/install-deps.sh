@@ -15,6 +15,7 @@ packages=(
   libb2-dev           # BLAKE2b
   zlib1g-dev          # golden images are stored gzip-compressed
   libfuse3-dev fuse3  # the FUSE mount (libfuse3 low-level API, fusermount3)
+  liburing-dev        # FUSE over io_uring (fuse/ring_channel.h)
   attr acl            # getfattr/setfattr, getfacl/setfacl in the mount tests
   fio                 # filesystem benchmarks (bench/fs_bench.sh)
   gocryptfs           # the FUSE encrypted filesystem bench/fs_bench.sh compares with

@@ -4,9 +4,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <mutex>
+
+#include "fuse/ring_abi.h"
 
 namespace ecfs::fuse {
 namespace {
@@ -17,8 +22,18 @@ thread_local RawRequest current;
 // read and answered by one thread before any other request is served.
 thread_local uint64_t init_unique = 0;
 thread_local bool killpriv_offered = false;
+thread_local bool ring_offered = false;
 
 std::atomic<bool> negotiated{false};
+
+// The hooked session and the ring that serves it once INIT has agreed on it.
+struct Channel {
+  fuse_session* session = nullptr;
+  ChannelOptions options;
+  std::mutex mutex;
+  std::unique_ptr<RingChannel> ring;
+};
+Channel channel;
 
 // Copies the fixed part of a request's body after its header, or returns
 // false when the request is too short to hold it.
@@ -58,8 +73,11 @@ void note_request(const uint8_t* bytes, size_t length) {
       const size_t available = length - sizeof(header);
       std::memcpy(&init, bytes + sizeof(header), std::min(available, sizeof(init)));
       init_unique = header.unique;
-      killpriv_offered = available >= offsetof(fuse_init_in, flags) + sizeof(init.flags) &&
-                         (init.flags & FUSE_HANDLE_KILLPRIV_V2) != 0;
+      const bool has_flags = available >= offsetof(fuse_init_in, flags) + sizeof(init.flags);
+      killpriv_offered = has_flags && (init.flags & FUSE_HANDLE_KILLPRIV_V2) != 0;
+      ring_offered = has_flags && (init.flags & FUSE_INIT_EXT) != 0 &&
+                     available >= offsetof(fuse_init_in, flags2) + sizeof(init.flags2) &&
+                     (init.flags2 & (ring_abi::kOverIoUring >> 32)) != 0;
       break;
     }
     default:
@@ -73,27 +91,82 @@ ssize_t read_request(int fd, void* buffer, size_t length, void*) {
   return got;
 }
 
+template <typename Field>
+Field read_field(const uint8_t* bytes, size_t offset) {
+  Field value;
+  std::memcpy(&value, bytes + offset, sizeof(value));
+  return value;
+}
+
+template <typename Field>
+void write_field(uint8_t* bytes, size_t offset, Field value) {
+  std::memcpy(bytes + offset, &value, sizeof(value));
+}
+
+// The payload buffer the kernel requires of a ring entry: its largest
+// request for the limits this INIT reply sets.
+size_t ring_payload_size(const uint8_t* init, uint32_t flags) {
+  const auto max_write = read_field<uint32_t>(init, offsetof(fuse_init_out, max_write));
+  uint32_t max_pages = ring_abi::kDefaultMaxPages;
+  if ((flags & FUSE_MAX_PAGES) != 0) {
+    max_pages = std::max<uint32_t>(max_pages, read_field<uint16_t>(init, offsetof(fuse_init_out, max_pages)));
+  }
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return std::max({ring_abi::kMinReadBuffer, size_t{max_write}, size_t{max_pages} * page});
+}
+
+void start_ring(size_t payload_size) {
+  std::lock_guard lock(channel.mutex);
+  RingOptions options = channel.options.ring;
+  options.on_request = note_request;
+  auto ring = RingChannel::start(channel.session, fuse_session_fd(channel.session), payload_size,
+                                 std::move(options));
+  if (!ring) {
+    fuse_log(FUSE_LOG_WARNING, "ecfs: not serving through io_uring: %s\n",
+             ring.error().to_string().c_str());
+    return;
+  }
+  channel.ring = std::move(*ring);
+  fuse_log(FUSE_LOG_INFO, "ecfs: serving requests through io_uring (%u queues, %u threads each)\n",
+           channel.ring->queues(), channel.ring->threads_per_queue());
+}
+
 // The INIT reply as libfuse builds it (fuse_lowlevel.c send_reply_ok): the
-// header, then fuse_init_out in one piece. Adds FUSE_HANDLE_KILLPRIV_V2 to
-// a successful reply when it was offered.
+// header, then fuse_init_out in one piece. Adds FUSE_HANDLE_KILLPRIV_V2 and
+// FUSE_OVER_IO_URING to a successful reply when they were offered (and the
+// ring is wanted), and starts the ring once the kernel has the reply.
 ssize_t write_reply(int fd, iovec* iov, int count, void*) {
+  if (ssize_t written = 0; RingChannel::take_reply(iov, count, written)) return written;
   fuse_out_header header;
+  size_t ring_payload = 0;
   if (init_unique != 0 && count >= 2 && iov[0].iov_len == sizeof(header)) {
     std::memcpy(&header, iov[0].iov_base, sizeof(header));
     if (header.unique == init_unique) {
       init_unique = 0;
-      if (header.error == 0 && killpriv_offered &&
-          iov[1].iov_len >= offsetof(fuse_init_out, flags) + sizeof(uint32_t)) {
-        auto* flags = reinterpret_cast<uint8_t*>(iov[1].iov_base) + offsetof(fuse_init_out, flags);
-        uint32_t value;
-        std::memcpy(&value, flags, sizeof(value));
-        value |= FUSE_HANDLE_KILLPRIV_V2;
-        std::memcpy(flags, &value, sizeof(value));
-        negotiated = true;
+      auto* init = static_cast<uint8_t*>(iov[1].iov_base);
+      const size_t length = iov[1].iov_len;
+      if (header.error == 0 && length >= offsetof(fuse_init_out, flags) + sizeof(uint32_t)) {
+        auto flags = read_field<uint32_t>(init, offsetof(fuse_init_out, flags));
+        if (killpriv_offered) {
+          flags |= FUSE_HANDLE_KILLPRIV_V2;
+          negotiated = true;
+        }
+        if (ring_offered && channel.options.io_uring &&
+            length >= offsetof(fuse_init_out, flags2) + sizeof(uint32_t)) {
+          flags |= FUSE_INIT_EXT;
+          const auto flags2 = read_field<uint32_t>(init, offsetof(fuse_init_out, flags2));
+          write_field<uint32_t>(init, offsetof(fuse_init_out, flags2),
+                                flags2 | static_cast<uint32_t>(ring_abi::kOverIoUring >> 32));
+          ring_payload = ring_payload_size(init, flags);
+        }
+        write_field<uint32_t>(init, offsetof(fuse_init_out, flags), flags);
       }
     }
   }
-  return ::writev(fd, iov, count);
+  const ssize_t written = ::writev(fd, iov, count);
+  // The kernel has taken the reply (and is initialized) when writev returns.
+  if (ring_payload != 0 && written >= 0) start_ring(ring_payload);
+  return written;
 }
 
 }  // namespace
@@ -102,8 +175,10 @@ const RawRequest& current_request() { return current; }
 
 bool killpriv_negotiated() { return negotiated; }
 
-Status install_channel_io(fuse_session* session) {
+Status install_channel_io(fuse_session* session, ChannelOptions options) {
   negotiated = false;
+  channel.session = session;
+  channel.options = std::move(options);
   fuse_custom_io io;
   std::memset(&io, 0, sizeof(io));
   io.read = read_request;
@@ -113,6 +188,25 @@ Status install_channel_io(fuse_session* session) {
     return fail(-result, "libfuse refused the request hooks");
   }
   return ok();
+}
+
+void stop_channel_io() {
+  std::unique_ptr<RingChannel> ring;
+  {
+    std::lock_guard lock(channel.mutex);
+    ring = std::move(channel.ring);
+  }
+  if (!ring) return;
+  ring->stop();
+  fuse_log(FUSE_LOG_INFO, "ecfs: %llu requests served through io_uring\n",
+           static_cast<unsigned long long>(ring->requests_served()));
+}
+
+RingState ring_state() {
+  std::lock_guard lock(channel.mutex);
+  if (!channel.ring) return {};
+  return {true, channel.ring->queues(), channel.ring->threads_per_queue(),
+          channel.ring->requests_served()};
 }
 
 }  // namespace ecfs::fuse

@@ -12,15 +12,21 @@
 //  - The flags of a request that libfuse's decoding drops: WRITE's
 //    FUSE_WRITE_KILL_SUIDGID and SETATTR's FATTR_KILL_SUIDGID.
 //
-// A libfuse worker reads a request and then serves it on the same thread
-// (fuse_session_loop_mt), so what the read hook learns about a request is
-// kept per thread and asked for by the handler with current_request().
+// - FUSE over io_uring (fuse/ring_channel.h): when the kernel offers it
+//   (the fuse module's enable_uring parameter), the INIT reply takes it and
+//   a RingChannel serves the requests from then on; replies to its requests
+//   go back through the ring, everything else through /dev/fuse.
+//
+// A libfuse worker (or ring thread) reads a request and then serves it on
+// the same thread, so what the hooks learn about a request is kept per
+// thread and asked for by the handler with current_request().
 #pragma once
 
 #include <cstdint>
 
 #include "base/error.h"
 #include "fuse/libfuse.h"
+#include "fuse/ring_channel.h"
 
 namespace ecfs::fuse {
 
@@ -38,9 +44,29 @@ struct RawRequest {
 // The request this thread is serving (read by the hooks below).
 const RawRequest& current_request();
 
+struct ChannelOptions {
+  // Serve through io_uring where the kernel offers it.
+  bool io_uring = true;
+  RingOptions ring;  // on_request is the hooks' own
+};
+
 // Reads and writes `session`'s requests through the hooks, which take
-// FUSE_HANDLE_KILLPRIV_V2 when the kernel offers it.
-Status install_channel_io(fuse_session* session);
+// FUSE_HANDLE_KILLPRIV_V2 and FUSE_OVER_IO_URING when the kernel offers
+// them. One session per process.
+Status install_channel_io(fuse_session* session, ChannelOptions options = {});
+
+// Ends the ring's threads once the session's loop has returned (the
+// connection is gone) and logs how many requests they served.
+void stop_channel_io();
+
+// Whether requests travel through io_uring, and how many have.
+struct RingState {
+  bool active = false;
+  unsigned queues = 0;
+  unsigned threads_per_queue = 0;
+  uint64_t requests_served = 0;
+};
+RingState ring_state();
 
 // Whether the INIT exchange of this process agreed on
 // FUSE_HANDLE_KILLPRIV_V2 (for logs and tests).

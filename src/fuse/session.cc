@@ -222,7 +222,9 @@ Status serve(fs::FileSystem& filesystem, const std::string& mountpoint,
     // libfuse has printed the reason (fusermount3's or mount(2)'s).
     return fail(EIO, "mounting on " + mountpoint + " failed");
   }
-  if (Status hooked = install_channel_io(session.get()); !hooked) {
+  ChannelOptions channel_options;
+  channel_options.io_uring = options.io_uring;
+  if (Status hooked = install_channel_io(session.get(), channel_options); !hooked) {
     fuse_session_unmount(session.get());
     return hooked;
   }
@@ -249,6 +251,7 @@ Status serve(fs::FileSystem& filesystem, const std::string& mountpoint,
   fuse_loop_cfg_set_idle_threads(config, options.max_idle_threads);
   const int looped = fuse_session_loop_mt(session.get(), config);
   fuse_loop_cfg_destroy(config);
+  stop_channel_io();
   watcher.stop();
 
   // Already unmounted in the usual case; after a loop error this detaches

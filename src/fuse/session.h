@@ -50,6 +50,9 @@ struct SessionOptions {
   unsigned max_threads = 8;
   unsigned max_idle_threads = 8;
   bool clone_fd = true;  // one /dev/fuse descriptor per worker (less lock contention)
+  // Serve through io_uring where the kernel offers it (fuse/ring_channel.h);
+  // the workers above then see only forgets and interrupts.
+  bool io_uring = true;
 };
 
 // Blocks SIGINT, SIGTERM and SIGHUP in the calling thread, and so in every
