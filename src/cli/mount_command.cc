@@ -42,6 +42,9 @@ constexpr const char* kDescription =
     "  no_writeback_cache   send every write through at once instead of caching it in\n"
     "                       the kernel (slower for small writes; SEEK_DATA/SEEK_HOLE\n"
     "                       then also see data that open files have not flushed)\n"
+    "  no_io_uring          read requests from /dev/fuse even where the kernel offers\n"
+    "                       FUSE over io_uring (the fuse module parameter\n"
+    "                       enable_uring), which is faster for small operations\n"
     "  read_ahead_kb=KIB    the kernel's readahead window for the mount (default 1024,\n"
     "                       set when mounting as root; 0 keeps the kernel's 128)\n"
     "  dirty_ratio=PERCENT  the share of the system's dirty-page limit the mount may\n"
@@ -174,6 +177,7 @@ int serve_in_this_process(const MountArgs& args, const fuse::MountConfig& config
   session_options.debug = config.debug;
   session_options.kernel_options = config.kernel_options;
   session_options.adapter.writeback_cache = config.writeback_cache;
+  session_options.io_uring = config.io_uring;
   session_options.read_ahead_kb = config.read_ahead_kb.value_or(fuse::kDefaultReadAheadKib);
   session_options.read_ahead_required = config.read_ahead_kb.has_value();
   session_options.dirty_ratio = config.dirty_ratio.value_or(fuse::kDefaultDirtyRatio);

@@ -295,13 +295,21 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 
 void op_read(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse_file_info*) {
   if (offset < 0) return reply_errno(req, EINVAL);
-  // Requests are at most max_pages (1 MiB); one buffer per request keeps
-  // the worker threads independent. Aligned for the image's O_DIRECT reads,
-  // which then land in it without a bounce copy.
-  block::IoBuffer buffer(size);
-  auto read = fs_of(req).read(to_inode(node), static_cast<uint64_t>(offset), buffer.first(size));
+  // A request that came through io_uring is answered from its entry's
+  // payload buffer, so the data is read straight into it (page-aligned, as
+  // the image's O_DIRECT reads want). Otherwise one buffer per request keeps
+  // the worker threads independent (requests are at most max_pages, 1 MiB).
+  MutableByteSpan into = RingChannel::reply_space();
+  block::IoBuffer own;
+  if (into.size() >= size) {
+    into = into.first(size);
+  } else {
+    own = block::IoBuffer(size);
+    into = own.first(size);
+  }
+  auto read = fs_of(req).read(to_inode(node), static_cast<uint64_t>(offset), into);
   if (!read) return reply_error(req, read.error());
-  fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.data()), *read);
+  fuse_reply_buf(req, reinterpret_cast<const char*>(into.data()), *read);
 }
 
 void reply_written(fuse_req_t req, const Result<size_t>& written) {

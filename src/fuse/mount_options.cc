@@ -89,6 +89,10 @@ Status parse_one(std::string_view option, bool sloppy, MountConfig& config) {
     config.writeback_cache = true;
   } else if (option == "no_writeback_cache") {
     config.writeback_cache = false;
+  } else if (option == "io_uring") {
+    config.io_uring = true;
+  } else if (option == "no_io_uring") {
+    config.io_uring = false;
   } else if (option == "default_permissions") {
     // Always on.
   } else if (is_one_of(option, kKernelFlags)) {

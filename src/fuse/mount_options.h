@@ -12,6 +12,10 @@
 //   no_writeback_cache     sends it in large requests; "no_" sends every
 //                          write(2) through at once, so SEEK_DATA/SEEK_HOLE
 //                          and st_blocks see data still held by open writers
+//   io_uring               (default) serve requests through io_uring where
+//   no_io_uring            the kernel offers it (the fuse module parameter
+//                          enable_uring; fuse/ring_channel.h); "no_" keeps
+//                          to /dev/fuse
 //   read_ahead_kb=N        the mount's readahead window in KiB (0 to 65536;
 //                          default 1024; 0 keeps the kernel's 128): set
 //                          through sysfs when the mount runs as root
@@ -49,6 +53,7 @@ struct MountConfig {
   bool allow_other = false;
   bool debug = false;
   bool writeback_cache = true;
+  bool io_uring = true;
   // Unset: the default, set quietly where permitted; set: asked for, so a
   // failure to apply it is reported.
   std::optional<uint32_t> read_ahead_kb;

@@ -89,6 +89,10 @@ class RingWorker {
     thread_.join();
   }
 
+  MutableByteSpan reply_space() {
+    return serving_ ? MutableByteSpan(payload_, payload_capacity_) : MutableByteSpan();
+  }
+
   // The reply hook's half (RingChannel::take_reply) on this worker's thread.
   bool take_reply(const iovec* iov, int count, ssize_t& written) {
     if (!serving_ || count < 1 || iov[0].iov_len != sizeof(fuse_out_header)) return false;
@@ -110,7 +114,8 @@ class RingWorker {
     } else {
       uint8_t* to = payload_;
       for (int i = 1; i < count; ++i) {
-        std::memcpy(to, iov[i].iov_base, iov[i].iov_len);
+        // A reply built in the payload buffer (reply_space) is in place.
+        if (iov[i].iov_base != to) std::memmove(to, iov[i].iov_base, iov[i].iov_len);
         to += iov[i].iov_len;
       }
     }
@@ -317,8 +322,6 @@ thread_local RingWorker* RingWorker::current_ = nullptr;
 
 Result<std::unique_ptr<RingChannel>> RingChannel::start(fuse_session* session, int device_fd,
                                                          size_t payload_size, RingOptions options) {
-  if (getenv("XPIN")) options.pin_threads = atoi(getenv("XPIN")) != 0;
-  if (getenv("XTPQ")) options.threads_per_queue = atoi(getenv("XTPQ"));
   auto cpus = possible_cpus();
   if (!cpus) return std::unexpected(cpus.error());
   std::unique_ptr<RingChannel> channel(new RingChannel());
@@ -354,6 +357,11 @@ void RingChannel::stop() {
 bool RingChannel::take_reply(const iovec* iov, int count, ssize_t& written) {
   RingWorker* worker = RingWorker::current_;
   return worker != nullptr && worker->take_reply(iov, count, written);
+}
+
+MutableByteSpan RingChannel::reply_space() {
+  RingWorker* worker = RingWorker::current_;
+  return worker != nullptr ? worker->reply_space() : MutableByteSpan();
 }
 
 Result<unsigned> possible_cpus() {

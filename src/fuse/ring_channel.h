@@ -36,6 +36,7 @@
 #include <memory>
 #include <vector>
 
+#include "base/bytes.h"
 #include "base/error.h"
 #include "fuse/libfuse.h"
 
@@ -89,6 +90,13 @@ class RingChannel {
   // ring request here, or a notification) returns false: the caller writes
   // to /dev/fuse.
   static bool take_reply(const iovec* iov, int count, ssize_t& written);
+
+  // The payload buffer of the ring request this thread serves, for a reply
+  // built in place (take_reply then copies nothing); empty when the thread
+  // serves no ring request. Only for requests whose payload carries no
+  // request bytes the handler still needs (READ: its arguments sit in the
+  // per-opcode header).
+  static MutableByteSpan reply_space();
 
  private:
   RingChannel() = default;

@@ -6,8 +6,25 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace ecfs::fuse_test {
+
+// Closes its descriptor when it goes.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
 
 // Up to `size` bytes from `offset`; fewer only at the end of the file or on
 // an error.

@@ -20,21 +20,6 @@ namespace {
 
 constexpr size_t kMiB = 1 << 20;
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
 using FilesTest = FuseTest;
 
 TEST_F(FilesTest, CreateWriteReadOverwriteAppendAndTruncateOnOpen) {

@@ -26,6 +26,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -58,6 +59,15 @@ inline std::string missing_prerequisite() {
     return "/dev/fuse is missing (no fuse kernel module, or a container without it)";
   }
   if (!kernel_test::program_available("fusermount3")) return "fusermount3 is not installed";
+  // The io_uring/ run of the suite (tests/CMakeLists.txt) is for the ring.
+  if (std::getenv("ECFS_TEST_RING_RUN") != nullptr) {
+    std::ifstream offer("/sys/module/fuse/parameters/enable_uring");
+    std::string value;
+    if (!offer || !std::getline(offer, value) || value != "Y") {
+      return "the io_uring/ run needs the kernel to offer FUSE over io_uring "
+             "(/sys/module/fuse/parameters/enable_uring, Linux 6.14+)";
+    }
+  }
   return "";
 }
 
@@ -67,6 +77,11 @@ inline std::string missing_prerequisite() {
       GTEST_SKIP() << "FUSE end-to-end tests skipped: " << why;                            \
     }                                                                                      \
   } while (0)
+
+// Whether `text` contains `part` (daemon logs, command output).
+inline bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 // Polls `condition` every 10 ms until it holds or `timeout` passes.
 inline bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

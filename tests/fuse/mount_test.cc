@@ -17,10 +17,6 @@
 namespace ecfs::fuse_test {
 namespace {
 
-bool has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 class MountTest : public FuseTest {
  protected:
   // Each of `options` makes `ecfs mount -o` fail with a usage error (exit
