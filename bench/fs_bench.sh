@@ -13,7 +13,13 @@
 # Last, the metadata storm on ecfs beside bench/fuse_floor.cc, a FUSE
 # server that keeps only a namespace in memory but speaks to the kernel as
 # ecfs does: what FUSE round trips alone cost on this machine, the ceiling
-# of any FUSE filesystem's metadata rates (paired rounds, medians).
+# of any FUSE filesystem's metadata rates (paired rounds, medians), over
+# /dev/fuse and over io_uring.
+#
+# FUSE over io_uring (fuse/ring_channel.h): where the kernel has it (the fuse
+# module parameter enable_uring, Linux 6.14+), the script turns the kernel's
+# offer on for the run and puts the parameter back after, so ecfs serves
+# through its ring; ECFS_BENCH_IO_URING=0 leaves the parameter alone.
 #
 #   bash bench/fs_bench.sh [BUILD_DIR]
 #
@@ -22,6 +28,8 @@
 # ECFS_BENCH_DIR   where the image and the host directory go (default /var/tmp)
 # ECFS_BENCH_ROUNDS rounds of the paired sequential jobs and of the FUSE
 #                   floor comparison (default 3)
+# ECFS_BENCH_IO_URING 1 (default): turn the kernel's FUSE-over-io_uring offer
+#                   on for the run where it exists; 0: leave it as it is
 # Needs root (dropping caches, mounting) and /dev/fuse.
 set -euo pipefail
 
@@ -33,6 +41,8 @@ size=${ECFS_BENCH_SIZE:-4G}
 files=${ECFS_BENCH_FILES:-100000}
 base=${ECFS_BENCH_DIR:-/var/tmp}
 rounds=${ECFS_BENCH_ROUNDS:-3}
+use_ring=${ECFS_BENCH_IO_URING:-1}
+ring_parameter=/sys/module/fuse/parameters/enable_uring
 
 for tool in fio python3 fusermount3; do
   command -v "$tool" >/dev/null || { echo "fs_bench: $tool is missing (make deps)" >&2; exit 1; }
@@ -59,9 +69,22 @@ cleanup() {
   if mountpoint -q "$gocryptfs_mnt"; then
     fusermount3 -u "$gocryptfs_mnt" || fusermount3 -u -z "$gocryptfs_mnt" || true
   fi
+  if [ -n "${ring_saved:-}" ]; then echo "$ring_saved" >"$ring_parameter"; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+ring_saved=
+if [ "$use_ring" = 1 ] && [ -w "$ring_parameter" ]; then
+  ring_saved=$(cat "$ring_parameter")
+  echo Y >"$ring_parameter"
+fi
+if [ -r "$ring_parameter" ] && [ "$(cat "$ring_parameter")" = Y ]; then
+  transport="io_uring"
+else
+  transport="/dev/fuse"
+fi
+echo "fs_bench: ecfs and the FUSE floor serve over $transport" >&2
 
 drop_caches() {
   sync
@@ -246,20 +269,28 @@ if [[ " $targets " == *" gocryptfs "* ]]; then
   fusermount3 -u "$gocryptfs_mnt"
 fi
 
-# The storm on the FUSE floor and on ecfs, paired and repeated: FUSE round
-# trips on a virtual machine vary with the host's load far more than work
-# inside the kernel does, so only figures taken side by side compare.
+# The storm on the FUSE floor (over /dev/fuse, and over io_uring where the
+# kernel offers it) and on ecfs, paired and repeated: FUSE round trips on a
+# virtual machine vary with the host's load far more than work inside the
+# kernel does, so only figures taken side by side compare.
 echo "fs_bench: ecfs vs the FUSE floor, $rounds rounds ..." >&2
-mkdir -p "$floor_mnt"
-for round in $(seq 1 "$rounds"); do
-  "$floor" "$floor_mnt" &
+floor_sides="floor-devfuse"
+[ "$transport" = io_uring ] && floor_sides="$floor_sides floor-io_uring"
+run_floor() {  # SIDE ROUND
+  local options=()
+  [ "$1" = floor-devfuse ] && options=(--no-io-uring)
+  "$floor" "$floor_mnt" "${options[@]}" &
   floor_pid=$!
   for _ in $(seq 1 100); do mountpoint -q "$floor_mnt" && break; sleep 0.1; done
   mkdir "$floor_mnt/storm"
-  "$storm" "$floor_mnt/storm" "$files" >"$results/floor$round-storm.txt"
+  "$storm" "$floor_mnt/storm" "$files" >"$results/$1$2-storm.txt"
   rmdir "$floor_mnt/storm"
   fusermount3 -u "$floor_mnt"
   wait "$floor_pid"
+}
+mkdir -p "$floor_mnt"
+for round in $(seq 1 "$rounds"); do
+  for side in $floor_sides; do run_floor "$side" "$round"; done
   mkdir "$mnt/plain/storm"
   "$storm" "$mnt/plain/storm" "$files" >"$results/ecfs$round-storm.txt"
   rmdir "$mnt/plain/storm"
@@ -272,12 +303,21 @@ median_rate() {  # SIDE PHASE -> median op/s over the rounds
   python3 -c 'import statistics, sys; print(statistics.median(map(float, sys.argv[1:])))' \
     "${figures[@]}"
 }
+floor_side=${floor_sides##* }
 echo
-echo "ecfs vs the FUSE floor (no storage, same kernel interface), median of $rounds rounds"
-printf '%-22s %14s %14s %8s\n' workload floor ecfs ratio
+echo "ecfs (over $transport) vs the FUSE floor (no storage, same kernel interface), median of $rounds rounds"
+printf '%-22s %14s %14s %8s\n' workload "$floor_side" ecfs ratio
 for phase in create stat readdir unlink; do
-  row "$phase" "$(median_rate floor "$phase")" "$(median_rate ecfs "$phase")" op/s
+  row "$phase" "$(median_rate "$floor_side" "$phase")" "$(median_rate ecfs "$phase")" op/s
 done
+if [ "$transport" = io_uring ]; then
+  echo
+  echo "the FUSE floor over io_uring vs over /dev/fuse, median of $rounds rounds"
+  printf '%-22s %14s %14s %8s\n' workload /dev/fuse io_uring ratio
+  for phase in create stat readdir unlink; do
+    row "$phase" "$(median_rate floor-devfuse "$phase")" "$(median_rate floor-io_uring "$phase")" op/s
+  done
+fi
 
 "$ecfs" key remove "$mnt" "$key_id" >/dev/null
 

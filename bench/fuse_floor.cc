@@ -11,6 +11,10 @@
 // pass it.
 //
 // Serves until unmounted (fusermount3 -u); stays in the foreground.
+//
+//   fuse_floor MOUNTPOINT [--no-io-uring]
+//
+// --no-io-uring keeps to /dev/fuse where the kernel offers the ring.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -350,8 +354,9 @@ fuse_lowlevel_ops operations() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: fuse_floor MOUNTPOINT\n");
+  const bool ring = argc == 2;
+  if (argc != 2 && !(argc == 3 && std::strcmp(argv[2], "--no-io-uring") == 0)) {
+    std::fprintf(stderr, "usage: fuse_floor MOUNTPOINT [--no-io-uring]\n");
     return 2;
   }
   char program[] = "fuse_floor";
@@ -367,7 +372,9 @@ int main(int argc, char** argv) {
     fuse_session_destroy(session);
     return 1;
   }
-  if (auto hooked = ecfs::fuse::install_channel_io(session); !hooked) {
+  ecfs::fuse::ChannelOptions channel;
+  channel.io_uring = ring;
+  if (auto hooked = ecfs::fuse::install_channel_io(session, channel); !hooked) {
     std::fprintf(stderr, "fuse_floor: %s\n", hooked.error().to_string().c_str());
     fuse_session_unmount(session);
     fuse_session_destroy(session);

@@ -93,6 +93,27 @@ inline bool wait_until(const std::function<bool()>& condition, std::chrono::mill
   }
 }
 
+// Checks that the mount whose daemon was killed answers `path` with
+// ENOTCONN within 10 s, and that nothing succeeded or waited before. Over
+// FUSE over io_uring the kernel tears the dead daemon's ring down in the
+// background; until it has, a request handed to one of its entries fails
+// with ECANCELED, or ECONNABORTED while the entries are taken down.
+inline void expect_dead_mount(const std::string& path) {
+  std::vector<int> errors;
+  const bool gone = wait_until(
+      [&] {
+        struct stat st;
+        errors.push_back(stat(path.c_str(), &st) == 0 ? 0 : errno);
+        return errors.back() == ENOTCONN;
+      },
+      std::chrono::seconds(10));
+  EXPECT_TRUE(gone) << "the dead mount does not answer ENOTCONN: " << std::strerror(errors.back());
+  for (const int error : errors) {
+    EXPECT_TRUE(error == ENOTCONN || error == ECANCELED || error == ECONNABORTED)
+        << "the dead mount answered " << (error == 0 ? "success" : std::strerror(error));
+  }
+}
+
 // /proc/self/mountinfo escapes space, tab, newline and backslash as \ooo.
 inline std::string unescape_mountinfo(const std::string& field) {
   std::string out;

@@ -196,24 +196,7 @@ TEST_F(RingTransportTest, AKilledDaemonLeavesENOTCONNAndTheCommittedData) {
   ASSERT_EQ(kill(daemon_, SIGKILL), 0);
   int status = 0;
   ASSERT_EQ(waitpid(daemon_, &status, 0), daemon_);
-  // The dead mount answers ENOTCONN once the kernel has torn the ring down.
-  // Until then (the dead process's io_uring instances are released in the
-  // background) a request handed to one of its entries fails with
-  // ECANCELED, or ECONNABORTED while the entries are taken down. Nothing
-  // waits, and nothing succeeds.
-  std::set<int> errors;
-  EXPECT_TRUE(wait_until(
-      [&] {
-        struct stat st;
-        const int error = stat(path("durable").c_str(), &st) == 0 ? 0 : errno;
-        errors.insert(error);
-        return error == ENOTCONN;
-      },
-      10s));
-  for (const int error : errors) {
-    EXPECT_TRUE(error == ENOTCONN || error == ECANCELED || error == ECONNABORTED)
-        << std::strerror(error);
-  }
+  expect_dead_mount(path("durable"));
   const auto detached = kernel_test::run_process({"fusermount3", "-u", "-z", mountpoint_});
   ASSERT_TRUE(detached.succeeded()) << detached.err;
   mounted_ = false;
