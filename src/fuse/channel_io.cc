@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "fuse/ring_abi.h"
 
@@ -85,9 +87,26 @@ void note_request(const uint8_t* bytes, size_t length) {
   }
 }
 
+// Set once the ring serves requests: /dev/fuse then carries forgets and
+// interrupts only.
+std::atomic<bool> ring_serving{false};
+
+// How long a /dev/fuse reader pauses after a forget while the ring serves.
+// Each unlink or evicted inode queues a FORGET, and a reader blocked on
+// /dev/fuse is woken for every one, usually on another CPU; pausing lets
+// the kernel gather what comes meanwhile into one BATCH_FORGET read
+// instead. A forget only lowers a lookup count, so nothing waits for it.
+constexpr auto kForgetGatherPause = std::chrono::milliseconds(2);
+thread_local bool last_read_was_forget = false;
+
 ssize_t read_request(int fd, void* buffer, size_t length, void*) {
+  if (last_read_was_forget && ring_serving.load(std::memory_order_relaxed)) {
+    std::this_thread::sleep_for(kForgetGatherPause);
+  }
   const ssize_t got = ::read(fd, buffer, length);
   if (got > 0) note_request(static_cast<const uint8_t*>(buffer), static_cast<size_t>(got));
+  last_read_was_forget =
+      got > 0 && (current.opcode == FUSE_FORGET || current.opcode == FUSE_BATCH_FORGET);
   return got;
 }
 
@@ -127,6 +146,7 @@ void start_ring(size_t payload_size) {
     return;
   }
   channel.ring = std::move(*ring);
+  ring_serving = true;
   fuse_log(FUSE_LOG_INFO, "ecfs: serving requests through io_uring (%u queues, %u threads each)\n",
            channel.ring->queues(), channel.ring->threads_per_queue());
 }
@@ -197,6 +217,7 @@ void stop_channel_io() {
     ring = std::move(channel.ring);
   }
   if (!ring) return;
+  ring_serving = false;
   ring->stop();
   fuse_log(FUSE_LOG_INFO, "ecfs: %llu requests served through io_uring\n",
            static_cast<unsigned long long>(ring->requests_served()));
