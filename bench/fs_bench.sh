@@ -279,7 +279,7 @@ floor_sides="floor-devfuse"
 run_floor() {  # SIDE ROUND
   local options=()
   [ "$1" = floor-devfuse ] && options=(--no-io-uring)
-  "$floor" "$floor_mnt" "${options[@]}" &
+  "$floor" "$floor_mnt" "${options[@]}" 2>>"$results/floor.log" &
   floor_pid=$!
   for _ in $(seq 1 100); do mountpoint -q "$floor_mnt" && break; sleep 0.1; done
   mkdir "$floor_mnt/storm"

@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -128,7 +128,8 @@ size_t ring_payload_size(const uint8_t* init, uint32_t flags) {
   const auto max_write = read_field<uint32_t>(init, offsetof(fuse_init_out, max_write));
   uint32_t max_pages = ring_abi::kDefaultMaxPages;
   if ((flags & FUSE_MAX_PAGES) != 0) {
-    max_pages = std::max<uint32_t>(max_pages, read_field<uint16_t>(init, offsetof(fuse_init_out, max_pages)));
+    max_pages = std::max<uint32_t>(max_pages,
+                                   read_field<uint16_t>(init, offsetof(fuse_init_out, max_pages)));
   }
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   return std::max({ring_abi::kMinReadBuffer, size_t{max_write}, size_t{max_pages} * page});
@@ -221,13 +222,6 @@ void stop_channel_io() {
   ring->stop();
   fuse_log(FUSE_LOG_INFO, "ecfs: %llu requests served through io_uring\n",
            static_cast<unsigned long long>(ring->requests_served()));
-}
-
-RingState ring_state() {
-  std::lock_guard lock(channel.mutex);
-  if (!channel.ring) return {};
-  return {true, channel.ring->queues(), channel.ring->threads_per_queue(),
-          channel.ring->requests_served()};
 }
 
 }  // namespace ecfs::fuse

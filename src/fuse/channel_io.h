@@ -59,15 +59,6 @@ Status install_channel_io(fuse_session* session, ChannelOptions options = {});
 // connection is gone) and logs how many requests they served.
 void stop_channel_io();
 
-// Whether requests travel through io_uring, and how many have.
-struct RingState {
-  bool active = false;
-  unsigned queues = 0;
-  unsigned threads_per_queue = 0;
-  uint64_t requests_served = 0;
-};
-RingState ring_state();
-
 // Whether the INIT exchange of this process agreed on
 // FUSE_HANDLE_KILLPRIV_V2 (for logs and tests).
 bool killpriv_negotiated();

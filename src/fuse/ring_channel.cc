@@ -68,8 +68,10 @@ class RingWorker {
     stop_fd_ = eventfd(0, EFD_CLOEXEC);
     if (stop_fd_ < 0) return fail(errno, "eventfd: " + describe(errno));
     region_size_ = kPrefixSize + payload_capacity_;
-    region_ = mmap(nullptr, region_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (region_ == MAP_FAILED) return fail(errno, "mapping a ring payload buffer: " + describe(errno));
+    region_ =
+        mmap(nullptr, region_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (region_ == MAP_FAILED)
+      return fail(errno, "mapping a ring payload buffer: " + describe(errno));
     payload_ = static_cast<uint8_t*>(region_) + kPrefixSize;
     iov_[0] = {&headers_, sizeof(headers_)};
     iov_[1] = {payload_, payload_capacity_};
@@ -190,8 +192,8 @@ class RingWorker {
     request.queue = static_cast<uint16_t>(queue_);
     // The command area runs from the cmd member to the end of the 128-byte
     // SQE, past what io_uring_sqe declares.
-    auto* area = reinterpret_cast<uint8_t*>(reinterpret_cast<uintptr_t>(sqe) +
-                                            offsetof(io_uring_sqe, cmd));
+    auto* area =
+        reinterpret_cast<uint8_t*>(reinterpret_cast<uintptr_t>(sqe) + offsetof(io_uring_sqe, cmd));
     std::memset(area, 0, kCommandAreaSize);
     std::memcpy(area, &request, sizeof(request));
     sqe->user_data = kEntryTag;
@@ -321,7 +323,7 @@ class RingWorker {
 thread_local RingWorker* RingWorker::current_ = nullptr;
 
 Result<std::unique_ptr<RingChannel>> RingChannel::start(fuse_session* session, int device_fd,
-                                                         size_t payload_size, RingOptions options) {
+                                                        size_t payload_size, RingOptions options) {
   auto cpus = possible_cpus();
   if (!cpus) return std::unexpected(cpus.error());
   std::unique_ptr<RingChannel> channel(new RingChannel());
