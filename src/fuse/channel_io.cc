@@ -148,8 +148,10 @@ void start_ring(size_t payload_size) {
   }
   channel.ring = std::move(*ring);
   ring_serving = true;
-  fuse_log(FUSE_LOG_INFO, "ecfs: serving requests through io_uring (%u queues, %u threads each)\n",
-           channel.ring->queues(), channel.ring->threads_per_queue());
+  fuse_log(FUSE_LOG_INFO,
+           "ecfs: serving requests through io_uring (%u queues, %u threads each%s)\n",
+           channel.ring->queues(), channel.ring->threads_per_queue(),
+           channel.ring->pinned() ? ", pinned" : "");
 }
 
 // The INIT reply as libfuse builds it (fuse_lowlevel.c send_reply_ok): the

@@ -127,7 +127,7 @@ class RingWorker {
 
  private:
   void run(std::promise<Status>& registered) {
-    if (options_.pin_threads) {
+    if (options_.pin_threads.value_or(false)) {
       cpu_set_t cpus;
       CPU_ZERO(&cpus);
       CPU_SET(queue_, &cpus);
@@ -330,6 +330,7 @@ Result<std::unique_ptr<RingChannel>> RingChannel::start(fuse_session* session, i
   channel->queues_ = *cpus;
   channel->threads_per_queue_ =
       options.threads_per_queue != 0 ? options.threads_per_queue : (*cpus <= 2 ? 4u : 2u);
+  if (!options.pin_threads) options.pin_threads = pinning_helps();
   channel->options_ = std::move(options);
   // One thread for every queue first, so that a failure further on leaves
   // each queue served.
@@ -364,6 +365,13 @@ bool RingChannel::take_reply(const iovec* iov, int count, ssize_t& written) {
 MutableByteSpan RingChannel::reply_space() {
   RingWorker* worker = RingWorker::current_;
   return worker != nullptr ? worker->reply_space() : MutableByteSpan();
+}
+
+bool pinning_helps() {
+  std::ifstream setting("/proc/sys/kernel/sched_autogroup_enabled");
+  int autogroups = 0;
+  const bool own_group = setting >> autogroups && autogroups != 0 && getsid(0) == getpid();
+  return !own_group;
 }
 
 Result<unsigned> possible_cpus() {

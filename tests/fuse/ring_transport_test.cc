@@ -155,6 +155,9 @@ TEST_F(RingTransportTest, EveryKindOfRequestIsAnsweredThroughTheRing) {
   // through the ring rather than the kernel's caches.
   std::string log = stop();
   EXPECT_TRUE(has(log, "serving requests through io_uring")) << log;
+  // A foreground daemon shares its caller's session (and scheduling
+  // group), where pinning the ring's threads pays (ring_channel.h).
+  EXPECT_TRUE(has(log, ", pinned)")) << log;
   EXPECT_GT(served_through_ring(log), 300) << log;
   expect_fsck_clean();
   ASSERT_NO_FATAL_FAILURE(start());
