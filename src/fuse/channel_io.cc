@@ -137,7 +137,7 @@ size_t ring_payload_size(const uint8_t* init, uint32_t flags) {
 
 void start_ring(size_t payload_size) {
   std::lock_guard lock(channel.mutex);
-  RingOptions options = channel.options.ring;
+  RingOptions options;
   options.on_request = note_request;
   auto ring = RingChannel::start(channel.session, fuse_session_fd(channel.session), payload_size,
                                  std::move(options));

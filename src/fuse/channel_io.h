@@ -47,7 +47,6 @@ const RawRequest& current_request();
 struct ChannelOptions {
   // Serve through io_uring where the kernel offers it.
   bool io_uring = true;
-  RingOptions ring;  // on_request is the hooks' own
 };
 
 // Reads and writes `session`'s requests through the hooks, which take

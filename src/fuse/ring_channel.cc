@@ -91,13 +91,13 @@ class RingWorker {
     thread_.join();
   }
 
-  MutableByteSpan reply_space() {
-    return serving_ ? MutableByteSpan(payload_, payload_capacity_) : MutableByteSpan();
-  }
+  // The reply_space and take_reply halves run only on this worker's thread
+  // while it serves a request (current_ names it then).
+  MutableByteSpan reply_space() { return MutableByteSpan(payload_, payload_capacity_); }
 
   // The reply hook's half (RingChannel::take_reply) on this worker's thread.
   bool take_reply(const iovec* iov, int count, ssize_t& written) {
-    if (!serving_ || count < 1 || iov[0].iov_len != sizeof(fuse_out_header)) return false;
+    if (count < 1 || iov[0].iov_len != sizeof(fuse_out_header)) return false;
     fuse_out_header out;
     std::memcpy(&out, iov[0].iov_base, sizeof(out));
     // Notifications (unique 0) and anything but this request's answer go
@@ -249,7 +249,6 @@ class RingWorker {
     std::memcpy(request, &in, sizeof(in));
     std::memcpy(request + sizeof(in), headers_.op_in, op_size);
 
-    serving_ = true;
     serving_unique_ = in.unique;
     commit_id_ = entry.commit_id;
     replied_ = false;
@@ -261,7 +260,6 @@ class RingWorker {
     current_ = this;
     fuse_session_process_buf(session_, &buffer);
     current_ = nullptr;
-    serving_ = false;
     if (!replied_) {
       // Every request that travels through the ring expects an answer; an
       // entry left without one would keep the kernel's caller waiting.
@@ -310,8 +308,7 @@ class RingWorker {
   iovec iov_[kRegisterIovecs]{};
   std::thread thread_;
 
-  // The request being served on this thread.
-  bool serving_ = false;
+  // The request being served on this thread (while current_ is this).
   uint64_t serving_unique_ = 0;
   uint64_t commit_id_ = 0;
   bool replied_ = false;

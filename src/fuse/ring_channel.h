@@ -114,15 +114,15 @@ class RingChannel {
 };
 
 // Whether pinning the threads to their queues' CPUs pays here. It does
-// when callers share the server's scheduling group: then the scheduler
-// wakes a caller on the CPU that answered it (2-vCPU VM, 20 000-file storm:
-// create 23.6k, stat 152k, unlink 34k per s pinned, against 22k, 28k, 28k
-// unpinned). It does not when the server has a scheduling autogroup of its
-// own (kernel.sched_autogroup_enabled, and the server leads its session, as
-// a daemon does after setsid): callers are then in other groups, the
-// scheduler moves a woken caller to the idle CPU, and pinned threads make
-// every reply a cross-CPU wake-up (10.4k, 27k, 14k per s pinned against
-// 18k, 60-100k, 27k unpinned).
+// when callers share the server's scheduling group: the scheduler then
+// wakes a caller on the CPU that answered it. It does not when the server
+// has a scheduling autogroup of its own (kernel.sched_autogroup_enabled,
+// and the server leads its session, as the background daemon does after
+// setsid): callers are then in other groups, the scheduler wakes a caller
+// on the idle CPU instead, and pinned threads would make every reply a
+// cross-CPU wake-up. (make bench-fs, background daemon: the storm's stat
+// rate went from 0.03x to 0.08x of the host's once its threads were no
+// longer pinned.)
 bool pinning_helps();
 
 // The number of queues the kernel keeps: one per possible CPU

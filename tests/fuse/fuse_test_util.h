@@ -49,6 +49,17 @@ using namespace std::chrono_literals;
 inline constexpr uid_t kNobodyUid = 65534;
 inline constexpr gid_t kNobodyGid = 65534;
 
+// The fuse module's parameter for offering FUSE over io_uring (Linux 6.14+).
+inline constexpr const char* kRingOfferParameter = "/sys/module/fuse/parameters/enable_uring";
+
+// Its value ("Y" or "N"), or nothing where the kernel lacks it.
+inline std::optional<std::string> ring_offer() {
+  std::ifstream file(kRingOfferParameter);
+  std::string value;
+  if (!file || !std::getline(file, value)) return std::nullopt;
+  return value;
+}
+
 // Why the FUSE tests cannot run on this machine, or "" when they can.
 inline std::string missing_prerequisite() {
   if (geteuid() != 0) {
@@ -60,13 +71,9 @@ inline std::string missing_prerequisite() {
   }
   if (!kernel_test::program_available("fusermount3")) return "fusermount3 is not installed";
   // The io_uring/ run of the suite (tests/CMakeLists.txt) is for the ring.
-  if (std::getenv("ECFS_TEST_RING_RUN") != nullptr) {
-    std::ifstream offer("/sys/module/fuse/parameters/enable_uring");
-    std::string value;
-    if (!offer || !std::getline(offer, value) || value != "Y") {
-      return "the io_uring/ run needs the kernel to offer FUSE over io_uring "
-             "(/sys/module/fuse/parameters/enable_uring, Linux 6.14+)";
-    }
+  if (std::getenv("ECFS_TEST_RING_RUN") != nullptr && ring_offer() != "Y") {
+    return std::string("the io_uring/ run needs the kernel to offer FUSE over io_uring (") +
+           kRingOfferParameter + ", Linux 6.14+)";
   }
   return "";
 }

@@ -19,17 +19,8 @@
 namespace ecfs::fuse_test {
 namespace {
 
-constexpr const char* kUringParameter = "/sys/module/fuse/parameters/enable_uring";
-
-std::optional<std::string> read_parameter() {
-  std::ifstream file(kUringParameter);
-  std::string value;
-  if (!file || !std::getline(file, value)) return std::nullopt;
-  return value;
-}
-
 bool write_parameter(const std::string& value) {
-  std::ofstream file(kUringParameter);
+  std::ofstream file(kRingOfferParameter);
   file << value << '\n';
   file.flush();
   return static_cast<bool>(file);
@@ -40,8 +31,8 @@ bool write_parameter(const std::string& value) {
 class RingOffer {
  public:
   RingOffer() {
-    saved_ = read_parameter();
-    if (saved_) on_ = write_parameter("Y") && read_parameter() == "Y";
+    saved_ = ring_offer();
+    if (saved_) on_ = write_parameter("Y") && ring_offer() == "Y";
   }
   ~RingOffer() {
     if (saved_) write_parameter(*saved_);
@@ -52,7 +43,7 @@ class RingOffer {
   // Why the kernel cannot offer the ring here, or "".
   std::string missing() const {
     if (!saved_) return "the kernel has no FUSE over io_uring (Linux 6.14+, CONFIG_FUSE_IO_URING)";
-    if (!on_) return std::string("cannot turn on ") + kUringParameter;
+    if (!on_) return std::string("cannot turn on ") + kRingOfferParameter;
     return "";
   }
 
