@@ -238,7 +238,7 @@ Result<fscrypt::FileInfoPtr> FileSystem::name_key(InodeState& dir) {
 }
 
 Result<std::string> FileSystem::presented_name(const fscrypt::FileInfoPtr& dir_info,
-                                               const Bytes& stored) {
+                                               ByteSpan stored) {
   if (dir_info) {
     auto name = fscrypt::decrypt_name(dir_info->cipher(), dir_info->iv_params(), stored);
     if (!name)
@@ -336,7 +336,7 @@ Result<std::vector<CachedName>> FileSystem::known_names_using_key(
     if (fscrypt::policy_key_specifier(state->crypt_context->policy) != key) continue;
     auto dir_info = name_key(*state);
     if (!dir_info) return std::unexpected(dir_info.error());
-    ECFS_TRY(for_each_dir_entry(dir, 0, [&](const DirEntry& entry) -> Result<bool> {
+    ECFS_TRY(for_each_dir_entry(dir, 0, [&](const DirEntryView& entry) -> Result<bool> {
       auto child = inodes_.find(entry.ino);
       if (child == inodes_.end() || child->second->lookups == 0) return true;
       auto name = presented_name(*dir_info, entry.name);

@@ -491,17 +491,40 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
 Status FileSystem::readdir(uint64_t ino, uint64_t cookie,
                            const std::function<bool(const DirListEntry&)>& emit) {
   std::lock_guard lock(mutex_);
+  return list_entries(ino, cookie, [&](const DirListEntry& entry, bool) { return emit(entry); });
+}
+
+Status FileSystem::readdir_plus(
+    uint64_t ino, uint64_t cookie,
+    const std::function<bool(const DirListEntry&, const Attributes*)>& emit) {
+  std::lock_guard lock(mutex_);
+  return list_entries(ino, cookie, [&](const DirListEntry& entry, bool dot_or_dotdot) {
+    if (dot_or_dotdot) return emit(entry, nullptr);
+    auto state = inode(entry.ino);
+    // An entry whose inode cannot be read is still listed (readdir shows
+    // it); a lookup of the name reports the error.
+    if (!state) return emit(entry, nullptr);
+    const Attributes attributes = presented_attributes(entry.ino, **state);
+    if (!emit(entry, &attributes)) return false;
+    ++(*state)->lookups;
+    return true;
+  });
+}
+
+Status FileSystem::list_entries(
+    uint64_t ino, uint64_t cookie,
+    const std::function<bool(const DirListEntry&, bool dot_or_dotdot)>& emit) {
   if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto dir = inode(ino);
   if (!dir) return std::unexpected(dir.error());
   if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");
   // Cookies: 0 start, 1 after ".", 2 after "..", index + 1 after an entry
   // (DIR_INDEX numbers start at 2).
-  if (cookie == 0 && !emit({".", ino, DT_DIR, 1})) return ok();
+  if (cookie == 0 && !emit({".", ino, DT_DIR, 1}, true)) return ok();
   if (cookie <= 1) {
     auto up = parent_of(ino);
     if (!up) return std::unexpected(up.error());
-    if (!emit({"..", *up, DT_DIR, 2})) return ok();
+    if (!emit({"..", *up, DT_DIR, 2}, true)) return ok();
   }
   const uint64_t first = std::max<uint64_t>(cookie, 2);
   // An encrypted directory lists decrypted names with its key, no-key
@@ -510,30 +533,35 @@ Status FileSystem::readdir(uint64_t ino, uint64_t cookie,
   if (!context) return std::unexpected(context.error());
   auto dir_info = name_key(**dir);
   if (!dir_info) return std::unexpected(dir_info.error());
-  return for_each_dir_entry(ino, first, [&](const DirEntry& entry) -> Result<bool> {
-    if (!*context) {
-      return emit({std::string(entry.name.begin(), entry.name.end()), entry.ino, entry.type,
-                   entry.index + 1});
+  DirListEntry listed;
+  return for_each_dir_entry(ino, first, [&](const DirEntryView& entry) -> Result<bool> {
+    if (*context) {
+      auto name = presented_name(*dir_info, entry.name);
+      if (!name) return std::unexpected(name.error());
+      listed.name = std::move(*name);
+    } else {
+      listed.name.assign(entry.name.begin(), entry.name.end());
     }
-    auto name = presented_name(*dir_info, entry.name);
-    if (!name) return std::unexpected(name.error());
-    return emit({std::move(*name), entry.ino, entry.type, entry.index + 1});
+    listed.ino = entry.ino;
+    listed.type = entry.type;
+    listed.cookie = entry.index + 1;
+    return emit(listed, false);
   });
 }
 
-Status FileSystem::for_each_dir_entry(uint64_t dir, uint64_t first,
-                                      const std::function<Result<bool>(const DirEntry&)>& visit) {
+Status FileSystem::for_each_dir_entry(
+    uint64_t dir, uint64_t first, const std::function<Result<bool>(const DirEntryView&)>& visit) {
   auto fs_tree = read_tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
   Status stopped = ok();
   ECFS_TRY(fs_tree->for_each({dir, kDirIndexKey, first}, {dir, kDirIndexKey, UINT64_MAX},
                              [&](const store::Key&, ByteSpan data) {
-                               auto entries = decode_dir_entries(data);
-                               if (!entries || entries->size() != 1) {
+                               auto entry = decode_dir_index_entry(data);
+                               if (!entry) {
                                  stopped = fail(EUCLEAN, "malformed directory index item");
                                  return false;
                                }
-                               auto more = visit(entries->front());
+                               auto more = visit(*entry);
                                if (!more) {
                                  stopped = std::unexpected(more.error());
                                  return false;

@@ -223,6 +223,14 @@ class FileSystem {
   // false (the reply buffer is full). ENOTDIR.
   Status readdir(uint64_t ino, uint64_t cookie,
                  const std::function<bool(const DirListEntry&)>& emit);
+  // The same listing with each entry's attributes (none for "." and "..",
+  // which the kernel neither links nor counts: fs/fuse/readdir.c
+  // fuse_direntplus_link). Every entry `emit` accepts takes one lookup
+  // reference, as lookup does; an entry whose inode is missing or
+  // unreadable is emitted without attributes and takes none. `emit` runs
+  // under the filesystem's lock: it may only format bytes.
+  Status readdir_plus(uint64_t ino, uint64_t cookie,
+                      const std::function<bool(const DirListEntry&, const Attributes*)>& emit);
 
   // Open files: an inode stays while it is open even if unlinked (the
   // kernel holds a lookup reference for every open file as well).
@@ -401,7 +409,7 @@ class FileSystem {
       uint64_t dir, uint64_t hash, const std::function<bool(const DirEntry&)>& matches);
   // How readdir shows a stored name of directory `dir`: decrypted with its
   // key, or else as a no-key name.
-  Result<std::string> presented_name(const fscrypt::FileInfoPtr& dir_info, const Bytes& stored);
+  Result<std::string> presented_name(const fscrypt::FileInfoPtr& dir_info, ByteSpan stored);
   // The key of encrypted directory `dir`'s names, or null without it (its
   // names are then presented as no-key names) or for an unencrypted one.
   Result<fscrypt::FileInfoPtr> name_key(InodeState& dir);
@@ -409,7 +417,11 @@ class FileSystem {
   // `first` while it returns true; EUCLEAN for a malformed index item;
   // `visit`'s own error stops the walk and is returned.
   Status for_each_dir_entry(uint64_t dir, uint64_t first,
-                            const std::function<Result<bool>(const DirEntry&)>& visit);
+                            const std::function<Result<bool>(const DirEntryView&)>& visit);
+  // The listing behind readdir and readdir_plus, called under the lock:
+  // `emit` gets each entry from `cookie` and whether it is "." or "..".
+  Status list_entries(uint64_t ino, uint64_t cookie,
+                      const std::function<bool(const DirListEntry&, bool dot_or_dotdot)>& emit);
   // Symlink targets as stored / as read (encrypted records for encrypted
   // symlinks; the no-key form without the key).
   Result<Bytes> stored_symlink_target(InodeState& link, std::string_view target);

@@ -197,6 +197,56 @@ TEST_F(FileSystemTest, ReaddirListsManyEntriesOnceWithResumableCookies) {
   EXPECT_EQ(list(kRootDirIno).size(), created.size() + 2);
 }
 
+// readdir_plus hands out what lookup would for every entry the caller
+// takes, and a lookup reference with it; "." and "..", and an entry the
+// caller turns away (the reply is full), carry none.
+TEST_F(FileSystemTest, ReaddirPlusCountsAReferenceForEveryEntryTaken) {
+  Attributes dir = must(fs_->mkdir(kRootDirIno, "d", 0755, kRoot));
+  const uint64_t first = create(dir.ino, "first");
+  const uint64_t second = create(dir.ino, "second");
+  write(second, 0, "twelve bytes");
+  const uint64_t third = create(dir.ino, "third");
+  const uint64_t before_first = fs_->lookup_count(first);
+  const uint64_t before_third = fs_->lookup_count(third);
+  const uint64_t dir_before = fs_->lookup_count(dir.ino);
+
+  // The callback runs under the filesystem's lock: it only records.
+  std::vector<std::string> names;
+  std::map<std::string, Attributes> listed;
+  uint64_t resume = 0;
+  ASSERT_OK(fs_->readdir_plus(dir.ino, 0, [&](const DirListEntry& e, const Attributes* attr) {
+    if (e.name == "third") return false;  // full: "third" waits for the next call
+    names.push_back(e.name);
+    resume = e.cookie;
+    EXPECT_EQ(attr == nullptr, e.name == "." || e.name == "..") << e.name;
+    if (attr != nullptr) {
+      EXPECT_EQ(attr->ino, e.ino);
+      listed[e.name] = *attr;
+    }
+    return true;
+  }));
+  for (const auto& [name, attr] : listed) {
+    const Attributes expected = must(fs_->getattr(attr.ino));
+    EXPECT_EQ(attr.mode, expected.mode) << name;
+    EXPECT_EQ(attr.size, expected.size) << name;
+    EXPECT_EQ(attr.nlink, expected.nlink) << name;
+  }
+  EXPECT_EQ(listed.at("second").size, 12u);
+  EXPECT_EQ(names, (std::vector<std::string>{".", "..", "first", "second"}));
+  EXPECT_EQ(fs_->lookup_count(first), before_first + 1);
+  EXPECT_EQ(fs_->lookup_count(third), before_third);
+  EXPECT_EQ(fs_->lookup_count(dir.ino), dir_before);
+
+  names.clear();
+  ASSERT_OK(fs_->readdir_plus(dir.ino, resume, [&](const DirListEntry& e, const Attributes*) {
+    names.push_back(e.name);
+    return true;
+  }));
+  EXPECT_EQ(names, (std::vector<std::string>{"third"}));
+  EXPECT_EQ(fs_->lookup_count(third), before_third + 1);
+  EXPECT_EQ(error_of(fs_->readdir_plus(first, 0, [](auto&, auto*) { return true; })), ENOTDIR);
+}
+
 TEST_F(FileSystemTest, HardLinksAcrossDirectories) {
   Attributes d1 = must(fs_->mkdir(kRootDirIno, "d1", 0755, kRoot));
   Attributes d2 = must(fs_->mkdir(kRootDirIno, "d2", 0755, kRoot));

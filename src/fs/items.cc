@@ -95,27 +95,44 @@ void append_dir_entry(const DirEntry& entry, Bytes& out) {
   append(out, entry.name.data(), entry.name.size());
 }
 
+namespace {
+
+// The entry at the front of `data`, or nullopt if it is malformed there.
+std::optional<DirEntryView> dir_entry_at_front(ByteSpan data) {
+  if (data.size() < kDirEntryHeaderSize) return std::nullopt;
+  const uint8_t* p = data.data();
+  DirEntryView entry;
+  entry.ino = load_le64(p);
+  entry.index = load_le64(p + 8);
+  entry.type = p[16];
+  const size_t name_len = load_le16(p + 17);
+  if (name_len == 0 || name_len > data.size() - kDirEntryHeaderSize) return std::nullopt;
+  entry.name = data.subspan(kDirEntryHeaderSize, name_len);
+  return entry;
+}
+
+}  // namespace
+
 Result<std::vector<DirEntry>> decode_dir_entries(ByteSpan data) {
   std::vector<DirEntry> entries;
-  size_t pos = 0;
-  while (pos < data.size()) {
-    if (data.size() - pos < kDirEntryHeaderSize) return malformed("directory entry", data.size());
-    const uint8_t* p = data.data() + pos;
-    DirEntry entry;
-    entry.ino = load_le64(p);
-    entry.index = load_le64(p + 8);
-    entry.type = p[16];
-    const size_t name_len = load_le16(p + 17);
-    pos += kDirEntryHeaderSize;
-    if (name_len == 0 || name_len > data.size() - pos) {
-      return malformed("directory entry", data.size());
-    }
-    entry.name.assign(data.begin() + pos, data.begin() + pos + name_len);
-    pos += name_len;
-    entries.push_back(std::move(entry));
+  const size_t item_size = data.size();
+  while (!data.empty()) {
+    const std::optional<DirEntryView> view = dir_entry_at_front(data);
+    if (!view) return malformed("directory entry", item_size);
+    entries.push_back(
+        {view->ino, view->index, view->type, Bytes(view->name.begin(), view->name.end())});
+    data = data.subspan(kDirEntryHeaderSize + view->name.size());
   }
-  if (entries.empty()) return malformed("directory entry", data.size());
+  if (entries.empty()) return malformed("directory entry", item_size);
   return entries;
+}
+
+Result<DirEntryView> decode_dir_index_entry(ByteSpan data) {
+  const std::optional<DirEntryView> view = dir_entry_at_front(data);
+  if (!view || kDirEntryHeaderSize + view->name.size() != data.size()) {
+    return malformed("directory index entry", data.size());
+  }
+  return *view;
 }
 
 uint64_t name_hash(ByteSpan stored_name) {

@@ -94,6 +94,16 @@ inline constexpr size_t kDirEntryHeaderSize = 19;
 void append_dir_entry(const DirEntry& entry, Bytes& out);
 // Every entry of a DIR_ITEM (one or more); EUCLEAN if malformed.
 Result<std::vector<DirEntry>> decode_dir_entries(ByteSpan data);
+// One entry read in place, its name a view into the item's bytes: a
+// DIR_INDEX item holds exactly one, and listings read them without copying.
+struct DirEntryView {
+  uint64_t ino = 0;
+  uint64_t index = 0;
+  uint8_t type = 0;
+  ByteSpan name;
+};
+// The entry of a DIR_INDEX item; EUCLEAN unless `data` is exactly one.
+Result<DirEntryView> decode_dir_index_entry(ByteSpan data);
 
 // The key offset of a DIR_ITEM and XATTR_ITEM: a 64-bit hash of the stored
 // name (xxHash64, seed 0). In encrypted directories it is the hash of the

@@ -473,52 +473,46 @@ void op_readdir(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse
   fuse_reply_buf(req, buffer.data(), used);
 }
 
-bool is_dot_or_dotdot(std::string_view name) { return name == "." || name == ".."; }
-
-// readdirplus: the listing first (only sizing entries, so nothing calls
-// back into the FileSystem under its lock), then one lookup per entry,
-// which takes the reference the kernel counts for every entry but "." and
-// ".." (fs/fuse/readdir.c parse_dirplusfile / fuse_direntplus_link).
+// readdirplus: every entry with its attributes, each but "." and ".."
+// carrying the lookup reference the kernel counts when it links the entry
+// (fs/fuse/readdir.c fuse_direntplus_link); a reply the kernel no longer
+// takes gives those references back.
 void op_readdirplus(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse_file_info*) {
   if (offset < 0) return reply_errno(req, EINVAL);
   fs::FileSystem& filesystem = fs_of(req);
   const Adapter& adapter = adapter_of(req);
   const uint64_t directory = to_inode(node);
-  std::vector<fs::DirListEntry> entries;
-  size_t planned = 0;
-  const Status listed = filesystem.readdir(
-      directory, static_cast<uint64_t>(offset), [&](const fs::DirListEntry& entry) {
-        const size_t needed =
-            fuse_add_direntry_plus(req, nullptr, 0, entry.name.c_str(), nullptr, 0);
-        if (needed > size - planned) return false;
-        planned += needed;
-        entries.push_back(entry);
-        return true;
-      });
-  if (!listed) return reply_error(req, listed.error());
-
   const bool encrypted_directory = filesystem.is_encrypted(directory);
   std::vector<char> buffer(size);
   size_t used = 0;
   std::vector<uint64_t> referenced;  // inodes whose reference this reply carries
-  for (const fs::DirListEntry& entry : entries) {
-    fuse_entry_param param;
-    std::memset(&param, 0, sizeof(param));
-    if (!is_dot_or_dotdot(entry.name)) {
-      if (auto attributes = filesystem.lookup(directory, entry.name)) {
-        param = entry_of(adapter, *attributes, encrypted_directory);
-        referenced.push_back(attributes->ino);
-      }
-      // A name removed since the listing: the entry goes out without a
-      // node id (0), which the kernel shows but does not link or count.
-    }
-    if (param.ino == 0) {
-      param.attr.st_ino = entry.ino;
-      param.attr.st_mode = mode_of_dirent_type(entry.type);
-    }
-    // Sized above, so it fits.
-    used += fuse_add_direntry_plus(req, buffer.data() + used, size - used, entry.name.c_str(),
-                                   &param, static_cast<off_t>(entry.cookie));
+  // fuse_add_direntry_plus only formats bytes, so it may run under the
+  // FileSystem's lock; sizing first keeps a reference from being taken for
+  // an entry that does not fit.
+  const Status listed = filesystem.readdir_plus(
+      directory, static_cast<uint64_t>(offset),
+      [&](const fs::DirListEntry& entry, const fs::Attributes* attributes) {
+        const size_t needed =
+            fuse_add_direntry_plus(req, nullptr, 0, entry.name.c_str(), nullptr, 0);
+        if (needed > size - used) return false;
+        fuse_entry_param param;
+        std::memset(&param, 0, sizeof(param));
+        if (attributes != nullptr) {
+          param = entry_of(adapter, *attributes, encrypted_directory);
+          referenced.push_back(attributes->ino);
+        } else {
+          // "." and "..", or an entry whose inode could not be read: no
+          // node id (0), which the kernel shows but does not link or count.
+          param.attr.st_ino = entry.ino;
+          param.attr.st_mode = mode_of_dirent_type(entry.type);
+        }
+        used += fuse_add_direntry_plus(req, buffer.data() + used, size - used, entry.name.c_str(),
+                                       &param, static_cast<off_t>(entry.cookie));
+        return true;
+      });
+  if (!listed) {
+    for (uint64_t inode : referenced) filesystem.forget(inode, 1);
+    return reply_error(req, listed.error());
   }
   if (fuse_reply_buf(req, buffer.data(), used) == -ENOENT) {
     for (uint64_t inode : referenced) filesystem.forget(inode, 1);
