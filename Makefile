@@ -1,14 +1,14 @@
 # The two commands of the README:
 #   make demo   install what is missing, build, run the demonstration
 #   make check  install what is missing, build, run every test
-# Plus: make build, make bench, make format.
+# Plus: make build, make bench, make xfstests, make format.
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build asan demo check test-unit test-asan test-kernel fuzz bench bench-fs format clean
+.PHONY: all deps build asan demo check test-unit test-asan test-kernel fuzz bench bench-fs xfstests format clean
 
 all: build
 
@@ -55,6 +55,11 @@ bench: build
 # (root, /dev/fuse; ECFS_BENCH_SIZE / ECFS_BENCH_FILES to scale it).
 bench-fs: build
 	bash bench/fs_bench.sh $(BUILD)
+
+# xfstests' generic quick group through a FUSE mount (root, /dev/fuse; the
+# checkout, images and results live outside the repository, see the script).
+xfstests: build
+	bash scripts/xfstests.sh $(BUILD)/bin/ecfs
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

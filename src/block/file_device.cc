@@ -119,7 +119,12 @@ FileDevice::FileDevice(int fd, std::string path, uint64_t size, bool read_only, 
       direct_io_(direct_io),
       is_block_device_(is_block_device) {}
 
-FileDevice::~FileDevice() { ::close(fd_); }
+FileDevice::~FileDevice() { close(); }
+
+void FileDevice::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
 
 Result<std::unique_ptr<FileDevice>> open_file_device(const std::string& path,
                                                      const FileDeviceOptions& options) {

@@ -65,6 +65,12 @@ class FileDevice final : public BlockDevice {
   Status flush() override;
   std::string describe() const override { return path_; }
 
+  // Closes the image, and so lets go of its lock, before the object goes
+  // (a daemon releases its image as soon as its filesystem is closed, so
+  // that an unmount followed by a mount finds it free). Later reads,
+  // writes and flushes fail with EBADF.
+  void close();
+
   const std::string& path() const { return path_; }
   bool read_only() const { return read_only_; }
   // True when O_DIRECT is in effect (kPrefer may have fallen back).

@@ -81,12 +81,17 @@ std::string explain_ioctl_errno(IoctlOperation operation, int errno_value) {
       if (operation == IoctlOperation::kSetPolicy) return "not a directory";
       break;
     case EINVAL:
+      if (operation == IoctlOperation::kSync || operation == IoctlOperation::kRemount) break;
       if (operation == IoctlOperation::kSetPolicy) return "invalid encryption options provided";
       if (operation == IoctlOperation::kGetPolicy) {
         return "file or directory uses an unrecognized encryption policy version";
       }
       return "invalid argument (a key of 16 to 64 bytes is needed)";
     case EROFS:
+      if (operation == IoctlOperation::kRemount) {
+        return "the image was mounted read-only, or the mount turned read-only after an "
+               "error (unmount and mount it again)";
+      }
       return "the filesystem is mounted read-only";
     default:
       break;

@@ -1,4 +1,4 @@
-// Issuing ecfs's key and policy ioctls (fuse/ioctl_abi.h) from the command
+// Issuing ecfs's ioctls (fuse/ioctl_abi.h) from the command
 // line, as fscryptctl issues the kernel's: opening the path, the call, and
 // what a failure's errno means to a user of that operation.
 #pragma once
@@ -30,7 +30,15 @@ class OpenPath {
 Result<OpenPath> open_for_ioctl(const std::string& path, bool directory);
 
 // The operations, for explaining their errors.
-enum class IoctlOperation { kAddKey, kRemoveKey, kKeyStatus, kSetPolicy, kGetPolicy };
+enum class IoctlOperation {
+  kAddKey,
+  kRemoveKey,
+  kKeyStatus,
+  kSetPolicy,
+  kGetPolicy,
+  kSync,
+  kRemount
+};
 
 // What `errno_value` means for `operation`, in the words of a user of
 // fscryptctl ("not an ecfs mount" for ENOTTY, "the key is not present or was

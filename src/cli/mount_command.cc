@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -14,7 +16,10 @@
 #include <vector>
 
 #include "block/file_device.h"
+#include "block/loop_device.h"
 #include "cli/background.h"
+#include "cli/mount_table.h"
+#include "cli/remount.h"
 #include "fs/filesystem.h"
 #include "fuse/backing_device.h"
 #include "fuse/mount_options.h"
@@ -31,8 +36,18 @@ constexpr const char* kDescription =
     "\n"
     "Opens IMAGE (locking it, so it cannot be mounted twice), mounts it on MOUNTPOINT and\n"
     "serves it from a background process; with -f the process stays in the foreground.\n"
-    "Unmount with 'fusermount3 -u MOUNTPOINT' (or umount): buffered data is written out\n"
+    "Unmount with 'umount MOUNTPOINT' (or fusermount3 -u): buffered data is written out\n"
     "and committed before the process exits. SIGTERM and SIGINT unmount the same way.\n"
+    "An image whose previous daemon is still finishing an unmount is waited for (30 s\n"
+    "at most); a mounted image is refused.\n"
+    "\n"
+    "Durability: fsync(2) commits, and a periodic commit (commit=) bounds what a crash\n"
+    "loses. Mounted by root, the mount is of type fuseblk over a loop device attached to\n"
+    "IMAGE: sync(2), syncfs(2) and a remount read-only then commit too, and umount\n"
+    "returns only once everything is committed and IMAGE is free. Mounted by another\n"
+    "user, or with -o no_blkdev, the kernel tells the daemon nothing of sync(2):\n"
+    "run 'ecfs sync MOUNTPOINT' to commit and wait, and umount returns before the\n"
+    "daemon's last commit (a new mount waits for it).\n"
     "\n"
     "Options (-o, comma separated, may be repeated):\n"
     "  ro, rw               read-only or read-write (default)\n"
@@ -42,6 +57,7 @@ constexpr const char* kDescription =
     "  no_writeback_cache   send every write through at once instead of caching it in\n"
     "                       the kernel (slower for small writes; SEEK_DATA/SEEK_HOLE\n"
     "                       then also see data that open files have not flushed)\n"
+    "  no_blkdev            mount as plain fuse even as root (see Durability)\n"
     "  no_io_uring          read requests from /dev/fuse even where the kernel offers\n"
     "                       FUSE over io_uring (the fuse module parameter\n"
     "                       enable_uring), which is faster for small operations\n"
@@ -50,11 +66,18 @@ constexpr const char* kDescription =
     "  dirty_ratio=PERCENT  the share of the system's dirty-page limit the mount may\n"
     "                       hold (default 20, set when mounting as root; 0 keeps the\n"
     "                       kernel's strict 1% for FUSE)\n"
-    "  suid, dev, exec (default nosuid, nodev), noexec, noatime, sync, dirsync\n"
-    "                       passed to the kernel\n"
+    "  suid, dev, exec, noexec, sync, dirsync\n"
+    "                       passed to the kernel. 'ecfs mount' defaults to nosuid,nodev;\n"
+    "                       mount(8) and fstab (run by root) to suid,dev, as for any\n"
+    "                       filesystem: write nosuid,nodev in fstab to keep them off\n"
+    "  relatime (default), noatime, strictatime, nodiratime\n"
+    "                       when reads update access times; strictatime and nodiratime\n"
+    "                       need root\n"
     "\n"
-    "A link named mount.fuse.ecfs to this program makes 'mount -t fuse.ecfs IMAGE DIR'\n"
-    "and fstab entries of type fuse.ecfs work.";
+    "A link named mount.fuse.ecfs to this program (and mount.fuseblk.ecfs, which\n"
+    "mount(8) runs to remount a mount made by root) makes 'mount -t fuse.ecfs IMAGE DIR',\n"
+    "fstab entries of type fuse.ecfs and 'mount -o remount,ro DIR' work. A remount\n"
+    "read-only commits everything first.";
 
 constexpr const char* kFooter =
     "Exit status: 0 once the filesystem is mounted (with -f: after it was unmounted\n"
@@ -119,10 +142,17 @@ std::optional<std::string> check_paths(const std::string& image, const std::stri
   return std::nullopt;
 }
 
+bool is_busy(const Error& error) {
+  return error.errno_value() == EBUSY || error.errno_value() == EWOULDBLOCK;
+}
+
 std::string device_error_message(const std::string& image, const Error& error) {
   switch (error.errno_value()) {
     case EBUSY:
     case EWOULDBLOCK:
+      if (auto mount = ecfs_mount_of(image)) {
+        return "cannot mount " + image + ": image is in use (mounted on " + mount->mountpoint + ")";
+      }
       return "cannot mount " + image +
              ": image is in use (already mounted, or opened by another ecfs command)";
     case ENOENT:
@@ -144,18 +174,37 @@ struct Reporter {
   }
 };
 
+// How long a mount waits for the daemon of an earlier mount of the same
+// image to finish its last commit and let the image go.
+constexpr auto kExitingDaemonWait = std::chrono::seconds(30);
+
+// Opens the image, locked. A lock held by a live mount is refused at once;
+// any other holder (a daemon finishing an unmount, an `ecfs fsck`) is
+// waited for, for a bounded time, saying so on a terminal.
+Result<std::unique_ptr<block::FileDevice>> open_image(const std::string& image, bool read_only) {
+  block::FileDeviceOptions device_options;
+  device_options.read_only = read_only;
+  // The kernel's page cache already holds file data; not caching the image
+  // a second time (DESIGN.md "Storage engine shape").
+  device_options.direct_io = block::DirectIo::kPrefer;
+  auto device = block::open_file_device(image, device_options);
+  if (device || !is_busy(device.error())) return device;
+  if (ecfs_mount_of(image)) return device;
+  if (isatty(STDERR_FILENO)) {
+    std::fprintf(stderr, "ecfs mount: waiting for the ecfs process using %s to finish...\n",
+                 image.c_str());
+  }
+  device_options.lock_wait = kExitingDaemonWait;
+  return block::open_file_device(image, device_options);
+}
+
 int serve_in_this_process(const MountArgs& args, const fuse::MountConfig& config,
                           const std::string& image, const std::string& mountpoint) {
   // Before any thread exists (the filesystem's commit thread): the stop
   // signals are taken by the session's own watcher (fuse/session.h).
   fuse::block_stop_signals();
 
-  block::FileDeviceOptions device_options;
-  device_options.read_only = config.read_only;
-  // The kernel's page cache already holds file data; not caching the image
-  // a second time (DESIGN.md "Storage engine shape").
-  device_options.direct_io = block::DirectIo::kPrefer;
-  auto device = block::open_file_device(image, device_options);
+  auto device = open_image(image, config.read_only);
   if (!device) return failure(device_error_message(image, device.error()));
   if (auto superblock = store::read_newest_superblock(**device); !superblock) {
     return failure(image + " is not an ecfs image (" + superblock.error().message() + ")");
@@ -164,6 +213,8 @@ int serve_in_this_process(const MountArgs& args, const fuse::MountConfig& config
   fs::MountOptions mount_options;
   mount_options.read_only = config.read_only;
   if (config.commit_interval) mount_options.commit_interval = *config.commit_interval;
+  mount_options.atime = config.atime.value_or(fs::AtimeUpdates::kRelative);
+  mount_options.directory_atime = config.directory_atime.value_or(true);
   auto filesystem = fs::FileSystem::open(**device, mount_options);
   if (!filesystem) {
     return failure("cannot open the filesystem on " + image + ": " + filesystem.error().message());
@@ -176,6 +227,18 @@ int serve_in_this_process(const MountArgs& args, const fuse::MountConfig& config
   session_options.allow_other = config.allow_other || geteuid() == 0;
   session_options.debug = config.debug;
   session_options.kernel_options = config.kernel_options;
+  if (geteuid() == 0) {
+    // The kernel's atime flags, as the daemon's rule above (libfuse passes
+    // none but noatime).
+    if (config.atime || config.directory_atime) {
+      fuse::KernelMountFlags flags;
+      flags.atime = config.atime;
+      flags.directory_atime = config.directory_atime;
+      session_options.mount_flags = flags;
+    }
+  } else if (config.atime == fs::AtimeUpdates::kNever) {
+    session_options.kernel_options.emplace_back("noatime");
+  }
   session_options.adapter.writeback_cache = config.writeback_cache;
   session_options.io_uring = config.io_uring;
   session_options.read_ahead_kb = config.read_ahead_kb.value_or(fuse::kDefaultReadAheadKib);
@@ -183,8 +246,34 @@ int serve_in_this_process(const MountArgs& args, const fuse::MountConfig& config
   session_options.dirty_ratio = config.dirty_ratio.value_or(fuse::kDefaultDirtyRatio);
   session_options.dirty_ratio_required = config.dirty_ratio.has_value();
 
+  // fuseblk over a loop device (fuse/session.h SessionOptions::block_device),
+  // an IMAGE that is a block device too: the daemon holds IMAGE open
+  // exclusively, and the kernel claims a fuseblk mount's source the same way.
+  std::optional<block::LoopDevice> loop;
+  if (config.blkdev.value_or(geteuid() == 0)) {
+    auto attached = block::LoopDevice::attach(image, config.read_only);
+    if (!attached) {
+      if (config.blkdev) return failure("-o blkdev: " + attached.error().to_string());
+      std::fprintf(stderr,
+                   "ecfs mount: warning: mounting as plain fuse (%s): sync(2) will not "
+                   "commit; use 'ecfs sync %s'\n",
+                   attached.error().to_string().c_str(), mountpoint.c_str());
+    } else {
+      loop = std::move(*attached);
+      session_options.block_device = loop->path();
+    }
+  }
+  // The image is let go as soon as the filesystem is closed: before the
+  // answer to a fuseblk unmount, so that a mount right after it finds the
+  // image free.
+  block::FileDevice& image_device = **device;
+  session_options.on_closed = [&image_device] { image_device.close(); };
+
   Reporter reporter;
-  const Status served = fuse::serve(**filesystem, mountpoint, session_options, [&args, &reporter] {
+  const Status served = fuse::serve(**filesystem, mountpoint, session_options, [&] {
+    // The mount holds the loop device now; with this process's descriptor
+    // gone, the device goes with the unmount (LO_FLAGS_AUTOCLEAR).
+    loop.reset();
     if (args.ready_fd < 0) return;
     fuse::log_to_syslog();
     report_ready(args.ready_fd);
@@ -200,6 +289,18 @@ int run(const MountArgs& args) {
     if (Status parsed = fuse::parse_mount_options(list, args.sloppy, config); !parsed) {
       return usage_error(parsed.error().message());
     }
+  }
+  if (config.remount) return remount_mounted(args.mountpoint, config);
+  if (config.blkdev == true && geteuid() != 0) {
+    return usage_error("-o blkdev needs root (only root may mount a fuseblk filesystem)");
+  }
+  // A user's FUSE mount gets its flags from fusermount3, which sets no atime
+  // flag but noatime.
+  if (geteuid() != 0 && config.atime == fs::AtimeUpdates::kAlways) {
+    return usage_error("strictatime needs root (a user's FUSE mount is relatime or noatime)");
+  }
+  if (geteuid() != 0 && config.directory_atime == false) {
+    return usage_error("nodiratime needs root (a user's FUSE mount cannot set it)");
   }
   if (auto problem = check_paths(args.image, args.mountpoint)) return failure(*problem);
   const auto image = real_path(args.image);
@@ -240,7 +341,9 @@ void add_mount_command(CLI::App& app, CommandRunner& runner) {
 bool is_mount_helper_name(std::string_view argv0) {
   const size_t slash = argv0.rfind('/');
   const std::string_view name = slash == std::string_view::npos ? argv0 : argv0.substr(slash + 1);
-  return name == "mount.fuse.ecfs" || name == "mount.ecfs";
+  // mount(8) runs mount.fuseblk.ecfs to remount a fuseblk mount: it names
+  // the helper after the live mount's type.
+  return name == "mount.fuse.ecfs" || name == "mount.fuseblk.ecfs" || name == "mount.ecfs";
 }
 
 int run_mount_helper(int argc, char** argv) {
@@ -281,6 +384,10 @@ int run_mount_helper(int argc, char** argv) {
   }
   args.image = operands[0];
   args.mountpoint = operands[1];
+  // mount(8) leaves out the options equal to its defaults (suid, dev,
+  // exec), so a helper run by root starts from them, not from libfuse's
+  // nosuid,nodev: an fstab "suid" then takes effect.
+  if (geteuid() == 0) args.options.insert(args.options.begin(), "suid,dev");
   return run(args);
 }
 

@@ -488,17 +488,27 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
   return ok();
 }
 
-Status FileSystem::readdir(uint64_t ino, uint64_t cookie,
-                           const std::function<bool(const DirListEntry&)>& emit) {
+Result<uint64_t> FileSystem::listing_end(uint64_t ino) {
   std::lock_guard lock(mutex_);
-  return list_entries(ino, cookie, [&](const DirListEntry& entry, bool) { return emit(entry); });
+  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  auto dir = inode(ino);
+  if (!dir) return std::unexpected(dir.error());
+  if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");
+  return (*dir)->item->next_dir_index;
+}
+
+Status FileSystem::readdir(uint64_t ino, uint64_t cookie,
+                           const std::function<bool(const DirListEntry&)>& emit, uint64_t end) {
+  std::lock_guard lock(mutex_);
+  return list_entries(ino, cookie, end,
+                      [&](const DirListEntry& entry, bool) { return emit(entry); });
 }
 
 Status FileSystem::readdir_plus(
     uint64_t ino, uint64_t cookie,
-    const std::function<bool(const DirListEntry&, const Attributes*)>& emit) {
+    const std::function<bool(const DirListEntry&, const Attributes*)>& emit, uint64_t end) {
   std::lock_guard lock(mutex_);
-  return list_entries(ino, cookie, [&](const DirListEntry& entry, bool dot_or_dotdot) {
+  return list_entries(ino, cookie, end, [&](const DirListEntry& entry, bool dot_or_dotdot) {
     if (dot_or_dotdot) return emit(entry, nullptr);
     auto state = inode(entry.ino);
     // An entry whose inode cannot be read is still listed (readdir shows
@@ -512,12 +522,14 @@ Status FileSystem::readdir_plus(
 }
 
 Status FileSystem::list_entries(
-    uint64_t ino, uint64_t cookie,
+    uint64_t ino, uint64_t cookie, uint64_t end,
     const std::function<bool(const DirListEntry&, bool dot_or_dotdot)>& emit) {
   if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto dir = inode(ino);
   if (!dir) return std::unexpected(dir.error());
   if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");
+  // A listing reads the directory once, where it starts.
+  if (cookie == 0) note_access(**dir);
   // Cookies: 0 start, 1 after ".", 2 after "..", index + 1 after an entry
   // (DIR_INDEX numbers start at 2).
   if (cookie == 0 && !emit({".", ino, DT_DIR, 1}, true)) return ok();
@@ -534,27 +546,33 @@ Status FileSystem::list_entries(
   auto dir_info = name_key(**dir);
   if (!dir_info) return std::unexpected(dir_info.error());
   DirListEntry listed;
-  return for_each_dir_entry(ino, first, [&](const DirEntryView& entry) -> Result<bool> {
-    if (*context) {
-      auto name = presented_name(*dir_info, entry.name);
-      if (!name) return std::unexpected(name.error());
-      listed.name = std::move(*name);
-    } else {
-      listed.name.assign(entry.name.begin(), entry.name.end());
-    }
-    listed.ino = entry.ino;
-    listed.type = entry.type;
-    listed.cookie = entry.index + 1;
-    return emit(listed, false);
-  });
+  return for_each_dir_entry(
+      ino, first,
+      [&](const DirEntryView& entry) -> Result<bool> {
+        if (*context) {
+          auto name = presented_name(*dir_info, entry.name);
+          if (!name) return std::unexpected(name.error());
+          listed.name = std::move(*name);
+        } else {
+          listed.name.assign(entry.name.begin(), entry.name.end());
+        }
+        listed.ino = entry.ino;
+        listed.type = entry.type;
+        listed.cookie = entry.index + 1;
+        return emit(listed, false);
+      },
+      end);
 }
 
-Status FileSystem::for_each_dir_entry(
-    uint64_t dir, uint64_t first, const std::function<Result<bool>(const DirEntryView&)>& visit) {
+Status FileSystem::for_each_dir_entry(uint64_t dir, uint64_t first,
+                                      const std::function<Result<bool>(const DirEntryView&)>& visit,
+                                      uint64_t end) {
+  if (end <= first) return ok();
   auto fs_tree = read_tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
   Status stopped = ok();
-  ECFS_TRY(fs_tree->for_each({dir, kDirIndexKey, first}, {dir, kDirIndexKey, UINT64_MAX},
+  // for_each's last key is inclusive.
+  ECFS_TRY(fs_tree->for_each({dir, kDirIndexKey, first}, {dir, kDirIndexKey, end - 1},
                              [&](const store::Key&, ByteSpan data) {
                                auto entry = decode_dir_index_entry(data);
                                if (!entry) {

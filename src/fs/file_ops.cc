@@ -12,13 +12,6 @@
 namespace ecfs::fs {
 namespace {
 
-// relatime (the kernel's default, fs/inode.c atime_needs_update): update
-// atime on a read only when it is not newer than mtime or ctime, or a day old.
-bool atime_needs_update(const InodeItem& item, const Timestamp& t) {
-  if (item.atime <= item.mtime || item.atime <= item.ctime) return true;
-  return t.sec - item.atime.sec >= 24 * 60 * 60;
-}
-
 Status check_regular(const InodeItem& item) {
   if (S_ISDIR(item.mode)) return fail(EISDIR, "is a directory");
   if (!S_ISREG(item.mode)) return fail(EINVAL, "not a regular file");
@@ -105,12 +98,7 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, MutableByteSpan o
   ECFS_TRY(check_regular(*state.item));
   auto plan = data_->plan_read(ino, state.item->size, offset, out);
   if (!plan) return std::unexpected(plan.error());
-  const Timestamp t = now();
-  if (!options_.read_only && !failed_ && atime_needs_update(*state.item, t)) {
-    state.item->atime = t;
-    state.dirty = true;
-    changed_ = true;
-  }
+  note_access(state);
   // The device reads, checksum checks and decryption run without the lock,
   // so that concurrent requests overlap them. The extents they read stay
   // allocated meanwhile: space freed since the last commit is pinned until

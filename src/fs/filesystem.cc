@@ -23,8 +23,13 @@ using store::Key;
 static constexpr uint64_t kMetadataReserveNodes = 256;
 
 Timestamp now() {
+  // The kernel's clock for the times it stamps itself (current_time: the
+  // coarse clock, updated once a tick), which it does for cached files
+  // under the write-back cache. Read from a finer clock, a time the daemon
+  // stamps could lie up to a tick ahead of one the kernel stamps after it,
+  // and times would go backwards.
   timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
   return {static_cast<int64_t>(ts.tv_sec), static_cast<uint32_t>(ts.tv_nsec)};
 }
 
@@ -137,6 +142,12 @@ Status FileSystem::close() {
   await_writeout();
   closed_ = true;
   if (options_.read_only) return ok();
+  if (remounted_read_only_) {
+    // Everything was committed at the remount; nothing more is written.
+    std::unique_lock no_reads(data_reads_);
+    engine_->abort();
+    return ok();
+  }
   Status result = ok();
   if (!failed_) {
     // Every kernel reference ends with the mount: orphans go now.
@@ -178,11 +189,38 @@ Result<store::BTree> FileSystem::read_tree() {
 
 Status FileSystem::check_writable() const {
   if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
-  if (options_.read_only) return fail(EROFS, "the filesystem is mounted read-only");
+  if (options_.read_only || remounted_read_only_) {
+    return fail(EROFS, "the filesystem is mounted read-only");
+  }
   if (failed_) {
     return fail(EROFS, "the filesystem turned read-only after an error; remount it");
   }
   return ok();
+}
+
+void FileSystem::note_access(InodeState& state) {
+  if (options_.read_only || remounted_read_only_ || failed_ || closed_) return;
+  InodeItem& item = *state.item;
+  if (S_ISDIR(item.mode) && !options_.directory_atime) return;
+  const Timestamp t = now();
+  switch (options_.atime) {
+    case AtimeUpdates::kNever:
+      return;
+    case AtimeUpdates::kRelative:
+      // fs/inode.c relatime_need_update: only when atime is not newer than
+      // mtime or ctime, or is a day old.
+      if (item.mtime < item.atime && item.ctime < item.atime &&
+          t.sec - item.atime.sec < 24 * 60 * 60) {
+        return;
+      }
+      break;
+    case AtimeUpdates::kAlways:
+      if (item.atime == t) return;
+      break;
+  }
+  item.atime = t;
+  state.dirty = true;
+  changed_ = true;
 }
 
 Status FileSystem::check_space(uint64_t data_bytes) const {
@@ -288,18 +326,49 @@ Status FileSystem::commit_locked() {
 void FileSystem::committer_loop() {
   std::unique_lock lock(mutex_);
   while (!stop_committer_) {
-    commit_wakeup_.wait_for(lock, options_.commit_interval, [this] { return stop_committer_; });
+    const uint64_t generation = committer_wakeups_;
+    commit_wakeup_.wait_for(lock, options_.commit_interval,
+                            [&] { return stop_committer_ || committer_wakeups_ != generation; });
     if (stop_committer_) break;
+    // A new interval starts the wait again.
+    if (committer_wakeups_ != generation) continue;
+    if (remounted_read_only_) continue;
     if (changed_ || data_->dirty_bytes() > 0) (void)commit_writing_out_first(lock);
     data_->release_idle_memory();
   }
+}
+
+Status FileSystem::remount(const Remount& remount) {
+  std::unique_lock lock(mutex_);
+  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (!remount.read_only) {
+    if (options_.read_only) {
+      return fail(EROFS,
+                  "mounted read-only from the start (its image was opened read-only): "
+                  "unmount it and mount it read-write");
+    }
+    if (failed_) {
+      return fail(EROFS, "the filesystem turned read-only after an error: unmount and mount it");
+    }
+  } else if (!options_.read_only && !remounted_read_only_ && !failed_) {
+    ECFS_TRY(commit_writing_out_first(lock));
+  }
+  remounted_read_only_ = remount.read_only && !options_.read_only;
+  if (remount.atime) options_.atime = *remount.atime;
+  if (remount.directory_atime) options_.directory_atime = *remount.directory_atime;
+  if (remount.commit_interval) {
+    options_.commit_interval = *remount.commit_interval;
+    ++committer_wakeups_;
+    commit_wakeup_.notify_all();
+  }
+  return ok();
 }
 
 Status FileSystem::sync() {
   std::unique_lock lock(mutex_);
   if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
   if (failed_) return fail(EIO, "the filesystem turned read-only after an error");
-  if (options_.read_only) return ok();
+  if (options_.read_only || remounted_read_only_) return ok();
   return commit_writing_out_first(lock);
 }
 
@@ -307,7 +376,7 @@ Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
   std::unique_lock lock(mutex_);
   if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
   if (failed_) return fail(EIO, "the filesystem turned read-only after an error");
-  if (options_.read_only) return ok();
+  if (options_.read_only || remounted_read_only_) return ok();
   ECFS_TRY(inode(ino));
   // One transaction holds every change, so making this inode durable means
   // committing it; with nothing pending the last commit already did.
@@ -512,7 +581,10 @@ void FileSystem::forget(uint64_t ino, uint64_t count) {
   if (it == inodes_.end()) return;
   InodeState& state = *it->second;
   state.lookups = count >= state.lookups ? 0 : state.lookups - count;
-  if (state.lookups > 0 || state.opens > 0 || closed_ || failed_ || options_.read_only) return;
+  if (state.lookups > 0 || state.opens > 0 || closed_ || failed_ || options_.read_only ||
+      remounted_read_only_) {
+    return;
+  }
   if (state.item && state.item->nlink == 0) {
     if (auto deleted = delete_inode(ino); !deleted) (void)abort_change(deleted.error());
   }
@@ -575,7 +647,7 @@ void FileSystem::release(uint64_t ino) {
   if (it == inodes_.end()) return;
   InodeState& state = *it->second;
   if (state.opens > 0) --state.opens;
-  if (closed_ || failed_ || options_.read_only) return;
+  if (closed_ || failed_ || options_.read_only || remounted_read_only_) return;
   if (auto deleted = delete_if_unused(ino); !deleted) (void)abort_change(deleted.error());
 }
 

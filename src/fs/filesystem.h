@@ -131,8 +131,21 @@ inline constexpr uint32_t kRenameExchange = 2;
 inline constexpr int kXattrCreate = 1;
 inline constexpr int kXattrReplace = 2;
 
+// When a read the filesystem sees updates the access time (mount(8)'s
+// noatime, relatime, strictatime; fs/inode.c atime_needs_update). Through
+// FUSE the filesystem sees only the reads the kernel's page cache does
+// not serve; the kernel marks FUSE inodes S_NOATIME, so a cached read
+// updates no access time at all.
+enum class AtimeUpdates {
+  kNever,     // noatime
+  kRelative,  // relatime (the default): when not newer than mtime or ctime, or a day old
+  kAlways,    // strictatime
+};
+
 struct MountOptions {
   bool read_only = false;
+  AtimeUpdates atime = AtimeUpdates::kRelative;
+  bool directory_atime = true;  // false: nodiratime (listings leave atime alone)
   std::chrono::milliseconds commit_interval{5000};
   // Buffered file data above this many bytes is written out (not committed).
   uint64_t dirty_data_limit = 256ull << 20;
@@ -191,6 +204,22 @@ class FileSystem {
   // calls fail with ESHUTDOWN. Idempotent.
   Status close();
 
+  // What a remount may change on a live mount.
+  struct Remount {
+    bool read_only = false;
+    // Unset: unchanged.
+    std::optional<AtimeUpdates> atime = std::nullopt;
+    std::optional<bool> directory_atime = std::nullopt;
+    std::optional<std::chrono::milliseconds> commit_interval = std::nullopt;
+  };
+  // Read-only: commits everything first, then refuses every change (EROFS)
+  // and writes nothing more to the image, not even at close (inodes that
+  // become orphans meanwhile are removed at the next read-write mount).
+  // Read-write again: EROFS for a filesystem opened read-only (its image
+  // was opened read-only) or turned read-only by an error.
+  Status remount(const Remount& remount);
+
+  // Opened read-only (MountOptions::read_only).
   bool read_only() const { return options_.read_only; }
 
   // Names. Each successful call below that returns Attributes of an entry
@@ -218,11 +247,21 @@ class FileSystem {
   Status rename(uint64_t parent, std::string_view name, uint64_t new_parent,
                 std::string_view new_name, uint32_t flags);
 
+  // Where a listing of directory `ino` begun now ends: entries added later
+  // get higher creation indices and are left out of it. A rename and a link
+  // add an entry, so without this end a listing whose entries are renamed
+  // away and back would meet them again and again and never end (btrfs
+  // stops at the index last used when the directory was opened,
+  // btrfs_get_dir_last_index). ENOTDIR.
+  Result<uint64_t> listing_end(uint64_t ino);
+
   // Directory listing from `cookie` (0 = start, then an entry's cookie):
-  // ".", "..", then entries in creation order; calls `emit` until it returns
-  // false (the reply buffer is full). ENOTDIR.
+  // ".", "..", then entries in creation order up to `end` (listing_end; by
+  // default every entry); calls `emit` until it returns false (the reply
+  // buffer is full). ENOTDIR.
   Status readdir(uint64_t ino, uint64_t cookie,
-                 const std::function<bool(const DirListEntry&)>& emit);
+                 const std::function<bool(const DirListEntry&)>& emit,
+                 uint64_t end = kWholeListing);
   // The same listing with each entry's attributes (none for "." and "..",
   // which the kernel neither links nor counts: fs/fuse/readdir.c
   // fuse_direntplus_link). Every entry `emit` accepts takes one lookup
@@ -230,7 +269,9 @@ class FileSystem {
   // unreadable is emitted without attributes and takes none. `emit` runs
   // under the filesystem's lock: it may only format bytes.
   Status readdir_plus(uint64_t ino, uint64_t cookie,
-                      const std::function<bool(const DirListEntry&, const Attributes*)>& emit);
+                      const std::function<bool(const DirListEntry&, const Attributes*)>& emit,
+                      uint64_t end = kWholeListing);
+  static constexpr uint64_t kWholeListing = UINT64_MAX;
 
   // Open files: an inode stays while it is open even if unlinked (the
   // kernel holds a lookup reference for every open file as well).
@@ -318,7 +359,10 @@ class FileSystem {
   // The filesystem tree for reading: the running transaction's, or the
   // committed one on a read-only mount. A handle valid until the next change.
   Result<store::BTree> read_tree();
-  Status check_writable() const;                  // ESHUTDOWN after close, EROFS when read-only
+  Status check_writable() const;  // ESHUTDOWN after close, EROFS when read-only
+  // A read of `state`'s data or listing: updates its atime as the mount's
+  // AtimeUpdates says, when the image may change.
+  void note_access(InodeState& state);
   Status check_space(uint64_t data_bytes) const;  // ENOSPC before a change begins
   Status commit_locked();                         // write out data and inodes, commit, begin anew
   // A change failed half way: abort the transaction, turn read-only.
@@ -414,13 +458,15 @@ class FileSystem {
   // names are then presented as no-key names) or for an unencrypted one.
   Result<fscrypt::FileInfoPtr> name_key(InodeState& dir);
   // Calls `visit` with directory `dir`'s entries in index order from index
-  // `first` while it returns true; EUCLEAN for a malformed index item;
-  // `visit`'s own error stops the walk and is returned.
+  // `first` to below `end` while it returns true; EUCLEAN for a malformed
+  // index item; `visit`'s own error stops the walk and is returned.
   Status for_each_dir_entry(uint64_t dir, uint64_t first,
-                            const std::function<Result<bool>(const DirEntryView&)>& visit);
+                            const std::function<Result<bool>(const DirEntryView&)>& visit,
+                            uint64_t end = kWholeListing);
   // The listing behind readdir and readdir_plus, called under the lock:
-  // `emit` gets each entry from `cookie` and whether it is "." or "..".
-  Status list_entries(uint64_t ino, uint64_t cookie,
+  // `emit` gets each entry from `cookie` to below index `end` and whether
+  // it is "." or "..".
+  Status list_entries(uint64_t ino, uint64_t cookie, uint64_t end,
                       const std::function<bool(const DirListEntry&, bool dot_or_dotdot)>& emit);
   // Symlink targets as stored / as read (encrypted records for encrypted
   // symlinks; the no-key form without the key).
@@ -454,8 +500,9 @@ class FileSystem {
   uint64_t next_ino_ = kRootDirIno + 1;
   uint64_t inode_count_ = 0;
   bool closed_ = false;
-  bool failed_ = false;   // a transaction was aborted: read-only until remount
-  bool changed_ = false;  // something to commit
+  bool failed_ = false;               // a transaction was aborted: read-only until remount
+  bool remounted_read_only_ = false;  // remount(): no change reaches the image
+  bool changed_ = false;              // something to commit
   // Held shared by reads finishing without mutex_ (read()), exclusively by
   // what makes freed data space reusable (a commit unpins it, an abort
   // frees the transaction's allocations), so that no read sees its extents
@@ -470,6 +517,7 @@ class FileSystem {
   // The periodic commit thread.
   std::condition_variable commit_wakeup_;
   bool stop_committer_ = false;
+  uint64_t committer_wakeups_ = 0;  // bumped when the commit interval changes
   std::thread committer_;
 };
 

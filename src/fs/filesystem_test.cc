@@ -565,6 +565,67 @@ TEST_F(FileSystemTest, ReadOnlyMountReadsAndRefusesChanges) {
   EXPECT_EQ(error_of(fs_->write(ino, 0, as_bytes("x"))), EROFS);
 }
 
+// A remount read-only commits what was written (a copy of the image taken
+// right after it holds everything) and from then on writes nothing, not
+// even at close.
+TEST_F(FileSystemTest, RemountReadOnlyCommitsThenWritesNothing) {
+  const uint64_t ino = create(kRootDirIno, "f");
+  write(ino, 0, "written, never synced");
+  must(fs_->mkdir(kRootDirIno, "dir", 0755, kRoot));
+  ASSERT_OK(fs_->remount({.read_only = true}));
+  const block::MemoryDevice at_remount = device_;
+
+  EXPECT_EQ(error_of(fs_->mknod(kRootDirIno, "g", S_IFREG | 0644, 0, kRoot)), EROFS);
+  EXPECT_EQ(error_of(fs_->write(ino, 0, as_bytes("x"))), EROFS);
+  EXPECT_EQ(error_of(fs_->unlink(kRootDirIno, "f")), EROFS);
+  EXPECT_EQ(read_all(ino), "written, never synced");
+  ASSERT_OK(fs_->sync());
+  ASSERT_OK(fs_->close());
+  fs_.reset();
+  EXPECT_TRUE(device_.same_contents(at_remount)) << "the image changed after remount,ro";
+
+  block::MemoryDevice copy = at_remount;
+  auto reopened = must(FileSystem::open(copy));
+  EXPECT_EQ(must(reopened->lookup(kRootDirIno, "f")).size, 21u);
+  EXPECT_TRUE(S_ISDIR(must(reopened->lookup(kRootDirIno, "dir")).mode));
+  ASSERT_OK(reopened->close());
+  mount();
+}
+
+TEST_F(FileSystemTest, RemountReadWriteAgainTakesChanges) {
+  const uint64_t ino = create(kRootDirIno, "f");
+  ASSERT_OK(fs_->remount({.read_only = true}));
+  EXPECT_EQ(error_of(fs_->write(ino, 0, as_bytes("x"))), EROFS);
+  ASSERT_OK(fs_->remount({.read_only = false}));
+  write(ino, 0, "after");
+  remount();
+  EXPECT_EQ(read_all(ino), "after");
+}
+
+TEST_F(FileSystemTest, RemountReadWriteOfAReadOnlyOpenIsRefused) {
+  ASSERT_OK(fs_->close());
+  fs_.reset();
+  mount({.read_only = true});
+  EXPECT_EQ(error_of(fs_->remount({.read_only = false})), EROFS);
+  EXPECT_EQ(error_of(fs_->mknod(kRootDirIno, "g", S_IFREG | 0644, 0, kRoot)), EROFS);
+  ASSERT_OK(fs_->remount({.read_only = true}));
+}
+
+TEST_F(FileSystemTest, RemountChangesTheAtimeRuleOnly) {
+  const uint64_t ino = create(kRootDirIno, "f");
+  write(ino, 0, "data");
+  // An access time later than the change times: relatime leaves it.
+  const Timestamp later{.sec = must(fs_->getattr(ino)).ctime.sec + 3600, .nsec = 0};
+  ASSERT_OK(fs_->setattr(ino, {.atime = later}));
+  Bytes out(4);
+  ASSERT_OK(fs_->read(ino, 0, out));
+  EXPECT_EQ(must(fs_->getattr(ino)).atime.sec, later.sec);
+  ASSERT_OK(fs_->remount({.atime = AtimeUpdates::kAlways}));
+  ASSERT_OK(fs_->read(ino, 0, out));
+  EXPECT_LT(must(fs_->getattr(ino)).atime.sec, later.sec) << "strictatime did not update";
+  write(ino, 0, "more");  // still read-write
+}
+
 TEST_F(FileSystemTest, CloseIsFinal) {
   ASSERT_OK(fs_->close());
   EXPECT_EQ(error_of(fs_->getattr(kRootDirIno)), ESHUTDOWN);

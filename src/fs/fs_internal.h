@@ -12,7 +12,8 @@
 
 namespace ecfs::fs {
 
-// The current time (CLOCK_REALTIME) as stored in inodes.
+// The current time as stored in inodes: the kernel's coarse realtime clock
+// (CLOCK_REALTIME_COARSE), which it stamps its own times with.
 Timestamp now();
 
 struct FileSystem::InodeState {

@@ -5,11 +5,15 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "block/io_buffer.h"
@@ -312,6 +316,18 @@ void op_read(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse_fi
   fuse_reply_buf(req, reinterpret_cast<const char*>(into.data()), *read);
 }
 
+// Drops the kernel's cached attributes of `node` (a negative offset leaves
+// its cached pages alone). The kernel takes no lock of the inode for it, so
+// a handler may do it before its own reply.
+void invalidate_attributes(fuse_session* session, fuse_ino_t node) {
+  if (session == nullptr) return;
+  const int result = fuse_lowlevel_notify_inval_inode(session, node, -1, 0);
+  if (result != 0 && result != -ENOENT) {
+    fuse_log(FUSE_LOG_DEBUG, "ecfs: invalidating the attributes of inode %llu: %s\n",
+             static_cast<unsigned long long>(node), std::strerror(-result));
+  }
+}
+
 void reply_written(fuse_req_t req, const Result<size_t>& written) {
   if (!written) return reply_error(req, written.error());
   fuse_reply_write(req, *written);
@@ -321,9 +337,17 @@ void reply_written(fuse_req_t req, const Result<size_t>& written) {
 // group-executable set-group-ID) file goes through the page cache to the
 // server at once, flagged, and the server clears the bits before the data
 // lands (fs/fuse/file.c fuse_cache_write_iter, fuse_send_write).
+//
+// The kernel keeps the mode it cached (it left the change to the server),
+// so the server tells it the attributes are stale: otherwise stat, even
+// fstat of the writer's own descriptor, would show the bits until the
+// cache times out.
 Status kill_set_id(fuse_req_t req, fuse_ino_t node) {
+  auto before = fs_of(req).getattr(to_inode(node));
+  if (!before) return std::unexpected(before.error());
   auto changed = fs_of(req).setattr(to_inode(node), fs::SetAttributes{.kill_set_id = true});
   if (!changed) return std::unexpected(changed.error());
+  if (changed->mode != before->mode) invalidate_attributes(adapter_of(req).session(), node);
   return ok();
 }
 
@@ -433,12 +457,40 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t node_in, off_t offset_in, fus
 
 // ---- Directories -------------------------------------------------------
 
-void op_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  fi->fh = 0;
-  fuse_reply_open(req, fi);
+// An open directory: where its listing ends (FileSystem::listing_end), taken
+// at opendir and again whenever the listing starts over (rewinddir, which
+// the kernel keeps to itself, shows up as a read from offset 0).
+struct OpenDirectory {
+  std::atomic<uint64_t> end;
+};
+
+OpenDirectory& open_directory(const fuse_file_info* fi) {
+  return *reinterpret_cast<OpenDirectory*>(static_cast<uintptr_t>(fi->fh));
 }
 
-void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+// The end of the listing a readdir from `offset` belongs to.
+Result<uint64_t> listing_end_for(fuse_req_t req, fuse_ino_t node, off_t offset,
+                                 const fuse_file_info* fi) {
+  OpenDirectory& directory = open_directory(fi);
+  if (offset != 0) return directory.end.load(std::memory_order_relaxed);
+  auto end = fs_of(req).listing_end(to_inode(node));
+  if (end) directory.end.store(*end, std::memory_order_relaxed);
+  return end;
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t node, fuse_file_info* fi) {
+  auto end = fs_of(req).listing_end(to_inode(node));
+  if (!end) return reply_error(req, end.error());
+  auto directory = std::make_unique<OpenDirectory>();
+  directory->end = *end;
+  fi->fh = reinterpret_cast<uintptr_t>(directory.get());
+  if (fuse_reply_open(req, fi) == 0) directory.release();
+}
+
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete &open_directory(fi);
+  fuse_reply_err(req, 0);
+}
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t node, int datasync, fuse_file_info*) {
   reply_status(req, fs_of(req).fsync(to_inode(node), datasync != 0));
@@ -450,14 +502,17 @@ mode_t mode_of_dirent_type(uint8_t type) { return static_cast<mode_t>(type) << 1
 // The cookie of each entry is the offset that continues after it, which is
 // what fuse_add_direntry's `off` means; the kernel hands it back as the
 // next request's offset.
-void op_readdir(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse_file_info*) {
+void op_readdir(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse_file_info* fi) {
   if (offset < 0) return reply_errno(req, EINVAL);
+  auto end = listing_end_for(req, node, offset, fi);
+  if (!end) return reply_error(req, end.error());
   std::vector<char> buffer(size);
   size_t used = 0;
   // fuse_add_direntry only formats bytes: calling it from inside the
   // FileSystem's listing (under its lock) is safe.
   const Status listed = fs_of(req).readdir(
-      to_inode(node), static_cast<uint64_t>(offset), [&](const fs::DirListEntry& entry) {
+      to_inode(node), static_cast<uint64_t>(offset),
+      [&](const fs::DirListEntry& entry) {
         struct stat st;
         std::memset(&st, 0, sizeof(st));
         st.st_ino = entry.ino;
@@ -468,7 +523,8 @@ void op_readdir(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse
         if (needed > size - used) return false;
         used += needed;
         return true;
-      });
+      },
+      *end);
   if (!listed) return reply_error(req, listed.error());
   fuse_reply_buf(req, buffer.data(), used);
 }
@@ -477,8 +533,11 @@ void op_readdir(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse
 // carrying the lookup reference the kernel counts when it links the entry
 // (fs/fuse/readdir.c fuse_direntplus_link); a reply the kernel no longer
 // takes gives those references back.
-void op_readdirplus(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse_file_info*) {
+void op_readdirplus(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset,
+                    fuse_file_info* fi) {
   if (offset < 0) return reply_errno(req, EINVAL);
+  auto end = listing_end_for(req, node, offset, fi);
+  if (!end) return reply_error(req, end.error());
   fs::FileSystem& filesystem = fs_of(req);
   const Adapter& adapter = adapter_of(req);
   const uint64_t directory = to_inode(node);
@@ -509,7 +568,8 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, 
         used += fuse_add_direntry_plus(req, buffer.data() + used, size - used, entry.name.c_str(),
                                        &param, static_cast<off_t>(entry.cookie));
         return true;
-      });
+      },
+      *end);
   if (!listed) {
     for (uint64_t inode : referenced) filesystem.forget(inode, 1);
     return reply_error(req, listed.error());
@@ -541,11 +601,50 @@ void op_statfs(fuse_req_t req, fuse_ino_t) {
 
 // ---- Extended attributes -----------------------------------------------
 
+// Whether the caller of `req` is in group `gid` (its fsgid or one of its
+// supplementary groups, which libfuse reads from /proc).
+bool caller_in_group(fuse_req_t req, uint32_t gid) {
+  if (fuse_req_ctx(req)->gid == gid) return true;
+  std::vector<gid_t> groups(64);
+  for (;;) {
+    const int count = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+    if (count < 0) return false;  // unknown: the rule then clears the bit
+    if (static_cast<size_t>(count) > groups.size()) {
+      groups.resize(static_cast<size_t>(count));
+      continue;
+    }
+    return std::find(groups.begin(), groups.begin() + count, gid) != groups.begin() + count;
+  }
+}
+
+// Setting a file's access ACL clears set-group-ID when the caller is neither
+// in the file's group nor holds CAP_FSETID, as chmod does (fs/posix_acl.c
+// posix_acl_update_mode). With FUSE_POSIX_ACL the kernel leaves the mode to
+// the server (fs/fuse/acl.c fuse_set_acl), and its request to clear the bit
+// (FUSE_SETXATTR_ACL_KILL_SGID) needs FUSE_SETXATTR_EXT, which libfuse 3.14
+// cannot decode; so the server applies the rule itself. The kernel drops
+// its cached attributes after the call.
+Status apply_acl_set_group_id_rule(fuse_req_t req, fuse_ino_t node) {
+  auto attributes = fs_of(req).getattr(to_inode(node));
+  if (!attributes) return std::unexpected(attributes.error());
+  if ((attributes->mode & S_ISGID) == 0) return ok();
+  if (caller_in_group(req, attributes->gid)) return ok();
+  if (process_has_capability(fuse_req_ctx(req)->pid, CAP_FSETID)) return ok();
+  auto changed = fs_of(req).setattr(
+      to_inode(node),
+      fs::SetAttributes{.mode = attributes->mode & 07777 & ~static_cast<uint32_t>(S_ISGID)});
+  if (!changed) return std::unexpected(changed.error());
+  return ok();
+}
+
 void op_setxattr(fuse_req_t req, fuse_ino_t node, const char* name, const char* value, size_t size,
                  int flags) {
-  reply_status(req,
-               fs_of(req).setxattr(to_inode(node), name,
-                                   ByteSpan(reinterpret_cast<const uint8_t*>(value), size), flags));
+  Status set = fs_of(req).setxattr(to_inode(node), name,
+                                   ByteSpan(reinterpret_cast<const uint8_t*>(value), size), flags);
+  if (set && std::string_view(name) == "system.posix_acl_access") {
+    set = apply_acl_set_group_id_rule(req, node);
+  }
+  reply_status(req, set);
 }
 
 // getxattr(2) / listxattr(2) size protocol: size 0 asks for the length;
@@ -709,8 +808,9 @@ fuse_lowlevel_ops make_operations() {
 
 }  // namespace
 
-Adapter::Adapter(fs::FileSystem& filesystem, AdapterOptions options)
-    : filesystem_(filesystem), options_(options) {}
+Adapter::Adapter(fs::FileSystem& filesystem, AdapterOptions options,
+                 std::function<void()> on_closed)
+    : filesystem_(filesystem), options_(options), on_closed_(std::move(on_closed)) {}
 
 const fuse_lowlevel_ops& Adapter::operations() {
   static const fuse_lowlevel_ops ops = make_operations();
@@ -719,7 +819,10 @@ const fuse_lowlevel_ops& Adapter::operations() {
 
 Status Adapter::close_filesystem() {
   std::lock_guard lock(close_mutex_);
-  if (!close_result_) close_result_ = filesystem_.close();
+  if (!close_result_) {
+    close_result_ = filesystem_.close();
+    if (on_closed_) on_closed_();
+  }
   return *close_result_;
 }
 

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -67,7 +68,9 @@ struct AdapterOptions {
 
 class Adapter {
  public:
-  explicit Adapter(fs::FileSystem& filesystem, AdapterOptions options = {});
+  // `on_closed` runs once, right after the filesystem is closed.
+  explicit Adapter(fs::FileSystem& filesystem, AdapterOptions options = {},
+                   std::function<void()> on_closed = {});
   Adapter(const Adapter&) = delete;
   Adapter& operator=(const Adapter&) = delete;
 
@@ -83,15 +86,16 @@ class Adapter {
   fuse_session* session() const { return session_; }
   void set_session(fuse_session* session) { session_ = session; }
 
-  // Closes the filesystem (writes out buffered data, commits) the first
-  // time it is called, from the destroy callback or after the session
-  // ended; later calls return the first result.
+  // Closes the filesystem (writes out buffered data, commits) and runs
+  // `on_closed` the first time it is called, from the destroy callback or
+  // after the session ended; later calls return the first result.
   Status close_filesystem();
 
  private:
   fs::FileSystem& filesystem_;
   AdapterOptions options_;
   fuse_session* session_ = nullptr;
+  std::function<void()> on_closed_;
   std::mutex close_mutex_;
   std::optional<Status> close_result_;
 };

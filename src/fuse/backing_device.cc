@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace ecfs::fuse {
@@ -31,26 +32,55 @@ std::string unescape_mountinfo(const std::string& field) {
 
 }  // namespace
 
-Result<std::string> mount_device_number(const std::string& mountpoint) {
+namespace {
+
+struct MountEntry {
+  std::string device;  // "major:minor"
+  std::string type;    // "fuse.ecfs", "fuseblk.ecfs", ...
+};
+
+// The top-most mount at `mountpoint` in /proc/self/mountinfo.
+Result<MountEntry> mount_entry(const std::string& mountpoint) {
   std::ifstream mountinfo("/proc/self/mountinfo");
   if (!mountinfo) return fail(errno ? errno : EIO, "cannot read /proc/self/mountinfo");
-  // Fields: mount id, parent id, major:minor, root, mount point, ...
-  std::string line, found;
+  // Fields: mount id, parent id, major:minor, root, mount point, options,
+  // optional fields, "-", filesystem type, source, super options.
+  std::string line;
+  std::optional<MountEntry> found;
   while (std::getline(mountinfo, line)) {
     std::istringstream fields(line);
-    std::string id, parent, device, root, point;
+    std::string id, parent, device, root, point, field;
     if (!(fields >> id >> parent >> device >> root >> point)) continue;
-    if (unescape_mountinfo(point) == mountpoint) found = device;  // the last one is on top
+    if (unescape_mountinfo(point) != mountpoint) continue;
+    while (fields >> field && field != "-") {
+    }
+    std::string type;
+    fields >> type;
+    found = MountEntry{device, type};  // the last one is on top
   }
-  if (found.empty()) return fail(ENOENT, "nothing is mounted on " + mountpoint);
-  return found;
+  if (!found) return fail(ENOENT, "nothing is mounted on " + mountpoint);
+  return *found;
+}
+
+}  // namespace
+
+Result<std::string> mount_backing_device_name(const std::string& mountpoint) {
+  auto entry = mount_entry(mountpoint);
+  if (!entry) return std::unexpected(entry.error());
+  // A fuseblk superblock's device number is its block device's, whose own
+  // backing device carries that name: the mount's gets a suffix
+  // (fs/fuse/inode.c fuse_bdi_init).
+  if (entry->type == "fuseblk" || entry->type.starts_with("fuseblk.")) {
+    return entry->device + "-fuseblk";
+  }
+  return entry->device;
 }
 
 namespace {
 
 // Writes `value` into the file `name` of the mount's backing device.
 Status set_device_value(const std::string& mountpoint, const std::string& name, uint64_t value) {
-  auto device = mount_device_number(mountpoint);
+  auto device = mount_backing_device_name(mountpoint);
   if (!device) return std::unexpected(device.error());
   const std::string path = "/sys/class/bdi/" + *device + "/" + name;
   const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);

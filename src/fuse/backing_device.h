@@ -35,14 +35,15 @@ inline constexpr uint32_t kDefaultReadAheadKib = 1024;
 // unless told otherwise (-o dirty_ratio=N).
 inline constexpr uint32_t kDefaultDirtyRatio = 20;
 
-// The device number ("major:minor") of the mount at `mountpoint` (a
-// canonical path), from /proc/self/mountinfo: the top-most mount there.
-// Reads no file of the mount, so it may be called before the server
-// answers requests. ENOENT when nothing is mounted there.
-Result<std::string> mount_device_number(const std::string& mountpoint);
+// The name of the mount's backing device under /sys/class/bdi: its device
+// number, with "-fuseblk" after it for a fuseblk mount (whose device number
+// is that of its block device), from /proc/self/mountinfo: the top-most
+// mount there. Reads no file of the mount, so it may be called before the
+// server answers requests. ENOENT when nothing is mounted there.
+Result<std::string> mount_backing_device_name(const std::string& mountpoint);
 
 // Writes `kib` into the mount's backing-device read_ahead_kb. EACCES /
-// EPERM without root; ENOENT as mount_device_number.
+// EPERM without root; ENOENT as mount_backing_device_name.
 Status set_mount_read_ahead(const std::string& mountpoint, uint32_t kib);
 
 // Lets the mount hold `percent` of the system's dirty-page limit (the

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "fuse/ring_abi.h"
@@ -87,6 +88,33 @@ void note_request(const uint8_t* bytes, size_t length) {
   }
 }
 
+// Serves the requests libfuse does not know and returns the status to
+// answer with, or nothing for a request to hand to libfuse.
+std::optional<int> serve_here(const uint8_t* bytes, size_t length) {
+  note_request(bytes, length);
+  if (current.opcode != FUSE_SYNCFS) return std::nullopt;
+  if (!channel.options.sync_filesystem) return ENOSYS;
+  if (Status synced = channel.options.sync_filesystem(); !synced) {
+    fuse_log(FUSE_LOG_ERR, "ecfs: sync failed: %s\n", synced.error().to_string().c_str());
+    return synced.error().errno_value() > 0 ? synced.error().errno_value() : EIO;
+  }
+  return 0;
+}
+
+// Answers request `unique` on /dev/fuse with `error` and no body.
+void answer_on_device(int fd, uint64_t unique, int error) {
+  fuse_out_header out;
+  out.len = sizeof(out);
+  out.error = -error;
+  out.unique = unique;
+  if (::write(fd, &out, sizeof(out)) != static_cast<ssize_t>(sizeof(out))) {
+    // ENOENT: the caller was interrupted and no longer waits.
+    if (errno != ENOENT) {
+      fuse_log(FUSE_LOG_ERR, "ecfs: answering a request failed: %s\n", std::strerror(errno));
+    }
+  }
+}
+
 // Set once the ring serves requests: /dev/fuse then carries forgets and
 // interrupts only.
 std::atomic<bool> ring_serving{false};
@@ -103,11 +131,19 @@ ssize_t read_request(int fd, void* buffer, size_t length, void*) {
   if (last_read_was_forget && ring_serving.load(std::memory_order_relaxed)) {
     std::this_thread::sleep_for(kForgetGatherPause);
   }
-  const ssize_t got = ::read(fd, buffer, length);
-  if (got > 0) note_request(static_cast<const uint8_t*>(buffer), static_cast<size_t>(got));
-  last_read_was_forget =
-      got > 0 && (current.opcode == FUSE_FORGET || current.opcode == FUSE_BATCH_FORGET);
-  return got;
+  for (;;) {
+    const ssize_t got = ::read(fd, buffer, length);
+    if (got <= 0) return got;
+    const auto* bytes = static_cast<const uint8_t*>(buffer);
+    if (const std::optional<int> answered = serve_here(bytes, static_cast<size_t>(got))) {
+      fuse_in_header header;
+      std::memcpy(&header, bytes, sizeof(header));  // serve_here checked the length
+      answer_on_device(fd, header.unique, *answered);
+      continue;
+    }
+    last_read_was_forget = current.opcode == FUSE_FORGET || current.opcode == FUSE_BATCH_FORGET;
+    return got;
+  }
 }
 
 template <typename Field>
@@ -138,7 +174,7 @@ size_t ring_payload_size(const uint8_t* init, uint32_t flags) {
 void start_ring(size_t payload_size) {
   std::lock_guard lock(channel.mutex);
   RingOptions options;
-  options.on_request = note_request;
+  options.on_request = serve_here;
   auto ring = RingChannel::start(channel.session, fuse_session_fd(channel.session), payload_size,
                                  std::move(options));
   if (!ring) {

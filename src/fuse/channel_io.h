@@ -12,6 +12,12 @@
 //  - The flags of a request that libfuse's decoding drops: WRITE's
 //    FUSE_WRITE_KILL_SUIDGID and SETATTR's FATTR_KILL_SUIDGID.
 //
+// - FUSE_SYNCFS, which libfuse 3.14 does not know (it would answer ENOSYS,
+//   and the kernel would never send it again): the hooks serve it
+//   themselves with ChannelOptions::sync_filesystem. The kernel sends it at
+//   sync(2), syncfs(2) and a remount read-only, after it has written its
+//   dirty pages back, on fuseblk mounts (fs/fuse/inode.c fuse_sync_fs).
+//
 // - FUSE over io_uring (fuse/ring_channel.h): when the kernel offers it
 //   (the fuse module's enable_uring parameter), the INIT reply takes it and
 //   a RingChannel serves the requests from then on; replies to its requests
@@ -23,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "base/error.h"
 #include "fuse/libfuse.h"
@@ -47,6 +54,9 @@ const RawRequest& current_request();
 struct ChannelOptions {
   // Serve through io_uring where the kernel offers it.
   bool io_uring = true;
+  // Makes everything the filesystem has durable (FUSE_SYNCFS); unset, the
+  // request is answered ENOSYS.
+  std::function<Status()> sync_filesystem;
 };
 
 // Reads and writes `session`'s requests through the hooks, which take

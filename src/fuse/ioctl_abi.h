@@ -117,12 +117,44 @@ struct PolicyArg {
 };
 static_assert(sizeof(PolicyArg) == 56);
 
+// ECFS_IOC_SYNC: commit everything the mount holds and return once it is
+// durable (`ecfs sync`), for mounts where sync(2) does not reach the daemon
+// (plain fuse: the kernel sends FUSE_SYNCFS to fuseblk mounts only). The
+// caller runs syncfs(2) first, so the kernel's dirty pages are in.
+struct SyncArg {
+  uint32_t version;      // in: kIoctlAbiVersion
+  uint32_t reserved[7];  // 0
+};
+static_assert(sizeof(SyncArg) == 32);
+
+// ECFS_IOC_REMOUNT: what a remount (mount(8) "remount") changes in the
+// daemon: read-only or read-write, the atime rule and the commit interval.
+// The kernel's own flags are changed with mount(2) beside it. Root only.
+inline constexpr uint32_t kRemountReadOnly = 0x1;
+inline constexpr uint32_t kRemountNoDirectoryAtime = 0x2;
+// The atime rule and kRemountNoDirectoryAtime are ignored: both stay as
+// they are (a remount naming no atime option, as the kernel's MS_REMOUNT).
+inline constexpr uint32_t kRemountKeepAtime = 0x4;
+inline constexpr uint32_t kRemountAtimeNever = 0;     // noatime
+inline constexpr uint32_t kRemountAtimeRelative = 1;  // relatime
+inline constexpr uint32_t kRemountAtimeAlways = 2;    // strictatime
+struct RemountArg {
+  uint32_t version;         // in: kIoctlAbiVersion
+  uint32_t flags;           // in: kRemount*
+  uint32_t atime;           // in: kRemountAtime*
+  uint32_t commit_seconds;  // in: the new commit interval; 0 keeps it
+  uint32_t reserved[4];     // 0
+};
+static_assert(sizeof(RemountArg) == 32);
+
 // The command numbers.
 inline constexpr unsigned ECFS_IOC_ADD_KEY = _IOWR(kIoctlType, 0x40, AddKeyArg);
 inline constexpr unsigned ECFS_IOC_REMOVE_KEY = _IOWR(kIoctlType, 0x41, RemoveKeyArg);
 inline constexpr unsigned ECFS_IOC_KEY_STATUS = _IOWR(kIoctlType, 0x42, KeyStatusArg);
 inline constexpr unsigned ECFS_IOC_SET_POLICY = _IOWR(kIoctlType, 0x43, PolicyArg);
 inline constexpr unsigned ECFS_IOC_GET_POLICY = _IOWR(kIoctlType, 0x44, PolicyArg);
+inline constexpr unsigned ECFS_IOC_SYNC = _IOWR(kIoctlType, 0x45, SyncArg);
+inline constexpr unsigned ECFS_IOC_REMOUNT = _IOWR(kIoctlType, 0x46, RemountArg);
 
 // The argument size a command carries, or 0 for a number that is not an
 // ecfs command.
@@ -137,6 +169,10 @@ constexpr size_t ioctl_argument_size(unsigned command) {
     case ECFS_IOC_SET_POLICY:
     case ECFS_IOC_GET_POLICY:
       return sizeof(PolicyArg);
+    case ECFS_IOC_SYNC:
+      return sizeof(SyncArg);
+    case ECFS_IOC_REMOUNT:
+      return sizeof(RemountArg);
     default:
       return 0;
   }

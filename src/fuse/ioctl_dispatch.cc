@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstring>
 #include <string>
@@ -264,6 +265,39 @@ IoctlAnswer get_policy(fs::FileSystem& filesystem, uint64_t ino, ByteSpan in) {
   return answer_with(out);
 }
 
+// Anyone may commit, as anyone may call sync(2).
+IoctlAnswer sync(fs::FileSystem& filesystem) {
+  if (Status synced = filesystem.sync(); !synced) return refuse(synced.error());
+  SyncArg out;
+  std::memset(&out, 0, sizeof(out));
+  out.version = kIoctlAbiVersion;
+  return answer_with(out);
+}
+
+// As mount(2)'s MS_REMOUNT: CAP_SYS_ADMIN.
+IoctlAnswer remount(fs::FileSystem& filesystem, const fscrypt::Caller& caller, ByteSpan in) {
+  if (!caller.is_privileged) return refuse(EPERM, "only root may remount");
+  RemountArg arg;
+  std::memcpy(&arg, in.data(), sizeof(arg));
+  constexpr uint32_t kKnownFlags = kRemountReadOnly | kRemountNoDirectoryAtime | kRemountKeepAtime;
+  if ((arg.flags & ~kKnownFlags) != 0 || arg.atime > kRemountAtimeAlways ||
+      !all_zero(arg.reserved)) {
+    return refuse(EINVAL, "unknown remount flags or reserved fields set");
+  }
+  fs::FileSystem::Remount remount;
+  remount.read_only = (arg.flags & kRemountReadOnly) != 0;
+  if ((arg.flags & kRemountKeepAtime) == 0) {
+    remount.directory_atime = (arg.flags & kRemountNoDirectoryAtime) == 0;
+    remount.atime = arg.atime == kRemountAtimeNever      ? fs::AtimeUpdates::kNever
+                    : arg.atime == kRemountAtimeRelative ? fs::AtimeUpdates::kRelative
+                                                         : fs::AtimeUpdates::kAlways;
+  }
+  if (arg.commit_seconds != 0) remount.commit_interval = std::chrono::seconds(arg.commit_seconds);
+  if (Status done = filesystem.remount(remount); !done) return refuse(done.error());
+  RemountArg out = arg;
+  return answer_with(out);
+}
+
 }  // namespace
 
 IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt::Caller& caller,
@@ -292,6 +326,10 @@ IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt
       return set_policy(filesystem, ino, caller, in);
     case ECFS_IOC_GET_POLICY:
       return get_policy(filesystem, ino, in);
+    case ECFS_IOC_SYNC:
+      return sync(filesystem);
+    case ECFS_IOC_REMOUNT:
+      return remount(filesystem, caller, in);
     default:
       return refuse(ENOTTY, "not an ecfs ioctl");
   }

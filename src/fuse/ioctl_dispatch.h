@@ -2,7 +2,8 @@
 // the argument exactly as the kernel checks its fscrypt counterparts
 // (fs/crypto/keyring.c, policy.c), plus the ABI's own rules (version,
 // reserved fields and unused bytes zero), calls the FileSystem's fscrypt
-// operation, and builds the struct copied back to the caller.
+// operation (or its sync or remount), and builds the struct copied back to
+// the caller.
 //
 // Key bytes: the raw key of ECFS_IOC_ADD_KEY is copied once, into a
 // crypto::SecretBytes, and never into an answer or a message. The caller's

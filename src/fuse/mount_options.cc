@@ -9,22 +9,31 @@ namespace {
 
 // Generic mount flags (mount(8) "FILESYSTEM-INDEPENDENT MOUNT OPTIONS")
 // that libfuse 3.14 turns into mount(2) flags (lib/mount.c mount_flags).
-constexpr std::array<std::string_view, 11> kKernelFlags = {"suid",    "nosuid", "dev",    "nodev",
-                                                           "exec",    "noexec", "sync",   "async",
-                                                           "dirsync", "atime",  "noatime"};
+constexpr std::array<std::string_view, 9> kKernelFlags = {
+    "suid", "nosuid", "dev", "nodev", "exec", "noexec", "sync", "async", "dirsync"};
 
-// Options of fstab and mount(8) itself, meaningless to a filesystem, and
-// atime variants libfuse 3.14 cannot pass to mount(2) (a FUSE mount gets
-// the kernel's default, relatime); fstab lines may carry them all.
-constexpr std::array<std::string_view, 18> kIgnored = {
-    "defaults",    "auto",          "noauto",     "user",     "nouser",   "users",
-    "owner",       "group",         "nofail",     "_netdev",  "relatime", "norelatime",
-    "strictatime", "nostrictatime", "nodiratime", "diratime", "lazytime", "nolazytime"};
+// Options of fstab and mount(8) itself, meaningless to a filesystem; fstab
+// lines may carry them all. lazytime is what ecfs does anyway.
+constexpr std::array<std::string_view, 12> kIgnored = {
+    "defaults", "auto",  "noauto", "user",    "nouser",   "users",
+    "owner",    "group", "nofail", "_netdev", "lazytime", "nolazytime"};
+
+// What mount(8) copies from a live FUSE mount into a remount's options:
+// the kernel's own mount parameters, which cannot change.
+constexpr std::array<std::string_view, 5> kLiveMountParameters = {
+    "user_id=", "group_id=", "rootmode=", "blksize=", "max_read="};
 
 template <size_t N>
 bool is_one_of(std::string_view option, const std::array<std::string_view, N>& names) {
   for (std::string_view name : names)
     if (option == name) return true;
+  return false;
+}
+
+bool is_live_mount_parameter(std::string_view option) {
+  for (std::string_view prefix : kLiveMountParameters) {
+    if (option.starts_with(prefix)) return true;
+  }
   return false;
 }
 
@@ -69,8 +78,17 @@ Status parse_dirty_ratio(std::string_view value, MountConfig& config) {
   return ok();
 }
 
+// Options only a new mount can apply.
+constexpr std::array<std::string_view, 7> kMountTimeOnly = {
+    "debug",     "writeback_cache", "no_writeback_cache", "blkdev",
+    "no_blkdev", "io_uring",        "no_io_uring"};
+
 Status parse_one(std::string_view option, bool sloppy, MountConfig& config) {
   if (option.empty()) return ok();
+  if (config.remount && is_one_of(option, kMountTimeOnly)) {
+    config.mount_time_only.emplace_back(option);
+    return ok();
+  }
   if (option == "ro") {
     config.read_only = true;
   } else if (option == "rw") {
@@ -89,12 +107,30 @@ Status parse_one(std::string_view option, bool sloppy, MountConfig& config) {
     config.writeback_cache = true;
   } else if (option == "no_writeback_cache") {
     config.writeback_cache = false;
+  } else if (option == "blkdev") {
+    config.blkdev = true;
+  } else if (option == "no_blkdev") {
+    config.blkdev = false;
   } else if (option == "io_uring") {
     config.io_uring = true;
   } else if (option == "no_io_uring") {
     config.io_uring = false;
   } else if (option == "default_permissions") {
     // Always on.
+  } else if (option == "noatime") {
+    config.atime = fs::AtimeUpdates::kNever;
+  } else if (option == "atime" || option == "relatime" || option == "nostrictatime") {
+    config.atime = fs::AtimeUpdates::kRelative;
+  } else if (option == "strictatime" || option == "norelatime") {
+    config.atime = fs::AtimeUpdates::kAlways;
+  } else if (option == "nodiratime") {
+    config.directory_atime = false;
+  } else if (option == "diratime") {
+    config.directory_atime = true;
+  } else if (option == "remount") {
+    config.remount = true;
+  } else if (config.remount && is_live_mount_parameter(option)) {
+    // Copied by mount(8) from the live mount; unchanged.
   } else if (is_one_of(option, kKernelFlags)) {
     config.kernel_options.emplace_back(option);
   } else if (is_one_of(option, kIgnored) || option.starts_with("x-") ||
@@ -109,6 +145,14 @@ Status parse_one(std::string_view option, bool sloppy, MountConfig& config) {
 }  // namespace
 
 Status parse_mount_options(std::string_view list, bool sloppy, MountConfig& config) {
+  // mount(8) puts "remount" anywhere in the list; the options copied from
+  // the live mount may come before it.
+  for (size_t start = 0; start <= list.size();) {
+    size_t end = list.find(',', start);
+    if (end == std::string_view::npos) end = list.size();
+    if (list.substr(start, end - start) == "remount") config.remount = true;
+    start = end + 1;
+  }
   size_t start = 0;
   while (start <= list.size()) {
     size_t end = list.find(',', start);

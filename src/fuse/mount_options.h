@@ -12,6 +12,13 @@
 //   no_writeback_cache     sends it in large requests; "no_" sends every
 //                          write(2) through at once, so SEEK_DATA/SEEK_HOLE
 //                          and st_blocks see data still held by open writers
+//   blkdev                 (default when root) mount as fuseblk over a loop
+//   no_blkdev              device attached to the image, so that sync(2),
+//                          syncfs(2) and a remount read-only commit, and an
+//                          unmount returns only once the daemon has
+//                          committed and let go of the image
+//                          (block/loop_device.h); "no_" mounts plain fuse,
+//                          where only fsync(2) and `ecfs sync` commit
 //   io_uring               (default) serve requests through io_uring where
 //   no_io_uring            the kernel offers it (the fuse module parameter
 //                          enable_uring; fuse/ring_channel.h); "no_" keeps
@@ -25,14 +32,34 @@
 //                          the kernel's strict 1%): set through sysfs when
 //                          the mount runs as root (fuse/backing_device.h)
 //   default_permissions    accepted; always on (the kernel checks access)
-//   suid nosuid dev nodev exec noexec sync async dirsync atime noatime
-//                          passed to the kernel (libfuse's defaults are
-//                          nosuid,nodev)
+//   suid nosuid dev nodev exec noexec sync async dirsync
+//                          passed to the kernel. `ecfs mount` defaults to
+//                          nosuid,nodev (libfuse's defaults); the mount(8)
+//                          helper run by root to suid,dev, mount(8)'s own
+//                          defaults, since mount(8) drops options equal to
+//                          its defaults before it runs the helper (an fstab
+//                          "suid" would otherwise never arrive)
+//   noatime, relatime (default), strictatime (norelatime)
+//                          when reads and listings the daemon serves
+//                          update the access time (the kernel marks FUSE
+//                          inodes S_NOATIME and leaves atime to the daemon;
+//                          reads its page cache serves update nothing);
+//                          atime and nostrictatime mean relatime. The
+//                          kernel's mount flag is set to match, so that
+//                          /proc/mounts and a remount see it: strictatime
+//                          needs root (set after mounting with
+//                          mount_setattr(2); libfuse 3.14 cannot pass it)
+//   nodiratime, diratime   listings leave a directory's atime alone (needs
+//                          root, as strictatime) / update it (default)
+//   lazytime nolazytime    accepted: atime updates always wait in memory for
+//                          the next commit, never written on their own
 //   defaults auto noauto user nouser users owner group nofail _netdev
 //   x-* comment=*          fstab / mount(8) options, accepted and ignored
-//   relatime norelatime strictatime nostrictatime diratime nodiratime
-//   lazytime nolazytime    accepted and ignored: libfuse 3.14 cannot pass
-//                          them (the mount gets the kernel default, relatime)
+//
+// A remount (mount(8)'s "remount", `mount -o remount,ro MNT`) takes the
+// same options, and the ones mount(8) copies from the live mount (the
+// kernel's user_id=, group_id=, rootmode=, blksize=, max_read=,
+// allow_other, default_permissions).
 //
 // Anything else is an error (EINVAL naming it) unless `sloppy` (mount -s).
 #pragma once
@@ -44,6 +71,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "fs/filesystem.h"
 
 namespace ecfs::fuse {
 
@@ -54,6 +82,15 @@ struct MountConfig {
   bool debug = false;
   bool writeback_cache = true;
   bool io_uring = true;
+  // Unset: fuseblk when root (the only one allowed to mount it).
+  std::optional<bool> blkdev;
+  // Unset: relatime, the default.
+  std::optional<fs::AtimeUpdates> atime;
+  std::optional<bool> directory_atime;  // unset: diratime, the default
+  bool remount = false;                 // "remount" (from mount(8))
+  // In a remount: options a live mount cannot change (writeback_cache,
+  // io_uring, blkdev, debug and their "no_" forms), as given.
+  std::vector<std::string> mount_time_only;
   // Unset: the default, set quietly where permitted; set: asked for, so a
   // failure to apply it is reported.
   std::optional<uint32_t> read_ahead_kb;

@@ -252,7 +252,13 @@ class RingWorker {
     serving_unique_ = in.unique;
     commit_id_ = entry.commit_id;
     replied_ = false;
-    if (options_.on_request) options_.on_request(request, in.len);
+    if (options_.on_request) {
+      if (const std::optional<int> answered = options_.on_request(request, in.len)) {
+        answer_error(entry.commit_id, in.unique, *answered);
+        channel_.served_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+    }
     fuse_buf buffer;
     std::memset(&buffer, 0, sizeof(buffer));
     buffer.size = in.len;

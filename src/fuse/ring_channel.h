@@ -53,8 +53,11 @@ struct RingOptions {
   // pinning_helps().
   std::optional<bool> pin_threads;
   // Called on the serving thread with each request's bytes before libfuse
-  // sees them (channel_io's bookkeeping of raw request flags).
-  std::function<void(const uint8_t*, size_t)> on_request;
+  // sees them (channel_io's bookkeeping of raw request flags, and requests
+  // libfuse does not know). When it returns an errno (0 for success) the
+  // request has been served: the thread answers it with that status and
+  // no body instead of handing it to libfuse.
+  std::function<std::optional<int>(const uint8_t*, size_t)> on_request;
 };
 
 class RingWorker;

@@ -51,8 +51,14 @@ std::string escape_option_value(const std::string& value) {
 std::string mount_option_list(const SessionOptions& options) {
   // default_permissions always: the filesystem checks only what the kernel
   // leaves to filesystems (fs/filesystem.h "Permissions").
-  std::string list =
-      "default_permissions,subtype=ecfs,fsname=" + escape_option_value(options.fsname);
+  std::string list = "default_permissions,subtype=ecfs";
+  if (options.block_device.empty()) {
+    list += ",fsname=" + escape_option_value(options.fsname);
+  } else {
+    // The kernel opens the source as a block device (get_tree_bdev); the
+    // block size only has to lie between the device's sector and a page.
+    list += ",blkdev,blksize=4096,fsname=" + escape_option_value(options.block_device);
+  }
   if (options.read_only) list += ",ro";
   if (options.allow_other) list += ",allow_other";
   for (const std::string& option : options.kernel_options) list += "," + option;
@@ -199,7 +205,7 @@ Status serve(fs::FileSystem& filesystem, const std::string& mountpoint,
              const SessionOptions& options, const std::function<void()>& on_mounted) {
   AdapterOptions adapter_options = options.adapter;
   adapter_options.max_readahead = options.read_ahead_kb * 1024;
-  Adapter adapter(filesystem, adapter_options);
+  Adapter adapter(filesystem, adapter_options, options.on_closed);
 
   std::vector<std::string> arguments = {"ecfs", "-o", mount_option_list(options)};
   if (options.debug) arguments.emplace_back("-d");
@@ -222,8 +228,15 @@ Status serve(fs::FileSystem& filesystem, const std::string& mountpoint,
     // libfuse has printed the reason (fusermount3's or mount(2)'s).
     return fail(EIO, "mounting on " + mountpoint + " failed");
   }
+  if (options.mount_flags) {
+    if (Status changed = change_mount_flags(mountpoint, *options.mount_flags); !changed) {
+      fuse_session_unmount(session.get());
+      return changed;
+    }
+  }
   ChannelOptions channel_options;
   channel_options.io_uring = options.io_uring;
+  channel_options.sync_filesystem = [&filesystem] { return filesystem.sync(); };
   if (Status hooked = install_channel_io(session.get(), channel_options); !hooked) {
     fuse_session_unmount(session.get());
     return hooked;

@@ -5,7 +5,9 @@
 // Stopping. `fusermount3 -u MNT` (or umount) ends the loop: the kernel
 // first writes back its cached dirty pages through the still-running
 // server, then drops the connection; serve() then closes the filesystem
-// (buffered data written out, committed) and returns. SIGINT, SIGTERM and
+// (buffered data written out, committed) and returns. On a fuseblk mount
+// the kernel sends FUSE_DESTROY first and the unmount waits for its
+// answer, which comes once the filesystem is closed and the image let go. SIGINT, SIGTERM and
 // SIGHUP take the same path: a dedicated thread receives them and unmounts
 // the mount itself (lazily if it is busy, like umount -l; the server keeps
 // serving the processes still inside until they leave). libfuse's own
@@ -16,21 +18,35 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
 #include "fs/filesystem.h"
 #include "fuse/adapter.h"
+#include "fuse/mount_flags.h"
 
 namespace ecfs::fuse {
 
 struct SessionOptions {
   std::string fsname;  // the mount's source in /proc/mounts and df: the image path
+  // Mount as fuseblk with this block device (a loop device over the image,
+  // block/loop_device.h) as the source, which then replaces `fsname`: the
+  // kernel sends FUSE_SYNCFS at sync(2) and syncfs(2), answered with a
+  // commit, and a FUSE_DESTROY at unmount that it waits for, answered once
+  // the filesystem is closed and `on_closed` has run. Root only.
+  std::string block_device;
+  // Runs once the filesystem is closed, before serve() returns or (on a
+  // fuseblk mount) before the unmount does: lets go of the image.
+  std::function<void()> on_closed;
   bool read_only = false;
   bool allow_other = false;
   bool debug = false;                       // libfuse's request trace on stderr
   std::vector<std::string> kernel_options;  // generic mount flags (nosuid, noatime, ...)
+  // Mount flags libfuse cannot pass (strictatime, nodiratime), set right
+  // after mounting (fuse/mount_flags.h). Root only: a failure fails serve().
+  std::optional<KernelMountFlags> mount_flags;
   // The mount's readahead window (fuse/backing_device.h); 0 keeps the kernel's.
   // A failure to set it is logged as a warning when `read_ahead_required`,
   // else ignored (a mount by a user may not write sysfs).

@@ -165,6 +165,44 @@ TEST_F(AclTest, AccessAclsAreEnforcedForOtherUsers) {
   EXPECT_EQ(errno_as_nobody([&] { return open_errno(open_file, O_RDONLY); }), EACCES);
 }
 
+// Setting an access ACL clears set-group-ID when the caller is neither in
+// the file's group nor holds CAP_FSETID, as chmod does (fs/posix_acl.c
+// posix_acl_update_mode); the owner in the group, and root, keep it.
+TEST_F(AclTest, SettingAnAclClearsSetGroupIdAsChmodDoes) {
+  const auto make = [&](const std::string& name, gid_t group) {
+    const std::string file = path(name);
+    EXPECT_TRUE(write_file(file, "x", O_TRUNC, 0755));
+    EXPECT_EQ(chown(file.c_str(), kNobodyUid, group), 0);
+    EXPECT_EQ(chmod(file.c_str(), 02775), 0);
+    return file;
+  };
+  const auto setfacl_as_nobody = [](const std::string& file) {
+    return errno_as_nobody([&] {
+      const std::string command = "setfacl -m u:1234:rw '" + file + "' 2>/dev/null";
+      return std::system(command.c_str()) == 0 ? 0 : EPERM;
+    });
+  };
+  const auto mode_of = [](const std::string& file) { return stat_of(file).st_mode & 07777; };
+
+  // Owned by nobody, group root: nobody is not in it.
+  const std::string foreign = make("foreign", 0);
+  ASSERT_EQ(setfacl_as_nobody(foreign), 0);
+  EXPECT_EQ(mode_of(foreign) & 02000, 0u) << std::oct << mode_of(foreign);
+  EXPECT_NE(getfacl({foreign}).find("user:1234:rw-"), std::string::npos) << getfacl({foreign});
+  // In its own group: kept.
+  const std::string own = make("own", kNobodyGid);
+  ASSERT_EQ(setfacl_as_nobody(own), 0);
+  EXPECT_EQ(mode_of(own) & 02000, 02000u) << std::oct << mode_of(own);
+  // Root (CAP_FSETID): kept.
+  const std::string roots = make("roots", 0);
+  ASSERT_TRUE(setfacl({"-m", "u:1234:rw", roots}).succeeded());
+  EXPECT_EQ(mode_of(roots) & 02000, 02000u) << std::oct << mode_of(roots);
+  // The same rule as chmod's, for comparison.
+  const std::string chmodded = make("chmodded", 0);
+  EXPECT_EQ(errno_as_nobody([&] { return errno_of(chmod(chmodded.c_str(), 02775)); }), 0);
+  EXPECT_EQ(mode_of(chmodded) & 02000, 0u);
+}
+
 TEST_F(AclTest, DefaultAclsAreInheritedByNewFilesAndDirectories) {
   const std::string dir = path("shared");
   ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
@@ -368,6 +406,91 @@ TEST_F(AttributesTest, WritesTruncatesAndChownsClearSetIdBitsAsLinuxDoes) {
   EXPECT_EQ(read_file(installed), "binary");
 }
 
+// When the server clears set-user-ID or set-group-ID itself (a write,
+// fallocate, punch hole or zero range by a caller without CAP_FSETID), the
+// kernel's cached mode must go at once: a statx that asks for the mode
+// alone (as `stat -c %A` does), by the writer or right after, shows the
+// cleared bits. (One that asks for the block count too is sent to the
+// daemon anyway, as the kernel does not keep that under the write-back
+// cache.)
+TEST_F(AttributesTest, SetIdBitsClearedByTheServerShowAtOnce) {
+  struct Case {
+    const char* name;
+    std::function<int(int fd)> change;
+  };
+  const std::vector<Case> cases = {
+      {"write", [](int fd) { return pwrite(fd, "more", 4, 0) == 4 ? 0 : errno; }},
+      {"fallocate", [](int fd) { return errno_of(fallocate(fd, 0, 0, 65536)); }},
+      {"punch",
+       [](int fd) {
+         return errno_of(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096));
+       }},
+      {"zero", [](int fd) { return errno_of(fallocate(fd, FALLOC_FL_ZERO_RANGE, 0, 4096)); }},
+  };
+  for (const Case& c : cases) {
+    const std::string file = path(c.name);
+    ASSERT_TRUE(write_file(file, std::string(8192, 'd'), O_TRUNC, 0666));
+    // -rwSrwSrw-: set-user-ID goes, set-group-ID (not group-executable) stays.
+    ASSERT_EQ(chmod(file.c_str(), 06666), 0);
+    ASSERT_EQ(stat_of(file).st_mode & 07777, 06666u);
+    // The child reports the mode its fstat saw, marked so that no errno
+    // can be mistaken for it.
+    constexpr int kModeMark = 0x100000;
+    EXPECT_EQ(errno_as_nobody([&] {
+                const int fd = open(file.c_str(), O_RDWR);
+                if (fd < 0) return errno;
+                int result = c.change(fd);
+                struct statx st;
+                if (result == 0) result = errno_of(statx(fd, "", AT_EMPTY_PATH, STATX_MODE, &st));
+                close(fd);
+                return result == 0 ? static_cast<int>(kModeMark | (st.stx_mode & 07777)) : result;
+              }),
+              kModeMark | 02666)
+        << c.name << ": the writer's statx shows another mode (or an errno)";
+    struct statx st;
+    ASSERT_EQ(statx(AT_FDCWD, file.c_str(), 0, STATX_MODE, &st), 0);
+    EXPECT_EQ(st.stx_mode & 07777, 02666u) << c.name;
+  }
+}
+
+// ctime never goes backwards, whoever stamps it: the kernel stamps a
+// cached file's times itself (write-back cache) with its coarse clock, the
+// daemon stamps what it changes (links, xattrs, directories), and both must
+// read the same clock, or a later change can carry an earlier time.
+TEST_F(AttributesTest, ChangeTimesNeverGoBackwards) {
+  const std::string file = path("stamped");
+  const int fd = open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  const auto ctime_of = [&] {
+    struct stat st;
+    EXPECT_EQ(fstat(fd, &st), 0);
+    return std::pair<int64_t, int64_t>(st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+  };
+  auto last = ctime_of();
+  const std::vector<std::pair<const char*, std::function<void()>>> changes = {
+      {"write", [&] { ASSERT_EQ(pwrite(fd, "x", 1, 0), 1); }},
+      {"link",
+       [&] {
+         ASSERT_EQ(link(file.c_str(), path("other").c_str()), 0);
+         ASSERT_EQ(unlink(path("other").c_str()), 0);
+       }},
+      {"setxattr", [&] { ASSERT_EQ(fsetxattr(fd, "user.t", "1", 1, 0), 0); }},
+      {"chmod", [&] { ASSERT_EQ(fchmod(fd, 0640), 0); }},
+      {"truncate", [&] { ASSERT_EQ(ftruncate(fd, 0), 0); }},
+  };
+  for (int round = 0; round < 100; ++round) {
+    for (const auto& [name, change] : changes) {
+      change();
+      const auto now = ctime_of();
+      ASSERT_GE(now, last) << "round " << round << ": ctime went back at " << name << " ("
+                           << last.first << "." << last.second << " -> " << now.first << "."
+                           << now.second << ")";
+      last = now;
+    }
+  }
+  close(fd);
+}
+
 TEST_F(AttributesTest, ChmodChownAndUtimensatWithNanoseconds) {
   const std::string file = path("f");
   ASSERT_TRUE(write_file(file, "x"));
@@ -456,13 +579,15 @@ TEST_F(AttributesTest, StatfsNumbersAreSane) {
   EXPECT_LE(used, kData + (4ull << 20));
   EXPECT_EQ(full.f_files - full.f_ffree, empty.f_files - empty.f_ffree + 1);
 
-  // df reads the same numbers; the image is the mount's source.
+  // df reads the same numbers; the mount's source is the image (root
+  // mounts fuseblk: the loop device over it).
   if (kernel_test::program_available("df")) {
     const auto df = kernel_test::run_process({"df", "-P", mountpoint_});
     ASSERT_TRUE(df.succeeded()) << df.err;
-    EXPECT_NE(df.out.find(image_), std::string::npos) << df.out;
+    EXPECT_NE(df.out.find(mount_source(mountpoint_)), std::string::npos) << df.out;
   }
-  EXPECT_EQ(mount_type(mountpoint_), "fuse.ecfs");
+  EXPECT_EQ(mounted_image(mountpoint_), image_);
+  EXPECT_EQ(mount_type(mountpoint_), "fuseblk.ecfs");
 
   // Freed when deleted (after the commit that frees it).
   ASSERT_EQ(unlink(path("fill").c_str()), 0);

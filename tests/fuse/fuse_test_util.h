@@ -155,6 +155,34 @@ inline std::string mount_type(const std::string& mountpoint) {
 
 inline bool is_mounted(const std::string& mountpoint) { return !mount_type(mountpoint).empty(); }
 
+// The source of the mount at `mountpoint` ("" if nothing is mounted there).
+inline std::string mount_source(const std::string& mountpoint) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, result;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, point, field, type, source;
+    fields >> id >> parent >> device >> root >> point;
+    if (unescape_mountinfo(point) != mountpoint) continue;
+    while (fields >> field && field != "-") {
+    }
+    fields >> type >> source;
+    result = unescape_mountinfo(source);
+  }
+  return result;
+}
+
+// The image a mount serves: its source, or for a fuseblk mount (root's
+// default) the file behind its loop device.
+inline std::string mounted_image(const std::string& mountpoint) {
+  const std::string source = mount_source(mountpoint);
+  if (mount_type(mountpoint) != "fuseblk.ecfs" || !source.starts_with("/dev/loop")) return source;
+  std::ifstream in("/sys/block/" + source.substr(5) + "/loop/backing_file");
+  std::string backing;
+  std::getline(in, backing);
+  return backing;
+}
+
 // True once no process holds the image's lock (the daemon has exited).
 inline bool image_unlocked(const std::string& image) {
   const int fd = open(image.c_str(), O_RDONLY | O_CLOEXEC);

@@ -153,6 +153,63 @@ TEST_F(NamespaceTest, ReaddirOfManyEntriesSeesEachOnceAcrossBatches) {
       << inodes_in_use() << " inodes in use, " << inodes_before << " before";
 }
 
+// A listing whose entries are renamed away and back while it runs ends:
+// each rename gives the name a new creation index, which a listing that
+// followed every new index would meet again and again. The listing stops
+// at the entries that existed when the directory was opened (as btrfs
+// does); a rewind starts a listing that sees everything there is then.
+TEST_F(NamespaceTest, ReaddirEndsWhileItsEntriesAreRenamedAwayAndBack) {
+  constexpr int kEntries = 200;
+  ASSERT_EQ(mkdir(path("moving").c_str(), 0755), 0);
+  for (int i = 0; i < kEntries; ++i) {
+    ASSERT_EQ(open_errno(path("moving/f" + std::to_string(i)), O_WRONLY | O_CREAT), 0);
+  }
+  const int fd = open(path("moving").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  std::vector<char> buffer(512);  // a few entries per call
+  std::map<std::string, int> seen;
+  long listed = 0;
+  for (;;) {
+    const long n = syscall(SYS_getdents64, fd, buffer.data(), buffer.size());
+    ASSERT_GE(n, 0) << std::strerror(errno);
+    if (n == 0) break;
+    for (long offset = 0; offset < n;) {
+      const auto* entry = reinterpret_cast<const dirent64*>(buffer.data() + offset);
+      offset += entry->d_reclen;
+      const std::string name = entry->d_name;
+      ++listed;
+      ++seen[name];
+      if (name == "." || name == "..") continue;
+      const std::string from = path("moving/" + name);
+      ASSERT_EQ(rename(from.c_str(), path("moving/away").c_str()), 0) << name;
+      ASSERT_EQ(rename(path("moving/away").c_str(), from.c_str()), 0) << name;
+    }
+    ASSERT_LT(listed, 20 * kEntries) << "the listing does not end";
+  }
+  for (int i = 0; i < kEntries; ++i) {
+    EXPECT_GE(seen["f" + std::to_string(i)], 1) << "f" << i << " was never listed";
+  }
+  EXPECT_EQ(seen.count("away"), 0u);
+  // A name made after the opendir is not in this listing, but a rewind
+  // starts one that has it.
+  ASSERT_EQ(open_errno(path("moving/late"), O_WRONLY | O_CREAT), 0);
+  ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+  std::map<std::string, int> again;
+  for (;;) {
+    const long n = syscall(SYS_getdents64, fd, buffer.data(), buffer.size());
+    ASSERT_GE(n, 0) << std::strerror(errno);
+    if (n == 0) break;
+    for (long offset = 0; offset < n;) {
+      const auto* entry = reinterpret_cast<const dirent64*>(buffer.data() + offset);
+      offset += entry->d_reclen;
+      ++again[entry->d_name];
+    }
+  }
+  close(fd);
+  EXPECT_EQ(again.size(), static_cast<size_t>(kEntries + 3));
+  EXPECT_EQ(again.count("late"), 1u);
+}
+
 TEST_F(NamespaceTest, MissingNamesAppearWhicheverWayTheyAreMade) {
   // A lookup of a missing name is cached by the kernel as a negative entry;
   // every way of making the name must still show it at once (and a removal

@@ -1,0 +1,151 @@
+// ecfs through mount(8), umount(8) and fstab, as an administrator uses it:
+// `mount -t fuse.ecfs`, `mount -T FSTAB DIR`, `mount -o remount,ro DIR`.
+// mount(8) runs /sbin/mount.fuse.ecfs (and, to remount a fuseblk mount,
+// /sbin/mount.fuseblk.ecfs); each test runs in a private mount namespace
+// where a tmpfs over /usr/sbin holds just those two links to the binary
+// under test, so nothing of the machine's /sbin is used or changed.
+#include "fuse_test_util.h"
+
+namespace ecfs::fuse_test {
+namespace {
+
+// Shared by every script: its operands, the helper links, and checks that
+// print what went wrong.
+constexpr const char* kPreamble = R"sh(
+set -u
+IMG=$1 MNT=$2 ECFS=$3 SCRATCH=$4
+fail() { echo "FAILED: $*"; exit 1; }
+mount -t tmpfs ecfs-helpers /usr/sbin || fail "cannot put a tmpfs over /usr/sbin"
+ln -s "$ECFS" /usr/sbin/mount.fuse.ecfs
+ln -s "$ECFS" /usr/sbin/mount.fuseblk.ecfs
+options() { findmnt -n -o OPTIONS --mountpoint "$MNT"; }
+has_option() { [[ ",$(options)," == *",$1,"* ]]; }
+# The daemon serving $MNT (the background process `ecfs mount` starts).
+daemon_pid() { pgrep -f -- "mount $IMG $MNT --foreground"; }
+kill_daemon() {
+  local pid; pid=$(daemon_pid) || fail "no daemon found for $MNT"
+  kill -9 $pid
+  while kill -0 $pid 2>/dev/null; do sleep 0.05; done
+  umount -l "$MNT"
+}
+finish() { if mountpoint -q "$MNT"; then umount "$MNT" || umount -l "$MNT"; fi; }
+trap finish EXIT
+)sh";
+
+class Mount8Test : public FuseTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(FuseTest::SetUp());
+    if (geteuid() != 0) GTEST_SKIP() << "mount(8) helpers run as root";
+    ASSERT_NO_FATAL_FAILURE(unmount());
+  }
+
+  // Runs `script` after the preamble in a private mount namespace; fails
+  // the test with the script's output unless it exits 0.
+  void run_script(const std::string& script) {
+    const Outcome run =
+        cli_test::run_program({"/usr/bin/unshare", "--mount", "--propagation", "private",
+                               "/bin/bash", "-c", std::string(kPreamble) + script, "bash", image_,
+                               mountpoint_, ECFS_BINARY, scratch_.path()},
+                              scratch_.path(), {}, 300);
+    EXPECT_EQ(run.exit_status, 0) << run.describe();
+    // The namespace went with the script; its mounts with it.
+    ASSERT_TRUE(wait_until([&] { return image_unlocked(image_); }, 60s));
+    expect_fsck_clean();
+  }
+};
+
+TEST_F(Mount8Test, FstabDefaultsGiveSuidAndDevAsForAnyFilesystem) {
+  run_script(R"sh(
+echo "$IMG $MNT fuse.ecfs defaults 0 0" > "$SCRATCH/fstab"
+mount -T "$SCRATCH/fstab" "$MNT" || fail "mount from fstab"
+has_option nosuid && fail "fstab's defaults gave nosuid: $(options)"
+has_option nodev && fail "fstab's defaults gave nodev: $(options)"
+mknod "$MNT/null" c 1 3 || fail "mknod"
+echo x > "$MNT/null" || fail "a device node did not open on a dev mount"
+# A set-user-ID copy of id(1) run by nobody: its effective uid is root.
+cp /usr/bin/id "$MNT/id" && chmod 4755 "$MNT/id" || fail "installing a set-user-ID binary"
+euid=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$MNT/id" -u)
+[ "$euid" = 0 ] || fail "a set-user-ID binary ran with euid $euid on a suid mount"
+umount "$MNT" || fail "umount"
+
+echo "$IMG $MNT fuse.ecfs nosuid,nodev,noexec,noatime 0 0" > "$SCRATCH/fstab"
+mount -T "$SCRATCH/fstab" "$MNT" || fail "mount from fstab with nosuid,nodev"
+for option in nosuid nodev noexec noatime; do
+  has_option $option || fail "fstab's $option did not take effect: $(options)"
+done
+echo x 2>/dev/null > "$MNT/null" && fail "a device node opened on a nodev mount"
+umount "$MNT" || fail "umount"
+)sh");
+}
+
+TEST_F(Mount8Test, RemountReadOnlyCommitsEverythingAndRemountReadWriteWrites) {
+  run_script(R"sh(
+head -c 3000000 /dev/urandom > "$SCRATCH/data"
+for kind in blkdev no_blkdev; do
+  # No periodic commit can save anything here.
+  mount -t fuse.ecfs -o commit=3600,$kind "$IMG" "$MNT" || fail "$kind: mount"
+  cp "$SCRATCH/data" "$MNT/data-$kind" && mkdir "$MNT/dir-$kind" || fail "$kind: writing"
+  mount -o remount,ro "$MNT" || fail "$kind: remount,ro"
+  has_option ro || fail "$kind: not read-only after remount,ro: $(options)"
+  touch "$MNT/refused" 2>/dev/null && fail "$kind: a file was created after remount,ro"
+  touch "$MNT/data-$kind" 2>/dev/null && fail "$kind: a file was changed after remount,ro"
+  kill_daemon
+  mount -t fuse.ecfs -o $kind "$IMG" "$MNT" || fail "$kind: mount after the kill"
+  cmp "$SCRATCH/data" "$MNT/data-$kind" || fail "$kind: data written before remount,ro was lost"
+  [ -d "$MNT/dir-$kind" ] || fail "$kind: a directory made before remount,ro was lost"
+  mount -o remount,ro "$MNT" || fail "$kind: second remount,ro"
+  mount -o remount,rw "$MNT" || fail "$kind: remount,rw"
+  has_option rw || fail "$kind: not read-write after remount,rw: $(options)"
+  echo after > "$MNT/after-$kind" || fail "$kind: no write after remount,rw"
+  umount "$MNT" || fail "$kind: umount"
+done
+)sh");
+}
+
+TEST_F(Mount8Test, FstabRemountAppliesTheNewOptions) {
+  run_script(R"sh(
+echo "$IMG $MNT fuse.ecfs noatime,nosuid,commit=10 0 0" > "$SCRATCH/fstab"
+mount -T "$SCRATCH/fstab" "$MNT" || fail "mount from fstab"
+has_option noatime && has_option nosuid || fail "fstab options missing: $(options)"
+echo "$IMG $MNT fuse.ecfs strictatime,nodev,no_writeback_cache 0 0" > "$SCRATCH/fstab"
+mount -T "$SCRATCH/fstab" -o remount "$MNT" 2> "$SCRATCH/remount.err" ||
+  fail "remount from fstab: $(cat "$SCRATCH/remount.err")"
+grep -q "no_writeback_cache' takes effect only when mounting" "$SCRATCH/remount.err" ||
+  fail "a mount-time option was dropped without a word: $(cat "$SCRATCH/remount.err")"
+has_option noatime && fail "remount kept noatime: $(options)"
+has_option relatime && fail "remount did not apply strictatime: $(options)"
+has_option nosuid && fail "remount kept nosuid: $(options)"
+has_option nodev || fail "remount did not apply nodev: $(options)"
+umount "$MNT" || fail "umount"
+)sh");
+}
+
+TEST_F(Mount8Test, RemountReadOnlyWithAFileOpenForWritingIsRefused) {
+  run_script(R"sh(
+mount -t fuse.ecfs "$IMG" "$MNT" || fail "mount"
+exec 3> "$MNT/open"
+mount -o remount,ro "$MNT" 2> "$SCRATCH/remount.err" && fail "remount,ro with a writer open"
+grep -q "open for writing" "$SCRATCH/remount.err" ||
+  fail "unclear refusal: $(cat "$SCRATCH/remount.err")"
+echo still >&3 || fail "the open file stopped taking writes"
+exec 3>&-
+echo more > "$MNT/other" || fail "the mount stopped taking writes after the refusal"
+umount "$MNT" || fail "umount"
+)sh");
+}
+
+TEST_F(Mount8Test, UmountThenMountAtOnce) {
+  run_script(R"sh(
+for kind in blkdev no_blkdev; do
+  for round in 1 2 3 4 5; do
+    mount -t fuse.ecfs -o $kind "$IMG" "$MNT" || fail "$kind: mount in round $round"
+    head -c 32000000 /dev/zero > "$MNT/file-$round" || fail "$kind: write in round $round"
+    umount "$MNT" || fail "$kind: umount in round $round"
+  done
+done
+)sh");
+}
+
+}  // namespace
+}  // namespace ecfs::fuse_test
