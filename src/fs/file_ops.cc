@@ -71,7 +71,9 @@ Result<Attributes> FileSystem::setattr(uint64_t ino, const SetAttributes& change
   if (changes.kill_set_id && !S_ISDIR(item.mode)) {
     // Only permission-less bits change, so the access ACL stays as it is.
     item.mode &= ~static_cast<uint32_t>(S_ISUID);
-    if (item.mode & S_IXGRP) item.mode &= ~static_cast<uint32_t>(S_ISGID);
+    if ((item.mode & S_IXGRP) || changes.caller_outside_group) {
+      item.mode &= ~static_cast<uint32_t>(S_ISGID);
+    }
   }
   if (changes.atime_now) {
     item.atime = t;

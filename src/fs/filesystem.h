@@ -97,12 +97,16 @@ struct SetAttributes {
   bool mtime_now = false;
   std::optional<Timestamp> ctime =
       std::nullopt;  // explicit ctime (FUSE_SET_ATTR_CTIME); else now on change
-  // Clear set-user-ID, and set-group-ID when the file is group-executable,
-  // after the other changes (a non-directory only): what an unprivileged
+  // Clear set-user-ID, and set-group-ID when the file is group-executable
+  // (or caller_outside_group), after the other changes (a non-directory only): what an unprivileged
   // write, truncate or chown does on Linux (fs/attr.c
   // setattr_should_drop_suidgid), asked for by the kernel when the server
   // handles it (FUSE_HANDLE_KILLPRIV_V2).
   bool kill_set_id = false;
+  // With kill_set_id: the caller is not in the file's group (nor holds
+  // CAP_FSETID), so set-group-ID goes even from a file that is not
+  // group-executable (fs/attr.c setattr_should_drop_sgid).
+  bool caller_outside_group = false;
 };
 
 struct DirListEntry {

@@ -192,6 +192,19 @@ void op_getattr(fuse_req_t req, fuse_ino_t node, fuse_file_info*) {
   reply_attributes(req, fs_of(req).getattr(to_inode(node)));
 }
 
+bool caller_in_group(fuse_req_t req, uint32_t gid);
+
+// For fs::SetAttributes::caller_outside_group: a set-group-ID file that is
+// not group-executable, and a caller neither in its group `gid` nor holding
+// CAP_FSETID (fs/attr.c setattr_should_drop_sgid, in_group_or_capable).
+// The kernel asks to kill the bits at a chown whoever calls, so the
+// capability counts here too.
+bool outside_group(fuse_req_t req, uint32_t mode, uint32_t gid) {
+  if ((mode & (S_ISGID | S_IXGRP)) != S_ISGID) return false;
+  return !caller_in_group(req, gid) &&
+         !process_has_capability(fuse_req_ctx(req)->pid, CAP_FSETID);
+}
+
 void op_setattr(fuse_req_t req, fuse_ino_t node, struct stat* attr, int to_set, fuse_file_info*) {
   fs::SetAttributes changes;
   if (to_set & FUSE_SET_ATTR_MODE) changes.mode = attr->st_mode & 07777;
@@ -213,6 +226,11 @@ void op_setattr(fuse_req_t req, fuse_ino_t node, struct stat* attr, int to_set, 
   // With write-back caching the kernel keeps ctime and sends it.
   if (to_set & FUSE_SET_ATTR_CTIME) changes.ctime = timestamp_of(attr->st_ctim);
   changes.kill_set_id = current_request().kill_suidgid;
+  if (changes.kill_set_id) {
+    auto before = fs_of(req).getattr(to_inode(node));
+    if (!before) return reply_error(req, before.error());
+    changes.caller_outside_group = outside_group(req, before->mode, before->gid);
+  }
   reply_attributes(req, fs_of(req).setattr(to_inode(node), changes));
 }
 
@@ -342,10 +360,22 @@ void reply_written(fuse_req_t req, const Result<size_t>& written) {
 // so the server tells it the attributes are stale: otherwise stat, even
 // fstat of the writer's own descriptor, would show the bits until the
 // cache times out.
+// Whether set-group-ID goes from a file of `mode` and group `gid` whose
+// data the caller (without CAP_FSETID) changes: from a group-executable
+// file always, from any other when the caller is not in its group
+// (fs/attr.c setattr_should_drop_sgid).
+bool set_group_id_goes(fuse_req_t req, uint32_t mode, uint32_t gid) {
+  if ((mode & S_ISGID) == 0) return false;
+  return (mode & S_IXGRP) != 0 || !caller_in_group(req, gid);
+}
+
 Status kill_set_id(fuse_req_t req, fuse_ino_t node) {
   auto before = fs_of(req).getattr(to_inode(node));
   if (!before) return std::unexpected(before.error());
-  auto changed = fs_of(req).setattr(to_inode(node), fs::SetAttributes{.kill_set_id = true});
+  auto changed = fs_of(req).setattr(
+      to_inode(node),
+      fs::SetAttributes{.kill_set_id = true,
+                        .caller_outside_group = outside_group(req, before->mode, before->gid)});
   if (!changed) return std::unexpected(changed.error());
   if (changed->mode != before->mode) invalidate_attributes(adapter_of(req).session(), node);
   return ok();
@@ -359,14 +389,14 @@ Status kill_set_id_if_asked(fuse_req_t req, fuse_ino_t node) {
 // requests carry no such flag: the kernel's file_modified asks to clear the
 // bits, and under FUSE_HANDLE_KILLPRIV_V2 fuse_setattr leaves that to the
 // server (fs/fuse/dir.c). So the server applies the VFS rule itself: a
-// caller without CAP_FSETID clears set-user-ID, and set-group-ID of a
-// group-executable file.
+// caller without CAP_FSETID clears set-user-ID, and set-group-ID as
+// set_group_id_goes says.
 Status kill_set_id_unless_capable(fuse_req_t req, fuse_ino_t node) {
   if (!killpriv_negotiated()) return ok();  // the kernel has done it
   auto attributes = fs_of(req).getattr(to_inode(node));
   if (!attributes) return std::unexpected(attributes.error());
   const uint32_t mode = attributes->mode;
-  const bool privileged = (mode & S_ISUID) || ((mode & S_ISGID) && (mode & S_IXGRP));
+  const bool privileged = (mode & S_ISUID) || set_group_id_goes(req, mode, attributes->gid);
   if (!privileged || S_ISDIR(mode)) return ok();
   if (process_has_capability(fuse_req_ctx(req)->pid, CAP_FSETID)) return ok();
   return kill_set_id(req, node);

@@ -291,7 +291,8 @@ TEST_F(AttributesTest, PermissionsAreEnforcedForOtherUsers) {
 // Who clears set-user-ID and set-group-ID, and when, as on Linux (fs/attr.c
 // setattr_should_drop_suidgid, fs/inode.c file_remove_privs): a write or
 // truncate by a caller without CAP_FSETID clears set-user-ID, and
-// set-group-ID only when the file is group-executable; root keeps them; a
+// set-group-ID when the file is group-executable or the caller is not in
+// its group; root keeps them; a
 // chown clears set-user-ID whoever does it. The server does this itself
 // (FUSE_HANDLE_KILLPRIV_V2), so these are the server's rules seen from
 // outside. File capabilities (security.capability) go at a write, also
@@ -319,11 +320,16 @@ TEST_F(AttributesTest, WritesTruncatesAndChownsClearSetIdBitsAsLinuxDoes) {
   EXPECT_EQ(mode_of(both), 0777u);
   EXPECT_EQ(read_file(both), "datamore");
 
-  // Set-group-ID without group execute marks mandatory locking, not a
-  // privilege: it stays.
+  // Set-group-ID without group execute stays when the writer is in the
+  // file's group, and goes when not (fs/attr.c setattr_should_drop_sgid).
   const std::string lock_marker = make("lock_marker", 02766);
+  ASSERT_EQ(chown(lock_marker.c_str(), 0, kNobodyGid), 0);
+  ASSERT_EQ(chmod(lock_marker.c_str(), 02766), 0);
   EXPECT_EQ(write_as_nobody(lock_marker, 0), 0);
   EXPECT_EQ(mode_of(lock_marker), 02766u);
+  const std::string others_marker = make("others_marker", 02766);
+  EXPECT_EQ(write_as_nobody(others_marker, 0), 0);
+  EXPECT_EQ(mode_of(others_marker), 0766u);
 
   const std::string truncated = make("truncated", 04777);
   EXPECT_EQ(errno_as_nobody([&] { return errno_of(truncate(truncated.c_str(), 1)); }), 0);
@@ -427,29 +433,44 @@ TEST_F(AttributesTest, SetIdBitsClearedByTheServerShowAtOnce) {
        }},
       {"zero", [](int fd) { return errno_of(fallocate(fd, FALLOC_FL_ZERO_RANGE, 0, 4096)); }},
   };
+  // Set-user-ID always goes; set-group-ID of a file that is not
+  // group-executable goes only when the writer is not in the file's group
+  // (fs/attr.c setattr_should_drop_sgid).
+  struct Group {
+    const char* name;
+    gid_t gid;
+    uint32_t mode_after;
+  };
+  const std::vector<Group> groups = {{"root's group", 0, 0666},
+                                     {"the writer's group", kNobodyGid, 02666}};
   for (const Case& c : cases) {
-    const std::string file = path(c.name);
-    ASSERT_TRUE(write_file(file, std::string(8192, 'd'), O_TRUNC, 0666));
-    // -rwSrwSrw-: set-user-ID goes, set-group-ID (not group-executable) stays.
-    ASSERT_EQ(chmod(file.c_str(), 06666), 0);
-    ASSERT_EQ(stat_of(file).st_mode & 07777, 06666u);
-    // The child reports the mode its fstat saw, marked so that no errno
-    // can be mistaken for it.
-    constexpr int kModeMark = 0x100000;
-    EXPECT_EQ(errno_as_nobody([&] {
-                const int fd = open(file.c_str(), O_RDWR);
-                if (fd < 0) return errno;
-                int result = c.change(fd);
-                struct statx st;
-                if (result == 0) result = errno_of(statx(fd, "", AT_EMPTY_PATH, STATX_MODE, &st));
-                close(fd);
-                return result == 0 ? static_cast<int>(kModeMark | (st.stx_mode & 07777)) : result;
-              }),
-              kModeMark | 02666)
-        << c.name << ": the writer's statx shows another mode (or an errno)";
-    struct statx st;
-    ASSERT_EQ(statx(AT_FDCWD, file.c_str(), 0, STATX_MODE, &st), 0);
-    EXPECT_EQ(st.stx_mode & 07777, 02666u) << c.name;
+    for (const Group& g : groups) {
+      const std::string file = path(std::string(c.name) + "-" + std::to_string(g.gid));
+      ASSERT_TRUE(write_file(file, std::string(8192, 'd'), O_TRUNC, 0666));
+      ASSERT_EQ(chown(file.c_str(), 0, g.gid), 0);
+      ASSERT_EQ(chmod(file.c_str(), 06666), 0);
+      ASSERT_EQ(stat_of(file).st_mode & 07777, 06666u);
+      // The child reports the mode its fstat saw, marked so that no errno
+      // can be mistaken for it.
+      constexpr int kModeMark = 0x100000;
+      EXPECT_EQ(errno_as_nobody([&] {
+                  const int fd = open(file.c_str(), O_RDWR);
+                  if (fd < 0) return errno;
+                  int result = c.change(fd);
+                  struct statx st;
+                  if (result == 0) {
+                    result = errno_of(statx(fd, "", AT_EMPTY_PATH, STATX_MODE, &st));
+                  }
+                  close(fd);
+                  return result == 0 ? static_cast<int>(kModeMark | (st.stx_mode & 07777))
+                                     : result;
+                }),
+                static_cast<int>(kModeMark | g.mode_after))
+          << c.name << " in " << g.name << ": the writer's statx shows another mode (or an errno)";
+      struct statx st;
+      ASSERT_EQ(statx(AT_FDCWD, file.c_str(), 0, STATX_MODE, &st), 0);
+      EXPECT_EQ(st.stx_mode & 07777, g.mode_after) << c.name << " in " << g.name;
+    }
   }
 }
 
