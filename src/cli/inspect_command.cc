@@ -778,7 +778,10 @@ void print_superblock_text(const store::Superblock& sb) {
   line("label", sb.label);
   line("generation", number(sb.generation));
   line("format_version", number(sb.format_version));
-  line("incompat_flags", hex(sb.incompat_flags));
+  line("incompat_flags",
+       hex(sb.incompat_flags) + ((sb.incompat_flags & store::kIncompatLargeXattrValues) != 0
+                                     ? " (large_xattr_values)"
+                                     : ""));
   line("compat_ro_flags", hex(sb.compat_ro_flags));
   line("compat_flags", hex(sb.compat_flags));
   line("checksum_type", number(static_cast<uint16_t>(sb.checksum_type)) + " (" +

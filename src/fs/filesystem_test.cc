@@ -626,6 +626,80 @@ TEST_F(FileSystemTest, RemountChangesTheAtimeRuleOnly) {
   write(ino, 0, "more");  // still read-write
 }
 
+// Values up to the VFS's limit (64 KiB), past what a tree leaf holds, go
+// out of line; replacing, removing and deleting the inode leave no part
+// behind (the full check would name it), and the image gets the feature
+// flag only once such a value exists.
+TEST_F(FileSystemTest, XattrValuesUpToTheVfsLimit) {
+  const uint64_t ino = create(kRootDirIno, "f");
+  const auto pattern = [](size_t size, uint8_t seed) {
+    Bytes value(size);
+    for (size_t i = 0; i < size; ++i) value[i] = static_cast<uint8_t>(i * 7 + seed + i / 251);
+    return value;
+  };
+  ASSERT_OK(fs_->setxattr(ino, "user.small", as_bytes("s"), 0));
+  expect_fsck_clean();
+  EXPECT_EQ(fs_->engine_for_test().superblock().incompat_flags, 0u) << "no large value yet";
+
+  ASSERT_OK(fs_->setxattr(ino, "user.max", pattern(65536, 1), 0));
+  ASSERT_OK(fs_->setxattr(ino, "user.mid", pattern(20000, 2), 0));
+  EXPECT_EQ(must(fs_->getxattr(ino, "user.max")), pattern(65536, 1)) << "before a commit";
+  expect_fsck_clean();
+  EXPECT_EQ(fs_->engine_for_test().superblock().incompat_flags, store::kIncompatLargeXattrValues);
+  EXPECT_EQ(must(fs_->getxattr(ino, "user.max")), pattern(65536, 1));
+  EXPECT_EQ(must(fs_->getxattr(ino, "user.mid")), pattern(20000, 2));
+  EXPECT_EQ(must(fs_->getxattr(ino, "user.small")), Bytes{'s'});
+  EXPECT_EQ(must(fs_->listxattr(ino)).size(), std::string("user.small0user.max0user.mid0").size());
+
+  // Large to small, small to large, large to large: the old parts go.
+  ASSERT_OK(fs_->setxattr(ino, "user.max", as_bytes("now small"), kXattrReplace));
+  ASSERT_OK(fs_->setxattr(ino, "user.small", pattern(40000, 3), kXattrReplace));
+  ASSERT_OK(fs_->setxattr(ino, "user.mid", pattern(30000, 4), kXattrReplace));
+  expect_fsck_clean();
+  {
+    const Bytes now_small = must(fs_->getxattr(ino, "user.max"));
+    EXPECT_EQ(std::string(now_small.begin(), now_small.end()), "now small");
+  }
+  EXPECT_EQ(must(fs_->getxattr(ino, "user.small")), pattern(40000, 3));
+  EXPECT_EQ(must(fs_->getxattr(ino, "user.mid")), pattern(30000, 4));
+  ASSERT_OK(fs_->removexattr(ino, "user.mid"));
+  EXPECT_EQ(error_of(fs_->getxattr(ino, "user.mid")), ENODATA);
+  expect_fsck_clean();
+  EXPECT_EQ(error_of(fs_->setxattr(ino, "user.big", Bytes(65537), 0)), E2BIG);
+
+  // Deleting the inode deletes its parts.
+  ASSERT_OK(fs_->unlink(kRootDirIno, "f"));
+  fs_->forget(ino, 1);
+  expect_fsck_clean();
+}
+
+// With the smallest node size a value takes many parts.
+TEST(FileSystemSmallNodesTest, XattrValuesUpToTheVfsLimit) {
+  block::MemoryDevice device(64ull << 20);
+  store::MkfsOptions options;
+  options.node_size = 4096;
+  ASSERT_OK(store::mkfs(device, options));
+  {
+    auto engine = must(store::Engine::open(device));
+    ASSERT_OK(format_filesystem(*engine, kRoot));
+  }
+  Bytes value(65536);
+  for (size_t i = 0; i < value.size(); ++i) value[i] = static_cast<uint8_t>(i % 253);
+  {
+    auto fs = must(FileSystem::open(device));
+    const uint64_t ino = must(fs->mknod(kRootDirIno, "f", S_IFREG | 0644, 0, kRoot)).ino;
+    ASSERT_OK(fs->setxattr(ino, "user.max", value, 0));
+    ASSERT_OK(fs->setxattr(ino, "security.also", value, 0));
+    ASSERT_OK(fs->close());
+  }
+  testing::expect_full_check_clean(device);
+  auto fs = must(FileSystem::open(device));
+  const uint64_t ino = must(fs->lookup(kRootDirIno, "f")).ino;
+  EXPECT_EQ(must(fs->getxattr(ino, "user.max")), value);
+  EXPECT_EQ(must(fs->getxattr(ino, "security.also")), value);
+  ASSERT_OK(fs->close());
+}
+
 TEST_F(FileSystemTest, CloseIsFinal) {
   ASSERT_OK(fs_->close());
   EXPECT_EQ(error_of(fs_->getattr(kRootDirIno)), ESHUTDOWN);

@@ -229,6 +229,7 @@ class Checker {
     add(!inode.index_entries.empty(), "DIR_INDEX");
     add(!inode.hashed_entries.empty(), "DIR_ITEM");
     add(!inode.xattr_names.empty(), "XATTR_ITEM");
+    add(!inode.xattr_value_parts.empty(), "XATTR_VALUE");
     add(!inode.extents.empty(), "EXTENT_DATA");
     add(!inode.symlink_targets.empty(), "SYMLINK_TARGET");
     add(inode.fscrypt_context.has_value(), "FSCRYPT_INODE_CTX");
@@ -387,6 +388,39 @@ class Checker {
         }
       }
     }
+    check_out_of_line_values(ino, item, inode);
+  }
+
+  // Each out-of-line value's parts follow one another from its id and add
+  // up to its length; no part belongs to no value.
+  void check_out_of_line_values(uint64_t ino, const InodeItem& item, const InodeContents& inode) {
+    std::set<uint64_t> claimed;
+    for (const auto& [id, value] : inode.xattr_out_of_line) {
+      const auto& [name, length] = value;
+      const std::string what = inode_text(ino, item) + ": xattr " +
+                               quoted_name(as_bytes(std::string_view(name))) + " (out of line at " +
+                               hex_number(id) + ")";
+      uint64_t total = 0;
+      bool gap = false;
+      uint64_t next = id;
+      for (auto it = inode.xattr_value_parts.lower_bound(id);
+           it != inode.xattr_value_parts.end() && it->first < id + kXattrValueIdStride; ++it) {
+        claimed.insert(it->first);
+        gap = gap || it->first != next || it->second == 0;
+        next = it->first + 1;
+        total += it->second;
+      }
+      if (total != length || gap) {
+        problem(what + ": its XATTR_VALUE parts hold " + std::to_string(total) + " of " +
+                std::to_string(length) + " bytes" + (gap ? ", with a part missing" : ""));
+      }
+    }
+    for (const auto& [offset, size] : inode.xattr_value_parts) {
+      if (!claimed.contains(offset)) {
+        problem(inode_text(ino, item) + ": XATTR_VALUE " + hex_number(offset) +
+                " belongs to no xattr");
+      }
+    }
   }
 
   void check_fscrypt(uint64_t ino, const InodeItem& item, const InodeContents& inode) {
@@ -495,7 +529,19 @@ Result<FsCheckReport> check_filesystem(store::Engine& engine, uint64_t tree_id) 
   if (!tree) return std::unexpected(tree.error());
   auto contents = read_tree_contents(*tree);
   if (!contents) return std::unexpected(contents.error());
-  return check_tree_contents(*contents);
+  FsCheckReport report = check_tree_contents(*contents);
+  // Out-of-line values need the feature flag, or an older reader would
+  // take their ids for values.
+  if ((engine.superblock().incompat_flags & store::kIncompatLargeXattrValues) == 0) {
+    for (const auto& [ino, inode] : contents->inodes) {
+      if (!inode.xattr_out_of_line.empty()) {
+        report.problems.push_back("inode " + std::to_string(ino) +
+                                  " has out-of-line xattr values, but the superblock lacks the "
+                                  "large-xattr-values feature flag");
+      }
+    }
+  }
+  return report;
 }
 
 }  // namespace ecfs::fs

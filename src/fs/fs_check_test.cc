@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <linux/falloc.h>
 #include <sys/sysmacros.h>
@@ -346,6 +347,30 @@ TEST_F(FsCheckTest, ItemsOfAMissingInode) {
   const FsCheckReport report = check();
   EXPECT_EQ(report.problems, std::vector<std::string>{
                                  "inode 5000 does not exist (no INODE_ITEM) but has XATTR_ITEM"});
+}
+
+TEST_F(FsCheckTest, OutOfLineXattrValuesMustBeWhole) {
+  const uint64_t file = create(kRootDirIno, "f");
+  must(fs_->setxattr(file, "user.big", Bytes(40000, 'v'), 0));
+  must(fs_->close());
+  fs_.reset();
+  EXPECT_TRUE(check().problems.empty());
+  corrupt([&](store::BTree& tree) {
+    std::vector<store::Key> parts;
+    must(tree.for_each({file, kXattrValueKey, 0}, {file, kXattrValueKey, UINT64_MAX},
+                       [&](const store::Key& key, ByteSpan) {
+                         parts.push_back(key);
+                         return true;
+                       }));
+    ASSERT_GE(parts.size(), 2u);
+    must(tree.remove(parts[1]));
+    // A part of no value.
+    must(tree.insert({file, kXattrValueKey, parts[0].offset + kXattrValueIdStride}, Bytes(10)));
+  });
+  const FsCheckReport report = check();
+  ASSERT_EQ(report.problems.size(), 2u);
+  EXPECT_THAT(report.problems[0], ::testing::HasSubstr("its XATTR_VALUE parts hold"));
+  EXPECT_THAT(report.problems[1], ::testing::HasSubstr("belongs to no xattr"));
 }
 
 TEST_F(FsCheckTest, WrongTypeByte) {

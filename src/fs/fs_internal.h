@@ -9,12 +9,19 @@
 #include "fs/items.h"
 #include "fscrypt/key_info.h"
 #include "fscrypt/policy.h"
+#include "store/btree.h"
 
 namespace ecfs::fs {
 
 // The current time as stored in inodes: the kernel's coarse realtime clock
 // (CLOCK_REALTIME_COARSE), which it stamps its own times with.
 Timestamp now();
+
+// The bytes of the out-of-line xattr value `where` of inode `ino`: its
+// XATTR_VALUE items, concatenated. EUCLEAN when a part is missing or the
+// parts do not add up to the entry's length.
+Result<Bytes> read_xattr_value(const store::BTree& fs_tree, uint64_t ino,
+                               const XattrOutOfLine& where);
 
 struct FileSystem::InodeState {
   uint64_t ino = 0;

@@ -168,10 +168,17 @@ Result<std::vector<InodeRef>> decode_inode_refs(ByteSpan data) {
 void append_xattr_entry(const XattrEntry& entry, Bytes& out) {
   uint8_t header[6];
   store_le16(header, static_cast<uint16_t>(entry.name.size()));
-  store_le32(header + 2, static_cast<uint32_t>(entry.value.size()));
+  store_le32(header + 2, entry.out_of_line ? kXattrValueOutOfLine | entry.out_of_line->length
+                                           : static_cast<uint32_t>(entry.value.size()));
   append(out, header, sizeof header);
   append(out, reinterpret_cast<const uint8_t*>(entry.name.data()), entry.name.size());
-  append(out, entry.value.data(), entry.value.size());
+  if (entry.out_of_line) {
+    uint8_t id[8];
+    store_le64(id, entry.out_of_line->value_id);
+    append(out, id, sizeof id);
+  } else {
+    append(out, entry.value.data(), entry.value.size());
+  }
 }
 
 Result<std::vector<XattrEntry>> decode_xattr_entries(ByteSpan data) {
@@ -180,7 +187,9 @@ Result<std::vector<XattrEntry>> decode_xattr_entries(ByteSpan data) {
   while (pos < data.size()) {
     if (data.size() - pos < 6) return malformed("xattr item", data.size());
     const size_t name_len = load_le16(data.data() + pos);
-    const size_t value_len = load_le32(data.data() + pos + 2);
+    const uint32_t length_field = load_le32(data.data() + pos + 2);
+    const bool out_of_line = (length_field & kXattrValueOutOfLine) != 0;
+    const size_t value_len = out_of_line ? 8 : length_field;
     pos += 6;
     if (name_len == 0 || name_len > data.size() - pos || value_len > data.size() - pos - name_len) {
       return malformed("xattr item", data.size());
@@ -188,7 +197,15 @@ Result<std::vector<XattrEntry>> decode_xattr_entries(ByteSpan data) {
     XattrEntry entry;
     entry.name.assign(reinterpret_cast<const char*>(data.data() + pos), name_len);
     pos += name_len;
-    entry.value.assign(data.begin() + pos, data.begin() + pos + value_len);
+    if (out_of_line) {
+      XattrOutOfLine where{load_le64(data.data() + pos), length_field & ~kXattrValueOutOfLine};
+      if (where.length == 0 || where.length > 65536 || where.value_id % kXattrValueIdStride != 0) {
+        return malformed("xattr item", data.size());
+      }
+      entry.out_of_line = where;
+    } else {
+      entry.value.assign(data.begin() + pos, data.begin() + pos + value_len);
+    }
     pos += value_len;
     entries.push_back(std::move(entry));
   }

@@ -22,6 +22,9 @@ namespace ecfs::fs {
 inline constexpr uint8_t kInodeItemKey = 1;
 inline constexpr uint8_t kInodeRefKey = 12;
 inline constexpr uint8_t kXattrItemKey = 24;
+// (ino, XATTR_VALUE, value_id + i): part i of an out-of-line xattr value
+// (XattrEntry). ecfs's own type: btrfs limits values to what fits a leaf.
+inline constexpr uint8_t kXattrValueKey = 25;
 // (ino, FSCRYPT_INODE_CTX, 0): the inode's 40-byte fscrypt v2 context, as
 // the btrfs extent-encryption series stores it.
 inline constexpr uint8_t kFscryptInodeContextKey = 41;
@@ -122,10 +125,25 @@ void append_inode_ref(const InodeRef& ref, Bytes& out);
 Result<std::vector<InodeRef>> decode_inode_refs(ByteSpan data);
 
 // XATTR_ITEM, key (ino, XATTR_ITEM, name_hash(name)); colliding names share
-// the item: name_len u16 | value_len u32 | name | value.
+// the item: name_len u16 | value_len u32 | name | value. A value too large
+// for a tree leaf is stored out of line (store::kIncompatLargeXattrValues):
+// value_len has bit 31 set beside the value's length, and the entry holds
+// value_id u64 in place of the value; the value's bytes are in the
+// XATTR_VALUE items (ino, XATTR_VALUE, value_id + i), i = 0, 1, ...,
+// concatenated.
+inline constexpr uint32_t kXattrValueOutOfLine = 0x80000000u;
+// Out-of-line values start at multiples of this; a value has at most this
+// many XATTR_VALUE items.
+inline constexpr uint64_t kXattrValueIdStride = 64;
+struct XattrOutOfLine {
+  uint64_t value_id = 0;  // a multiple of kXattrValueIdStride
+  uint32_t length = 0;    // of the whole value, 1 to 65536
+  friend bool operator==(const XattrOutOfLine&, const XattrOutOfLine&) = default;
+};
 struct XattrEntry {
   std::string name;  // full name with its namespace prefix, e.g. "user.comment"
-  Bytes value;
+  Bytes value;       // empty when out of line
+  std::optional<XattrOutOfLine> out_of_line = std::nullopt;
   friend bool operator==(const XattrEntry&, const XattrEntry&) = default;
 };
 void append_xattr_entry(const XattrEntry& entry, Bytes& out);

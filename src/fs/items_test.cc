@@ -1,6 +1,7 @@
-// Directory entries as stored: a DIR_ITEM holds every name of one hash, a
-// DIR_INDEX item exactly one; both decoders refuse bytes that do not make
-// whole entries, so a corrupt item is EUCLEAN, never a misread name.
+// Directory entries and xattr entries as stored: a DIR_ITEM holds every
+// name of one hash, a DIR_INDEX item exactly one; the decoders refuse bytes
+// that do not make whole entries, so a corrupt item is EUCLEAN, never a
+// misread name or value.
 #include "fs/items.h"
 
 #include <dirent.h>
@@ -59,6 +60,33 @@ TEST(DirEntryItems, TruncatedOrEmptyNamesAreMalformed) {
   const Bytes nameless = encoded({DirEntry{300, 7, DT_REG, {}}});
   EXPECT_EQ(decode_dir_entries(nameless).error().errno_value(), EUCLEAN);
   EXPECT_EQ(decode_dir_index_entry(nameless).error().errno_value(), EUCLEAN);
+}
+
+// Xattr entries, inline and out of line, side by side in one item; an
+// out-of-line entry holds exactly its 8-byte value id, a multiple of 64.
+TEST(XattrItems, InlineAndOutOfLineEntriesRoundTrip) {
+  const XattrEntry small{"user.small", Bytes{1, 2, 3}};
+  const XattrEntry large{"user.large", {}, XattrOutOfLine{64 * 5, 65536}};
+  Bytes item;
+  append_xattr_entry(small, item);
+  append_xattr_entry(large, item);
+  EXPECT_EQ(item.size(), 2 * 6 + small.name.size() + 3 + large.name.size() + 8);
+  const auto decoded = decode_xattr_entries(item);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message();
+  EXPECT_EQ(*decoded, (std::vector<XattrEntry>{small, large}));
+
+  const auto refused = [](const XattrEntry& entry) {
+    Bytes bad;
+    append_xattr_entry(entry, bad);
+    return decode_xattr_entries(bad).error().errno_value() == EUCLEAN;
+  };
+  EXPECT_TRUE(refused({"user.x", {}, XattrOutOfLine{63, 100}}));    // not a multiple of 64
+  EXPECT_TRUE(refused({"user.x", {}, XattrOutOfLine{64, 0}}));      // empty
+  EXPECT_TRUE(refused({"user.x", {}, XattrOutOfLine{64, 65537}}));  // beyond the VFS limit
+  Bytes cut;
+  append_xattr_entry(large, cut);
+  cut.pop_back();
+  EXPECT_EQ(decode_xattr_entries(cut).error().errno_value(), EUCLEAN);
 }
 
 }  // namespace

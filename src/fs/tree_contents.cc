@@ -17,6 +17,8 @@ std::string_view fs_item_type_name(uint8_t type) {
       return "INODE_REF";
     case kXattrItemKey:
       return "XATTR_ITEM";
+    case kXattrValueKey:
+      return "XATTR_VALUE";
     case kFscryptInodeContextKey:
       return "FSCRYPT_INODE_CTX";
     case kOrphanItemKey:
@@ -147,9 +149,18 @@ void TreeContents::add(const Key& key, ByteSpan data) {
       auto entries = decode_xattr_entries(data);
       if (!entries) return problem(entries.error().message());
       std::vector<std::string>& names = inode.xattr_names[key.offset];
-      for (XattrEntry& entry : *entries) names.push_back(std::move(entry.name));
+      for (XattrEntry& entry : *entries) {
+        if (entry.out_of_line) {
+          inode.xattr_out_of_line[entry.out_of_line->value_id] = {entry.name,
+                                                                  entry.out_of_line->length};
+        }
+        names.push_back(std::move(entry.name));
+      }
       return;
     }
+    case kXattrValueKey:
+      inode.xattr_value_parts[key.offset] = data.size();
+      return;
     case kExtentDataKey: {
       auto item = decode_file_extent_item(data);
       if (!item) return problem(item.error().message());

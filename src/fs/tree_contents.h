@@ -38,6 +38,10 @@ struct InodeContents {
   // XATTR_ITEM: name hash (key offset) -> the names stored under it
   // (values are not kept).
   std::map<uint64_t, std::vector<std::string>> xattr_names;
+  // Out-of-line values: value_id -> the entry's name and the value's length.
+  std::map<uint64_t, std::pair<std::string, uint32_t>> xattr_out_of_line;
+  // XATTR_VALUE: key offset -> the part's size.
+  std::map<uint64_t, size_t> xattr_value_parts;
   // EXTENT_DATA: file offset (key offset) -> item.
   std::map<uint64_t, FileExtentItem> extents;
   // SYMLINK_TARGET: key offset (0 when well formed) -> target as stored.

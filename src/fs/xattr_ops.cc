@@ -1,11 +1,13 @@
 // FileSystem: extended attributes (XATTR_ITEM, keyed by the name's hash;
-// colliding names share an item) and the POSIX ACLs stored in them.
+// colliding names share an item; values too large for a leaf in XATTR_VALUE
+// items) and the POSIX ACLs stored in them.
 #include <algorithm>
 #include <string>
 
 #include "fs/filesystem.h"
 #include "fs/fs_internal.h"
 #include "fs/posix_acl.h"
+#include "store/node.h"
 
 namespace ecfs::fs {
 namespace {
@@ -40,15 +42,83 @@ Result<std::optional<Bytes>> FileSystem::find_xattr(uint64_t ino, std::string_vi
   auto entries = decode_xattr_entries(**data);
   if (!entries) return std::unexpected(entries.error());
   for (XattrEntry& entry : *entries) {
-    if (entry.name == name) return std::move(entry.value);
+    if (entry.name != name) continue;
+    if (!entry.out_of_line) return std::move(entry.value);
+    auto value = read_xattr_value(*fs_tree, ino, *entry.out_of_line);
+    if (!value) return std::unexpected(value.error());
+    return std::move(*value);
   }
   return std::nullopt;
 }
 
+Result<Bytes> read_xattr_value(const store::BTree& fs_tree, uint64_t ino,
+                               const XattrOutOfLine& where) {
+  Bytes value;
+  value.reserve(where.length);
+  const std::string what = "inode " + std::to_string(ino) + ": out-of-line xattr value " +
+                           std::to_string(where.value_id);
+  for (uint64_t part = 0; value.size() < where.length; ++part) {
+    if (part == kXattrValueIdStride) return fail(EUCLEAN, what + " has too many parts");
+    auto data = fs_tree.find({ino, kXattrValueKey, where.value_id + part});
+    if (!data) return std::unexpected(data.error());
+    if (!*data || (*data)->empty())
+      return fail(EUCLEAN, what + " misses part " + std::to_string(part));
+    if ((*data)->size() > where.length - value.size()) {
+      return fail(EUCLEAN, what + " is longer than its entry says");
+    }
+    value.insert(value.end(), (*data)->begin(), (*data)->end());
+  }
+  return value;
+}
+
+namespace {
+
+// Removes the XATTR_VALUE items of an out-of-line value.
+Status remove_xattr_value(store::BTree& fs_tree, uint64_t ino, const XattrOutOfLine& where) {
+  std::vector<Key> parts;
+  ECFS_TRY(fs_tree.for_each({ino, kXattrValueKey, where.value_id},
+                            {ino, kXattrValueKey, where.value_id + kXattrValueIdStride - 1},
+                            [&](const Key& key, ByteSpan) {
+                              parts.push_back(key);
+                              return true;
+                            }));
+  for (const Key& key : parts) ECFS_TRY(fs_tree.remove(key));
+  return ok();
+}
+
+// Stores `value` in XATTR_VALUE items of parts that fill half a leaf, at the
+// first free id from the name's hash on.
+Result<XattrOutOfLine> write_xattr_value(store::BTree& fs_tree, uint64_t ino, uint64_t hash,
+                                         ByteSpan value, uint32_t node_size) {
+  const size_t part_size = store::max_item_data_size(node_size) / 2;
+  if (value.size() > part_size * kXattrValueIdStride) {
+    return fail(E2BIG, "xattr value too large for this filesystem's node size");
+  }
+  uint64_t id = hash - hash % kXattrValueIdStride;
+  for (;; id += kXattrValueIdStride) {
+    bool taken = false;
+    ECFS_TRY(fs_tree.for_each({ino, kXattrValueKey, id},
+                              {ino, kXattrValueKey, id + kXattrValueIdStride - 1},
+                              [&](const Key&, ByteSpan) {
+                                taken = true;
+                                return false;
+                              }));
+    if (!taken) break;
+  }
+  for (size_t offset = 0, part = 0; offset < value.size(); offset += part_size, ++part) {
+    const size_t length = std::min(part_size, value.size() - offset);
+    ECFS_TRY(fs_tree.put({ino, kXattrValueKey, id + part}, value.subspan(offset, length)));
+  }
+  return XattrOutOfLine{id, static_cast<uint32_t>(value.size())};
+}
+
+}  // namespace
+
 Status FileSystem::put_xattr(uint64_t ino, std::string_view name, std::optional<ByteSpan> value) {
   auto fs_tree = tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
-  const Key key{ino, kXattrItemKey, name_hash(as_bytes(name))};
+  const uint64_t hash = name_hash(as_bytes(name));
+  const Key key{ino, kXattrItemKey, hash};
   auto data = (*fs_tree)->find(key);
   if (!data) return std::unexpected(data.error());
   std::vector<XattrEntry> entries;
@@ -57,8 +127,27 @@ Status FileSystem::put_xattr(uint64_t ino, std::string_view name, std::optional<
     if (!decoded) return std::unexpected(decoded.error());
     entries = std::move(*decoded);
   }
+  for (const XattrEntry& entry : entries) {
+    if (entry.name == name && entry.out_of_line) {
+      ECFS_TRY(remove_xattr_value(**fs_tree, ino, *entry.out_of_line));
+    }
+  }
   std::erase_if(entries, [&](const XattrEntry& entry) { return entry.name == name; });
-  if (value) entries.push_back({std::string(name), Bytes(value->begin(), value->end())});
+  if (value) {
+    XattrEntry entry{std::string(name), {}, std::nullopt};
+    // A value whose entry fits a leaf stays in it (as every image before
+    // out-of-line values had it); a larger one goes out of line.
+    const size_t entry_size = 6 + name.size() + value->size();
+    if (entry_size <= store::max_item_data_size(engine_->node_size())) {
+      entry.value.assign(value->begin(), value->end());
+    } else {
+      auto written = write_xattr_value(**fs_tree, ino, hash, *value, engine_->node_size());
+      if (!written) return std::unexpected(written.error());
+      entry.out_of_line = *written;
+      ECFS_TRY(engine_->enable_incompat_features(store::kIncompatLargeXattrValues));
+    }
+    entries.push_back(std::move(entry));
+  }
   if (entries.empty()) {
     if (*data) ECFS_TRY((*fs_tree)->remove(key));
     return ok();
@@ -126,11 +215,6 @@ Status FileSystem::setxattr(uint64_t ino, std::string_view name, ByteSpan value,
   if (!existing) return std::unexpected(existing.error());
   if ((flags & kXattrCreate) && *existing) return fail(EEXIST, "xattr exists");
   if ((flags & kXattrReplace) && !*existing) return fail(ENODATA, "no such xattr");
-
-  // The item (all colliding entries) must fit in one tree leaf.
-  const size_t limit =
-      engine_->node_size() - store::kNodeHeaderSize - store::kLeafItemHeaderSize - 6 - name.size();
-  if (stored_value.size() > limit) return fail(E2BIG, "xattr value too large for this filesystem");
 
   auto put =
       remove ? put_xattr(ino, name, std::nullopt) : put_xattr(ino, name, ByteSpan(stored_value));

@@ -350,8 +350,18 @@ void Engine::abort() {
   shared_this_transaction_.clear();
   allocator_ = std::move(*saved_allocator_);
   saved_allocator_.reset();
+  pending_incompat_flags_ = 0;
   in_transaction_ = false;
   transaction_generation_ = sb_.generation + 1;
+}
+
+Status Engine::enable_incompat_features(uint64_t flags) {
+  ECFS_TRY(check_in_transaction());
+  if ((flags & ~kIncompatKnown) != 0) {
+    return fail(EINVAL, "unknown incompat feature flags " + std::to_string(flags));
+  }
+  pending_incompat_flags_ |= flags & ~sb_.incompat_flags;
+  return ok();
 }
 
 Status Engine::commit() {
@@ -422,6 +432,7 @@ Status Engine::commit_transaction() {
   next.root_tree_generation = root.generation;
   next.root_tree_level = root.level;
   next.bytes_used = allocator_.allocated_bytes();
+  next.incompat_flags |= pending_incompat_flags_;
   if (Status written = write_superblocks(next); !written) {
     failed_ = true;
     return written;
@@ -438,6 +449,7 @@ Status Engine::commit_transaction() {
   root_tree_.reset();
   saved_allocator_.reset();
   new_data_extents_.clear();
+  pending_incompat_flags_ = 0;
   in_transaction_ = false;
   transaction_generation_ = sb_.generation + 1;
   return ok();

@@ -145,6 +145,11 @@ class Engine final : public NodeStore {
   Status commit();
   // Drops every change of the running transaction (no-op without one).
   void abort();
+  // Sets incompat feature `flags` (superblock.h kIncompat*) in the
+  // superblock this transaction commits; an abort drops them. For a layer
+  // above that starts writing what older readers would misread. EINVAL
+  // without a transaction or for flags this build does not know.
+  Status enable_incompat_features(uint64_t flags);
 
   // The following REQUIRE a running transaction (EINVAL otherwise).
   // A new empty tree. EEXIST if `id` exists; EINVAL for the root and extent
@@ -291,6 +296,7 @@ class Engine final : public NodeStore {
 
   // The running transaction.
   bool in_transaction_ = false;
+  uint64_t pending_incompat_flags_ = 0;  // enable_incompat_features, until commit or abort
   uint64_t transaction_generation_ = 0;
   std::optional<SpaceAllocator> saved_allocator_;  // restored by abort()
   std::optional<BTree> root_tree_;

@@ -415,6 +415,30 @@ TEST_F(EngineTest, UnknownFeaturesAreRefused) {
   EXPECT_TRUE(Engine::open(device_));
 }
 
+TEST_F(EngineTest, IncompatFeaturesAreSetByTheCommitOfTheirTransaction) {
+  EXPECT_EQ(engine_->enable_incompat_features(kIncompatLargeXattrValues).error().errno_value(),
+            EINVAL);  // no transaction
+  ECFS_ASSERT_OK(engine_->begin());
+  EXPECT_EQ(engine_->enable_incompat_features(1ull << 40).error().errno_value(), EINVAL);
+  ECFS_ASSERT_OK(engine_->enable_incompat_features(kIncompatLargeXattrValues));
+  engine_->abort();
+  ECFS_ASSERT_OK(engine_->begin());
+  ECFS_ASSERT_OK(engine_->commit());
+  EXPECT_EQ(engine_->superblock().incompat_flags, 0u) << "an aborted transaction's feature";
+
+  ECFS_ASSERT_OK(engine_->begin());
+  ECFS_ASSERT_OK(engine_->enable_incompat_features(kIncompatLargeXattrValues));
+  ECFS_ASSERT_OK(engine_->commit());
+  EXPECT_EQ(engine_->superblock().incompat_flags, kIncompatLargeXattrValues);
+  engine_.reset();
+  EXPECT_EQ(value_or_die(read_newest_superblock(device_)).incompat_flags,
+            kIncompatLargeXattrValues);
+  engine_ = value_or_die(Engine::open(device_));
+  ECFS_ASSERT_OK(engine_->begin());
+  ECFS_ASSERT_OK(engine_->commit());
+  EXPECT_EQ(engine_->superblock().incompat_flags, kIncompatLargeXattrValues) << "kept";
+}
+
 TEST_F(EngineTest, MirrorCopiesServeWhenThePrimaryIsLost) {
   block::MemoryDevice big(80 * kMiB);
   MkfsOptions options;

@@ -18,7 +18,12 @@ namespace ecfs::store {
 
 // Feature flags. incompat: a reader that does not know the bit must refuse
 // the image; compat_ro: it may only mount read-only; compat: informational.
-inline constexpr uint64_t kIncompatKnown = 0;
+//
+// kIncompatLargeXattrValues: the filesystem stores xattr values that do not
+// fit in a tree leaf out of line, in XATTR_VALUE items (docs/FORMAT.md
+// "Filesystem items"); set at the commit that first writes one.
+inline constexpr uint64_t kIncompatLargeXattrValues = 1ull << 0;
+inline constexpr uint64_t kIncompatKnown = kIncompatLargeXattrValues;
 inline constexpr uint64_t kCompatRoKnown = 0;
 // The longest label; the on-disk field is NUL-terminated (docs/FORMAT.md).
 inline constexpr size_t kMaxLabelSize = 255;

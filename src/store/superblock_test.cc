@@ -164,7 +164,7 @@ TEST(SuperblockTest, EncodeRefusesWhatCouldNotBeRead) {
   EXPECT_TRUE(refused([](Superblock& sb) { sb.label = std::string(256, 'x'); }));
   EXPECT_TRUE(refused([](Superblock& sb) { sb.label = std::string("a\0b", 3); }));
   EXPECT_TRUE(refused([](Superblock& sb) { sb.format_version = 2; }));
-  EXPECT_TRUE(refused([](Superblock& sb) { sb.incompat_flags = 1; }));
+  EXPECT_TRUE(refused([](Superblock& sb) { sb.incompat_flags = 1ull << 40; }));
   EXPECT_TRUE(refused([](Superblock& sb) { sb.checksum_type = static_cast<ChecksumType>(4); }));
   EXPECT_TRUE(refused([](Superblock& sb) { sb.sector_size = 512; }));
   EXPECT_TRUE(refused([](Superblock& sb) { sb.node_size = 2048; }));

@@ -170,8 +170,8 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
     SCOPED_TRACE(entry.path().string());
     ++images;
     // The engine images (src/store/golden_image_test.cc) and the filesystem
-    // images (src/fs/golden_filesystem_test.cc, golden_encrypted_test.cc)
-    // differ in history and trees.
+    // images (src/fs/golden_filesystem_test.cc, golden_encrypted_test.cc,
+    // golden_large_xattrs_test.cc) differ in history and trees.
     struct Expected {
       std::string state;
       std::string trees;
@@ -179,6 +179,7 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
     static const std::map<std::string, Expected> kFilesystemImages = {
         {"format-v1-filesystem.img.gz", {"True 3 golden-fs", "1 [1, 2, 5, 7]"}},
         {"format-v1-encrypted.img.gz", {"True 3 golden-encrypted", "1 [1, 2, 5, 7]"}},
+        {"format-v1-large-xattrs.img.gz", {"True 3 golden-xattrs", "1 [1, 2, 5, 7]"}},
     };
     const auto filesystem_image = kFilesystemImages.find(entry.path().filename().string());
     const Expected expected =
@@ -206,7 +207,7 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
         query(inspect.out, "d['superblock']['format_version'], [t['id'] for t in d['trees']]"),
         expected_trees);
   }
-  EXPECT_GE(images, 6);
+  EXPECT_GE(images, 7);
 }
 
 }  // namespace

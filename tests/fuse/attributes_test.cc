@@ -34,6 +34,29 @@ bool contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
+// Values up to the VFS's limit (XATTR_SIZE_MAX, 64 KiB), as ext4 with
+// ea_inode and XFS take them, kept across a remount; one byte more is
+// E2BIG, which the kernel answers itself.
+TEST_F(AttributesTest, ExtendedAttributeValuesUpTo64KiB) {
+  const std::string file = path("x");
+  ASSERT_TRUE(write_file(file, "data"));
+  const std::string max = pattern(65536, 21);
+  const std::string mid = pattern(30000, 22);
+  ASSERT_EQ(setxattr(file.c_str(), "user.max", max.data(), max.size(), 0), 0)
+      << std::strerror(errno);
+  ASSERT_EQ(setxattr(file.c_str(), "user.mid", mid.data(), mid.size(), 0), 0);
+  EXPECT_EQ(getxattr(file.c_str(), "user.max", nullptr, 0), 65536);
+  EXPECT_EQ(get_xattr(file, "user.max"), max);
+  const std::string over(65537, 'o');
+  EXPECT_EQ(errno_of(setxattr(file.c_str(), "user.over", over.data(), over.size(), 0)), E2BIG);
+  ASSERT_NO_FATAL_FAILURE(remount());
+  EXPECT_EQ(get_xattr(file, "user.max"), max);
+  EXPECT_EQ(get_xattr(file, "user.mid"), mid);
+  ASSERT_EQ(setxattr(file.c_str(), "user.max", "small", 5, XATTR_REPLACE), 0);
+  EXPECT_EQ(get_xattr(file, "user.max"), "small");
+  ASSERT_EQ(removexattr(file.c_str(), "user.mid"), 0);
+}
+
 TEST_F(AttributesTest, ExtendedAttributes) {
   const std::string file = path("x");
   ASSERT_TRUE(write_file(file, "data"));
@@ -462,8 +485,7 @@ TEST_F(AttributesTest, SetIdBitsClearedByTheServerShowAtOnce) {
                     result = errno_of(statx(fd, "", AT_EMPTY_PATH, STATX_MODE, &st));
                   }
                   close(fd);
-                  return result == 0 ? static_cast<int>(kModeMark | (st.stx_mode & 07777))
-                                     : result;
+                  return result == 0 ? static_cast<int>(kModeMark | (st.stx_mode & 07777)) : result;
                 }),
                 static_cast<int>(kModeMark | g.mode_after))
           << c.name << " in " << g.name << ": the writer's statx shows another mode (or an errno)";
