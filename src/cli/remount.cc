@@ -97,8 +97,13 @@ int remount_mounted(const std::string& mountpoint, const fuse::MountConfig& conf
     return failure("cannot access " + mountpoint + ": " + std::strerror(errno));
   }
   const std::string canonical = resolved;
-  if (!ecfs_mount_at(canonical)) return failure(canonical + " is not an ecfs mount");
+  const auto mount = ecfs_mount_at(canonical);
+  if (!mount) return failure(canonical + " is not an ecfs mount");
+  const bool fuseblk = mount->type == "fuseblk.ecfs";
   for (const std::string& option : config.mount_time_only) {
+    // mount(8) passes the options of the original mount again (it keeps
+    // them in /run/mount/utab): an option the mount already has is no news.
+    if ((option == "blkdev" && fuseblk) || (option == "no_blkdev" && !fuseblk)) continue;
     std::fprintf(stderr,
                  "ecfs mount: note: '%s' takes effect only when mounting; the remount leaves "
                  "it as it was\n",

@@ -223,12 +223,18 @@ void FileSystem::note_access(InodeState& state) {
   changed_ = true;
 }
 
-Status FileSystem::check_space(uint64_t data_bytes) const {
-  const uint64_t free = engine_->allocator().free_bytes();
+Status FileSystem::check_space(uint64_t data_bytes) {
   const uint64_t reserve = kMetadataReserveNodes * engine_->node_size();
-  const uint64_t needed = reserve + data_->dirty_bytes() + data_bytes;
-  if (free < needed) return fail(ENOSPC, "no space left on the device");
-  return ok();
+  auto needed = [&] { return reserve + data_->dirty_bytes() + data_bytes; };
+  const store::SpaceAllocator& space = engine_->allocator();
+  if (space.free_bytes() >= needed()) return ok();
+  // What the transaction frees (extents whose last reference it dropped,
+  // nodes it copied) becomes free space only through its commit.
+  if ((changed_ || space.pinned_bytes() > 0) && engine_->in_transaction() && !failed_) {
+    ECFS_TRY(commit_locked(/*drop_clean_inodes=*/false));
+    if (space.free_bytes() >= needed()) return ok();
+  }
+  return fail(ENOSPC, "no space left on the device");
 }
 
 std::unexpected<Error> FileSystem::abort_change(Error error) {
@@ -302,7 +308,7 @@ Status FileSystem::commit_writing_out_first(std::unique_lock<std::mutex>& lock) 
   return commit_locked();
 }
 
-Status FileSystem::commit_locked() {
+Status FileSystem::commit_locked(bool drop_clean_inodes) {
   await_writeout();
   if (failed_ || !engine_->in_transaction()) return ok();
   if (auto flushed = data_->flush_all(); !flushed) return abort_change(flushed.error());
@@ -316,10 +322,12 @@ Status FileSystem::commit_locked() {
   }
   changed_ = false;
   // Clean inodes the kernel no longer references need not stay cached.
-  std::erase_if(inodes_, [](const auto& entry) {
-    const InodeState& state = *entry.second;
-    return !state.dirty && state.lookups == 0 && state.opens == 0;
-  });
+  if (drop_clean_inodes) {
+    std::erase_if(inodes_, [](const auto& entry) {
+      const InodeState& state = *entry.second;
+      return !state.dirty && state.lookups == 0 && state.opens == 0;
+    });
+  }
   return engine_->begin();
 }
 

@@ -367,8 +367,14 @@ class FileSystem {
   // A read of `state`'s data or listing: updates its atime as the mount's
   // AtimeUpdates says, when the image may change.
   void note_access(InodeState& state);
-  Status check_space(uint64_t data_bytes) const;  // ENOSPC before a change begins
-  Status commit_locked();                         // write out data and inodes, commit, begin anew
+  // ENOSPC before a change begins. Space freed by this transaction is
+  // reusable only after it commits, so short of space it commits first when
+  // anything changed (as btrfs commits to reclaim pinned space before it
+  // reports ENOSPC); cached inodes stay, the caller may hold them.
+  Status check_space(uint64_t data_bytes);
+  // Writes out data and inodes, commits, begins anew; with
+  // `drop_clean_inodes`, forgets the cached inodes nobody references.
+  Status commit_locked(bool drop_clean_inodes = true);
   // A change failed half way: abort the transaction, turn read-only.
   std::unexpected<Error> abort_change(Error error);
   void forget_uncommitted();  // drop cached inodes and buffered data

@@ -141,6 +141,13 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   // from libfuse's buffer to FileSystem::write. Splicing would add a pipe
   // round trip for every request and still need a copy for the write.
   conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+  // An asynchronous O_DIRECT write (io_uring, aio) would complete without
+  // the page cache being invalidated after it (fs/fuse/file.c
+  // fuse_direct_IO returns -EIOCBQUEUED, and only a synchronous direct write
+  // gets the VFS's invalidation once the data is in): a buffered read racing
+  // with it caches the old bytes and keeps them. Served synchronously, every
+  // direct write is followed by that invalidation.
+  conn->want &= ~FUSE_CAP_ASYNC_DIO;
   conn->max_write = adapter.options().max_write;
   if (adapter.options().max_readahead != 0) conn->max_readahead = adapter.options().max_readahead;
   conn->time_gran = 1;  // timestamps are stored with nanoseconds
@@ -201,8 +208,7 @@ bool caller_in_group(fuse_req_t req, uint32_t gid);
 // capability counts here too.
 bool outside_group(fuse_req_t req, uint32_t mode, uint32_t gid) {
   if ((mode & (S_ISGID | S_IXGRP)) != S_ISGID) return false;
-  return !caller_in_group(req, gid) &&
-         !process_has_capability(fuse_req_ctx(req)->pid, CAP_FSETID);
+  return !caller_in_group(req, gid) && !process_has_capability(fuse_req_ctx(req)->pid, CAP_FSETID);
 }
 
 void op_setattr(fuse_req_t req, fuse_ino_t node, struct stat* attr, int to_set, fuse_file_info*) {
