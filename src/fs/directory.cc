@@ -177,11 +177,13 @@ Result<Attributes> FileSystem::lookup(uint64_t parent, std::string_view name) {
   if (name.size() > kMaxNameLength) return fail(ENAMETOOLONG, "name longer than 255 bytes");
   auto dir = inode(parent);
   if (!dir) return std::unexpected(dir.error());
+  // "." of any inode is the inode itself: how the kernel finds an inode by
+  // number for open_by_handle_at(2) and NFS (fs/fuse/inode.c
+  // fuse_get_dentry); it fails with ENOENT once the inode is gone.
+  if (name == ".") return entry_of(parent, **dir);
   if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");
   uint64_t target = 0;
-  if (name == ".") {
-    target = parent;
-  } else if (name == "..") {
+  if (name == "..") {
     auto up = parent_of(parent);
     if (!up) return std::unexpected(up.error());
     target = *up;

@@ -728,6 +728,21 @@ TEST(FileSystemSmallNodesTest, XattrValuesUpToTheVfsLimit) {
   ASSERT_OK(fs->close());
 }
 
+// "." of any inode is the inode, with a lookup reference (how the kernel
+// resolves a file handle); ".." of a directory its parent; a removed inode
+// is ENOENT.
+TEST_F(FileSystemTest, DotLooksUpAnyInodeByNumber) {
+  const uint64_t dir = must(fs_->mkdir(kRootDirIno, "d", 0755, kRoot)).ino;
+  const uint64_t file = create(dir, "f");
+  EXPECT_EQ(must(fs_->lookup(file, ".")).ino, file);
+  EXPECT_EQ(must(fs_->lookup(dir, ".")).ino, dir);
+  EXPECT_EQ(must(fs_->lookup(dir, "..")).ino, kRootDirIno);
+  EXPECT_EQ(error_of(fs_->lookup(file, "..")), ENOTDIR);
+  fs_->forget(file, 2);
+  ASSERT_OK(fs_->unlink(dir, "f"));
+  EXPECT_EQ(error_of(fs_->lookup(file, ".")), ENOENT);
+}
+
 TEST_F(FileSystemTest, CloseIsFinal) {
   ASSERT_OK(fs_->close());
   EXPECT_EQ(error_of(fs_->getattr(kRootDirIno)), ESHUTDOWN);

@@ -128,6 +128,11 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   want_if_capable(FUSE_CAP_PARALLEL_DIROPS);
   want_if_capable(FUSE_CAP_ASYNC_READ);
   want_if_capable(FUSE_CAP_IOCTL_DIR);  // key and policy ioctls act on directories
+  // File handles (name_to_handle_at(2), NFS): a handle is the inode number
+  // and its generation, both stable across mounts; the kernel finds an inode
+  // it no longer caches by looking up "." in it, and a directory's parent by
+  // "..".
+  want_if_capable(FUSE_CAP_EXPORT_SUPPORT);
   // O_TRUNC then reaches us as a setattr of the size (the kernel truncates
   // before the open), so open() needs no truncate of its own.
   conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
@@ -173,7 +178,13 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   // dentry, and path searches (PATH, include paths) stop asking again. In
   // an encrypted directory it is plain ENOENT: a key addition makes names
   // appear without a create the kernel would see.
-  if (!found && found.error().errno_value() == ENOENT && !adapter.filesystem().is_encrypted(dir)) {
+  // "." and ".." name inodes by number (export: a file handle's inode, a
+  // directory's parent): a missing one is ENOENT, which the kernel turns
+  // into ESTALE, never a cached negative entry.
+  const std::string_view looked_up = name;
+  const bool by_number = looked_up == "." || looked_up == "..";
+  if (!found && found.error().errno_value() == ENOENT && !by_number &&
+      !adapter.filesystem().is_encrypted(dir)) {
     fuse_entry_param negative;
     std::memset(&negative, 0, sizeof(negative));
     negative.entry_timeout = adapter.options().entry_timeout_seconds;
