@@ -28,6 +28,8 @@
 # ECFS_BENCH_DIR   where the image and the host directory go (default /var/tmp)
 # ECFS_BENCH_ROUNDS rounds of the paired sequential jobs and of the FUSE
 #                   floor comparison (default 3)
+# ECFS_BENCH_MOUNT_OPTIONS  -o options of the ecfs mount (e.g. no_blkdev, to
+#                   compare a plain fuse mount with root's default fuseblk)
 # ECFS_BENCH_IO_URING 1 (default): turn the kernel's FUSE-over-io_uring offer
 #                   on for the run where it exists; 0: leave it as it is
 # Needs root (dropping caches, mounting) and /dev/fuse.
@@ -97,7 +99,10 @@ size_bytes=$(numfmt --from=iec "$size")
 # it has been overwritten (copy-on-write, as btrfs's bookend extents), so it
 # takes several times its size within the 20 s run. (A sparse file.)
 "$ecfs" mkfs "$image" --size $((size_bytes * 3 + (10 << 30))) --quiet
-"$ecfs" mount "$image" "$mnt"
+mount_options=${ECFS_BENCH_MOUNT_OPTIONS:-}
+"$ecfs" mount ${mount_options:+-o "$mount_options"} "$image" "$mnt"
+echo "fs_bench: ecfs mounted as $(findmnt -n -o FSTYPE --mountpoint "$mnt")" \
+  "${mount_options:+(-o $mount_options)}" >&2
 # Both ecfs directories live in the one mount: "plain" unencrypted,
 # "encrypted" under a fresh random 64-byte master key.
 mkdir "$mnt/plain" "$mnt/encrypted"

@@ -63,6 +63,9 @@ std::string explain_ioctl_errno(IoctlOperation operation, int errno_value) {
         return "permission denied (v1 descriptor keys and --all-users need root, "
                "CAP_SYS_ADMIN)";
       }
+      if (operation == IoctlOperation::kRemount) {
+        return "permission denied (remounting needs CAP_SYS_ADMIN)";
+      }
       break;
     case ENODATA:
       if (operation == IoctlOperation::kGetPolicy) return "file or directory not encrypted";

@@ -141,7 +141,11 @@ Status FileSystem::close() {
   std::lock_guard lock(mutex_);
   await_writeout();
   closed_ = true;
-  if (options_.read_only) return ok();
+  if (options_.read_only) {
+    // Reads still in flight finish before the device may go.
+    std::unique_lock no_reads(data_reads_);
+    return ok();
+  }
   if (remounted_read_only_) {
     // Everything was committed at the remount; nothing more is written.
     std::unique_lock no_reads(data_reads_);

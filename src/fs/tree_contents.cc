@@ -151,8 +151,11 @@ void TreeContents::add(const Key& key, ByteSpan data) {
       std::vector<std::string>& names = inode.xattr_names[key.offset];
       for (XattrEntry& entry : *entries) {
         if (entry.out_of_line) {
-          inode.xattr_out_of_line[entry.out_of_line->value_id] = {entry.name,
-                                                                  entry.out_of_line->length};
+          const bool first = inode.xattr_out_of_line
+                                 .emplace(entry.out_of_line->value_id,
+                                          std::pair{entry.name, entry.out_of_line->length})
+                                 .second;
+          if (!first) problem("two xattrs share one out-of-line value");
         }
         names.push_back(std::move(entry.name));
       }

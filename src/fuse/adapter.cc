@@ -19,6 +19,7 @@
 #include "block/io_buffer.h"
 #include "fuse/caller_privilege.h"
 #include "fuse/channel_io.h"
+#include "fuse/ioctl_abi.h"
 #include "fuse/ioctl_dispatch.h"
 #include "fuse/libfuse.h"
 
@@ -788,8 +789,10 @@ void op_ioctl(fuse_req_t req, fuse_ino_t node, unsigned int command, void*, fuse
   // The argument lies in libfuse's receive buffer, which is writable (the
   // const is the API's): a raw key in it is wiped once answered.
   const MutableByteSpan argument(static_cast<uint8_t*>(const_cast<void*>(in)), in_size);
+  const bool may_remount =
+      command == ECFS_IOC_REMOUNT && process_has_capability(context->pid, CAP_SYS_ADMIN);
   const IoctlAnswer answer =
-      answer_ioctl(adapter.filesystem(), to_inode(node), caller, command, argument);
+      answer_ioctl(adapter.filesystem(), to_inode(node), caller, command, argument, may_remount);
   wipe_ioctl_secrets(command, argument);
   invalidate_names(adapter.session(), answer.stale_names);
   if (answer.error != 0) {

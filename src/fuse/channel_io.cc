@@ -1,6 +1,7 @@
 #include "fuse/channel_io.h"
 
 #include <linux/fuse.h>
+#include <pthread.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -94,6 +95,14 @@ std::optional<int> serve_here(const uint8_t* bytes, size_t length) {
   note_request(bytes, length);
   if (current.opcode != FUSE_SYNCFS) return std::nullopt;
   if (!channel.options.sync_filesystem) return ENOSYS;
+  // This runs inside libfuse's receive, where its loop may cancel the
+  // thread as it ends: a commit must never be cancelled halfway.
+  int cancel_state = 0;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+  struct RestoreCancelState {
+    int state;
+    ~RestoreCancelState() { pthread_setcancelstate(state, nullptr); }
+  } restore{cancel_state};
   if (Status synced = channel.options.sync_filesystem(); !synced) {
     fuse_log(FUSE_LOG_ERR, "ecfs: sync failed: %s\n", synced.error().to_string().c_str());
     return synced.error().errno_value() > 0 ? synced.error().errno_value() : EIO;

@@ -275,8 +275,8 @@ IoctlAnswer sync(fs::FileSystem& filesystem) {
 }
 
 // As mount(2)'s MS_REMOUNT: CAP_SYS_ADMIN.
-IoctlAnswer remount(fs::FileSystem& filesystem, const fscrypt::Caller& caller, ByteSpan in) {
-  if (!caller.is_privileged) return refuse(EPERM, "only root may remount");
+IoctlAnswer remount(fs::FileSystem& filesystem, bool caller_may_remount, ByteSpan in) {
+  if (!caller_may_remount) return refuse(EPERM, "remounting needs CAP_SYS_ADMIN");
   RemountArg arg;
   std::memcpy(&arg, in.data(), sizeof(arg));
   constexpr uint32_t kKnownFlags = kRemountReadOnly | kRemountNoDirectoryAtime | kRemountKeepAtime;
@@ -292,6 +292,8 @@ IoctlAnswer remount(fs::FileSystem& filesystem, const fscrypt::Caller& caller, B
                     : arg.atime == kRemountAtimeRelative ? fs::AtimeUpdates::kRelative
                                                          : fs::AtimeUpdates::kAlways;
   }
+  // The bound of -o commit= (fuse/mount_options.h).
+  if (arg.commit_seconds > 86400) return refuse(EINVAL, "commit interval above a day");
   if (arg.commit_seconds != 0) remount.commit_interval = std::chrono::seconds(arg.commit_seconds);
   if (Status done = filesystem.remount(remount); !done) return refuse(done.error());
   RemountArg out = arg;
@@ -301,7 +303,7 @@ IoctlAnswer remount(fs::FileSystem& filesystem, const fscrypt::Caller& caller, B
 }  // namespace
 
 IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt::Caller& caller,
-                         unsigned command, ByteSpan in) {
+                         unsigned command, ByteSpan in, bool caller_may_remount) {
   const size_t expected = ioctl_argument_size(command);
   // A command of someone else's: "inappropriate ioctl for device", as
   // every filesystem answers (fs/ioctl.c vfs_ioctl returns -ENOIOCTLCMD,
@@ -329,7 +331,7 @@ IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt
     case ECFS_IOC_SYNC:
       return sync(filesystem);
     case ECFS_IOC_REMOUNT:
-      return remount(filesystem, caller, in);
+      return remount(filesystem, caller_may_remount, in);
     default:
       return refuse(ENOTTY, "not an ecfs ioctl");
   }

@@ -41,9 +41,11 @@ struct IoctlAnswer {
 // unknown ABI version, nonzero reserved fields or unused bytes, unknown
 // flags, or a malformed key specifier or policy; EACCES where the kernel
 // checks a capability before anything else; otherwise the FileSystem's
-// errno (filesystem.h "fscrypt").
+// errno (filesystem.h "fscrypt"). `caller_may_remount`: the caller holds
+// CAP_SYS_ADMIN, which ECFS_IOC_REMOUNT needs as mount(2)'s MS_REMOUNT does
+// (uid 0 alone is not enough; EPERM otherwise).
 IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt::Caller& caller,
-                         unsigned command, ByteSpan in);
+                         unsigned command, ByteSpan in, bool caller_may_remount = false);
 
 // Zeroes whatever secret `command`'s argument carries in `in` (the raw key
 // of ECFS_IOC_ADD_KEY), so no copy of it outlives the request in the

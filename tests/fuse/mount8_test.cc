@@ -137,6 +137,25 @@ umount "$MNT" || fail "umount"
 )sh");
 }
 
+// A remount needs CAP_SYS_ADMIN, as mount(2)'s MS_REMOUNT does: uid 0
+// without it changes neither the kernel's flags nor the daemon's state.
+TEST_F(Mount8Test, RemountNeedsCapSysAdmin) {
+  run_script(R"sh(
+mount -t fuse.ecfs "$IMG" "$MNT" || fail "mount"
+mount -o remount,ro "$MNT" || fail "remount,ro"
+if out=$(setpriv --bounding-set=-sys_admin /usr/sbin/mount.fuse.ecfs "$IMG" "$MNT" \
+         -o remount,rw 2>&1); then
+  fail "a remount without CAP_SYS_ADMIN succeeded"
+fi
+[[ $out == *CAP_SYS_ADMIN* ]] || fail "unclear refusal: $out"
+has_option ro || fail "the kernel's flags changed: $(options)"
+touch "$MNT/refused" 2>/dev/null && fail "a write went through after the refused remount"
+mount -o remount,rw "$MNT" || fail "remount,rw by root"
+touch "$MNT/taken" || fail "no write after remount,rw"
+umount "$MNT" || fail "umount"
+)sh");
+}
+
 TEST_F(Mount8Test, UmountThenMountAtOnce) {
   run_script(R"sh(
 for kind in blkdev no_blkdev; do
