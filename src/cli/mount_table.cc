@@ -3,26 +3,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/mountinfo.h"
+
 namespace ecfs::cli {
 namespace {
-
-// mountinfo escapes space, tab, newline and backslash in paths as \ooo
-// (fs/proc_namespace.c show_mountinfo).
-std::string unescape(const std::string& field) {
-  std::string out;
-  for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size()) {
-      const std::string digits = field.substr(i + 1, 3);
-      if (digits.find_first_not_of("01234567") == std::string::npos) {
-        out.push_back(static_cast<char>(std::stoi(digits, nullptr, 8)));
-        i += 3;
-        continue;
-      }
-    }
-    out.push_back(field[i]);
-  }
-  return out;
-}
 
 // The file behind loop device `device` ("/dev/loopN"), or "" if it is not
 // a loop device or is detached.
@@ -61,9 +45,9 @@ std::vector<EcfsMount> ecfs_mounts() {
     if (!(fields >> type >> source)) continue;
     if (type != "fuse.ecfs" && type != "fuseblk.ecfs") continue;
     EcfsMount mount;
-    mount.mountpoint = unescape(point);
+    mount.mountpoint = unescape_mountinfo_field(point);
     mount.type = type;
-    mount.source = unescape(source);
+    mount.source = unescape_mountinfo_field(source);
     mount.image = type == "fuseblk.ecfs" ? loop_backing_file(mount.source) : mount.source;
     if (mount.image.empty()) mount.image = mount.source;
     mount.read_only = has_option(options, "ro");

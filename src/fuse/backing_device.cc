@@ -9,29 +9,9 @@
 #include <optional>
 #include <sstream>
 
+#include "base/mountinfo.h"
+
 namespace ecfs::fuse {
-namespace {
-
-// mountinfo escapes space, tab, newline and backslash in paths as \ooo
-// (fs/proc_namespace.c show_mountinfo, seq_path_root's mangle set).
-std::string unescape_mountinfo(const std::string& field) {
-  std::string out;
-  for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size()) {
-      const std::string digits = field.substr(i + 1, 3);
-      if (digits.find_first_not_of("01234567") == std::string::npos) {
-        out.push_back(static_cast<char>(std::stoi(digits, nullptr, 8)));
-        i += 3;
-        continue;
-      }
-    }
-    out.push_back(field[i]);
-  }
-  return out;
-}
-
-}  // namespace
-
 namespace {
 
 struct MountEntry {
@@ -51,7 +31,7 @@ Result<MountEntry> mount_entry(const std::string& mountpoint) {
     std::istringstream fields(line);
     std::string id, parent, device, root, point, field;
     if (!(fields >> id >> parent >> device >> root >> point)) continue;
-    if (unescape_mountinfo(point) != mountpoint) continue;
+    if (unescape_mountinfo_field(point) != mountpoint) continue;
     while (fields >> field && field != "-") {
     }
     std::string type;

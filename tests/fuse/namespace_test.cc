@@ -13,6 +13,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
@@ -166,17 +167,26 @@ TEST_F(NamespaceTest, ReaddirEndsWhileItsEntriesAreRenamedAwayAndBack) {
   }
   const int fd = open(path("moving").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
-  std::vector<char> buffer(512);  // a few entries per call
-  std::map<std::string, int> seen;
-  long listed = 0;
-  for (;;) {
+  // One getdents64 call of a few entries: their names, none at the end.
+  std::vector<char> buffer(512);
+  const auto next_names = [&]() -> std::optional<std::vector<std::string>> {
     const long n = syscall(SYS_getdents64, fd, buffer.data(), buffer.size());
-    ASSERT_GE(n, 0) << std::strerror(errno);
-    if (n == 0) break;
+    if (n < 0) return std::nullopt;
+    std::vector<std::string> names;
     for (long offset = 0; offset < n;) {
       const auto* entry = reinterpret_cast<const dirent64*>(buffer.data() + offset);
       offset += entry->d_reclen;
-      const std::string name = entry->d_name;
+      names.emplace_back(entry->d_name);
+    }
+    return names;
+  };
+  std::map<std::string, int> seen;
+  long listed = 0;
+  for (;;) {
+    const auto names = next_names();
+    ASSERT_TRUE(names) << std::strerror(errno);
+    if (names->empty()) break;
+    for (const std::string& name : *names) {
       ++listed;
       ++seen[name];
       if (name == "." || name == "..") continue;
@@ -196,14 +206,10 @@ TEST_F(NamespaceTest, ReaddirEndsWhileItsEntriesAreRenamedAwayAndBack) {
   ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
   std::map<std::string, int> again;
   for (;;) {
-    const long n = syscall(SYS_getdents64, fd, buffer.data(), buffer.size());
-    ASSERT_GE(n, 0) << std::strerror(errno);
-    if (n == 0) break;
-    for (long offset = 0; offset < n;) {
-      const auto* entry = reinterpret_cast<const dirent64*>(buffer.data() + offset);
-      offset += entry->d_reclen;
-      ++again[entry->d_name];
-    }
+    const auto names = next_names();
+    ASSERT_TRUE(names) << std::strerror(errno);
+    if (names->empty()) break;
+    for (const std::string& name : *names) ++again[name];
   }
   close(fd);
   EXPECT_EQ(again.size(), static_cast<size_t>(kEntries + 3));
