@@ -3,9 +3,13 @@
 // *_test.cc include this; every test binary links zlib.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "base/bytes.h"
@@ -52,6 +56,24 @@ inline Result<MemoryDevice> read_gzip_image(const std::string& path) {
     }
   }
   return device;
+}
+
+// tests/golden/`name` in the source tree (ECFS_SOURCE_DIR, defined for the
+// test binaries that read golden images).
+inline std::string golden_image_path(const std::string& name) {
+  return std::string(ECFS_SOURCE_DIR) + "/tests/golden/" + name;
+}
+
+// With ECFS_WRITE_GOLDEN=DIR set (docs/FORMAT.md "Golden images"): writes
+// `device` to DIR/`name` and says so; a failure fails the test.
+inline void write_golden_image_if_asked(const MemoryDevice& device, const std::string& name) {
+  const char* out_dir = std::getenv("ECFS_WRITE_GOLDEN");
+  if (out_dir == nullptr) return;
+  const std::string path = std::string(out_dir) + "/" + name;
+  Status written = write_gzip_image(device, path);
+  ASSERT_TRUE(written) << written.error().to_string();
+  std::printf("wrote %s: %llu bytes\n", path.c_str(),
+              static_cast<unsigned long long>(std::filesystem::file_size(path)));
 }
 
 }  // namespace ecfs::block::testing

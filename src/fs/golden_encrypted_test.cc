@@ -12,9 +12,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -182,7 +179,7 @@ void expect_image(block::MemoryDevice& device) {
 }
 
 TEST(GoldenEncryptedTest, CommittedImageUnlocksWithItsKey) {
-  const std::string path = std::string(ECFS_SOURCE_DIR) + "/tests/golden/" + kImageName;
+  const std::string path = block::testing::golden_image_path(kImageName);
   auto device = block::testing::read_gzip_image(path);
   ASSERT_TRUE(device) << device.error().to_string()
                       << " (regenerate with ECFS_WRITE_GOLDEN, see docs/FORMAT.md)";
@@ -195,13 +192,7 @@ TEST(GoldenEncryptedTest, CommittedImageUnlocksWithItsKey) {
 TEST(GoldenEncryptedWriter, BuilderMatchesTheExpectations) {
   block::MemoryDevice device(kDeviceSize, "golden encrypted filesystem");
   ASSERT_NO_FATAL_FAILURE(build(device));
-  if (const char* out_dir = std::getenv("ECFS_WRITE_GOLDEN")) {
-    const std::string path = std::string(out_dir) + "/" + kImageName;
-    Status written = block::testing::write_gzip_image(device, path);
-    ASSERT_TRUE(written) << written.error().to_string();
-    std::printf("wrote %s: %llu bytes\n", path.c_str(),
-                static_cast<unsigned long long>(std::filesystem::file_size(path)));
-  }
+  ASSERT_NO_FATAL_FAILURE(block::testing::write_golden_image_if_asked(device, kImageName));
   expect_image(device);
 }
 

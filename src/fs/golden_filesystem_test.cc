@@ -9,9 +9,6 @@
 #include <linux/falloc.h>
 #include <sys/sysmacros.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <string>
 
@@ -166,7 +163,7 @@ void expect_golden_contents(FileSystem& fs) {
 }
 
 TEST(GoldenFilesystemTest, CommittedImageMountsWithEverythingInPlace) {
-  const std::string path = std::string(ECFS_SOURCE_DIR) + "/tests/golden/" + kImageName;
+  const std::string path = block::testing::golden_image_path(kImageName);
   auto device = block::testing::read_gzip_image(path);
   ASSERT_TRUE(device) << device.error().to_string()
                       << " (regenerate with ECFS_WRITE_GOLDEN, see docs/FORMAT.md)";
@@ -205,13 +202,7 @@ TEST(GoldenFilesystemWriter, BuilderMatchesTheExpectations) {
     auto fs = must(FileSystem::open(device, {.read_only = true}));
     expect_golden_contents(*fs);
   }
-  const char* out_dir = std::getenv("ECFS_WRITE_GOLDEN");
-  if (out_dir == nullptr) return;
-  const std::string path = std::string(out_dir) + "/" + kImageName;
-  Status written = block::testing::write_gzip_image(device, path);
-  ASSERT_TRUE(written) << written.error().to_string();
-  std::printf("wrote %s: %llu bytes\n", path.c_str(),
-              static_cast<unsigned long long>(std::filesystem::file_size(path)));
+  ASSERT_NO_FATAL_FAILURE(block::testing::write_golden_image_if_asked(device, kImageName));
 }
 
 }  // namespace

@@ -6,9 +6,6 @@
 // writes a new one into DIR.
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <string>
 
 #include "block/gzip_image.h"
@@ -79,7 +76,7 @@ void expect_values(FileSystem& fs) {
 }
 
 TEST(GoldenLargeXattrsTest, CommittedImageReadsEveryValue) {
-  const std::string path = std::string(ECFS_SOURCE_DIR) + "/tests/golden/" + kImageName;
+  const std::string path = block::testing::golden_image_path(kImageName);
   auto device = block::testing::read_gzip_image(path);
   ASSERT_TRUE(device) << device.error().to_string()
                       << " (regenerate with ECFS_WRITE_GOLDEN, see docs/FORMAT.md)";
@@ -118,13 +115,7 @@ TEST(GoldenLargeXattrsWriter, BuilderMatchesTheExpectations) {
     auto fs = must(FileSystem::open(device, {.read_only = true}));
     expect_values(*fs);
   }
-  const char* out_dir = std::getenv("ECFS_WRITE_GOLDEN");
-  if (out_dir == nullptr) return;
-  const std::string path = std::string(out_dir) + "/" + kImageName;
-  Status written = block::testing::write_gzip_image(device, path);
-  ASSERT_TRUE(written) << written.error().to_string();
-  std::printf("wrote %s: %llu bytes\n", path.c_str(),
-              static_cast<unsigned long long>(std::filesystem::file_size(path)));
+  ASSERT_NO_FATAL_FAILURE(block::testing::write_golden_image_if_asked(device, kImageName));
 }
 
 }  // namespace

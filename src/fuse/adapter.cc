@@ -213,14 +213,19 @@ void op_getattr(fuse_req_t req, fuse_ino_t node, fuse_file_info*) {
 
 bool caller_in_group(fuse_req_t req, uint32_t gid);
 
+// Whether the caller of `req` is in group `gid` or holds CAP_FSETID: what
+// keeps set-group-ID where the VFS would otherwise clear it (fs/inode.c
+// in_group_or_capable).
+bool in_group_or_capable(fuse_req_t req, uint32_t gid) {
+  return caller_in_group(req, gid) || process_has_capability(fuse_req_ctx(req)->pid, CAP_FSETID);
+}
+
 // For fs::SetAttributes::caller_outside_group: a set-group-ID file that is
-// not group-executable, and a caller neither in its group `gid` nor holding
-// CAP_FSETID (fs/attr.c setattr_should_drop_sgid, in_group_or_capable).
-// The kernel asks to kill the bits at a chown whoever calls, so the
-// capability counts here too.
+// not group-executable, and a caller that is not in_group_or_capable
+// (fs/attr.c setattr_should_drop_sgid). The kernel asks to kill the bits at
+// a chown whoever calls, so the capability counts here too.
 bool outside_group(fuse_req_t req, uint32_t mode, uint32_t gid) {
-  if ((mode & (S_ISGID | S_IXGRP)) != S_ISGID) return false;
-  return !caller_in_group(req, gid) && !process_has_capability(fuse_req_ctx(req)->pid, CAP_FSETID);
+  return (mode & (S_ISGID | S_IXGRP)) == S_ISGID && !in_group_or_capable(req, gid);
 }
 
 void op_setattr(fuse_req_t req, fuse_ino_t node, struct stat* attr, int to_set, fuse_file_info*) {
@@ -675,9 +680,7 @@ bool caller_in_group(fuse_req_t req, uint32_t gid) {
 Status apply_acl_set_group_id_rule(fuse_req_t req, fuse_ino_t node) {
   auto attributes = fs_of(req).getattr(to_inode(node));
   if (!attributes) return std::unexpected(attributes.error());
-  if ((attributes->mode & S_ISGID) == 0) return ok();
-  if (caller_in_group(req, attributes->gid)) return ok();
-  if (process_has_capability(fuse_req_ctx(req)->pid, CAP_FSETID)) return ok();
+  if ((attributes->mode & S_ISGID) == 0 || in_group_or_capable(req, attributes->gid)) return ok();
   auto changed = fs_of(req).setattr(
       to_inode(node),
       fs::SetAttributes{.mode = attributes->mode & 07777 & ~static_cast<uint32_t>(S_ISGID)});

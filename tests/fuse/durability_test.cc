@@ -110,6 +110,33 @@ TEST_F(DurabilityTest, EcfsSyncMakesEverythingDurableOnAPlainFuseMount) {
   }));
 }
 
+// fsync's kin commit too, on either kind of mount: fdatasync(2), writes to
+// a file opened O_SYNC, and every write on a mount with -o sync.
+TEST_F(DurabilityTest, FdatasyncOSyncAndSyncMountsCommit) {
+  ASSERT_NO_FATAL_FAILURE(unmount());
+  for (const std::string kind : {"blkdev", "no_blkdev"}) {
+    SCOPED_TRACE(kind);
+    const std::string data = pattern(300000, kind.size());
+    pid_t daemon = 0;
+    ASSERT_NO_FATAL_FAILURE(daemon = start_foreground_daemon({"-o", "commit=3600," + kind}));
+    const int fd = open(path("fdatasync-" + kind).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    ASSERT_EQ(fdatasync(fd), 0);
+    ASSERT_TRUE(write_file(path("osync-" + kind), data, O_TRUNC | O_SYNC));
+    ASSERT_NO_FATAL_FAILURE(kill_daemon(daemon));
+    close(fd);
+    ASSERT_NO_FATAL_FAILURE(daemon = start_foreground_daemon({"-o", "commit=3600,sync," + kind}));
+    ASSERT_TRUE(write_file(path("sync-mount-" + kind), data));
+    ASSERT_NO_FATAL_FAILURE(kill_daemon(daemon));
+    ASSERT_NO_FATAL_FAILURE(mount());
+    for (const std::string name : {"fdatasync-", "osync-", "sync-mount-"}) {
+      EXPECT_EQ(read_file(path(name + kind)), data) << name << kind;
+    }
+    ASSERT_NO_FATAL_FAILURE(unmount());
+  }
+}
+
 TEST_F(DurabilityTest, EcfsSyncRefusesAPathOffAnEcfsMount) {
   const Outcome synced = ecfs({"sync", scratch_.path()});
   EXPECT_EQ(synced.exit_status, 1) << synced.describe();
