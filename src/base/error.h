@@ -28,8 +28,16 @@ class Error {
   std::string message_;
 };
 
+// std::expected with [[nodiscard]] on the type itself: every call that
+// returns a Result must look at it, or say with (void) why it need not.
 template <typename T>
-using Result = std::expected<T, Error>;
+class [[nodiscard]] Result : public std::expected<T, Error> {
+ public:
+  using Base = std::expected<T, Error>;
+  using Base::Base;
+  Result(const Base& other) : Base(other) {}
+  Result(Base&& other) : Base(std::move(other)) {}
+};
 using Status = Result<void>;
 
 // Shorthand for `return fail(EINVAL, "...")` from a function returning Result<T>.
