@@ -173,7 +173,7 @@ Status FileSystem::drop_name(uint64_t parent, const DirEntry& entry) {
 
 Result<Attributes> FileSystem::lookup(uint64_t parent, std::string_view name) {
   std::lock_guard lock(mutex_);
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   if (name.size() > kMaxNameLength) return fail(ENAMETOOLONG, "name longer than 255 bytes");
   auto dir = inode(parent);
   if (!dir) return std::unexpected(dir.error());
@@ -292,7 +292,7 @@ Result<Attributes> FileSystem::symlink(uint64_t parent, std::string_view name,
 
 Result<std::string> FileSystem::readlink(uint64_t ino) {
   std::lock_guard lock(mutex_);
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto state = inode(ino);
   if (!state) return std::unexpected(state.error());
   if (!S_ISLNK((*state)->item->mode)) return fail(EINVAL, "not a symlink");
@@ -492,7 +492,7 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
 
 Result<uint64_t> FileSystem::listing_end(uint64_t ino) {
   std::lock_guard lock(mutex_);
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto dir = inode(ino);
   if (!dir) return std::unexpected(dir.error());
   if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");
@@ -526,7 +526,7 @@ Status FileSystem::readdir_plus(
 Status FileSystem::list_entries(
     uint64_t ino, uint64_t cookie, uint64_t end,
     const std::function<bool(const DirListEntry&, bool dot_or_dotdot)>& emit) {
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto dir = inode(ino);
   if (!dir) return std::unexpected(dir.error());
   if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");

@@ -87,13 +87,13 @@ Result<Attributes> FileSystem::setattr(uint64_t ino, const SetAttributes& change
   }
   item.ctime = changes.ctime.value_or(t);
   state.dirty = true;
-  changed_ = true;
+  volume_->note_change();
   return presented_attributes(ino, state);
 }
 
 Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, MutableByteSpan out) {
   std::unique_lock lock(mutex_);
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto found = inode(ino);
   if (!found) return std::unexpected(found.error());
   InodeState& state = **found;
@@ -105,7 +105,7 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, MutableByteSpan o
   // so that concurrent requests overlap them. The extents they read stay
   // allocated meanwhile: space freed since the last commit is pinned until
   // the next one, and commits and aborts wait for the reads in flight.
-  std::shared_lock reading(data_reads_);
+  store::Volume::ReadPin reading = volume_->pin_for_read();
   lock.unlock();
   return plan->finish();
 }
@@ -113,8 +113,8 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, MutableByteSpan o
 Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, ByteSpan data) {
   std::unique_lock lock(mutex_);
   // Data being written out stays as it is until it is in its extents.
-  while (writeout_running_ && data_->writing_out(ino, offset, offset + data.size())) {
-    writeout_done_.wait(lock);
+  while (volume_->writeout_running() && data_->writing_out(ino, offset, offset + data.size())) {
+    volume_->wait_for_writeout_end(lock);
   }
   ECFS_TRY(check_writable());
   auto found = inode(ino);
@@ -134,7 +134,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, ByteSpan data) {
   // that writeout ended waits for it.
   if (data_->dirty_bytes() > options_.dirty_data_limit) {
     await_writeout();
-    if (failed_) return fail(EIO, "the filesystem turned read-only after an error");
+    if (volume_->failed()) return fail(EIO, "the filesystem turned read-only after an error");
     if (data_->dirty_bytes() > options_.dirty_data_limit) {
       ECFS_TRY(write_out_buffered(lock, writeout_chunk()));
     }
@@ -183,7 +183,7 @@ Status FileSystem::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
 
 Result<uint64_t> FileSystem::lseek(uint64_t ino, uint64_t offset, int whence) {
   std::lock_guard lock(mutex_);
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   if (whence != SEEK_DATA && whence != SEEK_HOLE) return fail(EINVAL, "unsupported whence");
   auto found = inode(ino);
   if (!found) return std::unexpected(found.error());

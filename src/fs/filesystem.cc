@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "base/log.h"
 #include "fs/file_data.h"
 #include "fs/fs_internal.h"
 #include "store/tree_ids.h"
@@ -16,11 +17,6 @@
 namespace ecfs::fs {
 
 using store::Key;
-
-// Space kept back for metadata so that a change that has begun does not run
-// out of room half way (btrfs reserves metadata space the same way before a
-// transaction handle is given out): enough for a few hundred node copies.
-static constexpr uint64_t kMetadataReserveNodes = 256;
 
 Timestamp now() {
   // The kernel's clock for the times it stamps itself (current_time: the
@@ -77,32 +73,35 @@ Status format_filesystem(store::Engine& engine, const Caller& owner) {
   return engine.commit();
 }
 
-FileSystem::FileSystem(std::unique_ptr<store::Engine> engine, MountOptions options)
-    : engine_(std::move(engine)),
+FileSystem::FileSystem(std::unique_ptr<store::Volume> volume, MountOptions options)
+    : volume_(std::move(volume)),
+      mutex_(volume_->mutex()),
       options_(options),
-      keyring_(fscrypt::KeyringOptions{.fs_uuid = engine_->superblock().fsid}),
+      keyring_(fscrypt::KeyringOptions{.fs_uuid = volume_->engine().superblock().fsid}),
       data_keys_(make_data_keys()) {
-  data_ = std::make_unique<FileData>(*engine_, store::kFsTreeId, data_options());
+  data_ = std::make_unique<FileData>(volume_->engine(), store::kFsTreeId, data_options());
 }
 
 Result<std::unique_ptr<FileSystem>> FileSystem::open(block::BlockDevice& device,
                                                      const MountOptions& options) {
-  store::OpenOptions engine_options;
-  engine_options.read_only = options.read_only;
-  engine_options.node_cache_capacity = options.node_cache_capacity;
-  auto engine = store::Engine::open(device, engine_options);
-  if (!engine) return std::unexpected(engine.error());
-  std::unique_ptr<FileSystem> fs(new FileSystem(std::move(*engine), options));
-  std::lock_guard lock(fs->mutex_);
-  ECFS_TRY(fs->start());
+  store::VolumeOptions volume_options;
+  volume_options.read_only = options.read_only;
+  volume_options.commit_interval = options.commit_interval;
+  volume_options.node_cache_capacity = options.node_cache_capacity;
+  auto volume = store::Volume::open(device, volume_options);
+  if (!volume) return std::unexpected(volume.error());
+  std::unique_ptr<FileSystem> fs(new FileSystem(std::move(*volume), options));
+  {
+    std::lock_guard lock(fs->mutex_);
+    fs->volume_->add_client(*fs);
+    ECFS_TRY(fs->start());
+  }
+  fs->volume_->start_committer();
   return fs;
 }
 
 Status FileSystem::start() {
-  // Read-only mounts read the committed trees through a transaction that is
-  // never committed; the engine refuses begin() on a read-only image, so
-  // they use the committed state directly.
-  auto committed = engine_->committed_tree(store::kFsTreeId);
+  auto committed = volume_->engine().committed_tree(store::kFsTreeId);
   if (!committed) {
     return fail(EINVAL, "the image holds no ecfs filesystem tree: " + committed.error().message());
   }
@@ -120,51 +119,27 @@ Status FileSystem::start() {
                                  if (key.type == kInodeItemKey) ++inode_count_;
                                  return true;
                                }));
-  if (options_.read_only) return ok();
-  ECFS_TRY(engine_->begin());
+  if (volume_->opened_read_only()) return ok();
   ECFS_TRY(cleanup_orphans());
-  if (changed_) ECFS_TRY(commit_locked());
-  committer_ = std::thread([this] { committer_loop(); });
+  if (volume_->changed()) ECFS_TRY(commit_locked());
   return ok();
 }
 
-FileSystem::~FileSystem() { (void)close(); }
+FileSystem::~FileSystem() {
+  if (Status closed = close(); !closed) {
+    log::error("unmounting failed: " + closed.error().to_string());
+  }
+}
 
-Status FileSystem::close() {
-  {
-    std::lock_guard lock(mutex_);
-    if (closed_) return ok();
-    stop_committer_ = true;
+Status FileSystem::close() { return volume_->close(); }
+
+Status FileSystem::prepare_close() {
+  // Every kernel reference ends with the mount: orphans go now.
+  for (auto& [ino, state] : inodes_) {
+    state->lookups = 0;
+    state->opens = 0;
   }
-  commit_wakeup_.notify_all();
-  if (committer_.joinable()) committer_.join();
-  std::lock_guard lock(mutex_);
-  await_writeout();
-  closed_ = true;
-  if (options_.read_only) {
-    // Reads still in flight finish before the device may go.
-    std::unique_lock no_reads(data_reads_);
-    return ok();
-  }
-  if (remounted_read_only_) {
-    // Everything was committed at the remount; nothing more is written.
-    std::unique_lock no_reads(data_reads_);
-    engine_->abort();
-    return ok();
-  }
-  Status result = ok();
-  if (!failed_) {
-    // Every kernel reference ends with the mount: orphans go now.
-    for (auto& [ino, state] : inodes_) {
-      state->lookups = 0;
-      state->opens = 0;
-    }
-    result = cleanup_orphans();
-    if (result) result = commit_locked();
-  }
-  std::unique_lock no_reads(data_reads_);
-  engine_->abort();
-  return result;
+  return cleanup_orphans();
 }
 
 FileDataOptions FileSystem::data_options() {
@@ -177,33 +152,12 @@ FileDataOptions FileSystem::data_options() {
   return data_options;
 }
 
-Result<store::BTree*> FileSystem::tree() {
-  if (!engine_->in_transaction()) {
-    return fail(EROFS, "the filesystem is read-only");
-  }
-  return engine_->open_tree(store::kFsTreeId);
-}
+Result<store::BTree*> FileSystem::tree() { return volume_->tree(store::kFsTreeId); }
 
-Result<store::BTree> FileSystem::read_tree() {
-  if (!engine_->in_transaction()) return engine_->committed_tree(store::kFsTreeId);
-  auto fs_tree = tree();
-  if (!fs_tree) return std::unexpected(fs_tree.error());
-  return **fs_tree;
-}
-
-Status FileSystem::check_writable() const {
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
-  if (options_.read_only || remounted_read_only_) {
-    return fail(EROFS, "the filesystem is mounted read-only");
-  }
-  if (failed_) {
-    return fail(EROFS, "the filesystem turned read-only after an error; remount it");
-  }
-  return ok();
-}
+Result<store::BTree> FileSystem::read_tree() { return volume_->read_tree(store::kFsTreeId); }
 
 void FileSystem::note_access(InodeState& state) {
-  if (options_.read_only || remounted_read_only_ || failed_ || closed_) return;
+  if (volume_->read_only()) return;
   InodeItem& item = *state.item;
   if (S_ISDIR(item.mode) && !options_.directory_atime) return;
   const Timestamp t = now();
@@ -224,50 +178,19 @@ void FileSystem::note_access(InodeState& state) {
   }
   item.atime = t;
   state.dirty = true;
-  changed_ = true;
+  volume_->note_change();
 }
 
-Status FileSystem::check_space(uint64_t data_bytes) {
-  const uint64_t reserve = kMetadataReserveNodes * engine_->node_size();
-  auto needed = [&] { return reserve + data_->dirty_bytes() + data_bytes; };
-  const store::SpaceAllocator& space = engine_->allocator();
-  if (space.free_bytes() >= needed()) return ok();
-  // What the transaction frees (extents whose last reference it dropped,
-  // nodes it copied) becomes free space only through its commit.
-  if ((changed_ || space.pinned_bytes() > 0) && engine_->in_transaction() && !failed_) {
-    ECFS_TRY(commit_locked(/*drop_clean_inodes=*/false));
-    if (space.free_bytes() >= needed()) return ok();
-  }
-  return fail(ENOSPC, "no space left on the device");
-}
+uint64_t FileSystem::buffered_bytes() const { return data_->dirty_bytes(); }
 
-std::unexpected<Error> FileSystem::abort_change(Error error) {
-  // The transaction holds part of a change: nothing of it may be committed.
-  // What the last commit made durable stays; the mount turns read-only.
-  failed_ = true;
-  // A writeout running meanwhile sees failed_ and cancels itself.
-  await_writeout();
-  {
-    std::unique_lock no_reads(data_reads_);
-    engine_->abort();
-  }
-  forget_uncommitted();
-  if (!options_.read_only) (void)engine_->begin();  // for reads of the committed state
-  return std::unexpected(std::move(error));
-}
-
-void FileSystem::forget_uncommitted() {
+void FileSystem::aborted() {
   // Cached inode items and buffered data describe the aborted transaction;
   // from now on everything is read from the committed state.
   for (auto& [ino, state] : inodes_) {
     state->item.reset();
     state->dirty = false;
   }
-  data_ = std::make_unique<FileData>(*engine_, store::kFsTreeId, data_options());
-}
-
-void FileSystem::await_writeout() {
-  while (writeout_running_) writeout_done_.wait(mutex_);
+  data_ = std::make_unique<FileData>(volume_->engine(), store::kFsTreeId, data_options());
 }
 
 uint64_t FileSystem::writeout_chunk() const {
@@ -278,122 +201,85 @@ Status FileSystem::write_out_buffered(std::unique_lock<std::mutex>& lock, uint64
   auto writeout = data_->begin_writeout(max_bytes);
   if (!writeout) return abort_change(writeout.error());
   if (writeout->empty()) return ok();
-  writeout_running_ = true;
+  volume_->begin_writeout();
   lock.unlock();
   Status written = writeout->write();
   lock.lock();
-  writeout_running_ = false;
-  if (failed_ && written) written = fail(EIO, "the filesystem turned read-only during a writeout");
+  if (volume_->failed() && written) {
+    written = fail(EIO, "the filesystem turned read-only during a writeout");
+  }
   if (!written) {
     data_->cancel_writeout(std::move(*writeout));
-    writeout_done_.notify_all();
-    if (failed_) return std::unexpected(written.error());  // aborted by another change
+    volume_->end_writeout();
+    if (volume_->failed()) return std::unexpected(written.error());  // aborted by another change
     return abort_change(written.error());
   }
   Status finished = data_->finish_writeout(std::move(*writeout));
-  writeout_done_.notify_all();
+  volume_->end_writeout();
   if (!finished) return abort_change(finished.error());
   return ok();
 }
 
-Status FileSystem::commit_writing_out_first(std::unique_lock<std::mutex>& lock) {
+Status FileSystem::write_out_before_commit(std::unique_lock<std::mutex>& lock) {
   // Below this the flush with the lock held is short anyway.
   constexpr uint64_t kWorthReleasingTheLock = 4 << 20;
   // In a write's chunks, so that buffered memory stays as bounded as under
   // writes alone, and no more than was buffered when the commit began, so
   // that a steady writer cannot keep it from committing.
-  await_writeout();
   for (uint64_t left = data_->dirty_bytes(); left >= kWorthReleasingTheLock;
        left -= std::min(left, writeout_chunk())) {
-    await_writeout();
-    if (failed_ || !engine_->in_transaction() || data_->dirty_bytes() == 0) break;
+    volume_->await_writeout(lock);
+    if (volume_->failed() || !volume_->engine().in_transaction() || data_->dirty_bytes() == 0) {
+      break;
+    }
     ECFS_TRY(write_out_buffered(lock, writeout_chunk()));
   }
-  return commit_locked();
+  return ok();
 }
 
-Status FileSystem::commit_locked(bool drop_clean_inodes) {
-  await_writeout();
-  if (failed_ || !engine_->in_transaction()) return ok();
-  if (auto flushed = data_->flush_all(); !flushed) return abort_change(flushed.error());
-  if (auto written = write_back_inodes(); !written) return abort_change(written.error());
-  std::unique_lock no_reads(data_reads_);
-  if (auto committed = engine_->commit(); !committed) {
-    failed_ = true;
-    forget_uncommitted();
-    (void)engine_->begin();
-    return committed;
-  }
-  changed_ = false;
+Status FileSystem::flush_for_commit() {
+  ECFS_TRY(data_->flush_all());
+  return write_back_inodes();
+}
+
+void FileSystem::committed(bool trim_caches) {
   // Clean inodes the kernel no longer references need not stay cached.
-  if (drop_clean_inodes) {
-    std::erase_if(inodes_, [](const auto& entry) {
-      const InodeState& state = *entry.second;
-      return !state.dirty && state.lookups == 0 && state.opens == 0;
-    });
-  }
-  return engine_->begin();
+  if (!trim_caches) return;
+  std::erase_if(inodes_, [](const auto& entry) {
+    const InodeState& state = *entry.second;
+    return !state.dirty && state.lookups == 0 && state.opens == 0;
+  });
 }
 
-void FileSystem::committer_loop() {
-  std::unique_lock lock(mutex_);
-  while (!stop_committer_) {
-    const uint64_t generation = committer_wakeups_;
-    commit_wakeup_.wait_for(lock, options_.commit_interval,
-                            [&] { return stop_committer_ || committer_wakeups_ != generation; });
-    if (stop_committer_) break;
-    // A new interval starts the wait again.
-    if (committer_wakeups_ != generation) continue;
-    if (remounted_read_only_) continue;
-    if (changed_ || data_->dirty_bytes() > 0) (void)commit_writing_out_first(lock);
-    data_->release_idle_memory();
-  }
-}
+void FileSystem::idle() { data_->release_idle_memory(); }
 
 Status FileSystem::remount(const Remount& remount) {
   std::unique_lock lock(mutex_);
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
-  if (!remount.read_only) {
-    if (options_.read_only) {
-      return fail(EROFS,
-                  "mounted read-only from the start (its image was opened read-only): "
-                  "unmount it and mount it read-write");
-    }
-    if (failed_) {
-      return fail(EROFS, "the filesystem turned read-only after an error: unmount and mount it");
-    }
-  } else if (!options_.read_only && !remounted_read_only_ && !failed_) {
-    ECFS_TRY(commit_writing_out_first(lock));
-  }
-  remounted_read_only_ = remount.read_only && !options_.read_only;
+  ECFS_TRY(volume_->set_read_only(lock, remount.read_only));
   if (remount.atime) options_.atime = *remount.atime;
   if (remount.directory_atime) options_.directory_atime = *remount.directory_atime;
   if (remount.commit_interval) {
     options_.commit_interval = *remount.commit_interval;
-    ++committer_wakeups_;
-    commit_wakeup_.notify_all();
+    volume_->set_commit_interval(*remount.commit_interval);
   }
   return ok();
 }
 
 Status FileSystem::sync() {
   std::unique_lock lock(mutex_);
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
-  if (failed_) return fail(EIO, "the filesystem turned read-only after an error");
-  if (options_.read_only || remounted_read_only_) return ok();
-  return commit_writing_out_first(lock);
+  ECFS_TRY(volume_->check_syncable());
+  return volume_->commit(lock);
 }
 
 Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
   std::unique_lock lock(mutex_);
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
-  if (failed_) return fail(EIO, "the filesystem turned read-only after an error");
-  if (options_.read_only || remounted_read_only_) return ok();
+  ECFS_TRY(volume_->check_syncable());
+  if (volume_->read_only()) return ok();
   ECFS_TRY(inode(ino));
   // One transaction holds every change, so making this inode durable means
   // committing it; with nothing pending the last commit already did.
-  if (!changed_ && !data_->has_dirty(ino)) return ok();
-  return commit_writing_out_first(lock);
+  if (!volume_->changed() && !data_->has_dirty(ino)) return ok();
+  return volume_->commit(lock);
 }
 
 // ---- inodes ----
@@ -422,7 +308,7 @@ void FileSystem::touch(InodeState& state, bool mtime, bool ctime) {
   if (mtime) state.item->mtime = t;
   if (ctime) state.item->ctime = t;
   state.dirty = true;
-  changed_ = true;
+  volume_->note_change();
 }
 
 Attributes FileSystem::attributes_of(uint64_t ino, const InodeState& state) const {
@@ -473,8 +359,8 @@ Result<FileSystem::InodeState*> FileSystem::create_inode(uint32_t mode, uint64_t
   if (next_ino_ > kLastIno) return fail(ENOSPC, "no inode numbers left");
   const uint64_t ino = next_ino_++;
   InodeItem item;
-  item.generation = engine_->generation();
-  item.transid = engine_->generation();
+  item.generation = volume_->engine().generation();
+  item.transid = volume_->engine().generation();
   item.mode = mode;
   item.rdev = rdev;
   item.uid = caller.uid;
@@ -493,7 +379,7 @@ Result<FileSystem::InodeState*> FileSystem::create_inode(uint32_t mode, uint64_t
   InodeState* raw = state.get();
   inodes_[ino] = std::move(state);
   ++inode_count_;
-  changed_ = true;
+  volume_->note_change();
   auto fs_tree = tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
   ECFS_TRY((*fs_tree)->insert({ino, kInodeItemKey, 0}, encode_inode_item(item)));
@@ -506,7 +392,7 @@ Status FileSystem::write_back_inodes() {
   if (!fs_tree) return std::unexpected(fs_tree.error());
   for (auto& [ino, state] : inodes_) {
     if (!state->dirty || !state->item) continue;
-    state->item->transid = engine_->generation();
+    state->item->transid = volume_->engine().generation();
     ECFS_TRY((*fs_tree)->update({ino, kInodeItemKey, 0}, encode_inode_item(*state->item)));
     state->dirty = false;
   }
@@ -550,7 +436,7 @@ Status FileSystem::delete_inode(uint64_t ino) {
   }
   inodes_.erase(ino);
   if (inode_count_ > 0) --inode_count_;
-  changed_ = true;
+  volume_->note_change();
   return ok();
 }
 
@@ -571,14 +457,14 @@ Status FileSystem::cleanup_orphans() {
     if (!state && state.error().errno_value() == ENOENT) {
       // The inode is already gone; only the orphan item is left.
       ECFS_TRY((*fs_tree)->remove({kOrphanObjectid, kOrphanItemKey, ino}));
-      changed_ = true;
+      volume_->note_change();
       continue;
     }
     if (!state) return std::unexpected(state.error());
     if ((*state)->item->nlink > 0) {
       // Linked again (not possible through this interface) or a stale item.
       ECFS_TRY((*fs_tree)->remove({kOrphanObjectid, kOrphanItemKey, ino}));
-      changed_ = true;
+      volume_->note_change();
       continue;
     }
     ECFS_TRY(delete_inode(ino));
@@ -593,10 +479,7 @@ void FileSystem::forget(uint64_t ino, uint64_t count) {
   if (it == inodes_.end()) return;
   InodeState& state = *it->second;
   state.lookups = count >= state.lookups ? 0 : state.lookups - count;
-  if (state.lookups > 0 || state.opens > 0 || closed_ || failed_ || options_.read_only ||
-      remounted_read_only_) {
-    return;
-  }
+  if (state.lookups > 0 || state.opens > 0 || volume_->read_only()) return;
   if (state.item && state.item->nlink == 0) {
     if (auto deleted = delete_inode(ino); !deleted) (void)abort_change(deleted.error());
   }
@@ -610,7 +493,7 @@ uint64_t FileSystem::lookup_count(uint64_t ino) const {
 
 Result<Attributes> FileSystem::getattr(uint64_t ino) {
   std::lock_guard lock(mutex_);
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto state = inode(ino);
   if (!state) return std::unexpected(state.error());
   return presented_attributes(ino, **state);
@@ -618,16 +501,12 @@ Result<Attributes> FileSystem::getattr(uint64_t ino) {
 
 Result<FsStats> FileSystem::statfs() {
   std::lock_guard lock(mutex_);
-  const store::SpaceAllocator& allocator = engine_->allocator();
+  const store::SpaceAllocator& allocator = volume_->engine().allocator();
   FsStats stats;
   const uint64_t usable = allocator.device_size() - allocator.reserved_bytes();
   stats.total_blocks = usable / store::kSectorSize;
-  const uint64_t reserve = kMetadataReserveNodes * engine_->node_size();
-  const uint64_t free_bytes = allocator.free_bytes();
-  const uint64_t buffered = data_->dirty_bytes();
-  const uint64_t free_now = free_bytes > buffered ? free_bytes - buffered : 0;
-  stats.free_blocks = free_now / store::kSectorSize;
-  stats.available_blocks = (free_now > reserve ? free_now - reserve : 0) / store::kSectorSize;
+  stats.free_blocks = volume_->free_bytes_after_buffered() / store::kSectorSize;
+  stats.available_blocks = volume_->available_bytes() / store::kSectorSize;
   stats.files = inode_count_;
   stats.free_files = kLastIno - next_ino_ + 1;
   return stats;
@@ -635,7 +514,7 @@ Result<FsStats> FileSystem::statfs() {
 
 Status FileSystem::open(uint64_t ino, int flags) {
   std::lock_guard lock(mutex_);
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto state = inode(ino);
   if (!state) return std::unexpected(state.error());
   const uint32_t type = (*state)->item->mode & S_IFMT;
@@ -659,7 +538,7 @@ void FileSystem::release(uint64_t ino) {
   if (it == inodes_.end()) return;
   InodeState& state = *it->second;
   if (state.opens > 0) --state.opens;
-  if (closed_ || failed_ || options_.read_only || remounted_read_only_) return;
+  if (volume_->read_only()) return;
   if (auto deleted = delete_if_unused(ino); !deleted) (void)abort_change(deleted.error());
 }
 

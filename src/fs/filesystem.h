@@ -54,6 +54,7 @@
 #include "fscrypt/keyring.h"
 #include "fscrypt/policy.h"
 #include "store/engine.h"
+#include "store/volume.h"
 
 namespace ecfs::fs {
 
@@ -191,7 +192,7 @@ struct KeyChange {
   std::vector<CachedName> stale_names;
 };
 
-class FileSystem {
+class FileSystem : private store::VolumeClient {
  public:
   // Opens the filesystem on `device` (which must outlive it): the engine,
   // the root directory, orphan cleanup (inodes left unlinked by a crash are
@@ -200,7 +201,7 @@ class FileSystem {
   static Result<std::unique_ptr<FileSystem>> open(block::BlockDevice& device,
                                                   const MountOptions& options = {});
   // Commits (as close()) if that was not done.
-  ~FileSystem();
+  ~FileSystem() override;
   FileSystem(const FileSystem&) = delete;
   FileSystem& operator=(const FileSystem&) = delete;
 
@@ -350,12 +351,26 @@ class FileSystem {
   // For tests and fsck-style checks: the number of kernel references and
   // opens an inode holds in memory (0 when unknown).
   uint64_t lookup_count(uint64_t ino) const;
-  store::Engine& engine_for_test() { return *engine_; }
+  store::Engine& engine_for_test() { return volume_->engine(); }
 
  private:
   struct InodeState;  // a cached inode and its kernel references (filesystem.cc)
 
-  FileSystem(std::unique_ptr<store::Engine> engine, MountOptions options);
+  FileSystem(std::unique_ptr<store::Volume> volume, MountOptions options);
+
+  // store::VolumeClient: the volume's commits and aborts (filesystem.cc).
+  // Called with mutex_ held.
+  uint64_t buffered_bytes() const override;
+  // With much data buffered, most of it is written out with mutex_
+  // released (write_out_buffered), so that requests go on meanwhile, and
+  // only what they add is flushed with it held.
+  Status write_out_before_commit(std::unique_lock<std::mutex>& lock) override;
+  Status flush_for_commit() override;  // buffered data, then inode items
+  // Forgets the cached inodes nobody references.
+  void committed(bool trim_caches) override;
+  void aborted() override;         // drop cached inodes and buffered data
+  Status prepare_close() override;  // every kernel reference ends: orphans go
+  void idle() override;            // buffers' idle memory goes back
 
   // Transactions (filesystem.cc). REQUIRE mutex_ held.
   Status start();                // mount: orphans, inode counts, committer
@@ -363,26 +378,20 @@ class FileSystem {
   // The filesystem tree for reading: the running transaction's, or the
   // committed one on a read-only mount. A handle valid until the next change.
   Result<store::BTree> read_tree();
-  Status check_writable() const;  // ESHUTDOWN after close, EROFS when read-only
+  // ESHUTDOWN after close, EROFS when read-only.
+  Status check_writable() const { return volume_->check_writable(); }
   // A read of `state`'s data or listing: updates its atime as the mount's
   // AtimeUpdates says, when the image may change.
   void note_access(InodeState& state);
-  // ENOSPC before a change begins. Space freed by this transaction is
-  // reusable only after it commits, so short of space it commits first when
-  // anything changed (as btrfs commits to reclaim pinned space before it
-  // reports ENOSPC); cached inodes stay, the caller may hold them.
-  Status check_space(uint64_t data_bytes);
-  // Writes out data and inodes, commits, begins anew; with
-  // `drop_clean_inodes`, forgets the cached inodes nobody references.
-  Status commit_locked(bool drop_clean_inodes = true);
+  // ENOSPC before a change begins (store::Volume::check_space); cached
+  // inodes stay, the caller may hold them.
+  Status check_space(uint64_t data_bytes) { return volume_->check_space(data_bytes); }
+  // Writes out data and inodes, commits, begins anew.
+  Status commit_locked() { return volume_->commit_locked(); }
   // A change failed half way: abort the transaction, turn read-only.
-  std::unexpected<Error> abort_change(Error error);
-  void forget_uncommitted();  // drop cached inodes and buffered data
-  // Commits; with much data buffered, most of it is first written out with
-  // mutex_ released (write_out_buffered), so that requests go on meanwhile,
-  // and only what they add is flushed with it held. For sync and the
-  // periodic commit. `lock` holds mutex_.
-  Status commit_writing_out_first(std::unique_lock<std::mutex>& lock);
+  std::unexpected<Error> abort_change(Error error) {
+    return volume_->abort_change(std::move(error));
+  }
   // Up to about `max_bytes` of buffered data goes to the device in a
   // writeout (file_data.h) whose device writes run with mutex_ released, so
   // that writes of the next data go on meanwhile. `lock` holds mutex_.
@@ -393,9 +402,8 @@ class FileSystem {
   // Returns when no writeout is running (releasing mutex_ while it waits).
   // Called first by every change that may truncate, punch, copy or remove
   // file data, and by commits and aborts, which must not split a writeout.
-  void await_writeout();
+  void await_writeout() { volume_->await_writeout(); }
   FileDataOptions data_options();
-  void committer_loop();
 
   // Inodes (filesystem.cc). REQUIRE mutex_ held.
   Result<InodeState*> inode(uint64_t ino);  // ENOENT when absent
@@ -499,36 +507,16 @@ class FileSystem {
   // in the directories it knows that are encrypted under `key`.
   Result<std::vector<CachedName>> known_names_using_key(const fscrypt::KeySpecifier& key);
 
-  std::unique_ptr<store::Engine> engine_;
+  std::unique_ptr<store::Volume> volume_;
+  // The volume's transaction lock: guards everything below (store/volume.h).
+  std::mutex& mutex_;
   MountOptions options_;
   fscrypt::Keyring keyring_;
   std::unique_ptr<ExtentKeys> data_keys_;
-  // Guards everything below and every engine call.
-  mutable std::mutex mutex_;
   std::unique_ptr<FileData> data_;
   std::unordered_map<uint64_t, std::unique_ptr<InodeState>> inodes_;
   uint64_t next_ino_ = kRootDirIno + 1;
   uint64_t inode_count_ = 0;
-  bool closed_ = false;
-  bool failed_ = false;               // a transaction was aborted: read-only until remount
-  bool remounted_read_only_ = false;  // remount(): no change reaches the image
-  bool changed_ = false;              // something to commit
-  // Held shared by reads finishing without mutex_ (read()), exclusively by
-  // what makes freed data space reusable (a commit unpins it, an abort
-  // frees the transaction's allocations), so that no read sees its extents
-  // overwritten. Taken only while mutex_ is held.
-  std::shared_mutex data_reads_;
-  // A writeout is between FileData::begin_writeout and finish/cancel; its
-  // end is announced on writeout_done_ (waited on with mutex_ itself, so
-  // that callers holding it by lock_guard can wait too).
-  bool writeout_running_ = false;
-  std::condition_variable_any writeout_done_;
-
-  // The periodic commit thread.
-  std::condition_variable commit_wakeup_;
-  bool stop_committer_ = false;
-  uint64_t committer_wakeups_ = 0;  // bumped when the commit interval changes
-  std::thread committer_;
 };
 
 }  // namespace ecfs::fs

@@ -17,7 +17,7 @@ Result<KeyChange> FileSystem::add_key(const fscrypt::Caller& caller,
                                       const fscrypt::KeySpecifier& key, ByteSpan raw_key) {
   std::lock_guard lock(mutex_);
   await_writeout();  // it may remove or change file data
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   KeyChange change;
   // The names the kernel met without the key (no-key names), taken before
   // the key makes them plaintext; none when the key was there already.
@@ -54,7 +54,7 @@ Result<KeyChange> FileSystem::remove_key(const fscrypt::Caller& caller,
                                          const fscrypt::KeySpecifier& key, bool all_users) {
   std::lock_guard lock(mutex_);
   await_writeout();  // it may remove or change file data
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   const fscrypt::KeyStatusReport before = keyring_.key_status(caller, key);
   if (before.status == fscrypt::KeyStatus::kAbsent) {
     return fail(ENOKEY, "the key is not present");
@@ -64,7 +64,7 @@ Result<KeyChange> FileSystem::remove_key(const fscrypt::Caller& caller,
   // written (encrypted under the key) and committed first.
   const bool last_claim = all_users || before.user_count <= 1;
   Status synced = ok();
-  if (last_claim && !options_.read_only && !failed_) synced = commit_locked();
+  if (last_claim && !volume_->read_only()) synced = commit_locked();
   KeyChange change;
   change.key = key;
   if (last_claim) {
@@ -101,7 +101,7 @@ Status FileSystem::set_policy(uint64_t ino, const fscrypt::Policy& policy,
                               const fscrypt::Caller& caller) {
   std::lock_guard lock(mutex_);
   await_writeout();  // it may remove or change file data
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto found = inode(ino);
   if (!found) return std::unexpected(found.error());
   InodeState& state = **found;
@@ -150,14 +150,14 @@ Status FileSystem::set_policy(uint64_t ino, const fscrypt::Policy& policy,
 
 bool FileSystem::is_encrypted(uint64_t ino) {
   std::lock_guard lock(mutex_);
-  if (closed_) return false;
+  if (volume_->closed()) return false;
   auto found = inode(ino);
   return found && ((*found)->item->flags & kInodeFlagEncrypted);
 }
 
 Result<fscrypt::Policy> FileSystem::get_policy(uint64_t ino) {
   std::lock_guard lock(mutex_);
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto found = inode(ino);
   if (!found) return std::unexpected(found.error());
   auto context = crypt_context(**found);

@@ -138,13 +138,13 @@ Status FileSystem::put_xattr(uint64_t ino, std::string_view name, std::optional<
     // A value whose entry fits a leaf stays in it (as every image before
     // out-of-line values had it); a larger one goes out of line.
     const size_t entry_size = 6 + name.size() + value->size();
-    if (entry_size <= store::max_item_data_size(engine_->node_size())) {
+    if (entry_size <= store::max_item_data_size(volume_->engine().node_size())) {
       entry.value.assign(value->begin(), value->end());
     } else {
-      auto written = write_xattr_value(**fs_tree, ino, hash, *value, engine_->node_size());
+      auto written = write_xattr_value(**fs_tree, ino, hash, *value, volume_->engine().node_size());
       if (!written) return std::unexpected(written.error());
       entry.out_of_line = *written;
-      ECFS_TRY(engine_->enable_incompat_features(store::kIncompatLargeXattrValues));
+      ECFS_TRY(volume_->engine().enable_incompat_features(store::kIncompatLargeXattrValues));
     }
     entries.push_back(std::move(entry));
   }
@@ -230,7 +230,7 @@ Status FileSystem::setxattr(uint64_t ino, std::string_view name, ByteSpan value,
 
 Result<Bytes> FileSystem::getxattr(uint64_t ino, std::string_view name) {
   std::lock_guard lock(mutex_);
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   ECFS_TRY(check_xattr_name(name));
   ECFS_TRY(inode(ino));
   auto value = find_xattr(ino, name);
@@ -241,7 +241,7 @@ Result<Bytes> FileSystem::getxattr(uint64_t ino, std::string_view name) {
 
 Result<std::string> FileSystem::listxattr(uint64_t ino) {
   std::lock_guard lock(mutex_);
-  if (closed_) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   ECFS_TRY(inode(ino));
   auto fs_tree = read_tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());

@@ -19,6 +19,7 @@
 #include <memory>
 #include <thread>
 
+#include "base/log.h"
 #include "fuse/backing_device.h"
 #include "fuse/channel_io.h"
 #include "fuse/libfuse.h"
@@ -199,6 +200,7 @@ void block_stop_signals() {
 void log_to_syslog() {
   openlog("ecfs", LOG_PID, LOG_DAEMON);
   fuse_set_log_func(syslog_sink);
+  log::use_syslog();
 }
 
 Status serve(fs::FileSystem& filesystem, const std::string& mountpoint,
