@@ -96,7 +96,7 @@ Result<std::unique_ptr<FileSystem>> FileSystem::open(block::BlockDevice& device,
     fs->volume_->add_client(*fs);
     ECFS_TRY(fs->start());
   }
-  fs->volume_->start_committer();
+  fs->volume_->start_background_jobs();
   return fs;
 }
 

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "crypto/random.h"
+#include "store/subvolume_items.h"
 
 namespace ecfs::store {
 namespace {
@@ -582,6 +583,58 @@ Result<std::vector<uint64_t>> Engine::list_trees() {
     return true;
   }));
   return ids;
+}
+
+namespace {
+
+Status check_catalog_key(const Key& key) {
+  switch (key.type) {
+    case kRootRefKey:
+    case kRootBackrefKey:
+    case kSubvolInfoKey:
+      return ok();
+    case kDeadRootKey:
+      if (key.objectid == kDeadRootObjectid) return ok();
+      break;
+    default:
+      break;
+  }
+  return fail(EINVAL, "item type " + std::to_string(key.type) + " is not a catalog item");
+}
+
+}  // namespace
+
+Status Engine::put_catalog_item(const Key& key, ByteSpan data) {
+  ECFS_TRY(check_in_transaction());
+  ECFS_TRY(check_catalog_key(key));
+  return root_tree_->put(key, data);
+}
+
+Status Engine::remove_catalog_item(const Key& key) {
+  ECFS_TRY(check_in_transaction());
+  ECFS_TRY(check_catalog_key(key));
+  return root_tree_->remove(key);
+}
+
+Result<std::optional<Bytes>> Engine::find_catalog_item(const Key& key) {
+  ECFS_TRY(check_catalog_key(key));
+  if (in_transaction_) return root_tree_->find(key);
+  BTree committed_root(
+      *this, kRootTreeId,
+      RootRef{sb_.root_tree_bytenr, sb_.root_tree_generation, sb_.root_tree_level});
+  return committed_root.find(key);
+}
+
+Status Engine::for_each_catalog_item(const Key& first, const Key& last,
+                                     const std::function<bool(const Key&, ByteSpan)>& visit) {
+  BTree committed_root(
+      *this, kRootTreeId,
+      RootRef{sb_.root_tree_bytenr, sb_.root_tree_generation, sb_.root_tree_level});
+  const BTree& root_tree = in_transaction_ ? *root_tree_ : committed_root;
+  return root_tree.for_each(first, last, [&](const Key& key, ByteSpan data) {
+    if (!check_catalog_key(key)) return true;  // the engine's own ROOT_ITEMs
+    return visit(key, data);
+  });
 }
 
 Result<BTree> Engine::committed_tree(uint64_t id) {

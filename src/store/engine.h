@@ -227,6 +227,17 @@ class Engine final : public NodeStore {
   // bytes). Its items are the engine's: change nothing else through it.
   BTree* root_tree_for_relocation() { return root_tree_ ? &*root_tree_ : nullptr; }
 
+  // The subvolume catalog (subvolume_items.h) lives in the root tree beside
+  // the ROOT_ITEMs; a layer above keeps it through these. Only catalog item
+  // types (ROOT_REF, ROOT_BACKREF, SUBVOL_INFO, dead roots): EINVAL for any
+  // other key. put/remove REQUIRE a running transaction; remove: ENOENT.
+  Status put_catalog_item(const Key& key, ByteSpan data);
+  Status remove_catalog_item(const Key& key);
+  // Inside a transaction its state, else the committed one.
+  Result<std::optional<Bytes>> find_catalog_item(const Key& key);
+  Status for_each_catalog_item(const Key& first, const Key& last,
+                               const std::function<bool(const Key&, ByteSpan)>& visit);
+
   // Works inside and outside a transaction.
   // The ids of every tree (current state in a transaction, else committed).
   Result<std::vector<uint64_t>> list_trees();

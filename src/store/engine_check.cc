@@ -5,11 +5,13 @@
 // them with the extent tree; then checks that free space is exactly the
 // device minus the reserved areas and the allocated extents; then the data
 // checksums (data_checksums.cc). Progress goes to CheckOptions::progress
-// phase by phase, as CheckProgress describes.
+// phase by phase, as CheckProgress describes. Last, the subvolume catalog
+// (SubvolumeCatalog::check).
 #include <map>
 #include <set>
 
 #include "store/engine.h"
+#include "store/subvolume_catalog.h"
 
 namespace ecfs::store {
 namespace {
@@ -247,6 +249,8 @@ Result<CheckReport> Engine::check(const CheckOptions& options) {
   } else {
     report.problems.push_back("the root tree has no csum tree");
   }
+  // The subvolume catalog in the root tree.
+  ECFS_TRY(SubvolumeCatalog(*this).check(report.problems));
   return report;
 }
 

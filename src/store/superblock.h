@@ -23,7 +23,12 @@ namespace ecfs::store {
 // fit in a tree leaf out of line, in XATTR_VALUE items (docs/FORMAT.md
 // "Filesystem items"); set at the commit that first writes one.
 inline constexpr uint64_t kIncompatLargeXattrValues = 1ull << 0;
-inline constexpr uint64_t kIncompatKnown = kIncompatLargeXattrValues;
+// kIncompatSubvolumes: the root tree holds the subvolume catalog
+// (subvolume_items.h) and filesystem trees may hold entries that name
+// another tree; set at the commit that creates the first subvolume or
+// snapshot.
+inline constexpr uint64_t kIncompatSubvolumes = 1ull << 1;
+inline constexpr uint64_t kIncompatKnown = kIncompatLargeXattrValues | kIncompatSubvolumes;
 inline constexpr uint64_t kCompatRoKnown = 0;
 // The longest label; the on-disk field is NUL-terminated (docs/FORMAT.md).
 inline constexpr size_t kMaxLabelSize = 255;

@@ -36,9 +36,10 @@ Volume::~Volume() {
 
 void Volume::add_client(VolumeClient& client) { clients_.push_back(&client); }
 
-void Volume::start_committer() {
+void Volume::start_background_jobs() {
   if (options_.read_only || committer_.joinable()) return;
   committer_ = std::thread([this] { committer_loop(); });
+  cleaner_ = std::thread([this] { cleaner_loop(); });
 }
 
 Status Volume::close() {
@@ -48,7 +49,9 @@ Status Volume::close() {
     stop_committer_ = true;
   }
   commit_wakeup_.notify_all();
+  cleaner_wakeup_.notify_all();
   if (committer_.joinable()) committer_.join();
+  if (cleaner_.joinable()) cleaner_.join();
   std::lock_guard lock(mutex_);
   await_writeout();
   Status result = ok();
@@ -59,6 +62,7 @@ Status Volume::close() {
     if (result) result = commit_locked();
   }
   closed_ = true;
+  deletions_done_.notify_all();
   // Reads still in flight finish before the device may go.
   std::unique_lock no_reads(read_pins_);
   engine_->abort();
@@ -237,6 +241,75 @@ void Volume::committer_loop() {
       (void)commit(lock);
     }
     for (VolumeClient* client : clients_) client->idle();
+  }
+}
+
+void Volume::wake_cleaner() {
+  cleaner_woken_ = true;
+  cleaner_wakeup_.notify_all();
+}
+
+Result<bool> Volume::drop_one_dead_tree() {
+  if (read_only()) return false;
+  SubvolumeCatalog subvolumes = catalog();
+  auto dead = subvolumes.dead_trees();
+  if (!dead) return abort_change(dead.error());
+  for (uint64_t id : *dead) {
+    bool in_use = false;
+    for (const VolumeClient* client : clients_) in_use = in_use || client->uses_tree(id);
+    if (in_use) continue;
+    // A commit first: the drop runs in a transaction of its own, so that the
+    // deletion is durable before any of the tree's space is freed.
+    ECFS_TRY(commit_locked());
+    if (read_only()) return false;
+    if (Status dropped = subvolumes.drop_dead(id); !dropped) {
+      return abort_change(Error(dropped.error().errno_value(),
+                                "dropping deleted subvolume " + std::to_string(id) + ": " +
+                                    dropped.error().message()));
+    }
+    changed_ = true;
+    ECFS_TRY(commit_locked());
+    return true;
+  }
+  return false;
+}
+
+void Volume::cleaner_loop() {
+  std::unique_lock lock(mutex_);
+  while (!stop_committer_) {
+    // Woken by a deletion, or every commit interval for trees that were in
+    // use at the last pass.
+    cleaner_wakeup_.wait_for(lock, options_.commit_interval,
+                             [&] { return stop_committer_ || cleaner_woken_; });
+    if (stop_committer_) break;
+    cleaner_woken_ = false;
+    // One tree per turn, releasing the lock in between so that requests go
+    // on; a failure was logged and turned the volume read-only.
+    for (;;) {
+      auto dropped = drop_one_dead_tree();
+      deletions_done_.notify_all();
+      if (!dropped || !*dropped || stop_committer_) break;
+      lock.unlock();
+      std::this_thread::yield();
+      lock.lock();
+    }
+  }
+}
+
+Status Volume::wait_for_deletions(std::unique_lock<std::mutex>& lock) {
+  ECFS_TRY(check_syncable());
+  if (options_.read_only) return ok();
+  ECFS_TRY(commit(lock));
+  for (;;) {
+    ECFS_TRY(check_syncable());
+    auto dead = catalog().dead_trees();
+    if (!dead) return std::unexpected(dead.error());
+    if (dead->empty()) return ok();
+    if (remounted_read_only_) {
+      return fail(EROFS, "deleted subvolumes are dropped only while mounted read-write");
+    }
+    wake_cleaner();
+    deletions_done_.wait(lock);
   }
 }
 

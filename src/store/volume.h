@@ -33,6 +33,7 @@
 #include "base/error.h"
 #include "block/block_device.h"
 #include "store/engine.h"
+#include "store/subvolume_catalog.h"
 
 namespace ecfs::store {
 
@@ -66,13 +67,16 @@ class VolumeClient {
   virtual Status prepare_close() = 0;
   // After a periodic commit, while nothing is pending.
   virtual void idle() {}
+  // Whether the client still uses tree `id` (open files of a deleted
+  // subvolume): its drop waits until it does not.
+  virtual bool uses_tree(uint64_t /*id*/) const { return false; }
 };
 
 class Volume {
  public:
   // Opens the engine on `device` (which must outlive the volume) and, unless
   // read-only, begins the first transaction. The periodic commit starts
-  // with start_committer(), once the clients are registered and any
+  // with start_background_jobs(), once the clients are registered and any
   // mount-time work is done. Errors as Engine::open.
   static Result<std::unique_ptr<Volume>> open(block::BlockDevice& device,
                                               const VolumeOptions& options = {});
@@ -88,7 +92,9 @@ class Volume {
   // mutex() held.
   void add_client(VolumeClient& client);
 
-  void start_committer();
+  // Starts the periodic commit and the cleaner, which drops deleted
+  // subvolumes in the background (and resumes drops a crash interrupted).
+  void start_background_jobs();
 
   // Stops the periodic commit, waits for writeouts, lets clients prepare,
   // commits (unless read-only or failed) and ends the transaction. Later
@@ -154,6 +160,19 @@ class Volume {
   void set_commit_interval(std::chrono::milliseconds interval);
   std::chrono::milliseconds commit_interval() const { return options_.commit_interval; }
 
+  // ---- subvolumes: keyless jobs ----
+  // The catalog over the running transaction (or the committed state when
+  // read-only). REQUIRES mutex() held.
+  SubvolumeCatalog catalog() { return SubvolumeCatalog(*engine_); }
+  // A change made a subvolume dead (SubvolumeCatalog::unlink): the cleaner
+  // drops its tree after the change is committed. REQUIRES mutex() held.
+  void wake_cleaner();
+  // Returns when no deleted subvolume is left to drop (ecfs subvolume
+  // sync), committing first so that deletions of the running transaction
+  // count. EIO when the volume failed meanwhile, ESHUTDOWN when it closed.
+  // `lock` holds mutex().
+  Status wait_for_deletions(std::unique_lock<std::mutex>& lock);
+
   // ---- pins of extents in use without the lock ----
   // A read of committed or running-transaction data, finishing without the
   // lock: while pinned, no commit makes freed space reusable and no abort
@@ -184,6 +203,10 @@ class Volume {
   Volume(std::unique_ptr<Engine> engine, VolumeOptions options);
 
   void committer_loop();
+  void cleaner_loop();
+  // Drops one dead tree nobody uses and commits; false when none is left
+  // to drop now. A failure turns the volume read-only (logged).
+  Result<bool> drop_one_dead_tree();
   uint64_t buffered_bytes() const;
   // Space kept back for metadata so that a change that has begun does not
   // run out of room half way.
@@ -210,6 +233,12 @@ class Volume {
   bool stop_committer_ = false;
   uint64_t committer_wakeups_ = 0;  // bumped when the commit interval changes
   std::thread committer_;
+
+  // The cleaner thread: drops dead trees, one per transaction.
+  std::condition_variable cleaner_wakeup_;
+  bool cleaner_woken_ = true;  // the first pass resumes drops left by a crash
+  std::condition_variable deletions_done_;  // after every drop and when idle
+  std::thread cleaner_;
 };
 
 }  // namespace ecfs::store

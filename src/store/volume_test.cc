@@ -151,7 +151,7 @@ TEST_F(VolumeTest, PeriodicCommitRunsOnItsOwn) {
   VolumeOptions options;
   options.commit_interval = 20ms;
   open_volume(options);
-  volume_->start_committer();
+  volume_->start_background_jobs();
   {
     std::lock_guard lock(volume_->mutex());
     client_->put(302);
@@ -302,6 +302,95 @@ TEST_F(VolumeTest, ReadOnlyOpenNeverBeginsATransaction) {
   EXPECT_FALSE(volume_->engine().in_transaction());
   EXPECT_TRUE(volume_->read_tree(kFsTreeId));
   EXPECT_EQ(volume_->tree(kFsTreeId).error().errno_value(), EROFS);
+}
+
+SubvolumeLink link_named(std::string_view name, uint64_t index) {
+  return {.parent = kFsTreeId, .dirid = 256, .index = index, .name = Bytes(name.begin(), name.end())};
+}
+
+TEST_F(VolumeTest, DeletedSubvolumesAreDroppedInTheBackground) {
+  VolumeOptions options;
+  options.commit_interval = 50ms;
+  open_volume(options);
+  volume_->start_background_jobs();
+  std::unique_lock lock(volume_->mutex());
+  const uint64_t sub = value_or_die(volume_->catalog().create(link_named("sub", 2)));
+  volume_->note_change();
+  ASSERT_TRUE(volume_->commit(lock));
+  ASSERT_TRUE(volume_->catalog().unlink(sub));
+  volume_->note_change();
+  volume_->wake_cleaner();
+  ASSERT_TRUE(volume_->wait_for_deletions(lock));
+  EXPECT_TRUE(value_or_die(volume_->catalog().dead_trees()).empty());
+  EXPECT_EQ(volume_->catalog().get(sub).error().errno_value(), ENOENT);
+}
+
+// A deletion committed but not yet dropped when the volume went away (a
+// crash, or an unmount first) is finished by the next mount's cleaner.
+TEST_F(VolumeTest, AnInterruptedDeletionResumesAtTheNextMount) {
+  uint64_t sub = 0;
+  {
+    std::unique_lock lock(volume_->mutex());
+    sub = value_or_die(volume_->catalog().create(link_named("sub", 2)));
+    ASSERT_TRUE(volume_->catalog().unlink(sub));
+    volume_->note_change();
+    ASSERT_TRUE(volume_->commit(lock));
+  }
+  open_volume();  // no background jobs ran
+  {
+    std::lock_guard lock(volume_->mutex());
+    EXPECT_EQ(value_or_die(volume_->catalog().dead_trees()), std::vector<uint64_t>{sub});
+  }
+  volume_->start_background_jobs();
+  std::unique_lock lock(volume_->mutex());
+  ASSERT_TRUE(volume_->wait_for_deletions(lock));
+  EXPECT_TRUE(value_or_die(volume_->catalog().dead_trees()).empty());
+  lock.unlock();
+  auto report = value_or_die([&] {
+    std::lock_guard inner(volume_->mutex());
+    volume_->engine().abort();
+    auto checked = volume_->engine().check();
+    EXPECT_TRUE(volume_->engine().begin());
+    return checked;
+  }());
+  EXPECT_TRUE(report.clean()) << testing::problems_of(report);
+}
+
+class TreeHoldingClient final : public VolumeClient {
+ public:
+  uint64_t buffered_bytes() const override { return 0; }
+  Status write_out_before_commit(std::unique_lock<std::mutex>&) override { return ok(); }
+  Status flush_for_commit() override { return ok(); }
+  void committed(bool) override {}
+  void aborted() override {}
+  Status prepare_close() override { return ok(); }
+  bool uses_tree(uint64_t id) const override { return id == held; }
+  uint64_t held = 0;
+};
+
+TEST_F(VolumeTest, ATreeInUseIsDroppedOnlyOnceLetGo) {
+  VolumeOptions options;
+  options.commit_interval = 20ms;
+  open_volume(options);
+  TreeHoldingClient holder;
+  std::unique_lock lock(volume_->mutex());
+  volume_->add_client(holder);
+  const uint64_t sub = value_or_die(volume_->catalog().create(link_named("sub", 2)));
+  holder.held = sub;
+  ASSERT_TRUE(volume_->catalog().unlink(sub));
+  volume_->note_change();
+  ASSERT_TRUE(volume_->commit(lock));
+  lock.unlock();
+  volume_->start_background_jobs();
+  std::this_thread::sleep_for(100ms);
+  lock.lock();
+  EXPECT_EQ(value_or_die(volume_->catalog().dead_trees()), std::vector<uint64_t>{sub});
+  holder.held = 0;
+  volume_->wake_cleaner();
+  ASSERT_TRUE(volume_->wait_for_deletions(lock));
+  EXPECT_TRUE(value_or_die(volume_->catalog().dead_trees()).empty());
+  lock.unlock();
+  close_volume();
 }
 
 }  // namespace
