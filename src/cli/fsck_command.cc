@@ -63,8 +63,9 @@ struct FsckResult {
   bool clean() const { return !fatal && problem_count() == 0; }
 };
 
-// The POSIX layer's invariants, when FS_TREE holds anything (`ecfs mkfs`
-// puts the root directory there; a bare engine image has none).
+// The POSIX layer's invariants of every subvolume, when FS_TREE holds
+// anything (`ecfs mkfs` puts the root directory there; a bare engine image
+// has none).
 void check_filesystem_tree(store::Engine& engine, FsckResult& result) {
   auto tree = engine.committed_tree(store::kFsTreeId);
   if (!tree) {
@@ -77,7 +78,7 @@ void check_filesystem_tree(store::Engine& engine, FsckResult& result) {
     return;
   }
   if (!*first) return;
-  auto report = fs::check_filesystem(engine);
+  auto report = fs::check_all_subvolumes(engine);
   if (!report) {
     result.filesystem_error = report.error().message();
     return;

@@ -66,6 +66,10 @@ std::string explain_ioctl_errno(IoctlOperation operation, int errno_value) {
       if (operation == IoctlOperation::kRemount) {
         return "permission denied (remounting needs CAP_SYS_ADMIN)";
       }
+      if (operation == IoctlOperation::kSubvolume) {
+        return "permission denied (creating, snapshotting and deleting subvolumes needs "
+               "CAP_SYS_ADMIN)";
+      }
       break;
     case ENODATA:
       if (operation == IoctlOperation::kGetPolicy) return "file or directory not encrypted";
@@ -79,11 +83,29 @@ std::string explain_ioctl_errno(IoctlOperation operation, int errno_value) {
       if (operation == IoctlOperation::kSetPolicy) {
         return "the directory is not empty (a policy can only be set on an empty directory)";
       }
+      if (operation == IoctlOperation::kSubvolume) {
+        return "the subvolume holds other subvolumes (delete those first)";
+      }
+      break;
+    case EBUSY:
+      if (operation == IoctlOperation::kSubvolume) {
+        return "the source holds other subvolumes, which a snapshot cannot take along "
+               "(snapshot those separately)";
+      }
+      break;
+    case EXDEV:
+      if (operation == IoctlOperation::kSubvolume) {
+        return "a subvolume cannot be placed in an encrypted directory";
+      }
       break;
     case ENOTDIR:
       if (operation == IoctlOperation::kSetPolicy) return "not a directory";
       break;
     case EINVAL:
+      if (operation == IoctlOperation::kSubvolume) {
+        return "not a subvolume (a snapshot's source is a subvolume's root directory; delete "
+               "takes subvolumes only)";
+      }
       if (operation == IoctlOperation::kSync || operation == IoctlOperation::kRemount) break;
       if (operation == IoctlOperation::kSetPolicy) return "invalid encryption options provided";
       if (operation == IoctlOperation::kGetPolicy) {

@@ -37,7 +37,8 @@ enum class IoctlOperation {
   kSetPolicy,
   kGetPolicy,
   kSync,
-  kRemount
+  kRemount,
+  kSubvolume
 };
 
 // What `errno_value` means for `operation`, in the words of a user of

@@ -15,6 +15,7 @@
 #include "cli/mkfs_command.h"
 #include "cli/mount_command.h"
 #include "cli/policy_command.h"
+#include "cli/subvolume_command.h"
 #include "cli/sync_command.h"
 #include "crypto/secret.h"
 
@@ -80,6 +81,7 @@ int main(int argc, char** argv) {
   ecfs::cli::add_key_command(app, runner);
   ecfs::cli::add_policy_command(app, runner);
   ecfs::cli::add_sync_command(app, runner);
+  ecfs::cli::add_subvolume_command(app, runner);
 
   if (ecfs::cli::names_unknown_command(app, argc, argv)) {
     ecfs::cli::print_error("", std::string("unknown command '") + argv[1] + "' (see --help)");

@@ -213,6 +213,7 @@ int serve_in_this_process(const MountArgs& args, const fuse::MountConfig& config
   fs::MountOptions mount_options;
   mount_options.read_only = config.read_only;
   if (config.commit_interval) mount_options.commit_interval = *config.commit_interval;
+  mount_options.subvolume = config.subvolume;
   mount_options.atime = config.atime.value_or(fs::AtimeUpdates::kRelative);
   mount_options.directory_atime = config.directory_atime.value_or(true);
   auto filesystem = fs::FileSystem::open(**device, mount_options);

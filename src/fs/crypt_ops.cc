@@ -67,10 +67,10 @@ uint32_t data_unit_size_of(const fscrypt::Policy& policy) {
 }  // namespace
 
 // FileData's view of the keys. Called by FileData, so under the
-// FileSystem's lock.
-class FileSystem::DataKeys final : public ExtentKeys {
+// volume's lock.
+class Subvolume::DataKeys final : public ExtentKeys {
  public:
-  explicit DataKeys(FileSystem& fs) : fs_(fs) {}
+  explicit DataKeys(Subvolume& fs) : fs_(fs) {}
 
   Result<std::optional<NewExtentKey>> new_extent_key(uint64_t ino) override {
     auto state = fs_.inode(ino);
@@ -121,14 +121,14 @@ class FileSystem::DataKeys final : public ExtentKeys {
   }
 
  private:
-  FileSystem& fs_;
+  Subvolume& fs_;
 };
 
-std::unique_ptr<ExtentKeys> FileSystem::make_data_keys() {
+std::unique_ptr<ExtentKeys> Subvolume::make_data_keys() {
   return std::make_unique<DataKeys>(*this);
 }
 
-Result<const fscrypt::Context*> FileSystem::crypt_context(InodeState& state) {
+Result<const fscrypt::Context*> Subvolume::crypt_context(InodeState& state) {
   if (!(state.item->flags & kInodeFlagEncrypted)) return nullptr;
   if (!state.crypt_context_loaded) {
     auto fs_tree = read_tree();
@@ -150,7 +150,7 @@ Result<const fscrypt::Context*> FileSystem::crypt_context(InodeState& state) {
   return &*state.crypt_context;
 }
 
-Result<fscrypt::FileInfoPtr> FileSystem::crypt_info(InodeState& state) {
+Result<fscrypt::FileInfoPtr> Subvolume::crypt_info(InodeState& state) {
   if (state.crypt_info) return state.crypt_info;
   auto context = crypt_context(state);
   if (!context) return std::unexpected(context.error());
@@ -161,7 +161,7 @@ Result<fscrypt::FileInfoPtr> FileSystem::crypt_info(InodeState& state) {
   return state.crypt_info;
 }
 
-Status FileSystem::inherit_encryption(InodeState& parent, InodeState& child) {
+Status Subvolume::inherit_encryption(InodeState& parent, InodeState& child) {
   auto parent_context = crypt_context(parent);
   if (!parent_context) return std::unexpected(parent_context.error());
   if (!*parent_context || !encryptable(child.item->mode)) return ok();
@@ -178,7 +178,7 @@ Status FileSystem::inherit_encryption(InodeState& parent, InodeState& child) {
   return ok();
 }
 
-Result<Bytes> FileSystem::stored_name(InodeState& dir, std::string_view name) {
+Result<Bytes> Subvolume::stored_name(InodeState& dir, std::string_view name) {
   auto context = crypt_context(dir);
   if (!context) return std::unexpected(context.error());
   if (!*context) return Bytes(name.begin(), name.end());
@@ -188,7 +188,7 @@ Result<Bytes> FileSystem::stored_name(InodeState& dir, std::string_view name) {
                                fscrypt::filename_padding(fscrypt::policy_flags((*info)->policy())));
 }
 
-Result<std::optional<DirEntry>> FileSystem::find_entry_if(
+Result<std::optional<DirEntry>> Subvolume::find_entry_if(
     uint64_t dir, uint64_t hash, const std::function<bool(const DirEntry&)>& matches) {
   auto fs_tree = read_tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
@@ -203,8 +203,8 @@ Result<std::optional<DirEntry>> FileSystem::find_entry_if(
   return std::nullopt;
 }
 
-Result<std::optional<DirEntry>> FileSystem::find_named(uint64_t dir, InodeState& dir_state,
-                                                       std::string_view name) {
+Result<std::optional<DirEntry>> Subvolume::find_named(uint64_t dir, InodeState& dir_state,
+                                                      std::string_view name) {
   auto context = crypt_context(dir_state);
   if (!context) return std::unexpected(context.error());
   if (!*context) return find_entry(dir, as_bytes(name));
@@ -228,7 +228,7 @@ Result<std::optional<DirEntry>> FileSystem::find_named(uint64_t dir, InodeState&
                        [&](const DirEntry& entry) { return nokey->matches(entry.name); });
 }
 
-Result<fscrypt::FileInfoPtr> FileSystem::name_key(InodeState& dir) {
+Result<fscrypt::FileInfoPtr> Subvolume::name_key(InodeState& dir) {
   auto context = crypt_context(dir);
   if (!context) return std::unexpected(context.error());
   if (!*context) return fscrypt::FileInfoPtr();
@@ -237,8 +237,8 @@ Result<fscrypt::FileInfoPtr> FileSystem::name_key(InodeState& dir) {
   return info;
 }
 
-Result<std::string> FileSystem::presented_name(const fscrypt::FileInfoPtr& dir_info,
-                                               ByteSpan stored) {
+Result<std::string> Subvolume::presented_name(const fscrypt::FileInfoPtr& dir_info,
+                                              ByteSpan stored) {
   if (dir_info) {
     auto name = fscrypt::decrypt_name(dir_info->cipher(), dir_info->iv_params(), stored);
     if (!name)
@@ -253,7 +253,7 @@ Result<std::string> FileSystem::presented_name(const fscrypt::FileInfoPtr& dir_i
                                     static_cast<uint32_t>(hash >> 32));
 }
 
-Result<Bytes> FileSystem::stored_symlink_target(InodeState& link, std::string_view target) {
+Result<Bytes> Subvolume::stored_symlink_target(InodeState& link, std::string_view target) {
   auto context = crypt_context(link);
   if (!context) return std::unexpected(context.error());
   if (!*context) return Bytes(target.begin(), target.end());
@@ -264,7 +264,7 @@ Result<Bytes> FileSystem::stored_symlink_target(InodeState& link, std::string_vi
       fscrypt::filename_padding(fscrypt::policy_flags((*info)->policy())), kMaxSymlinkRecord);
 }
 
-Status FileSystem::check_symlink_fits(InodeState& dir, std::string_view target) {
+Status Subvolume::check_symlink_fits(InodeState& dir, std::string_view target) {
   auto context = crypt_context(dir);
   if (!context) return std::unexpected(context.error());
   if (!*context) return ok();
@@ -275,7 +275,7 @@ Status FileSystem::check_symlink_fits(InodeState& dir, std::string_view target) 
   return ok();
 }
 
-Result<std::string> FileSystem::presented_symlink_target(InodeState& link, const Bytes& stored) {
+Result<std::string> Subvolume::presented_symlink_target(InodeState& link, const Bytes& stored) {
   auto context = crypt_context(link);
   if (!context) return std::unexpected(context.error());
   if (!*context) return std::string(stored.begin(), stored.end());
@@ -292,7 +292,7 @@ Result<std::string> FileSystem::presented_symlink_target(InodeState& link, const
   return target;
 }
 
-Status FileSystem::check_permitted_context(InodeState& dir, InodeState& child) {
+Status Subvolume::check_permitted_context(InodeState& dir, InodeState& child) {
   auto dir_context = crypt_context(dir);
   if (!dir_context) return std::unexpected(dir_context.error());
   if (!*dir_context || !encryptable(child.item->mode)) return ok();
@@ -305,7 +305,7 @@ Status FileSystem::check_permitted_context(InodeState& dir, InodeState& child) {
   return ok();
 }
 
-Result<bool> FileSystem::same_encryption(InodeState& a, InodeState& b) {
+Result<bool> Subvolume::same_encryption(InodeState& a, InodeState& b) {
   auto context_a = crypt_context(a);
   if (!context_a) return std::unexpected(context_a.error());
   auto context_b = crypt_context(b);
@@ -314,19 +314,18 @@ Result<bool> FileSystem::same_encryption(InodeState& a, InodeState& b) {
   return fscrypt::policies_equal((*context_a)->policy, (*context_b)->policy);
 }
 
-std::vector<uint64_t> FileSystem::inodes_using_key(const fscrypt::KeySpecifier& key, bool evict) {
+std::vector<uint64_t> Subvolume::inodes_using_key(const fscrypt::KeySpecifier& key, bool evict) {
   std::vector<uint64_t> known;
   for (auto& [ino, state] : inodes_) {
     if (!state->crypt_context_loaded || !state->crypt_context) continue;
     if (fscrypt::policy_key_specifier(state->crypt_context->policy) != key) continue;
-    if (state->lookups > 0) known.push_back(ino);
+    if (state->lookups > 0) known.push_back(node_of(ino));
     if (evict && state->opens == 0) state->crypt_info.reset();
   }
   return known;
 }
 
-Result<std::vector<CachedName>> FileSystem::known_names_using_key(
-    const fscrypt::KeySpecifier& key) {
+Result<std::vector<CachedName>> Subvolume::known_names_using_key(const fscrypt::KeySpecifier& key) {
   std::vector<CachedName> names;
   for (auto& [dir, state] : inodes_) {
     // A directory the kernel has no reference to holds no cached entries;
@@ -337,11 +336,15 @@ Result<std::vector<CachedName>> FileSystem::known_names_using_key(
     auto dir_info = name_key(*state);
     if (!dir_info) return std::unexpected(dir_info.error());
     ECFS_TRY(for_each_dir_entry(dir, 0, [&](const DirEntryView& entry) -> Result<bool> {
-      auto child = inodes_.find(entry.ino);
-      if (child == inodes_.end() || child->second->lookups == 0) return true;
+      // Subvolume roots are another subvolume's inodes: their names are
+      // listed whenever the kernel knows the directory.
+      if (!names_subvolume(entry.type)) {
+        auto child = inodes_.find(entry.ino);
+        if (child == inodes_.end() || child->second->lookups == 0) return true;
+      }
       auto name = presented_name(*dir_info, entry.name);
       if (!name) return std::unexpected(name.error());
-      names.push_back({dir, std::move(*name)});
+      names.push_back({node_of(dir), std::move(*name)});
       return true;
     }));
   }

@@ -38,7 +38,7 @@ bool same_name(const Bytes& stored, ByteSpan name) {
 
 }  // namespace
 
-Result<std::optional<DirEntry>> FileSystem::find_entry(uint64_t dir, ByteSpan name) {
+Result<std::optional<DirEntry>> Subvolume::find_entry(uint64_t dir, ByteSpan name) {
   auto fs_tree = read_tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
   auto data = fs_tree->find({dir, kDirItemKey, name_hash(name)});
@@ -52,7 +52,7 @@ Result<std::optional<DirEntry>> FileSystem::find_entry(uint64_t dir, ByteSpan na
   return std::nullopt;
 }
 
-Status FileSystem::add_entry(uint64_t dir, ByteSpan name, uint64_t ino, uint8_t type) {
+Status Subvolume::add_entry(uint64_t dir, ByteSpan name, uint64_t ino, uint8_t type) {
   auto dir_state = inode(dir);
   if (!dir_state) return std::unexpected(dir_state.error());
   auto fs_tree = tree();
@@ -72,19 +72,22 @@ Status FileSystem::add_entry(uint64_t dir, ByteSpan name, uint64_t ino, uint8_t 
   append_dir_entry(entry, index_data);
   ECFS_TRY(t.insert({dir, kDirIndexKey, entry.index}, index_data));
 
-  const Key ref_key{ino, kInodeRefKey, dir};
-  auto refs = t.find(ref_key);
-  if (!refs) return std::unexpected(refs.error());
-  Bytes ref_data = refs->value_or(Bytes{});
-  append_inode_ref({entry.index, entry.name}, ref_data);
-  ECFS_TRY(t.put(ref_key, ref_data));
+  // A subvolume's root has no INODE_REF: the catalog names it.
+  if (!names_subvolume(type)) {
+    const Key ref_key{ino, kInodeRefKey, dir};
+    auto refs = t.find(ref_key);
+    if (!refs) return std::unexpected(refs.error());
+    Bytes ref_data = refs->value_or(Bytes{});
+    append_inode_ref({entry.index, entry.name}, ref_data);
+    ECFS_TRY(t.put(ref_key, ref_data));
+  }
 
   dir_item.size += 2 * name.size();
   touch(**dir_state, true, true);
   return ok();
 }
 
-Status FileSystem::remove_entry(uint64_t dir, const DirEntry& entry) {
+Status Subvolume::remove_entry(uint64_t dir, const DirEntry& entry) {
   auto dir_state = inode(dir);
   if (!dir_state) return std::unexpected(dir_state.error());
   auto fs_tree = tree();
@@ -107,6 +110,7 @@ Status FileSystem::remove_entry(uint64_t dir, const DirEntry& entry) {
   }
 
   ECFS_TRY(t.remove({dir, kDirIndexKey, entry.index}));
+  if (names_subvolume(entry.type)) return finish_entry_removal(**dir_state, entry);
 
   const Key ref_key{entry.ino, kInodeRefKey, dir};
   auto ref_data = t.find(ref_key);
@@ -122,14 +126,82 @@ Status FileSystem::remove_entry(uint64_t dir, const DirEntry& entry) {
     for (const InodeRef& r : *refs) append_inode_ref(r, rest);
     ECFS_TRY(t.update(ref_key, rest));
   }
+  return finish_entry_removal(**dir_state, entry);
+}
 
-  InodeItem& dir_item = *(*dir_state)->item;
+Status Subvolume::finish_entry_removal(InodeState& dir, const DirEntry& entry) {
+  InodeItem& dir_item = *dir.item;
   dir_item.size -= std::min<uint64_t>(dir_item.size, 2 * entry.name.size());
-  touch(**dir_state, true, true);
+  touch(dir, true, true);
   return ok();
 }
 
-Result<uint64_t> FileSystem::parent_of(uint64_t dir) {
+Status Subvolume::remove_subvolume_entry(uint64_t dir, const DirEntry& entry, bool require_empty) {
+  auto dir_state = inode(dir);
+  if (!dir_state) return std::unexpected(dir_state.error());
+  // The host checks the subvolume (empty when asked, holding no other
+  // subvolume) and makes it a dead root; then the name goes.
+  ECFS_TRY(host_.make_subvolume_dead(entry.ino, require_empty));
+  auto change = [&]() -> Status {
+    ECFS_TRY(remove_entry(dir, entry));
+    if ((*dir_state)->item->nlink > 2) --(*dir_state)->item->nlink;
+    return ok();
+  };
+  if (auto changed = change(); !changed) return abort_change(changed.error());
+  return ok();
+}
+
+Status Subvolume::add_subvolume_entry(uint64_t dir, ByteSpan stored_name, uint64_t tree) {
+  auto dir_state = inode(dir);
+  if (!dir_state) return std::unexpected(dir_state.error());
+  ECFS_TRY(add_entry(dir, stored_name, tree, DT_DIR | kDirEntrySubvolume));
+  ++(*dir_state)->item->nlink;
+  return ok();
+}
+
+Status Subvolume::rename_subvolume_entry(uint64_t parent, const DirEntry& src, uint64_t new_parent,
+                                         const Bytes& new_stored,
+                                         const std::optional<DirEntry>& target, uint32_t flags) {
+  // A subvolume's name moves inside its parent subvolume; it does not swap
+  // places with another entry and does not replace one that names a
+  // subvolume (delete that first).
+  if (flags & kRenameExchange) {
+    return fail(EXDEV, "a subvolume does not exchange places with another entry");
+  }
+  if (!names_subvolume(src.type)) return fail(EBUSY, "the target is a subvolume");
+  if (target) {
+    if (flags & kRenameNoReplace) return fail(EEXIST, "file exists");
+    if (names_subvolume(target->type)) return fail(EBUSY, "the target is a subvolume");
+    if (listed_type(target->type) != DT_DIR) return fail(ENOTDIR, "not a directory");
+    auto empty = is_empty_directory(target->ino);
+    if (!empty) return std::unexpected(empty.error());
+    if (!*empty) return fail(ENOTEMPTY, "directory not empty");
+  }
+  auto new_dir = inode(new_parent);
+  if (!new_dir) return std::unexpected(new_dir.error());
+  auto context = crypt_context(**new_dir);
+  if (!context) return std::unexpected(context.error());
+  if (*context) return fail(EXDEV, "a subvolume is not named in an encrypted directory");
+  auto change = [&]() -> Status {
+    if (target) ECFS_TRY(drop_name(new_parent, *target));
+    ECFS_TRY(remove_entry(parent, src));
+    const uint64_t index = (*new_dir)->item->next_dir_index;
+    ECFS_TRY(add_entry(new_parent, new_stored, src.ino, src.type));
+    if (parent != new_parent) {
+      auto from = inode(parent);
+      if (!from) return std::unexpected(from.error());
+      --(*from)->item->nlink;
+      ++(*new_dir)->item->nlink;
+    }
+    return host_.relink_subvolume(
+        src.ino, store::SubvolumeLink{
+                     .parent = tree_, .dirid = new_parent, .index = index, .name = new_stored});
+  };
+  if (auto changed = change(); !changed) return abort_change(changed.error());
+  return ok();
+}
+
+Result<uint64_t> Subvolume::parent_of(uint64_t dir) {
   if (dir == kRootDirIno) return kRootDirIno;
   auto fs_tree = read_tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
@@ -141,7 +213,14 @@ Result<uint64_t> FileSystem::parent_of(uint64_t dir) {
   return (*ref)->key.offset;
 }
 
-Result<bool> FileSystem::is_empty_directory(uint64_t dir) {
+Result<uint64_t> Subvolume::parent_node_of(uint64_t dir) {
+  if (dir == kRootDirIno) return host_.parent_of_subvolume_root(tree_);
+  auto up = parent_of(dir);
+  if (!up) return std::unexpected(up.error());
+  return node_of(*up);
+}
+
+Result<bool> Subvolume::is_empty_directory(uint64_t dir) {
   auto fs_tree = tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
   auto found = (*fs_tree)->lower_bound({dir, kDirIndexKey, 0});
@@ -149,7 +228,7 @@ Result<bool> FileSystem::is_empty_directory(uint64_t dir) {
   return !*found || (*found)->key.objectid != dir || (*found)->key.type != kDirIndexKey;
 }
 
-Status FileSystem::drop_name(uint64_t parent, const DirEntry& entry) {
+Status Subvolume::drop_name(uint64_t parent, const DirEntry& entry) {
   auto target = inode(entry.ino);
   if (!target) return std::unexpected(target.error());
   const bool is_dir = S_ISDIR((*target)->item->mode);
@@ -171,9 +250,10 @@ Status FileSystem::drop_name(uint64_t parent, const DirEntry& entry) {
 
 // ---- operations ----
 
-Result<Attributes> FileSystem::lookup(uint64_t parent, std::string_view name) {
+Result<Attributes> Subvolume::lookup(uint64_t parent_node, std::string_view name) {
+  const uint64_t parent = local(parent_node);
   std::lock_guard lock(mutex_);
-  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_.closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   if (name.size() > kMaxNameLength) return fail(ENAMETOOLONG, "name longer than 255 bytes");
   auto dir = inode(parent);
   if (!dir) return std::unexpected(dir.error());
@@ -184,6 +264,12 @@ Result<Attributes> FileSystem::lookup(uint64_t parent, std::string_view name) {
   if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");
   uint64_t target = 0;
   if (name == "..") {
+    // The parent of a subvolume's root is a directory of another one.
+    if (parent == kRootDirIno) {
+      auto up = host_.parent_of_subvolume_root(tree_);
+      if (!up) return std::unexpected(up.error());
+      return host_.enter_node(*up);
+    }
     auto up = parent_of(parent);
     if (!up) return std::unexpected(up.error());
     target = *up;
@@ -191,6 +277,7 @@ Result<Attributes> FileSystem::lookup(uint64_t parent, std::string_view name) {
     auto entry = find_named(parent, **dir, name);
     if (!entry) return std::unexpected(entry.error());
     if (!*entry) return fail(ENOENT, "no such file or directory");
+    if (names_subvolume((*entry)->type)) return host_.enter_subvolume((*entry)->ino);
     target = (*entry)->ino;
   }
   auto state = inode(target);
@@ -203,9 +290,9 @@ Result<Attributes> FileSystem::lookup(uint64_t parent, std::string_view name) {
   return entry_of(target, **state);
 }
 
-Result<Attributes> FileSystem::make_node(uint64_t parent, std::string_view name, uint32_t mode,
-                                         uint64_t rdev, std::string_view symlink_target,
-                                         const Caller& caller) {
+Result<Attributes> Subvolume::make_node(uint64_t parent, std::string_view name, uint32_t mode,
+                                        uint64_t rdev, std::string_view symlink_target,
+                                        const Caller& caller) {
   ECFS_TRY(check_writable());
   ECFS_TRY(check_name(name));
   ECFS_TRY(check_space(0));
@@ -265,8 +352,9 @@ Result<Attributes> FileSystem::make_node(uint64_t parent, std::string_view name,
   return entry_of(ino, state);
 }
 
-Result<Attributes> FileSystem::mknod(uint64_t parent, std::string_view name, uint32_t mode,
-                                     uint64_t rdev, const Caller& caller) {
+Result<Attributes> Subvolume::mknod(uint64_t parent_node, std::string_view name, uint32_t mode,
+                                    uint64_t rdev, const Caller& caller) {
+  const uint64_t parent = local(parent_node);
   std::lock_guard lock(mutex_);
   const uint32_t type = mode & S_IFMT;
   if (type == 0) mode |= S_IFREG;  // mknod(2): a zero type means a regular file
@@ -278,21 +366,24 @@ Result<Attributes> FileSystem::mknod(uint64_t parent, std::string_view name, uin
   return make_node(parent, name, mode, rdev, {}, caller);
 }
 
-Result<Attributes> FileSystem::mkdir(uint64_t parent, std::string_view name, uint32_t mode,
-                                     const Caller& caller) {
+Result<Attributes> Subvolume::mkdir(uint64_t parent_node, std::string_view name, uint32_t mode,
+                                    const Caller& caller) {
+  const uint64_t parent = local(parent_node);
   std::lock_guard lock(mutex_);
   return make_node(parent, name, S_IFDIR | (mode & 07777), 0, {}, caller);
 }
 
-Result<Attributes> FileSystem::symlink(uint64_t parent, std::string_view name,
-                                       std::string_view target, const Caller& caller) {
+Result<Attributes> Subvolume::symlink(uint64_t parent_node, std::string_view name,
+                                      std::string_view target, const Caller& caller) {
+  const uint64_t parent = local(parent_node);
   std::lock_guard lock(mutex_);
   return make_node(parent, name, S_IFLNK | 0777, 0, target, caller);
 }
 
-Result<std::string> FileSystem::readlink(uint64_t ino) {
+Result<std::string> Subvolume::readlink(uint64_t ino_node) {
+  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
-  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_.closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto state = inode(ino);
   if (!state) return std::unexpected(state.error());
   if (!S_ISLNK((*state)->item->mode)) return fail(EINVAL, "not a symlink");
@@ -304,7 +395,10 @@ Result<std::string> FileSystem::readlink(uint64_t ino) {
   return presented_symlink_target(**state, **target);
 }
 
-Result<Attributes> FileSystem::link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
+Result<Attributes> Subvolume::link(uint64_t ino_node, uint64_t new_parent_node,
+                                   std::string_view new_name) {
+  const uint64_t ino = local(ino_node);
+  const uint64_t new_parent = local(new_parent_node);
   std::lock_guard lock(mutex_);
   ECFS_TRY(check_writable());
   ECFS_TRY(check_name(new_name));
@@ -334,7 +428,7 @@ Result<Attributes> FileSystem::link(uint64_t ino, uint64_t new_parent, std::stri
   return entry_of(ino, **target);
 }
 
-Result<DirEntry> FileSystem::existing_entry(uint64_t dir, std::string_view name) {
+Result<DirEntry> Subvolume::existing_entry(uint64_t dir, std::string_view name) {
   auto dir_state = inode(dir);
   if (!dir_state) return std::unexpected(dir_state.error());
   if (!S_ISDIR((*dir_state)->item->mode)) return fail(ENOTDIR, "not a directory");
@@ -344,24 +438,34 @@ Result<DirEntry> FileSystem::existing_entry(uint64_t dir, std::string_view name)
   return std::move(**entry);
 }
 
-Status FileSystem::unlink(uint64_t parent, std::string_view name) {
+Status Subvolume::unlink(uint64_t parent_node, std::string_view name) {
+  const uint64_t parent = local(parent_node);
   std::lock_guard lock(mutex_);
   await_writeout();  // it may remove or change file data
   ECFS_TRY(check_writable());
   auto entry = existing_entry(parent, name);
   if (!entry) return std::unexpected(entry.error());
-  if (entry->type == DT_DIR) return fail(EISDIR, "is a directory");
+  if (listed_type(entry->type) == DT_DIR) return fail(EISDIR, "is a directory");
   if (auto dropped = drop_name(parent, *entry); !dropped) return abort_change(dropped.error());
   return ok();
 }
 
-Status FileSystem::rmdir(uint64_t parent, std::string_view name) {
+Status Subvolume::rmdir(uint64_t parent_node, std::string_view name) {
+  const uint64_t parent = local(parent_node);
   std::lock_guard lock(mutex_);
   await_writeout();  // it may remove or change file data
   ECFS_TRY(check_writable());
   auto entry = existing_entry(parent, name);
   if (!entry) return std::unexpected(entry.error());
-  if (entry->type != DT_DIR) return fail(ENOTDIR, "not a directory");
+  if (listed_type(entry->type) != DT_DIR) return fail(ENOTDIR, "not a directory");
+  // rmdir of a subvolume deletes it when its root directory is empty (as
+  // btrfs does); `ecfs subvolume delete` deletes it whatever it holds.
+  if (names_subvolume(entry->type)) {
+    if (auto removed = remove_subvolume_entry(parent, *entry, /*require_empty=*/true); !removed) {
+      return std::unexpected(removed.error());
+    }
+    return ok();
+  }
   auto empty = is_empty_directory(entry->ino);
   if (!empty) return std::unexpected(empty.error());
   if (!*empty) return fail(ENOTEMPTY, "directory not empty");
@@ -369,8 +473,10 @@ Status FileSystem::rmdir(uint64_t parent, std::string_view name) {
   return ok();
 }
 
-Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
-                          std::string_view new_name, uint32_t flags) {
+Status Subvolume::rename(uint64_t parent_node, std::string_view name, uint64_t new_parent_node,
+                         std::string_view new_name, uint32_t flags) {
+  const uint64_t parent = local(parent_node);
+  const uint64_t new_parent = local(new_parent_node);
   std::lock_guard lock(mutex_);
   await_writeout();  // it may remove or change file data
   ECFS_TRY(check_writable());
@@ -401,6 +507,11 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
   auto target = find_entry(new_parent, *new_stored);
   if (!target) return std::unexpected(target.error());
   const DirEntry src = **source;
+  if (names_subvolume(src.type) || (*target && names_subvolume((*target)->type))) {
+    return rename_subvolume_entry(parent, src, new_parent, *new_stored,
+                                  *target ? std::optional<DirEntry>(**target) : std::nullopt,
+                                  flags);
+  }
   // ... and only files of a directory's own policy may move into it (EXDEV).
   if (parent != new_parent) {
     auto moved = inode(src.ino);
@@ -490,43 +601,49 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
   return ok();
 }
 
-Result<uint64_t> FileSystem::listing_end(uint64_t ino) {
+Result<uint64_t> Subvolume::listing_end(uint64_t ino_node) {
+  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
-  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_.closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto dir = inode(ino);
   if (!dir) return std::unexpected(dir.error());
   if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");
   return (*dir)->item->next_dir_index;
 }
 
-Status FileSystem::readdir(uint64_t ino, uint64_t cookie,
-                           const std::function<bool(const DirListEntry&)>& emit, uint64_t end) {
+Status Subvolume::readdir(uint64_t ino_node, uint64_t cookie,
+                          const std::function<bool(const DirListEntry&)>& emit, uint64_t end) {
+  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
   return list_entries(ino, cookie, end,
                       [&](const DirListEntry& entry, bool) { return emit(entry); });
 }
 
-Status FileSystem::readdir_plus(
-    uint64_t ino, uint64_t cookie,
+Status Subvolume::readdir_plus(
+    uint64_t ino_node, uint64_t cookie,
     const std::function<bool(const DirListEntry&, const Attributes*)>& emit, uint64_t end) {
+  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
   return list_entries(ino, cookie, end, [&](const DirListEntry& entry, bool dot_or_dotdot) {
-    if (dot_or_dotdot) return emit(entry, nullptr);
-    auto state = inode(entry.ino);
+    // The root of another subvolume is listed without attributes: the
+    // kernel looks it up when it goes in.
+    if (dot_or_dotdot || split_node_id(entry.ino).tree != tree_) return emit(entry, nullptr);
+    const uint64_t child = local(entry.ino);
+    auto state = inode(child);
     // An entry whose inode cannot be read is still listed (readdir shows
     // it); a lookup of the name reports the error.
     if (!state) return emit(entry, nullptr);
-    const Attributes attributes = presented_attributes(entry.ino, **state);
+    const Attributes attributes = presented_attributes(child, **state);
     if (!emit(entry, &attributes)) return false;
     ++(*state)->lookups;
     return true;
   });
 }
 
-Status FileSystem::list_entries(
+Status Subvolume::list_entries(
     uint64_t ino, uint64_t cookie, uint64_t end,
     const std::function<bool(const DirListEntry&, bool dot_or_dotdot)>& emit) {
-  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_.closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto dir = inode(ino);
   if (!dir) return std::unexpected(dir.error());
   if (!S_ISDIR((*dir)->item->mode)) return fail(ENOTDIR, "not a directory");
@@ -534,9 +651,9 @@ Status FileSystem::list_entries(
   if (cookie == 0) note_access(**dir);
   // Cookies: 0 start, 1 after ".", 2 after "..", index + 1 after an entry
   // (DIR_INDEX numbers start at 2).
-  if (cookie == 0 && !emit({".", ino, DT_DIR, 1}, true)) return ok();
+  if (cookie == 0 && !emit({".", node_of(ino), DT_DIR, 1}, true)) return ok();
   if (cookie <= 1) {
-    auto up = parent_of(ino);
+    auto up = parent_node_of(ino);
     if (!up) return std::unexpected(up.error());
     if (!emit({"..", *up, DT_DIR, 2}, true)) return ok();
   }
@@ -558,17 +675,18 @@ Status FileSystem::list_entries(
         } else {
           listed.name.assign(entry.name.begin(), entry.name.end());
         }
-        listed.ino = entry.ino;
-        listed.type = entry.type;
+        listed.ino =
+            names_subvolume(entry.type) ? node_id(entry.ino, kRootDirIno) : node_of(entry.ino);
+        listed.type = listed_type(entry.type);
         listed.cookie = entry.index + 1;
         return emit(listed, false);
       },
       end);
 }
 
-Status FileSystem::for_each_dir_entry(uint64_t dir, uint64_t first,
-                                      const std::function<Result<bool>(const DirEntryView&)>& visit,
-                                      uint64_t end) {
+Status Subvolume::for_each_dir_entry(uint64_t dir, uint64_t first,
+                                     const std::function<Result<bool>(const DirEntryView&)>& visit,
+                                     uint64_t end) {
   if (end <= first) return ok();
   auto fs_tree = read_tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
@@ -589,6 +707,77 @@ Status FileSystem::for_each_dir_entry(uint64_t dir, uint64_t first,
                                return *more;
                              }));
   return stopped;
+}
+
+// ---- subvolume names ----
+
+Result<Subvolume::NewName> Subvolume::prepare_subvolume_name(uint64_t dir_node,
+                                                             std::string_view name) {
+  const uint64_t dir = local(dir_node);
+  ECFS_TRY(check_writable());
+  ECFS_TRY(check_name(name));
+  auto dir_state = inode(dir);
+  if (!dir_state) return std::unexpected(dir_state.error());
+  if (!S_ISDIR((*dir_state)->item->mode)) return fail(ENOTDIR, "not a directory");
+  if ((*dir_state)->item->nlink == 0) return fail(ENOENT, "the directory was removed");
+  auto context = crypt_context(**dir_state);
+  if (!context) return std::unexpected(context.error());
+  if (*context) return fail(EXDEV, "a subvolume is not named in an encrypted directory");
+  Bytes stored(name.begin(), name.end());
+  auto existing = find_entry(dir, stored);
+  if (!existing) return std::unexpected(existing.error());
+  if (*existing) return fail(EEXIST, "file exists");
+  return NewName{
+      .dir = dir, .stored = std::move(stored), .index = (*dir_state)->item->next_dir_index};
+}
+
+Result<uint64_t> Subvolume::delete_subvolume_named(uint64_t dir_node, std::string_view name) {
+  const uint64_t dir = local(dir_node);
+  await_writeout();
+  ECFS_TRY(check_writable());
+  auto entry = existing_entry(dir, name);
+  if (!entry) return std::unexpected(entry.error());
+  if (!names_subvolume(entry->type)) return fail(EINVAL, "not a subvolume");
+  ECFS_TRY(remove_subvolume_entry(dir, *entry, /*require_empty=*/false));
+  return entry->ino;
+}
+
+Result<bool> Subvolume::root_is_empty() { return is_empty_directory(kRootDirIno); }
+
+Result<Attributes> Subvolume::take_entry(uint64_t node) {
+  const uint64_t ino = local(node);
+  auto state = inode(ino);
+  if (!state) return std::unexpected(state.error());
+  return entry_of(ino, **state);
+}
+
+Result<uint64_t> Subvolume::resolve_name(uint64_t dir_node, std::string_view name) {
+  auto entry = existing_entry(local(dir_node), name);
+  if (!entry) return std::unexpected(entry.error());
+  if (names_subvolume(entry->type)) return node_id(entry->ino, kRootDirIno);
+  return node_of(entry->ino);
+}
+
+Result<std::string> Subvolume::directory_path(uint64_t dir) {
+  auto fs_tree = read_tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  std::string path;
+  // Each step goes up one level; a cycle would be damage, so the walk is
+  // bounded by PATH_MAX levels.
+  for (int depth = 0; dir != kRootDirIno; ++depth) {
+    if (depth > 4096) return fail(EUCLEAN, "directory " + std::to_string(dir) + ": a cycle");
+    auto ref = fs_tree->lower_bound({dir, kInodeRefKey, 0});
+    if (!ref) return std::unexpected(ref.error());
+    if (!*ref || (*ref)->key.objectid != dir || (*ref)->key.type != kInodeRefKey) {
+      return fail(EUCLEAN, "directory " + std::to_string(dir) + " has no parent reference");
+    }
+    auto refs = decode_inode_refs((*ref)->data);
+    if (!refs || refs->empty()) return fail(EUCLEAN, "malformed INODE_REF");
+    const Bytes& name = refs->front().name;
+    path.insert(0, std::string(name.begin(), name.end()) + (path.empty() ? "" : "/"));
+    dir = (*ref)->key.offset;
+  }
+  return path;
 }
 
 }  // namespace ecfs::fs

@@ -35,7 +35,8 @@ void add_nbytes(InodeItem& item, int64_t delta) {
 
 }  // namespace
 
-Result<Attributes> FileSystem::setattr(uint64_t ino, const SetAttributes& changes) {
+Result<Attributes> Subvolume::setattr(uint64_t ino_node, const SetAttributes& changes) {
+  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
   if (changes.size) await_writeout();  // a truncate
   ECFS_TRY(check_writable());
@@ -87,13 +88,14 @@ Result<Attributes> FileSystem::setattr(uint64_t ino, const SetAttributes& change
   }
   item.ctime = changes.ctime.value_or(t);
   state.dirty = true;
-  volume_->note_change();
+  volume_.note_change();
   return presented_attributes(ino, state);
 }
 
-Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, MutableByteSpan out) {
+Result<size_t> Subvolume::read(uint64_t ino_node, uint64_t offset, MutableByteSpan out) {
+  const uint64_t ino = local(ino_node);
   std::unique_lock lock(mutex_);
-  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_.closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto found = inode(ino);
   if (!found) return std::unexpected(found.error());
   InodeState& state = **found;
@@ -105,16 +107,17 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, MutableByteSpan o
   // so that concurrent requests overlap them. The extents they read stay
   // allocated meanwhile: space freed since the last commit is pinned until
   // the next one, and commits and aborts wait for the reads in flight.
-  store::Volume::ReadPin reading = volume_->pin_for_read();
+  store::Volume::ReadPin reading = volume_.pin_for_read();
   lock.unlock();
   return plan->finish();
 }
 
-Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, ByteSpan data) {
+Result<size_t> Subvolume::write(uint64_t ino_node, uint64_t offset, ByteSpan data) {
+  const uint64_t ino = local(ino_node);
   std::unique_lock lock(mutex_);
   // Data being written out stays as it is until it is in its extents.
-  while (volume_->writeout_running() && data_->writing_out(ino, offset, offset + data.size())) {
-    volume_->wait_for_writeout_end(lock);
+  while (volume_.writeout_running() && data_->writing_out(ino, offset, offset + data.size())) {
+    volume_.wait_for_writeout_end(lock);
   }
   ECFS_TRY(check_writable());
   auto found = inode(ino);
@@ -134,7 +137,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, ByteSpan data) {
   // that writeout ended waits for it.
   if (data_->dirty_bytes() > options_.dirty_data_limit) {
     await_writeout();
-    if (volume_->failed()) return fail(EIO, "the filesystem turned read-only after an error");
+    if (volume_.failed()) return fail(EIO, "the filesystem turned read-only after an error");
     if (data_->dirty_bytes() > options_.dirty_data_limit) {
       ECFS_TRY(write_out_buffered(lock, writeout_chunk()));
     }
@@ -142,7 +145,8 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, ByteSpan data) {
   return data.size();
 }
 
-Status FileSystem::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
+Status Subvolume::fallocate(uint64_t ino_node, int mode, uint64_t offset, uint64_t length) {
+  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
   await_writeout();  // it may remove or change file data
   ECFS_TRY(check_writable());
@@ -181,9 +185,10 @@ Status FileSystem::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
   return ok();
 }
 
-Result<uint64_t> FileSystem::lseek(uint64_t ino, uint64_t offset, int whence) {
+Result<uint64_t> Subvolume::lseek(uint64_t ino_node, uint64_t offset, int whence) {
+  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
-  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_.closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   if (whence != SEEK_DATA && whence != SEEK_HOLE) return fail(EINVAL, "unsupported whence");
   auto found = inode(ino);
   if (!found) return std::unexpected(found.error());
@@ -191,8 +196,11 @@ Result<uint64_t> FileSystem::lseek(uint64_t ino, uint64_t offset, int whence) {
   return data_->seek(ino, (*found)->item->size, offset, whence);
 }
 
-Result<uint64_t> FileSystem::copy_file_range(uint64_t ino_in, uint64_t offset_in, uint64_t ino_out,
-                                             uint64_t offset_out, uint64_t length) {
+Result<uint64_t> Subvolume::copy_file_range(uint64_t ino_in_node, uint64_t offset_in,
+                                            uint64_t ino_out_node, uint64_t offset_out,
+                                            uint64_t length) {
+  const uint64_t ino_in = local(ino_in_node);
+  const uint64_t ino_out = local(ino_out_node);
   std::lock_guard lock(mutex_);
   await_writeout();  // it may remove or change file data
   ECFS_TRY(check_writable());

@@ -1,86 +1,24 @@
-// FileSystem: transactions, the inode cache, kernel references, orphans and
-// the periodic commit (the directory, data and xattr operations are in
-// directory.cc, file_ops.cc and xattr_ops.cc).
+// FileSystem: the subvolumes of a volume, the calls that span them, key
+// changes and the subvolume jobs. Everything inside one subvolume is
+// Subvolume's (subvolume.cc, directory.cc, file_ops.cc, xattr_ops.cc,
+// crypt_ops.cc).
 #include "fs/filesystem.h"
 
-#include <fcntl.h>
-#include <time.h>
+#include <sys/stat.h>
 
 #include <string>
 #include <utility>
 
 #include "base/log.h"
-#include "fs/file_data.h"
 #include "fs/fs_internal.h"
 #include "store/tree_ids.h"
 
 namespace ecfs::fs {
 
-using store::Key;
-
-Timestamp now() {
-  // The kernel's clock for the times it stamps itself (current_time: the
-  // coarse clock, updated once a tick), which it does for cached files
-  // under the write-back cache. Read from a finer clock, a time the daemon
-  // stamps could lie up to a tick ahead of one the kernel stamps after it,
-  // and times would go backwards.
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-  return {static_cast<int64_t>(ts.tv_sec), static_cast<uint32_t>(ts.tv_nsec)};
-}
-
-struct stat Attributes::to_stat() const {
-  struct stat st {};
-  st.st_ino = ino;
-  st.st_mode = mode;
-  st.st_nlink = nlink;
-  st.st_uid = uid;
-  st.st_gid = gid;
-  st.st_rdev = rdev;
-  st.st_size = static_cast<off_t>(size);
-  st.st_blocks = static_cast<blkcnt_t>(blocks);
-  st.st_blksize = block_size;
-  st.st_atim = {atime.sec, atime.nsec};
-  st.st_mtim = {mtime.sec, mtime.nsec};
-  st.st_ctim = {ctime.sec, ctime.nsec};
-  return st;
-}
-
-Status add_root_directory(store::Engine& engine, const Caller& owner) {
-  auto tree = engine.open_tree(store::kFsTreeId);
-  if (!tree) return std::unexpected(tree.error());
-  InodeItem root;
-  root.generation = engine.generation();
-  root.transid = engine.generation();
-  root.nlink = 2;
-  root.uid = owner.uid;
-  root.gid = owner.gid;
-  root.mode = S_IFDIR | 0755;
-  root.atime = root.mtime = root.ctime = root.otime = now();
-  auto inserted = (*tree)->insert({kRootDirIno, kInodeItemKey, 0}, encode_inode_item(root));
-  if (!inserted && inserted.error().errno_value() == EEXIST) {
-    return fail(EEXIST, "the image already holds a filesystem");
-  }
-  return inserted;
-}
-
-Status format_filesystem(store::Engine& engine, const Caller& owner) {
-  ECFS_TRY(engine.begin());
-  if (Status added = add_root_directory(engine, owner); !added) {
-    engine.abort();
-    return added;
-  }
-  return engine.commit();
-}
-
 FileSystem::FileSystem(std::unique_ptr<store::Volume> volume, MountOptions options)
     : volume_(std::move(volume)),
-      mutex_(volume_->mutex()),
-      options_(options),
-      keyring_(fscrypt::KeyringOptions{.fs_uuid = volume_->engine().superblock().fsid}),
-      data_keys_(make_data_keys()) {
-  data_ = std::make_unique<FileData>(volume_->engine(), store::kFsTreeId, data_options());
-}
+      options_(std::move(options)),
+      keyring_(fscrypt::KeyringOptions{.fs_uuid = volume_->engine().superblock().fsid}) {}
 
 Result<std::unique_ptr<FileSystem>> FileSystem::open(block::BlockDevice& device,
                                                      const MountOptions& options) {
@@ -92,37 +30,19 @@ Result<std::unique_ptr<FileSystem>> FileSystem::open(block::BlockDevice& device,
   if (!volume) return std::unexpected(volume.error());
   std::unique_ptr<FileSystem> fs(new FileSystem(std::move(*volume), options));
   {
-    std::lock_guard lock(fs->mutex_);
-    fs->volume_->add_client(*fs);
-    ECFS_TRY(fs->start());
+    std::lock_guard lock(fs->volume_->mutex());
+    auto top = fs->open_subvolume_locked(store::kFsTreeId);
+    if (!top) return std::unexpected(top.error());
+    if (fs->volume_->changed()) ECFS_TRY(fs->volume_->commit_locked());
+  }
+  if (!options.subvolume.empty()) {
+    auto root = fs->resolve_subvolume_path(options.subvolume);
+    if (!root) return std::unexpected(root.error());
+    fs->root_tree_ = *root;
+    fs->root_node_ = node_id(*root, kRootDirIno);
   }
   fs->volume_->start_background_jobs();
   return fs;
-}
-
-Status FileSystem::start() {
-  auto committed = volume_->engine().committed_tree(store::kFsTreeId);
-  if (!committed) {
-    return fail(EINVAL, "the image holds no ecfs filesystem tree: " + committed.error().message());
-  }
-  auto root = committed->find({kRootDirIno, kInodeItemKey, 0});
-  if (!root) return std::unexpected(root.error());
-  if (!*root) {
-    return fail(EINVAL, "the image holds no ecfs filesystem (no root directory; run ecfs mkfs)");
-  }
-  // The next inode number: one past the highest inode of the tree.
-  auto last = committed->upper_floor({kLastIno, UINT8_MAX, UINT64_MAX});
-  if (!last) return std::unexpected(last.error());
-  if (*last && (*last)->key.objectid >= kRootDirIno) next_ino_ = (*last)->key.objectid + 1;
-  ECFS_TRY(committed->for_each({kRootDirIno, kInodeItemKey, 0}, {kLastIno, UINT8_MAX, UINT64_MAX},
-                               [&](const Key& key, ByteSpan) {
-                                 if (key.type == kInodeItemKey) ++inode_count_;
-                                 return true;
-                               }));
-  if (volume_->opened_read_only()) return ok();
-  ECFS_TRY(cleanup_orphans());
-  if (volume_->changed()) ECFS_TRY(commit_locked());
-  return ok();
 }
 
 FileSystem::~FileSystem() {
@@ -133,128 +53,351 @@ FileSystem::~FileSystem() {
 
 Status FileSystem::close() { return volume_->close(); }
 
-Status FileSystem::prepare_close() {
-  // Every kernel reference ends with the mount: orphans go now.
-  for (auto& [ino, state] : inodes_) {
-    state->lookups = 0;
-    state->opens = 0;
+// ---- subvolume objects ----
+
+Result<Subvolume*> FileSystem::open_subvolume_locked(uint64_t tree) {
+  {
+    std::shared_lock map(subvolumes_mutex_);
+    if (auto it = subvolumes_.find(tree); it != subvolumes_.end()) return it->second.get();
   }
-  return cleanup_orphans();
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (tree != store::kFsTreeId && (tree < store::kFirstFreeTreeId || tree > kMaxSubvolumeTreeId)) {
+    return fail(ENOENT, "no such inode");
+  }
+  auto entry = volume_->catalog().get(tree);
+  if (!entry) {
+    if (entry.error().errno_value() == ENOENT) return fail(ESTALE, "the subvolume is gone");
+    return std::unexpected(entry.error());
+  }
+  if (entry->deleted) return fail(ESTALE, "the subvolume was deleted");
+  SubvolumeHost& host = *this;
+  auto subvolume = std::make_unique<Subvolume>(*volume_, tree, entry->info.read_only(), options_,
+                                               keyring_, host);
+  ECFS_TRY(subvolume->start());
+  Subvolume* raw = subvolume.get();
+  volume_->add_client(*raw);
+  std::unique_lock map(subvolumes_mutex_);
+  subvolumes_.emplace(tree, std::move(subvolume));
+  return raw;
 }
 
-FileDataOptions FileSystem::data_options() {
-  FileDataOptions data_options;
-  data_options.keys = data_keys_.get();
-  // Up to the dirty limit, a writeout beside it and the run a write may add
-  // past it.
-  data_options.reused_run_memory =
-      options_.dirty_data_limit + writeout_chunk() + data_options.max_extent_size;
-  return data_options;
+Result<Subvolume*> FileSystem::subvolume_for(uint64_t node) {
+  const uint64_t tree = split_node_id(node).tree;
+  {
+    std::shared_lock map(subvolumes_mutex_);
+    if (auto it = subvolumes_.find(tree); it != subvolumes_.end()) return it->second.get();
+  }
+  std::lock_guard lock(volume_->mutex());
+  return open_subvolume_locked(tree);
 }
 
-Result<store::BTree*> FileSystem::tree() { return volume_->tree(store::kFsTreeId); }
-
-Result<store::BTree> FileSystem::read_tree() { return volume_->read_tree(store::kFsTreeId); }
-
-void FileSystem::note_access(InodeState& state) {
-  if (volume_->read_only()) return;
-  InodeItem& item = *state.item;
-  if (S_ISDIR(item.mode) && !options_.directory_atime) return;
-  const Timestamp t = now();
-  switch (options_.atime) {
-    case AtimeUpdates::kNever:
-      return;
-    case AtimeUpdates::kRelative:
-      // fs/inode.c relatime_need_update: only when atime is not newer than
-      // mtime or ctime, or is a day old.
-      if (item.mtime < item.atime && item.ctime < item.atime &&
-          t.sec - item.atime.sec < 24 * 60 * 60) {
-        return;
-      }
-      break;
-    case AtimeUpdates::kAlways:
-      if (item.atime == t) return;
-      break;
+Result<Subvolume*> FileSystem::same_subvolume(uint64_t a, uint64_t b) {
+  if (split_node_id(a).tree != split_node_id(b).tree) {
+    return fail(EXDEV, "the two are in different subvolumes");
   }
-  item.atime = t;
-  state.dirty = true;
+  return subvolume_for(a);
+}
+
+Result<uint64_t> FileSystem::resolve_subvolume_path(std::string_view path) {
+  std::lock_guard lock(volume_->mutex());
+  auto top = open_subvolume_locked(store::kFsTreeId);
+  if (!top) return std::unexpected(top.error());
+  uint64_t node = (*top)->root_node();
+  Subvolume* current = *top;
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view name = path.substr(start, end - start);
+    start = end + 1;
+    if (name.empty() || name == ".") continue;
+    auto next = current->resolve_name(node, name);
+    if (!next) return std::unexpected(next.error());
+    node = *next;
+    auto sub = open_subvolume_locked(split_node_id(node).tree);
+    if (!sub) return std::unexpected(sub.error());
+    current = *sub;
+  }
+  if (node != current->root_node()) {
+    return fail(EINVAL, "subvol=" + std::string(path) + " names a directory, not a subvolume");
+  }
+  return current->tree_id();
+}
+
+// ---- SubvolumeHost ----
+
+Result<Attributes> FileSystem::enter_subvolume(uint64_t tree) {
+  auto subvolume = open_subvolume_locked(tree);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->take_entry((*subvolume)->root_node());
+}
+
+Result<Attributes> FileSystem::enter_node(uint64_t node) {
+  auto subvolume = open_subvolume_locked(split_node_id(node).tree);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->take_entry(node);
+}
+
+Result<uint64_t> FileSystem::parent_of_subvolume_root(uint64_t tree) {
+  if (tree == root_tree_ || tree == store::kFsTreeId) return node_id(tree, kRootDirIno);
+  auto entry = volume_->catalog().get(tree);
+  if (!entry) return std::unexpected(entry.error());
+  if (!entry->link) return node_id(tree, kRootDirIno);  // deleted: no parent left
+  return node_id(entry->link->parent, entry->link->dirid);
+}
+
+Status FileSystem::make_subvolume_dead(uint64_t tree, bool require_empty) {
+  auto subvolume = open_subvolume_locked(tree);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  if (require_empty) {
+    auto empty = (*subvolume)->root_is_empty();
+    if (!empty) return std::unexpected(empty.error());
+    if (!*empty) return fail(ENOTEMPTY, "directory not empty");
+  }
+  auto nested = volume_->catalog().children(tree);
+  if (!nested) return std::unexpected(nested.error());
+  if (!nested->empty()) {
+    return fail(ENOTEMPTY, "the subvolume holds other subvolumes; delete them first");
+  }
+  if (Status unlinked = volume_->catalog().unlink(tree); !unlinked) {
+    return volume_->abort_change(unlinked.error());
+  }
+  // Its inodes stay readable while open; nothing changes them any more.
+  (*subvolume)->set_read_only_subvolume(true);
   volume_->note_change();
-}
-
-uint64_t FileSystem::buffered_bytes() const { return data_->dirty_bytes(); }
-
-void FileSystem::aborted() {
-  // Cached inode items and buffered data describe the aborted transaction;
-  // from now on everything is read from the committed state.
-  for (auto& [ino, state] : inodes_) {
-    state->item.reset();
-    state->dirty = false;
-  }
-  data_ = std::make_unique<FileData>(volume_->engine(), store::kFsTreeId, data_options());
-}
-
-uint64_t FileSystem::writeout_chunk() const {
-  return std::max<uint64_t>(options_.dirty_data_limit / 4, 1);
-}
-
-Status FileSystem::write_out_buffered(std::unique_lock<std::mutex>& lock, uint64_t max_bytes) {
-  auto writeout = data_->begin_writeout(max_bytes);
-  if (!writeout) return abort_change(writeout.error());
-  if (writeout->empty()) return ok();
-  volume_->begin_writeout();
-  lock.unlock();
-  Status written = writeout->write();
-  lock.lock();
-  if (volume_->failed() && written) {
-    written = fail(EIO, "the filesystem turned read-only during a writeout");
-  }
-  if (!written) {
-    data_->cancel_writeout(std::move(*writeout));
-    volume_->end_writeout();
-    if (volume_->failed()) return std::unexpected(written.error());  // aborted by another change
-    return abort_change(written.error());
-  }
-  Status finished = data_->finish_writeout(std::move(*writeout));
-  volume_->end_writeout();
-  if (!finished) return abort_change(finished.error());
+  volume_->wake_cleaner();
   return ok();
 }
 
-Status FileSystem::write_out_before_commit(std::unique_lock<std::mutex>& lock) {
-  // Below this the flush with the lock held is short anyway.
-  constexpr uint64_t kWorthReleasingTheLock = 4 << 20;
-  // In a write's chunks, so that buffered memory stays as bounded as under
-  // writes alone, and no more than was buffered when the commit began, so
-  // that a steady writer cannot keep it from committing.
-  for (uint64_t left = data_->dirty_bytes(); left >= kWorthReleasingTheLock;
-       left -= std::min(left, writeout_chunk())) {
-    volume_->await_writeout(lock);
-    if (volume_->failed() || !volume_->engine().in_transaction() || data_->dirty_bytes() == 0) {
-      break;
-    }
-    ECFS_TRY(write_out_buffered(lock, writeout_chunk()));
+Status FileSystem::relink_subvolume(uint64_t tree, const store::SubvolumeLink& link) {
+  return volume_->catalog().relink(tree, link);
+}
+
+// ---- forwarding ----
+
+Result<Attributes> FileSystem::lookup(uint64_t parent, std::string_view name) {
+  auto subvolume = subvolume_for(parent);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->lookup(parent, name);
+}
+
+void FileSystem::forget(uint64_t ino, uint64_t count) {
+  if (auto subvolume = subvolume_for(ino)) (*subvolume)->forget(ino, count);
+}
+
+Result<Attributes> FileSystem::getattr(uint64_t ino) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->getattr(ino);
+}
+
+Result<Attributes> FileSystem::setattr(uint64_t ino, const SetAttributes& changes) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->setattr(ino, changes);
+}
+
+Result<Attributes> FileSystem::mknod(uint64_t parent, std::string_view name, uint32_t mode,
+                                     uint64_t rdev, const Caller& caller) {
+  auto subvolume = subvolume_for(parent);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->mknod(parent, name, mode, rdev, caller);
+}
+
+Result<Attributes> FileSystem::mkdir(uint64_t parent, std::string_view name, uint32_t mode,
+                                     const Caller& caller) {
+  auto subvolume = subvolume_for(parent);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->mkdir(parent, name, mode, caller);
+}
+
+Result<Attributes> FileSystem::symlink(uint64_t parent, std::string_view name,
+                                       std::string_view target, const Caller& caller) {
+  auto subvolume = subvolume_for(parent);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->symlink(parent, name, target, caller);
+}
+
+Result<std::string> FileSystem::readlink(uint64_t ino) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->readlink(ino);
+}
+
+Result<Attributes> FileSystem::link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
+  auto subvolume = same_subvolume(ino, new_parent);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->link(ino, new_parent, new_name);
+}
+
+Status FileSystem::unlink(uint64_t parent, std::string_view name) {
+  auto subvolume = subvolume_for(parent);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->unlink(parent, name);
+}
+
+Status FileSystem::rmdir(uint64_t parent, std::string_view name) {
+  auto subvolume = subvolume_for(parent);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->rmdir(parent, name);
+}
+
+Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                          std::string_view new_name, uint32_t flags) {
+  auto subvolume = same_subvolume(parent, new_parent);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->rename(parent, name, new_parent, new_name, flags);
+}
+
+Result<uint64_t> FileSystem::listing_end(uint64_t ino) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->listing_end(ino);
+}
+
+Status FileSystem::readdir(uint64_t ino, uint64_t cookie,
+                           const std::function<bool(const DirListEntry&)>& emit, uint64_t end) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->readdir(ino, cookie, emit, end);
+}
+
+Status FileSystem::readdir_plus(
+    uint64_t ino, uint64_t cookie,
+    const std::function<bool(const DirListEntry&, const Attributes*)>& emit, uint64_t end) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->readdir_plus(ino, cookie, emit, end);
+}
+
+Status FileSystem::open(uint64_t ino, int flags) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->open(ino, flags);
+}
+
+void FileSystem::release(uint64_t ino) {
+  if (auto subvolume = subvolume_for(ino)) {
+    (*subvolume)->release(ino);
+    // The last open file of a deleted subvolume lets its drop go on.
+    std::lock_guard lock(volume_->mutex());
+    if ((*subvolume)->read_only_subvolume()) volume_->wake_cleaner();
   }
-  return ok();
 }
 
-Status FileSystem::flush_for_commit() {
-  ECFS_TRY(data_->flush_all());
-  return write_back_inodes();
+Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, MutableByteSpan out) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->read(ino, offset, out);
 }
 
-void FileSystem::committed(bool trim_caches) {
-  // Clean inodes the kernel no longer references need not stay cached.
-  if (!trim_caches) return;
-  std::erase_if(inodes_, [](const auto& entry) {
-    const InodeState& state = *entry.second;
-    return !state.dirty && state.lookups == 0 && state.opens == 0;
-  });
+Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, ByteSpan data) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->write(ino, offset, data);
 }
 
-void FileSystem::idle() { data_->release_idle_memory(); }
+Status FileSystem::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->fallocate(ino, mode, offset, length);
+}
+
+Result<uint64_t> FileSystem::lseek(uint64_t ino, uint64_t offset, int whence) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->lseek(ino, offset, whence);
+}
+
+Result<uint64_t> FileSystem::copy_file_range(uint64_t ino_in, uint64_t offset_in, uint64_t ino_out,
+                                             uint64_t offset_out, uint64_t length) {
+  // Across subvolumes the kernel copies by itself on EXDEV (fs/fuse/file.c
+  // fuse_copy_file_range falls back to splice).
+  auto subvolume = same_subvolume(ino_in, ino_out);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->copy_file_range(ino_in, offset_in, ino_out, offset_out, length);
+}
+
+Status FileSystem::fsync(uint64_t ino, bool datasync) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->fsync(ino, datasync);
+}
+
+Status FileSystem::sync() {
+  std::unique_lock lock(volume_->mutex());
+  ECFS_TRY(volume_->check_syncable());
+  return volume_->commit(lock);
+}
+
+Status FileSystem::setxattr(uint64_t ino, std::string_view name, ByteSpan value, int flags) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->setxattr(ino, name, value, flags);
+}
+
+Result<Bytes> FileSystem::getxattr(uint64_t ino, std::string_view name) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->getxattr(ino, name);
+}
+
+Result<std::string> FileSystem::listxattr(uint64_t ino) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->listxattr(ino);
+}
+
+Status FileSystem::removexattr(uint64_t ino, std::string_view name) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->removexattr(ino, name);
+}
+
+Result<FsStats> FileSystem::statfs() {
+  std::lock_guard lock(volume_->mutex());
+  const store::SpaceAllocator& allocator = volume_->engine().allocator();
+  FsStats stats;
+  const uint64_t usable = allocator.device_size() - allocator.reserved_bytes();
+  stats.total_blocks = usable / store::kSectorSize;
+  stats.free_blocks = volume_->free_bytes_after_buffered() / store::kSectorSize;
+  stats.available_blocks = volume_->available_bytes() / store::kSectorSize;
+  // Counting inodes would make mount time grow with the file count, so
+  // statfs reports the top level's bound (Subvolume::inodes_in_use_bound)
+  // and the inode numbers it has left.
+  std::shared_lock map(subvolumes_mutex_);
+  if (auto top = subvolumes_.find(store::kFsTreeId); top != subvolumes_.end()) {
+    stats.files = top->second->inodes_in_use_bound();
+    stats.free_files = top->second->inode_numbers_left();
+  }
+  return stats;
+}
+
+Status FileSystem::set_policy(uint64_t ino, const fscrypt::Policy& policy,
+                              const fscrypt::Caller& caller) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->set_policy(ino, policy, caller);
+}
+
+bool FileSystem::is_encrypted(uint64_t ino) {
+  auto subvolume = subvolume_for(ino);
+  return subvolume && (*subvolume)->is_encrypted(ino);
+}
+
+Result<fscrypt::Policy> FileSystem::get_policy(uint64_t ino) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->get_policy(ino);
+}
+
+uint64_t FileSystem::lookup_count(uint64_t ino) {
+  auto subvolume = subvolume_for(ino);
+  return subvolume ? (*subvolume)->lookup_count(ino) : 0;
+}
 
 Status FileSystem::remount(const Remount& remount) {
-  std::unique_lock lock(mutex_);
+  std::unique_lock lock(volume_->mutex());
   ECFS_TRY(volume_->set_read_only(lock, remount.read_only));
   if (remount.atime) options_.atime = *remount.atime;
   if (remount.directory_atime) options_.directory_atime = *remount.directory_atime;
@@ -265,281 +408,154 @@ Status FileSystem::remount(const Remount& remount) {
   return ok();
 }
 
-Status FileSystem::sync() {
-  std::unique_lock lock(mutex_);
-  ECFS_TRY(volume_->check_syncable());
-  return volume_->commit(lock);
-}
+// ---- subvolume jobs ----
 
-Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
-  std::unique_lock lock(mutex_);
-  ECFS_TRY(volume_->check_syncable());
-  if (volume_->read_only()) return ok();
-  ECFS_TRY(inode(ino));
-  // One transaction holds every change, so making this inode durable means
-  // committing it; with nothing pending the last commit already did.
-  if (!volume_->changed() && !data_->has_dirty(ino)) return ok();
-  return volume_->commit(lock);
-}
-
-// ---- inodes ----
-
-Result<FileSystem::InodeState*> FileSystem::inode(uint64_t ino) {
-  auto it = inodes_.find(ino);
-  if (it != inodes_.end() && it->second->item) return it->second.get();
-  if (ino < kRootDirIno || ino > kLastIno) return fail(ENOENT, "no such inode");
-  auto fs_tree = read_tree();
-  if (!fs_tree) return std::unexpected(fs_tree.error());
-  auto data = fs_tree->find({ino, kInodeItemKey, 0});
-  if (!data) return std::unexpected(data.error());
-  if (!*data) return fail(ENOENT, "no such inode");
-  auto item = decode_inode_item(**data);
-  if (!item) {
-    return fail(EUCLEAN, "inode " + std::to_string(ino) + ": " + item.error().message());
-  }
-  if (it == inodes_.end()) it = inodes_.emplace(ino, std::make_unique<InodeState>()).first;
-  it->second->ino = ino;
-  it->second->item = *item;
-  return it->second.get();
-}
-
-void FileSystem::touch(InodeState& state, bool mtime, bool ctime) {
-  const Timestamp t = now();
-  if (mtime) state.item->mtime = t;
-  if (ctime) state.item->ctime = t;
-  state.dirty = true;
+Result<uint64_t> FileSystem::create_subvolume(uint64_t dir, std::string_view name,
+                                              const Caller& caller) {
+  auto parent = subvolume_for(dir);
+  if (!parent) return std::unexpected(parent.error());
+  std::unique_lock lock(volume_->mutex());
+  ECFS_TRY(volume_->check_writable());
+  ECFS_TRY(volume_->check_space(0));
+  auto new_name = (*parent)->prepare_subvolume_name(dir, name);
+  if (!new_name) return std::unexpected(new_name.error());
+  const store::SubvolumeLink link{.parent = (*parent)->tree_id(),
+                                  .dirid = new_name->dir,
+                                  .index = new_name->index,
+                                  .name = new_name->stored};
+  auto change = [&]() -> Result<uint64_t> {
+    auto id = volume_->catalog().create(link);
+    if (!id) return std::unexpected(id.error());
+    if (*id > kMaxSubvolumeTreeId) return fail(ENOSPC, "no subvolume ids left");
+    auto tree = volume_->tree(*id);
+    if (!tree) return std::unexpected(tree.error());
+    ECFS_TRY(add_root_inode(**tree, volume_->engine().generation(), caller, S_IFDIR | 0755));
+    ECFS_TRY((*parent)->add_subvolume_entry(new_name->dir, new_name->stored, *id));
+    return *id;
+  };
+  auto id = change();
+  if (!id) return volume_->abort_change(id.error());
   volume_->note_change();
+  ECFS_TRY(volume_->commit_locked());
+  return *id;
 }
 
-Attributes FileSystem::attributes_of(uint64_t ino, const InodeState& state) const {
-  const InodeItem& item = *state.item;
-  Attributes attr;
-  attr.ino = ino;
-  attr.generation = item.generation;
-  attr.mode = item.mode;
-  attr.nlink = item.nlink;
-  attr.uid = item.uid;
-  attr.gid = item.gid;
-  attr.rdev = item.rdev;
-  attr.size = item.size;
-  attr.blocks = item.nbytes / 512;
-  attr.atime = item.atime;
-  attr.mtime = item.mtime;
-  attr.ctime = item.ctime;
-  attr.btime = item.otime;
-  attr.encrypted = item.flags & kInodeFlagEncrypted;
-  return attr;
-}
-
-Attributes FileSystem::entry_of(uint64_t ino, InodeState& state) {
-  ++state.lookups;
-  return presented_attributes(ino, state);
-}
-
-Attributes FileSystem::presented_attributes(uint64_t ino, InodeState& state) {
-  Attributes attr = attributes_of(ino, state);
-  // An encrypted symlink stores its record; stat shows the length of the
-  // target readlink returns, with or without the key
-  // (fscrypt_symlink_getattr). A target that cannot be read keeps the
-  // stored size; readlink reports the error.
-  if (attr.encrypted && S_ISLNK(attr.mode)) {
-    auto fs_tree = read_tree();
-    if (!fs_tree) return attr;
-    auto stored = fs_tree->find({ino, kSymlinkTargetKey, 0});
-    if (!stored || !*stored) return attr;
-    auto target = presented_symlink_target(state, **stored);
-    if (target) attr.size = target->size();
+Result<uint64_t> FileSystem::snapshot(uint64_t source, uint64_t dir, std::string_view name,
+                                      bool read_only) {
+  auto from = subvolume_for(source);
+  if (!from) return std::unexpected(from.error());
+  auto parent = subvolume_for(dir);
+  if (!parent) return std::unexpected(parent.error());
+  if (source != (*from)->root_node()) {
+    return fail(EINVAL, "the source of a snapshot is a subvolume's root directory");
   }
-  return attr;
-}
-
-Result<FileSystem::InodeState*> FileSystem::create_inode(uint32_t mode, uint64_t rdev,
-                                                         const Caller& caller,
-                                                         const InodeState& parent) {
-  if (next_ino_ > kLastIno) return fail(ENOSPC, "no inode numbers left");
-  const uint64_t ino = next_ino_++;
-  InodeItem item;
-  item.generation = volume_->engine().generation();
-  item.transid = volume_->engine().generation();
-  item.mode = mode;
-  item.rdev = rdev;
-  item.uid = caller.uid;
-  item.gid = caller.gid;
-  item.nlink = S_ISDIR(mode) ? 2 : 1;
-  // A set-group-ID directory passes its group on, and its SGID bit to
-  // subdirectories (inode_init_owner in the kernel's fs/inode.c).
-  if (parent.item->mode & S_ISGID) {
-    item.gid = parent.item->gid;
-    if (S_ISDIR(mode)) item.mode |= S_ISGID;
+  std::unique_lock lock(volume_->mutex());
+  ECFS_TRY(volume_->check_writable());
+  // The entries naming nested subvolumes would name nothing in the
+  // snapshot (their trees are not part of it).
+  auto nested = volume_->catalog().children((*from)->tree_id());
+  if (!nested) return std::unexpected(nested.error());
+  if (!nested->empty()) {
+    return fail(EBUSY, "the source holds other subvolumes, which a snapshot cannot take along");
   }
-  item.atime = item.mtime = item.ctime = item.otime = now();
-  auto state = std::make_unique<InodeState>();
-  state->item = item;
-  state->dirty = true;
-  InodeState* raw = state.get();
-  inodes_[ino] = std::move(state);
-  ++inode_count_;
+  // What was written before the call goes into the trees first, so that
+  // the snapshot holds it: the point the snapshot captures.
+  ECFS_TRY(volume_->commit(lock));
+  ECFS_TRY(volume_->check_space(0));
+  auto new_name = (*parent)->prepare_subvolume_name(dir, name);
+  if (!new_name) return std::unexpected(new_name.error());
+  const store::SubvolumeLink link{.parent = (*parent)->tree_id(),
+                                  .dirid = new_name->dir,
+                                  .index = new_name->index,
+                                  .name = new_name->stored};
+  auto change = [&]() -> Result<uint64_t> {
+    auto id = volume_->catalog().snapshot((*from)->tree_id(), link, read_only);
+    if (!id) return std::unexpected(id.error());
+    if (*id > kMaxSubvolumeTreeId) return fail(ENOSPC, "no subvolume ids left");
+    ECFS_TRY((*parent)->add_subvolume_entry(new_name->dir, new_name->stored, *id));
+    return *id;
+  };
+  auto id = change();
+  if (!id) return volume_->abort_change(id.error());
   volume_->note_change();
-  auto fs_tree = tree();
-  if (!fs_tree) return std::unexpected(fs_tree.error());
-  ECFS_TRY((*fs_tree)->insert({ino, kInodeItemKey, 0}, encode_inode_item(item)));
-  raw->ino = ino;
-  return raw;
+  ECFS_TRY(volume_->commit_locked());
+  return *id;
 }
 
-Status FileSystem::write_back_inodes() {
-  auto fs_tree = tree();
-  if (!fs_tree) return std::unexpected(fs_tree.error());
-  for (auto& [ino, state] : inodes_) {
-    if (!state->dirty || !state->item) continue;
-    state->item->transid = volume_->engine().generation();
-    ECFS_TRY((*fs_tree)->update({ino, kInodeItemKey, 0}, encode_inode_item(*state->item)));
-    state->dirty = false;
+Result<uint64_t> FileSystem::delete_subvolume(uint64_t dir, std::string_view name) {
+  auto parent = subvolume_for(dir);
+  if (!parent) return std::unexpected(parent.error());
+  std::lock_guard lock(volume_->mutex());
+  return (*parent)->delete_subvolume_named(dir, name);
+}
+
+Result<SubvolumeListing> FileSystem::listing_of(const store::SubvolumeEntry& entry) {
+  SubvolumeListing listing;
+  listing.id = entry.id;
+  listing.info = entry.info;
+  listing.deleted = entry.deleted;
+  listing.root_node = node_id(entry.id, kRootDirIno);
+  if (!entry.link) return listing;
+  listing.parent_id = entry.link->parent;
+  listing.parent_dir = node_id(entry.link->parent, entry.link->dirid);
+  listing.name.assign(entry.link->name.begin(), entry.link->name.end());
+  // The path: up through each parent subvolume to the top level.
+  std::string path = listing.name;
+  std::optional<store::SubvolumeLink> link = entry.link;
+  for (int depth = 0; link; ++depth) {
+    if (depth > 4096) return fail(EUCLEAN, "subvolume names form a cycle");
+    auto parent = open_subvolume_locked(link->parent);
+    if (!parent) return std::unexpected(parent.error());
+    auto dir_path = (*parent)->directory_path(link->dirid);
+    if (!dir_path) return std::unexpected(dir_path.error());
+    if (!dir_path->empty()) path = *dir_path + "/" + path;
+    if (link->parent == store::kFsTreeId) break;
+    auto up = volume_->catalog().get(link->parent);
+    if (!up) return std::unexpected(up.error());
+    link = up->link;
+    if (link) path = std::string(link->name.begin(), link->name.end()) + "/" + path;
   }
-  return ok();
+  listing.path = std::move(path);
+  return listing;
 }
 
-Status FileSystem::add_orphan(uint64_t ino) {
-  auto fs_tree = tree();
-  if (!fs_tree) return std::unexpected(fs_tree.error());
-  return (*fs_tree)->put({kOrphanObjectid, kOrphanItemKey, ino}, {});
-}
-
-Status FileSystem::delete_if_unused(uint64_t ino) {
-  auto it = inodes_.find(ino);
-  if (it == inodes_.end()) return ok();
-  InodeState& state = *it->second;
-  if (!state.item || state.item->nlink > 0 || state.lookups > 0 || state.opens > 0) return ok();
-  return delete_inode(ino);
-}
-
-Status FileSystem::delete_inode(uint64_t ino) {
-  auto fs_tree = tree();
-  if (!fs_tree) return std::unexpected(fs_tree.error());
-  if (auto state = inode(ino); state && S_ISREG((*state)->item->mode)) {
-    ECFS_TRY(data_->remove_all(ino));
-  }
-  // Every item of the inode: its key range (ino, *, *).
-  std::vector<Key> keys;
-  ECFS_TRY((*fs_tree)->for_each({ino, 0, 0}, {ino, UINT8_MAX, UINT64_MAX},
-                                [&](const Key& key, ByteSpan) {
-                                  keys.push_back(key);
-                                  return true;
-                                }));
-  for (const Key& key : keys) {
-    if (key.type == kExtentDataKey) continue;  // remove_all dropped them with their references
-    ECFS_TRY((*fs_tree)->remove(key));
-  }
-  if (auto orphan = (*fs_tree)->remove({kOrphanObjectid, kOrphanItemKey, ino});
-      !orphan && orphan.error().errno_value() != ENOENT) {
-    return orphan;
-  }
-  inodes_.erase(ino);
-  if (inode_count_ > 0) --inode_count_;
-  volume_->note_change();
-  return ok();
-}
-
-Status FileSystem::cleanup_orphans() {
-  auto fs_tree = tree();
-  if (!fs_tree) return std::unexpected(fs_tree.error());
-  std::vector<uint64_t> orphans;
-  ECFS_TRY((*fs_tree)->for_each({kOrphanObjectid, kOrphanItemKey, 0},
-                                {kOrphanObjectid, kOrphanItemKey, UINT64_MAX},
-                                [&](const Key& key, ByteSpan) {
-                                  orphans.push_back(key.offset);
-                                  return true;
-                                }));
-  for (uint64_t ino : orphans) {
-    auto it = inodes_.find(ino);
-    if (it != inodes_.end() && (it->second->lookups > 0 || it->second->opens > 0)) continue;
-    auto state = inode(ino);
-    if (!state && state.error().errno_value() == ENOENT) {
-      // The inode is already gone; only the orphan item is left.
-      ECFS_TRY((*fs_tree)->remove({kOrphanObjectid, kOrphanItemKey, ino}));
-      volume_->note_change();
-      continue;
-    }
-    if (!state) return std::unexpected(state.error());
-    if ((*state)->item->nlink > 0) {
-      // Linked again (not possible through this interface) or a stale item.
-      ECFS_TRY((*fs_tree)->remove({kOrphanObjectid, kOrphanItemKey, ino}));
-      volume_->note_change();
-      continue;
-    }
-    ECFS_TRY(delete_inode(ino));
-  }
-  return ok();
-}
-
-void FileSystem::forget(uint64_t ino, uint64_t count) {
-  std::lock_guard lock(mutex_);
-  await_writeout();  // it may remove or change file data
-  auto it = inodes_.find(ino);
-  if (it == inodes_.end()) return;
-  InodeState& state = *it->second;
-  state.lookups = count >= state.lookups ? 0 : state.lookups - count;
-  if (state.lookups > 0 || state.opens > 0 || volume_->read_only()) return;
-  if (state.item && state.item->nlink == 0) {
-    if (auto deleted = delete_inode(ino); !deleted) (void)abort_change(deleted.error());
-  }
-}
-
-uint64_t FileSystem::lookup_count(uint64_t ino) const {
-  std::lock_guard lock(mutex_);
-  auto it = inodes_.find(ino);
-  return it == inodes_.end() ? 0 : it->second->lookups;
-}
-
-Result<Attributes> FileSystem::getattr(uint64_t ino) {
-  std::lock_guard lock(mutex_);
+Result<std::vector<SubvolumeListing>> FileSystem::list_subvolumes() {
+  std::lock_guard lock(volume_->mutex());
   if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
-  auto state = inode(ino);
-  if (!state) return std::unexpected(state.error());
-  return presented_attributes(ino, **state);
-}
-
-Result<FsStats> FileSystem::statfs() {
-  std::lock_guard lock(mutex_);
-  const store::SpaceAllocator& allocator = volume_->engine().allocator();
-  FsStats stats;
-  const uint64_t usable = allocator.device_size() - allocator.reserved_bytes();
-  stats.total_blocks = usable / store::kSectorSize;
-  stats.free_blocks = volume_->free_bytes_after_buffered() / store::kSectorSize;
-  stats.available_blocks = volume_->available_bytes() / store::kSectorSize;
-  stats.files = inode_count_;
-  stats.free_files = kLastIno - next_ino_ + 1;
-  return stats;
-}
-
-Status FileSystem::open(uint64_t ino, int flags) {
-  std::lock_guard lock(mutex_);
-  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
-  auto state = inode(ino);
-  if (!state) return std::unexpected(state.error());
-  const uint32_t type = (*state)->item->mode & S_IFMT;
-  if (type == S_IFDIR && (flags & O_ACCMODE) != O_RDONLY) return fail(EISDIR, "is a directory");
-  if ((flags & O_ACCMODE) != O_RDONLY) ECFS_TRY(check_writable());
-  // fscrypt_file_open: an encrypted regular file opens only with its key,
-  // which then stays set up while it is open (directories list without).
-  if (type == S_IFREG) {
-    auto context = crypt_context(**state);
-    if (!context) return std::unexpected(context.error());
-    if (*context) ECFS_TRY(crypt_info(**state));
+  auto entries = volume_->catalog().list();
+  if (!entries) return std::unexpected(entries.error());
+  std::vector<SubvolumeListing> listings;
+  for (const store::SubvolumeEntry& entry : *entries) {
+    auto listing = listing_of(entry);
+    if (!listing) return std::unexpected(listing.error());
+    listings.push_back(std::move(*listing));
   }
-  ++(*state)->opens;
-  return ok();
+  return listings;
 }
 
-void FileSystem::release(uint64_t ino) {
-  std::lock_guard lock(mutex_);
-  await_writeout();  // it may remove or change file data
-  auto it = inodes_.find(ino);
-  if (it == inodes_.end()) return;
-  InodeState& state = *it->second;
-  if (state.opens > 0) --state.opens;
-  if (volume_->read_only()) return;
-  if (auto deleted = delete_if_unused(ino); !deleted) (void)abort_change(deleted.error());
+Result<SubvolumeListing> FileSystem::subvolume_of(uint64_t node) {
+  std::lock_guard lock(volume_->mutex());
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  auto entry = volume_->catalog().get(split_node_id(node).tree);
+  if (!entry) return std::unexpected(entry.error());
+  return listing_of(*entry);
+}
+
+Status FileSystem::set_subvolume_read_only(uint64_t node, bool read_only) {
+  auto subvolume = subvolume_for(node);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  if (node != (*subvolume)->root_node()) return fail(EINVAL, "not a subvolume's root directory");
+  std::lock_guard lock(volume_->mutex());
+  ECFS_TRY(volume_->check_writable());
+  ECFS_TRY(volume_->catalog().set_read_only((*subvolume)->tree_id(), read_only));
+  (*subvolume)->set_read_only_subvolume(read_only);
+  volume_->note_change();
+  return volume_->commit_locked();
+}
+
+Status FileSystem::wait_for_deletions() {
+  std::unique_lock lock(volume_->mutex());
+  return volume_->wait_for_deletions(lock);
 }
 
 }  // namespace ecfs::fs

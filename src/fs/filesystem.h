@@ -1,161 +1,50 @@
-// FileSystem: POSIX semantics on the copy-on-write engine (DESIGN.md layer
-// 5). Inodes, directories, regular files as extent maps, hard links,
-// symlinks, special files, xattrs, rename, truncate, fallocate, SEEK_DATA /
-// SEEK_HOLE and reflinks, in one filesystem tree of a store::Engine.
+// FileSystem: the POSIX filesystem of a mounted image (DESIGN.md layer 5):
+// a store::Volume and the subvolumes of its namespace. The top level
+// (FS_TREE 5) holds directories that name further subvolumes and
+// snapshots; each is a Subvolume (subvolume.h) with its own tree, inode
+// cache and buffered data, opened when the kernel first meets it. Calls
+// name inodes by node id (node_ids.h), unique across the mount, and go to
+// the subvolume the node id names. This class adds what spans subvolumes:
+// crossing from one into another (lookup, ".."), the mount's keyring and
+// key changes, statfs, remount, and the subvolume jobs (create, snapshot,
+// delete, list), which the volume runs without any key.
 //
-// The interface follows the shape of the kernel's VFS as a FUSE low-level
-// server sees it: inodes are named by number; every call that returns an
-// entry (lookup, create, mkdir, mknod, symlink, link) counts one kernel
-// lookup reference, which forget() gives back. An inode whose last name is
-// removed while the kernel still holds references becomes an orphan (an
-// ORPHAN item keeps it on disk); it is deleted when the last reference is
-// forgotten, or at the next mount after a crash.
+// Transactions: changes gather in the volume's running transaction,
+// committed by sync(), fsync(), a periodic commit
+// (MountOptions::commit_interval) and close(). A crash loses at most the
+// changes since the last commit. After an internal failure in the middle of
+// a change the transaction is aborted and the mount turns read-only (EROFS),
+// as btrfs does on a transaction abort; the daemon logs why.
 //
-// Transactions: changes gather in one running engine transaction, committed
-// by sync(), fsync(), a periodic commit (Options::commit_interval) and
-// close(). A crash loses at most the changes since the last commit. Data is
-// buffered (delayed allocation, file_data.h) and written as large extents
-// when a commit or fsync needs it, or when the buffer grows large.
-//
-// Permissions: the caller (the kernel, through FUSE's default_permissions)
-// checks access before calling; this class checks only what the kernel
-// leaves to filesystems (sticky directories, RENAME_* rules, name lengths).
-//
-// After an internal failure in the middle of a change (an I/O error, or
-// ENOSPC where space was promised) the running transaction is aborted and
-// the filesystem turns read-only (EROFS), as btrfs does on a transaction
-// abort: what was committed stays intact.
+// Rename and hard link across subvolumes give EXDEV, as in btrfs.
 //
 // Thread-safe: every public method may be called from many threads.
 #pragma once
 
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "base/bytes.h"
 #include "base/error.h"
 #include "block/block_device.h"
-#include "fs/extent_keys.h"
-#include "fs/items.h"
+#include "fs/node_ids.h"
+#include "fs/subvolume.h"
+#include "fs/vfs_types.h"
 #include "fscrypt/keyring.h"
 #include "fscrypt/policy.h"
 #include "store/engine.h"
+#include "store/subvolume_catalog.h"
 #include "store/volume.h"
 
 namespace ecfs::fs {
-
-class FileData;
-struct FileDataOptions;
-
-// Who makes a change: new inodes take their owner from here.
-struct Caller {
-  uint32_t uid = 0;
-  uint32_t gid = 0;
-  uint32_t umask = 0;  // applied to the mode of new inodes (FUSE passes it per request)
-};
-
-// An inode's attributes as stat(2) shows them.
-struct Attributes {
-  uint64_t ino = 0;
-  uint64_t generation = 0;
-  uint32_t mode = 0;
-  uint32_t nlink = 0;
-  uint32_t uid = 0;
-  uint32_t gid = 0;
-  uint64_t rdev = 0;
-  uint64_t size = 0;
-  uint64_t blocks = 0;  // 512-byte units
-  uint32_t block_size = store::kSectorSize;
-  Timestamp atime, mtime, ctime, btime;
-  // The inode has an fscrypt context (its names / contents are encrypted).
-  bool encrypted = false;
-  struct stat to_stat() const;
-};
-
-// What setattr changes; absent fields stay.
-struct SetAttributes {
-  std::optional<uint32_t> mode = std::nullopt;  // permission bits (and suid/sgid/sticky)
-  std::optional<uint32_t> uid = std::nullopt;
-  std::optional<uint32_t> gid = std::nullopt;
-  std::optional<uint64_t> size = std::nullopt;
-  std::optional<Timestamp> atime = std::nullopt;  // explicit time
-  std::optional<Timestamp> mtime = std::nullopt;
-  bool atime_now = false;  // UTIME_NOW
-  bool mtime_now = false;
-  std::optional<Timestamp> ctime =
-      std::nullopt;  // explicit ctime (FUSE_SET_ATTR_CTIME); else now on change
-  // Clear set-user-ID, and set-group-ID when the file is group-executable
-  // (or caller_outside_group), after the other changes (a non-directory only): what an unprivileged
-  // write, truncate or chown does on Linux (fs/attr.c
-  // setattr_should_drop_suidgid), asked for by the kernel when the server
-  // handles it (FUSE_HANDLE_KILLPRIV_V2).
-  bool kill_set_id = false;
-  // With kill_set_id: the caller is not in the file's group (nor holds
-  // CAP_FSETID), so set-group-ID goes even from a file that is not
-  // group-executable (fs/attr.c setattr_should_drop_sgid).
-  bool caller_outside_group = false;
-};
-
-struct DirListEntry {
-  std::string name;
-  uint64_t ino = 0;
-  uint8_t type = 0;     // DT_*
-  uint64_t cookie = 0;  // readdir offset that continues after this entry
-};
-
-// statfs(2) numbers, in 4 KiB blocks.
-struct FsStats {
-  uint64_t block_size = store::kSectorSize;
-  uint64_t total_blocks = 0;
-  uint64_t free_blocks = 0;
-  uint64_t available_blocks = 0;
-  uint64_t files = 0;       // inodes in use
-  uint64_t free_files = 0;  // inode numbers left
-  uint32_t max_name_length = kMaxNameLength;
-};
-
-// rename(2) flags (linux/fs.h).
-inline constexpr uint32_t kRenameNoReplace = 1;
-inline constexpr uint32_t kRenameExchange = 2;
-
-// setxattr flags (sys/xattr.h).
-inline constexpr int kXattrCreate = 1;
-inline constexpr int kXattrReplace = 2;
-
-// When a read the filesystem sees updates the access time (mount(8)'s
-// noatime, relatime, strictatime; fs/inode.c atime_needs_update). Through
-// FUSE the filesystem sees only the reads the kernel's page cache does
-// not serve; the kernel marks FUSE inodes S_NOATIME, so a cached read
-// updates no access time at all.
-enum class AtimeUpdates {
-  kNever,     // noatime
-  kRelative,  // relatime (the default): when not newer than mtime or ctime, or a day old
-  kAlways,    // strictatime
-};
-
-struct MountOptions {
-  bool read_only = false;
-  AtimeUpdates atime = AtimeUpdates::kRelative;
-  bool directory_atime = true;  // false: nodiratime (listings leave atime alone)
-  std::chrono::milliseconds commit_interval{5000};
-  // Buffered file data above this many bytes is written out (not committed).
-  uint64_t dirty_data_limit = 256ull << 20;
-  size_t node_cache_capacity = 16384;
-};
 
 // Adds the root directory (inode 256, mode 0755 | S_IFDIR, owned by
 // `owner`) to FS_TREE 5 in the engine's running transaction (for
@@ -164,40 +53,29 @@ Status add_root_directory(store::Engine& engine, const Caller& owner);
 // The same in a transaction of its own, committed.
 Status format_filesystem(store::Engine& engine, const Caller& owner);
 
-// A name the kernel may hold in its dentry cache: `name` in directory
-// `parent`, as the filesystem presented it.
-struct CachedName {
-  uint64_t parent = 0;
+// A subvolume as `ecfs subvolume list` and `show` report it.
+struct SubvolumeListing {
+  uint64_t id = 0;  // tree id (5 for the top level)
+  store::SubvolumeInfo info;
+  // Where it appears: the node id of the directory holding its name and the
+  // name (as stored); absent for the top level and deleted subvolumes.
+  std::optional<uint64_t> parent_dir;
+  std::optional<uint64_t> parent_id;
   std::string name;
+  bool deleted = false;    // waiting to be dropped
+  uint64_t root_node = 0;  // the node id of its root directory
+  // From the top level's root, without a leading '/' ("" for the top
+  // level and deleted subvolumes).
+  std::string path;
 };
 
-// The outcome of a key change (add_key, remove_key).
-struct KeyChange {
-  // The key as the kernel reports it: for an added v2 key, its identifier.
-  fscrypt::KeySpecifier key = fscrypt::KeySpecifier::from_identifier({});
-  // remove_key: fscrypt::kKeyRemovalStatusFlag* (FILES_BUSY, OTHER_USERS).
-  uint32_t removal_status_flags = 0;
-  // Inodes the kernel knows whose cached pages, attributes and symlink
-  // targets depend on the key: the FUSE layer invalidates them
-  // (fuse_lowlevel_notify_inval_inode) after answering, as the kernel's
-  // key removal evicts inodes and its key addition revalidates no-key
-  // dentries.
-  std::vector<uint64_t> stale_inodes;
-  // Names the kernel may have cached in directories encrypted under the key,
-  // in the form they had before the change (no-key names before an
-  // addition, plaintext names before a removal): they name nothing now, and
-  // the FUSE layer invalidates them (fuse_lowlevel_notify_inval_entry)
-  // before answering, as the kernel's fscrypt_d_revalidate drops no-key
-  // dentries once the key is added and key removal evicts the rest.
-  std::vector<CachedName> stale_names;
-};
-
-class FileSystem : private store::VolumeClient {
+class FileSystem final : private SubvolumeHost {
  public:
-  // Opens the filesystem on `device` (which must outlive it): the engine,
-  // the root directory, orphan cleanup (inodes left unlinked by a crash are
-  // deleted and committed), then the periodic commit thread. EINVAL when the
-  // image holds no ecfs filesystem; engine errors as Engine::open.
+  // Opens the filesystem on `device` (which must outlive it): the volume,
+  // the top-level subvolume (its orphans a crash left are deleted and
+  // committed), then the periodic commit and the cleaner of deleted
+  // subvolumes. Mount time does not grow with the number of files. EINVAL
+  // when the image holds no ecfs filesystem; engine errors as Engine::open.
   static Result<std::unique_ptr<FileSystem>> open(block::BlockDevice& device,
                                                   const MountOptions& options = {});
   // Commits (as close()) if that was not done.
@@ -205,7 +83,7 @@ class FileSystem : private store::VolumeClient {
   FileSystem(const FileSystem&) = delete;
   FileSystem& operator=(const FileSystem&) = delete;
 
-  // Writes out buffered data, commits and stops the commit thread. Later
+  // Writes out buffered data, commits and stops the background jobs. Later
   // calls fail with ESHUTDOWN. Idempotent.
   Status close();
 
@@ -226,6 +104,10 @@ class FileSystem : private store::VolumeClient {
 
   // Opened read-only (MountOptions::read_only).
   bool read_only() const { return options_.read_only; }
+
+  // The node id of the mount's root directory: the top level's root (256),
+  // or that of the subvolume named by MountOptions::subvolume.
+  uint64_t root_node() const { return root_node_; }
 
   // Names. Each successful call below that returns Attributes of an entry
   // adds one lookup reference to that inode.
@@ -348,175 +230,78 @@ class FileSystem : private store::VolumeClient {
   // Needs no key.
   Result<fscrypt::Policy> get_policy(uint64_t ino);
 
+  // ---- subvolumes and snapshots (btrfs-progs' shapes) ----
+  // A new empty subvolume `name` in directory `dir`, its root directory
+  // owned by `caller` (mode 0755). Committed before it returns. Errors as
+  // Subvolume::prepare_subvolume_name; EROFS.
+  Result<uint64_t> create_subvolume(uint64_t dir, std::string_view name, const Caller& caller);
+  // A snapshot of the subvolume whose root directory is `source` (EINVAL
+  // for any other directory), named `name` in directory `dir`; read-only
+  // with `read_only`. EBUSY when the source names other subvolumes (their
+  // names would name nothing in the snapshot). Buffered data is committed
+  // first, so the snapshot
+  // holds everything written before the call; O(1) in the size of the
+  // source; needs no key. Committed before it returns.
+  Result<uint64_t> snapshot(uint64_t source, uint64_t dir, std::string_view name, bool read_only);
+  // Deletes the subvolume named `name` in directory `dir` (EINVAL if the
+  // entry is no subvolume; ENOTEMPTY while it names other subvolumes):
+  // its name goes now, its tree is dropped in the background. Returns its
+  // tree id.
+  Result<uint64_t> delete_subvolume(uint64_t dir, std::string_view name);
+  // Every subvolume of the image, deleted ones still being dropped too.
+  Result<std::vector<SubvolumeListing>> list_subvolumes();
+  // The subvolume that holds node `node`.
+  Result<SubvolumeListing> subvolume_of(uint64_t node);
+  // Sets or clears the read-only flag of the subvolume whose root is
+  // `node` (EINVAL for other nodes; EPERM for the top level).
+  Status set_subvolume_read_only(uint64_t node, bool read_only);
+  // Returns once every deleted subvolume has been dropped.
+  Status wait_for_deletions();
+
   // For tests and fsck-style checks: the number of kernel references and
   // opens an inode holds in memory (0 when unknown).
-  uint64_t lookup_count(uint64_t ino) const;
+  uint64_t lookup_count(uint64_t ino);
+  // For tests: the volume's engine.
   store::Engine& engine_for_test() { return volume_->engine(); }
 
  private:
-  struct InodeState;  // a cached inode and its kernel references (filesystem.cc)
-
   FileSystem(std::unique_ptr<store::Volume> volume, MountOptions options);
 
-  // store::VolumeClient: the volume's commits and aborts (filesystem.cc).
-  // Called with mutex_ held.
-  uint64_t buffered_bytes() const override;
-  // With much data buffered, most of it is written out with mutex_
-  // released (write_out_buffered), so that requests go on meanwhile, and
-  // only what they add is flushed with it held.
-  Status write_out_before_commit(std::unique_lock<std::mutex>& lock) override;
-  Status flush_for_commit() override;  // buffered data, then inode items
-  // Forgets the cached inodes nobody references.
-  void committed(bool trim_caches) override;
-  void aborted() override;         // drop cached inodes and buffered data
-  Status prepare_close() override;  // every kernel reference ends: orphans go
-  void idle() override;            // buffers' idle memory goes back
-
-  // Transactions (filesystem.cc). REQUIRE mutex_ held.
-  Status start();                // mount: orphans, inode counts, committer
-  Result<store::BTree*> tree();  // the filesystem tree in the running transaction
-  // The filesystem tree for reading: the running transaction's, or the
-  // committed one on a read-only mount. A handle valid until the next change.
-  Result<store::BTree> read_tree();
-  // ESHUTDOWN after close, EROFS when read-only.
-  Status check_writable() const { return volume_->check_writable(); }
-  // A read of `state`'s data or listing: updates its atime as the mount's
-  // AtimeUpdates says, when the image may change.
-  void note_access(InodeState& state);
-  // ENOSPC before a change begins (store::Volume::check_space); cached
-  // inodes stay, the caller may hold them.
-  Status check_space(uint64_t data_bytes) { return volume_->check_space(data_bytes); }
-  // Writes out data and inodes, commits, begins anew.
-  Status commit_locked() { return volume_->commit_locked(); }
-  // A change failed half way: abort the transaction, turn read-only.
-  std::unexpected<Error> abort_change(Error error) {
-    return volume_->abort_change(std::move(error));
-  }
-  // Up to about `max_bytes` of buffered data goes to the device in a
-  // writeout (file_data.h) whose device writes run with mutex_ released, so
-  // that writes of the next data go on meanwhile. `lock` holds mutex_.
-  Status write_out_buffered(std::unique_lock<std::mutex>& lock, uint64_t max_bytes);
-  // What a write past the dirty limit writes out: a quarter of the limit,
-  // so that buffered memory stays within 1¼ times it.
-  uint64_t writeout_chunk() const;
-  // Returns when no writeout is running (releasing mutex_ while it waits).
-  // Called first by every change that may truncate, punch, copy or remove
-  // file data, and by commits and aborts, which must not split a writeout.
-  void await_writeout() { volume_->await_writeout(); }
-  FileDataOptions data_options();
-
-  // Inodes (filesystem.cc). REQUIRE mutex_ held.
-  Result<InodeState*> inode(uint64_t ino);  // ENOENT when absent
-  void touch(InodeState& state, bool mtime, bool ctime);
-  Result<InodeState*> create_inode(uint32_t mode, uint64_t rdev, const Caller& caller,
-                                   const InodeState& parent);
-  Attributes attributes_of(uint64_t ino, const InodeState& state) const;
-  Attributes entry_of(uint64_t ino, InodeState& state);  // + one lookup reference
-  // attributes_of as the kernel shows them (encrypted symlinks: the length
-  // of the presented target).
-  Attributes presented_attributes(uint64_t ino, InodeState& state);
-  Status write_back_inodes();
-  // Deletes `ino` if it has no name, no kernel reference and is not open.
-  Status delete_if_unused(uint64_t ino);
-  Status delete_inode(uint64_t ino);
-  Status add_orphan(uint64_t ino);
-  Status cleanup_orphans();
-  Result<Attributes> make_node(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
-                               std::string_view symlink_target, const Caller& caller);
-
-  // Directories (directory.cc). REQUIRE mutex_ held.
-  Result<std::optional<DirEntry>> find_entry(uint64_t dir, ByteSpan name);
-  // The entry `name` of directory `dir`: ENOTDIR, ENOENT.
-  Result<DirEntry> existing_entry(uint64_t dir, std::string_view name);
-  Status add_entry(uint64_t dir, ByteSpan name, uint64_t ino, uint8_t type);
-  Status remove_entry(uint64_t dir, const DirEntry& entry);
-  Result<uint64_t> parent_of(uint64_t dir);
-  Result<bool> is_empty_directory(uint64_t dir);
-  // Removes one name: the entry, the back reference, nlink (and the
-  // directory's own counts for a subdirectory), orphaning the inode.
-  Status drop_name(uint64_t parent, const DirEntry& entry);
-
-  // Extended attributes and ACLs (xattr_ops.cc). REQUIRE mutex_ held.
-  Result<std::optional<Bytes>> find_xattr(uint64_t ino, std::string_view name);
-  Status put_xattr(uint64_t ino, std::string_view name, std::optional<ByteSpan> value);
-  // New inode in a directory with a default ACL: inherit it (posix_acl_create).
-  Status inherit_acls(uint64_t parent, uint64_t ino, InodeState& state);
-  // chmod: keep the access ACL's owner/mask/other entries equal to the mode.
-  Status sync_acl_with_mode(uint64_t ino, uint32_t mode);
-
-  // Encryption (crypt_ops.cc). REQUIRE mutex_ held.
-  class DataKeys;  // FileData's ExtentKeys, from inode contexts and the keyring
-  std::unique_ptr<ExtentKeys> make_data_keys();
-  // The inode's fscrypt context; nullptr when it is not encrypted. EUCLEAN
-  // for a flagged inode without a valid context item.
-  Result<const fscrypt::Context*> crypt_context(InodeState& state);
-  // The inode's key, set up from the keyring on first use: ENOKEY without
-  // the master key. REQUIRES: the inode is encrypted.
-  Result<fscrypt::FileInfoPtr> crypt_info(InodeState& state);
-  // A new inode in `parent`: an encrypted parent passes its policy on with
-  // a fresh nonce to regular files, directories and symlinks
-  // (fscrypt_prepare_new_inode); other types are not encrypted.
-  Status inherit_encryption(InodeState& parent, InodeState& child);
-  // The name as stored in directory `dir` for a new or renamed entry: the
-  // plaintext, or the ciphertext in an encrypted directory (ENOKEY without
-  // its key, ENAMETOOLONG when the ciphertext would not fit).
-  Result<Bytes> stored_name(InodeState& dir, std::string_view name);
-  // An existing entry by the name a user passed: the plaintext, or in an
-  // encrypted directory whose key is absent, a no-key name (fscrypt's
-  // fscrypt_match_name). std::nullopt if there is none.
-  Result<std::optional<DirEntry>> find_named(uint64_t dir, InodeState& dir_state,
-                                             std::string_view name);
-  // The entry of `dir` in DIR_ITEM `hash` that `matches` accepts.
-  Result<std::optional<DirEntry>> find_entry_if(
-      uint64_t dir, uint64_t hash, const std::function<bool(const DirEntry&)>& matches);
-  // How readdir shows a stored name of directory `dir`: decrypted with its
-  // key, or else as a no-key name.
-  Result<std::string> presented_name(const fscrypt::FileInfoPtr& dir_info, ByteSpan stored);
-  // The key of encrypted directory `dir`'s names, or null without it (its
-  // names are then presented as no-key names) or for an unencrypted one.
-  Result<fscrypt::FileInfoPtr> name_key(InodeState& dir);
-  // Calls `visit` with directory `dir`'s entries in index order from index
-  // `first` to below `end` while it returns true; EUCLEAN for a malformed
-  // index item; `visit`'s own error stops the walk and is returned.
-  Status for_each_dir_entry(uint64_t dir, uint64_t first,
-                            const std::function<Result<bool>(const DirEntryView&)>& visit,
-                            uint64_t end = kWholeListing);
-  // The listing behind readdir and readdir_plus, called under the lock:
-  // `emit` gets each entry from `cookie` to below index `end` and whether
-  // it is "." or "..".
-  Status list_entries(uint64_t ino, uint64_t cookie, uint64_t end,
-                      const std::function<bool(const DirListEntry&, bool dot_or_dotdot)>& emit);
-  // Symlink targets as stored / as read (encrypted records for encrypted
-  // symlinks; the no-key form without the key).
-  Result<Bytes> stored_symlink_target(InodeState& link, std::string_view target);
-  // ENAMETOOLONG when `target` would not fit as a symlink in `dir` (an
-  // encrypted record is longer than the target: fscrypt_prepare_symlink).
-  Status check_symlink_fits(InodeState& dir, std::string_view target);
-  Result<std::string> presented_symlink_target(InodeState& link, const Bytes& stored);
-  // EXDEV unless `child` may be linked into encrypted directory `dir`
-  // (fscrypt_has_permitted_context).
-  Status check_permitted_context(InodeState& dir, InodeState& child);
-  // Whether copy_file_range may share extents between the two files: the
-  // same encryption (none, or equal policies).
-  Result<bool> same_encryption(InodeState& a, InodeState& b);
-  // The inodes the kernel holds whose context names `key`; with `evict`,
-  // first drops the cached keys of those (and others of the key) that are
-  // not open.
+  // The subvolume that node `node` belongs to, opened if need be. ENOENT
+  // (ESTALE for a node of a tree that is gone) when there is none.
+  Result<Subvolume*> subvolume_for(uint64_t node);
+  // The same with the volume's lock held.
+  Result<Subvolume*> open_subvolume_locked(uint64_t tree);
+  // Both nodes' subvolume; EXDEV when they differ.
+  Result<Subvolume*> same_subvolume(uint64_t a, uint64_t b);
+  // REQUIRE the volume's lock held.
+  Result<SubvolumeListing> listing_of(const store::SubvolumeEntry& entry);
+  // The tree of the subvolume at `path` from the top level's root (mount
+  // option subvol=). ENOENT, ENOTDIR; EINVAL for a directory that is not a
+  // subvolume's root.
+  Result<uint64_t> resolve_subvolume_path(std::string_view path);
+  // Key changes span every open subvolume. REQUIRE the volume's lock held.
   std::vector<uint64_t> inodes_using_key(const fscrypt::KeySpecifier& key, bool evict);
-  // The names, as presented now, of the entries the kernel knows (lookups)
-  // in the directories it knows that are encrypted under `key`.
   Result<std::vector<CachedName>> known_names_using_key(const fscrypt::KeySpecifier& key);
 
+  // SubvolumeHost, called with the volume's lock held.
+  Result<Attributes> enter_subvolume(uint64_t tree) override;
+  Result<Attributes> enter_node(uint64_t node) override;
+  Result<uint64_t> parent_of_subvolume_root(uint64_t tree) override;
+  Status make_subvolume_dead(uint64_t tree, bool require_empty) override;
+  Status relink_subvolume(uint64_t tree, const store::SubvolumeLink& link) override;
+
   std::unique_ptr<store::Volume> volume_;
-  // The volume's transaction lock: guards everything below (store/volume.h).
-  std::mutex& mutex_;
   MountOptions options_;
   fscrypt::Keyring keyring_;
-  std::unique_ptr<ExtentKeys> data_keys_;
-  std::unique_ptr<FileData> data_;
-  std::unordered_map<uint64_t, std::unique_ptr<InodeState>> inodes_;
-  uint64_t next_ino_ = kRootDirIno + 1;
-  uint64_t inode_count_ = 0;
+  uint64_t root_tree_ = store::kFsTreeId;
+  uint64_t root_node_ = kRootDirIno;
+  // Guards subvolumes_. Lock order: the volume's lock, then this one; the
+  // map alone is read without the volume's lock.
+  mutable std::shared_mutex subvolumes_mutex_;
+  // Opened subvolumes by tree id; never removed before close (their
+  // objects stay valid for callers that found them).
+  std::map<uint64_t, std::unique_ptr<Subvolume>> subvolumes_;
 };
 
 }  // namespace ecfs::fs

@@ -1,5 +1,6 @@
 #include "fs/fs_check.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -130,6 +131,18 @@ class Checker {
       }
       check_name(what, entry.name, encrypted);
       check_hashed_twin(dir, inode, entry);
+      // A subvolume's root lives in its own tree; the catalog's ROOT_REF
+      // stands for its INODE_REF (check_filesystem compares them).
+      if (names_subvolume(entry.type)) {
+        if (listed_type(entry.type) != DT_DIR) {
+          problem(what + " names subvolume " + std::to_string(entry.ino) + " with type byte " +
+                  std::to_string(entry.type));
+        }
+        if (encrypted) problem(what + " names a subvolume inside an encrypted directory");
+        report_.subvolume_entries.push_back({dir, entry});
+        ++subdirs_[dir];
+        continue;
+      }
 
       const InodeItem* target = item_of(entry.ino);
       if (!target) {
@@ -495,6 +508,7 @@ class Checker {
       auto inode = contents_.inodes.find(dir);
       if (inode == contents_.inodes.end()) continue;
       for (const auto& [index, entry] : inode->second.index_entries) {
+        if (names_subvolume(entry.type)) continue;  // another tree's root
         const InodeItem* target = item_of(entry.ino);
         if (target && S_ISDIR(target->mode) && reached.insert(entry.ino).second) {
           pending.push_back(entry.ino);
@@ -530,6 +544,39 @@ Result<FsCheckReport> check_filesystem(store::Engine& engine, uint64_t tree_id) 
   auto contents = read_tree_contents(*tree);
   if (!contents) return std::unexpected(contents.error());
   FsCheckReport report = check_tree_contents(*contents);
+  // Entries naming subvolumes against the catalog: each ROOT_REF of this
+  // tree has its entry (same directory, index and name), and each entry
+  // its ROOT_REF.
+  auto children = store::SubvolumeCatalog(engine).children(tree_id);
+  if (!children) return std::unexpected(children.error());
+  for (const auto& [dir, entry] : report.subvolume_entries) {
+    const auto ref = std::ranges::find_if(*children, [&](const auto& child) {
+      return child.first == entry.ino && child.second.dirid == dir &&
+             child.second.index == entry.index && child.second.name == entry.name;
+    });
+    if (ref == children->end()) {
+      report.problems.push_back("directory " + std::to_string(dir) + " entry at index " +
+                                std::to_string(entry.index) + " names subvolume " +
+                                std::to_string(entry.ino) + ", which has no such ROOT_REF");
+    }
+  }
+  for (const auto& [child, ref] : *children) {
+    const auto named = std::ranges::find_if(report.subvolume_entries, [&](const auto& found) {
+      return found.second.ino == child && found.first == ref.dirid &&
+             found.second.index == ref.index && found.second.name == ref.name;
+    });
+    if (named == report.subvolume_entries.end()) {
+      report.problems.push_back("subvolume " + std::to_string(child) + " is named in directory " +
+                                std::to_string(ref.dirid) + " at index " +
+                                std::to_string(ref.index) +
+                                " by its ROOT_REF, but that directory has no such entry");
+    }
+  }
+  if (!report.subvolume_entries.empty() &&
+      (engine.superblock().incompat_flags & store::kIncompatSubvolumes) == 0) {
+    report.problems.push_back(
+        "entries name subvolumes, but the superblock lacks the subvolumes feature flag");
+  }
   // Out-of-line values need the feature flag, or an older reader would
   // take their ids for values.
   if ((engine.superblock().incompat_flags & store::kIncompatLargeXattrValues) == 0) {
@@ -542,6 +589,33 @@ Result<FsCheckReport> check_filesystem(store::Engine& engine, uint64_t tree_id) 
     }
   }
   return report;
+}
+
+Result<FsCheckReport> check_all_subvolumes(store::Engine& engine) {
+  auto subvolumes = store::SubvolumeCatalog(engine).list();
+  if (!subvolumes) return std::unexpected(subvolumes.error());
+  FsCheckReport total;
+  for (const store::SubvolumeEntry& subvolume : *subvolumes) {
+    if (subvolume.deleted) continue;
+    auto report = check_filesystem(engine, subvolume.id);
+    if (!report) return std::unexpected(report.error());
+    const std::string prefix = subvolume.id == store::kFsTreeId
+                                   ? std::string()
+                                   : "subvolume " + std::to_string(subvolume.id) + ": ";
+    total.inodes += report->inodes;
+    total.directories += report->directories;
+    total.regular_files += report->regular_files;
+    total.symlinks += report->symlinks;
+    total.special_files += report->special_files;
+    total.entries += report->entries;
+    total.extents += report->extents;
+    total.xattrs += report->xattrs;
+    total.orphans += report->orphans;
+    for (auto& entry : report->subvolume_entries) total.subvolume_entries.push_back(entry);
+    for (const std::string& problem : report->problems) total.problems.push_back(prefix + problem);
+    for (const std::string& warning : report->warnings) total.warnings.push_back(prefix + warning);
+  }
+  return total;
 }
 
 }  // namespace ecfs::fs

@@ -1,7 +1,7 @@
 // check_filesystem: fsck of the POSIX layer. Reads one filesystem tree as
 // last committed and checks every invariant FileSystem keeps between its
 // items (docs/FORMAT.md "Filesystem items"; the rules are those of
-// directory.cc, filesystem.cc and file_data.h, as btrfs check verifies the
+// directory.cc, subvolume.cc and file_data.h, as btrfs check verifies the
 // same items of a btrfs fs tree):
 //
 //  - every item decodes and has a key the format defines;
@@ -25,24 +25,30 @@
 //    commit nothing is buffered: file_data.h counts nbytes that way);
 //  - fscrypt: the FSCRYPT_INODE_CTX item (40 bytes) exactly on inodes with
 //    the encrypted flag; fscrypt extent contexts of 34 bytes;
-//  - items of an inode number without an INODE_ITEM are problems.
+//  - items of an inode number without an INODE_ITEM are problems;
+//  - subvolumes: an entry naming one (items.h kDirEntrySubvolume) is a
+//    directory entry counted in nlink with no inode of this tree; every
+//    ROOT_REF of the tree in the catalog has its entry and every such entry
+//    its ROOT_REF.
 //
 // Problems are human-readable lines naming inode numbers and, where it
 // helps, a name (quoted_name: ciphertext in encrypted directories is
 // printed escaped). Leftovers that a crash can leave and the next mount
 // cleans up are warnings, not problems: an ORPHAN item whose inode is
-// already gone (filesystem.cc cleanup_orphans removes it).
+// already gone (subvolume.cc cleanup_orphans removes it).
 //
 // The data references and checksums of the extents are Engine::check's.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
 #include "fs/tree_contents.h"
 #include "store/engine.h"
+#include "store/subvolume_catalog.h"
 #include "store/tree_ids.h"
 
 namespace ecfs::fs {
@@ -52,11 +58,13 @@ struct FsCheckReport {
   uint64_t directories = 0;
   uint64_t regular_files = 0;
   uint64_t symlinks = 0;
-  uint64_t special_files = 0;         // device nodes, FIFOs, sockets
-  uint64_t entries = 0;               // names (DIR_INDEX entries)
-  uint64_t extents = 0;               // EXTENT_DATA items
-  uint64_t xattrs = 0;                // extended attributes (names)
-  uint64_t orphans = 0;               // ORPHAN items
+  uint64_t special_files = 0;  // device nodes, FIFOs, sockets
+  uint64_t entries = 0;        // names (DIR_INDEX entries)
+  uint64_t extents = 0;        // EXTENT_DATA items
+  uint64_t xattrs = 0;         // extended attributes (names)
+  uint64_t orphans = 0;        // ORPHAN items
+  // Entries that name subvolumes: (directory, entry).
+  std::vector<std::pair<uint64_t, DirEntry>> subvolume_entries;
   std::vector<std::string> problems;  // the tree breaks an invariant
   std::vector<std::string> warnings;  // harmless leftovers
   bool clean() const { return problems.empty(); }
@@ -70,5 +78,11 @@ FsCheckReport check_tree_contents(const TreeContents& contents);
 // tree; read errors (EIO, EUCLEAN from a damaged node) as they come. The
 // engine is not thread-safe: nothing else may use it meanwhile.
 Result<FsCheckReport> check_filesystem(store::Engine& engine, uint64_t tree_id = store::kFsTreeId);
+
+// check_filesystem of every subvolume that is not deleted (the top level
+// and each one the catalog names), in one report: counts summed, problems
+// and warnings of subvolumes other than the top level prefixed with
+// "subvolume N: ".
+Result<FsCheckReport> check_all_subvolumes(store::Engine& engine);
 
 }  // namespace ecfs::fs

@@ -1,4 +1,4 @@
-// Pieces shared by the files that implement FileSystem (filesystem.cc,
+// Pieces shared by the files that implement Subvolume (subvolume.cc,
 // directory.cc, file_ops.cc, xattr_ops.cc); not part of the fs interface.
 #pragma once
 
@@ -23,7 +23,7 @@ Timestamp now();
 Result<Bytes> read_xattr_value(const store::BTree& fs_tree, uint64_t ino,
                                const XattrOutOfLine& where);
 
-struct FileSystem::InodeState {
+struct Subvolume::InodeState {
   uint64_t ino = 0;
   // The inode item as it will be written at the next commit; empty when it
   // must be read again from the tree (after an aborted transaction).

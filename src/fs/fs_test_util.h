@@ -72,7 +72,7 @@ inline FullCheck full_check(block::BlockDevice& device) {
   auto engine = must(store::Engine::open(device, options), "open for fsck");
   FullCheck check;
   check.engine = must(engine->check(), "Engine::check");
-  check.filesystem = must(check_filesystem(*engine), "check_filesystem");
+  check.filesystem = must(check_all_subvolumes(*engine), "check_all_subvolumes");
   return check;
 }
 

@@ -108,6 +108,19 @@ struct DirEntryView {
 // The entry of a DIR_INDEX item; EUCLEAN unless `data` is exactly one.
 Result<DirEntryView> decode_dir_index_entry(ByteSpan data);
 
+// An entry whose type has this bit (beside DT_DIR) names the root directory
+// of another subvolume: its `ino` is that subvolume's tree id, and it has no
+// INODE_REF (the catalog's ROOT_REF / ROOT_BACKREF are its back reference;
+// incompat bit `subvolumes`, docs/FORMAT.md "Subvolumes").
+inline constexpr uint8_t kDirEntrySubvolume = 0x80;
+inline constexpr bool names_subvolume(uint8_t entry_type) {
+  return (entry_type & kDirEntrySubvolume) != 0;
+}
+// The DT_* a listing shows for an entry.
+inline constexpr uint8_t listed_type(uint8_t entry_type) {
+  return static_cast<uint8_t>(entry_type & ~kDirEntrySubvolume);
+}
+
 // The key offset of a DIR_ITEM and XATTR_ITEM: a 64-bit hash of the stored
 // name (xxHash64, seed 0). In encrypted directories it is the hash of the
 // ciphertext name, so a lookup by no-key name (which embeds it) finds the

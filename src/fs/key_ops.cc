@@ -15,8 +15,8 @@ namespace ecfs::fs {
 
 Result<KeyChange> FileSystem::add_key(const fscrypt::Caller& caller,
                                       const fscrypt::KeySpecifier& key, ByteSpan raw_key) {
-  std::lock_guard lock(mutex_);
-  await_writeout();  // it may remove or change file data
+  std::lock_guard lock(volume_->mutex());
+  volume_->await_writeout();  // it may remove or change file data
   if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   KeyChange change;
   // The names the kernel met without the key (no-key names), taken before
@@ -52,8 +52,8 @@ Result<KeyChange> FileSystem::add_key(const fscrypt::Caller& caller,
 
 Result<KeyChange> FileSystem::remove_key(const fscrypt::Caller& caller,
                                          const fscrypt::KeySpecifier& key, bool all_users) {
-  std::lock_guard lock(mutex_);
-  await_writeout();  // it may remove or change file data
+  std::lock_guard lock(volume_->mutex());
+  volume_->await_writeout();  // it may remove or change file data
   if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   const fscrypt::KeyStatusReport before = keyring_.key_status(caller, key);
   if (before.status == fscrypt::KeyStatus::kAbsent) {
@@ -64,7 +64,7 @@ Result<KeyChange> FileSystem::remove_key(const fscrypt::Caller& caller,
   // written (encrypted under the key) and committed first.
   const bool last_claim = all_users || before.user_count <= 1;
   Status synced = ok();
-  if (last_claim && !volume_->read_only()) synced = commit_locked();
+  if (last_claim && !volume_->read_only()) synced = volume_->commit_locked();
   KeyChange change;
   change.key = key;
   if (last_claim) {
@@ -97,11 +97,12 @@ fscrypt::KeyStatusReport FileSystem::key_status(const fscrypt::Caller& caller,
   return keyring_.key_status(caller, key);
 }
 
-Status FileSystem::set_policy(uint64_t ino, const fscrypt::Policy& policy,
-                              const fscrypt::Caller& caller) {
+Status Subvolume::set_policy(uint64_t ino_node, const fscrypt::Policy& policy,
+                             const fscrypt::Caller& caller) {
+  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
   await_writeout();  // it may remove or change file data
-  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_.closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto found = inode(ino);
   if (!found) return std::unexpected(found.error());
   InodeState& state = **found;
@@ -148,22 +149,51 @@ Status FileSystem::set_policy(uint64_t ino, const fscrypt::Policy& policy,
   return ok();
 }
 
-bool FileSystem::is_encrypted(uint64_t ino) {
+bool Subvolume::is_encrypted(uint64_t ino_node) {
+  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
-  if (volume_->closed()) return false;
+  if (volume_.closed()) return false;
   auto found = inode(ino);
   return found && ((*found)->item->flags & kInodeFlagEncrypted);
 }
 
-Result<fscrypt::Policy> FileSystem::get_policy(uint64_t ino) {
+Result<fscrypt::Policy> Subvolume::get_policy(uint64_t ino_node) {
+  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
-  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_.closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto found = inode(ino);
   if (!found) return std::unexpected(found.error());
   auto context = crypt_context(**found);
   if (!context) return std::unexpected(context.error());
   if (!*context) return fail(ENODATA, "the inode is not encrypted");
   return (*context)->policy;
+}
+
+}  // namespace ecfs::fs
+
+namespace ecfs::fs {
+
+std::vector<uint64_t> FileSystem::inodes_using_key(const fscrypt::KeySpecifier& key, bool evict) {
+  std::vector<uint64_t> known;
+  std::shared_lock map(subvolumes_mutex_);
+  for (auto& [tree, subvolume] : subvolumes_) {
+    std::vector<uint64_t> more = subvolume->inodes_using_key(key, evict);
+    known.insert(known.end(), more.begin(), more.end());
+  }
+  return known;
+}
+
+Result<std::vector<CachedName>> FileSystem::known_names_using_key(
+    const fscrypt::KeySpecifier& key) {
+  std::vector<CachedName> names;
+  std::shared_lock map(subvolumes_mutex_);
+  for (auto& [tree, subvolume] : subvolumes_) {
+    auto more = subvolume->known_names_using_key(key);
+    if (!more) return std::unexpected(more.error());
+    names.insert(names.end(), std::make_move_iterator(more->begin()),
+                 std::make_move_iterator(more->end()));
+  }
+  return names;
 }
 
 }  // namespace ecfs::fs

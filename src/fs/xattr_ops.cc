@@ -33,7 +33,7 @@ Status check_xattr_name(std::string_view name) {
 
 }  // namespace
 
-Result<std::optional<Bytes>> FileSystem::find_xattr(uint64_t ino, std::string_view name) {
+Result<std::optional<Bytes>> Subvolume::find_xattr(uint64_t ino, std::string_view name) {
   auto fs_tree = read_tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
   auto data = fs_tree->find({ino, kXattrItemKey, name_hash(as_bytes(name))});
@@ -114,7 +114,7 @@ Result<XattrOutOfLine> write_xattr_value(store::BTree& fs_tree, uint64_t ino, ui
 
 }  // namespace
 
-Status FileSystem::put_xattr(uint64_t ino, std::string_view name, std::optional<ByteSpan> value) {
+Status Subvolume::put_xattr(uint64_t ino, std::string_view name, std::optional<ByteSpan> value) {
   auto fs_tree = tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
   const uint64_t hash = name_hash(as_bytes(name));
@@ -138,13 +138,13 @@ Status FileSystem::put_xattr(uint64_t ino, std::string_view name, std::optional<
     // A value whose entry fits a leaf stays in it (as every image before
     // out-of-line values had it); a larger one goes out of line.
     const size_t entry_size = 6 + name.size() + value->size();
-    if (entry_size <= store::max_item_data_size(volume_->engine().node_size())) {
+    if (entry_size <= store::max_item_data_size(volume_.engine().node_size())) {
       entry.value.assign(value->begin(), value->end());
     } else {
-      auto written = write_xattr_value(**fs_tree, ino, hash, *value, volume_->engine().node_size());
+      auto written = write_xattr_value(**fs_tree, ino, hash, *value, volume_.engine().node_size());
       if (!written) return std::unexpected(written.error());
       entry.out_of_line = *written;
-      ECFS_TRY(volume_->engine().enable_incompat_features(store::kIncompatLargeXattrValues));
+      ECFS_TRY(volume_.engine().enable_incompat_features(store::kIncompatLargeXattrValues));
     }
     entries.push_back(std::move(entry));
   }
@@ -157,7 +157,7 @@ Status FileSystem::put_xattr(uint64_t ino, std::string_view name, std::optional<
   return (*fs_tree)->put(key, encoded);
 }
 
-Status FileSystem::inherit_acls(uint64_t parent, uint64_t ino, InodeState& state) {
+Status Subvolume::inherit_acls(uint64_t parent, uint64_t ino, InodeState& state) {
   auto stored = find_xattr(parent, kDefaultAcl);
   if (!stored) return std::unexpected(stored.error());
   if (!*stored) return ok();
@@ -173,7 +173,7 @@ Status FileSystem::inherit_acls(uint64_t parent, uint64_t ino, InodeState& state
   return put_xattr(ino, kAccessAcl, ByteSpan(encode_posix_acl(*acl)));
 }
 
-Status FileSystem::sync_acl_with_mode(uint64_t ino, uint32_t mode) {
+Status Subvolume::sync_acl_with_mode(uint64_t ino, uint32_t mode) {
   auto stored = find_xattr(ino, kAccessAcl);
   if (!stored) return std::unexpected(stored.error());
   if (!*stored) return ok();
@@ -183,7 +183,8 @@ Status FileSystem::sync_acl_with_mode(uint64_t ino, uint32_t mode) {
   return put_xattr(ino, kAccessAcl, ByteSpan(encode_posix_acl(*acl)));
 }
 
-Status FileSystem::setxattr(uint64_t ino, std::string_view name, ByteSpan value, int flags) {
+Status Subvolume::setxattr(uint64_t ino_node, std::string_view name, ByteSpan value, int flags) {
+  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
   ECFS_TRY(check_writable());
   ECFS_TRY(check_xattr_name(name));
@@ -228,9 +229,10 @@ Status FileSystem::setxattr(uint64_t ino, std::string_view name, ByteSpan value,
   return ok();
 }
 
-Result<Bytes> FileSystem::getxattr(uint64_t ino, std::string_view name) {
+Result<Bytes> Subvolume::getxattr(uint64_t ino_node, std::string_view name) {
+  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
-  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_.closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   ECFS_TRY(check_xattr_name(name));
   ECFS_TRY(inode(ino));
   auto value = find_xattr(ino, name);
@@ -239,9 +241,10 @@ Result<Bytes> FileSystem::getxattr(uint64_t ino, std::string_view name) {
   return std::move(**value);
 }
 
-Result<std::string> FileSystem::listxattr(uint64_t ino) {
+Result<std::string> Subvolume::listxattr(uint64_t ino_node) {
+  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
-  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  if (volume_.closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   ECFS_TRY(inode(ino));
   auto fs_tree = read_tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
@@ -264,7 +267,8 @@ Result<std::string> FileSystem::listxattr(uint64_t ino) {
   return names;
 }
 
-Status FileSystem::removexattr(uint64_t ino, std::string_view name) {
+Status Subvolume::removexattr(uint64_t ino_node, std::string_view name) {
+  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
   ECFS_TRY(check_writable());
   ECFS_TRY(check_xattr_name(name));

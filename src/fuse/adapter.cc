@@ -30,8 +30,13 @@ Adapter& adapter_of(fuse_req_t req) { return *static_cast<Adapter*>(fuse_req_use
 fs::FileSystem& fs_of(fuse_req_t req) { return adapter_of(req).filesystem(); }
 
 // Node id <-> inode number (see adapter.h).
-uint64_t to_inode(fuse_ino_t node) { return node == FUSE_ROOT_ID ? fs::kRootDirIno : node; }
-fuse_ino_t to_node(uint64_t inode) { return inode == fs::kRootDirIno ? FUSE_ROOT_ID : inode; }
+uint64_t to_inode(const fs::FileSystem& filesystem, fuse_ino_t node) {
+  return node == FUSE_ROOT_ID ? filesystem.root_node() : node;
+}
+uint64_t to_inode(fuse_req_t req, fuse_ino_t node) { return to_inode(fs_of(req), node); }
+fuse_ino_t to_node(const fs::FileSystem& filesystem, uint64_t inode) {
+  return inode == filesystem.root_node() ? FUSE_ROOT_ID : inode;
+}
 
 fs::Caller caller_of(fuse_req_t req) {
   const fuse_ctx* context = fuse_req_ctx(req);
@@ -72,7 +77,7 @@ fuse_entry_param entry_of(const Adapter& adapter, const fs::Attributes& attribut
                           bool in_encrypted_directory) {
   fuse_entry_param entry;
   std::memset(&entry, 0, sizeof(entry));
-  entry.ino = to_node(attributes.ino);
+  entry.ino = to_node(adapter.filesystem(), attributes.ino);
   entry.generation = attributes.generation;
   entry.attr = attributes.to_stat();
   entry.attr_timeout = adapter.options().attr_timeout_seconds;
@@ -171,7 +176,7 @@ void op_destroy(void* userdata) {
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Adapter& adapter = adapter_of(req);
-  const uint64_t dir = to_inode(parent);
+  const uint64_t dir = to_inode(req, parent);
   auto found = adapter.filesystem().lookup(dir, name);
   // A missing name of an unencrypted directory is answered with a negative
   // entry the kernel caches (ino 0 with a timeout): every way the name can
@@ -196,19 +201,19 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void op_forget(fuse_req_t req, fuse_ino_t node, uint64_t count) {
-  fs_of(req).forget(to_inode(node), count);
+  fs_of(req).forget(to_inode(req, node), count);
   fuse_reply_none(req);
 }
 
 void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   fs::FileSystem& filesystem = fs_of(req);
   for (size_t i = 0; i < count; ++i)
-    filesystem.forget(to_inode(forgets[i].ino), forgets[i].nlookup);
+    filesystem.forget(to_inode(req, forgets[i].ino), forgets[i].nlookup);
   fuse_reply_none(req);
 }
 
 void op_getattr(fuse_req_t req, fuse_ino_t node, fuse_file_info*) {
-  reply_attributes(req, fs_of(req).getattr(to_inode(node)));
+  reply_attributes(req, fs_of(req).getattr(to_inode(req, node)));
 }
 
 bool caller_in_group(fuse_req_t req, uint32_t gid);
@@ -250,51 +255,51 @@ void op_setattr(fuse_req_t req, fuse_ino_t node, struct stat* attr, int to_set, 
   if (to_set & FUSE_SET_ATTR_CTIME) changes.ctime = timestamp_of(attr->st_ctim);
   changes.kill_set_id = current_request().kill_suidgid;
   if (changes.kill_set_id) {
-    auto before = fs_of(req).getattr(to_inode(node));
+    auto before = fs_of(req).getattr(to_inode(req, node));
     if (!before) return reply_error(req, before.error());
     changes.caller_outside_group = outside_group(req, before->mode, before->gid);
   }
-  reply_attributes(req, fs_of(req).setattr(to_inode(node), changes));
+  reply_attributes(req, fs_of(req).setattr(to_inode(req, node), changes));
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
-  reply_entry(req, to_inode(parent),
-              fs_of(req).mknod(to_inode(parent), name, mode, rdev, caller_of(req)));
+  reply_entry(req, to_inode(req, parent),
+              fs_of(req).mknod(to_inode(req, parent), name, mode, rdev, caller_of(req)));
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  reply_entry(req, to_inode(parent),
-              fs_of(req).mkdir(to_inode(parent), name, mode, caller_of(req)));
+  reply_entry(req, to_inode(req, parent),
+              fs_of(req).mkdir(to_inode(req, parent), name, mode, caller_of(req)));
 }
 
 void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
-  reply_entry(req, to_inode(parent),
-              fs_of(req).symlink(to_inode(parent), name, target, caller_of(req)));
+  reply_entry(req, to_inode(req, parent),
+              fs_of(req).symlink(to_inode(req, parent), name, target, caller_of(req)));
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t node) {
-  auto target = fs_of(req).readlink(to_inode(node));
+  auto target = fs_of(req).readlink(to_inode(req, node));
   if (!target) return reply_error(req, target.error());
   fuse_reply_readlink(req, target->c_str());
 }
 
 void op_link(fuse_req_t req, fuse_ino_t node, fuse_ino_t new_parent, const char* new_name) {
-  reply_entry(req, to_inode(new_parent),
-              fs_of(req).link(to_inode(node), to_inode(new_parent), new_name));
+  reply_entry(req, to_inode(req, new_parent),
+              fs_of(req).link(to_inode(req, node), to_inode(req, new_parent), new_name));
 }
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  reply_status(req, fs_of(req).unlink(to_inode(parent), name));
+  reply_status(req, fs_of(req).unlink(to_inode(req, parent), name));
 }
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  reply_status(req, fs_of(req).rmdir(to_inode(parent), name));
+  reply_status(req, fs_of(req).rmdir(to_inode(req, parent), name));
 }
 
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
                const char* new_name, unsigned int flags) {
-  reply_status(req,
-               fs_of(req).rename(to_inode(parent), name, to_inode(new_parent), new_name, flags));
+  reply_status(req, fs_of(req).rename(to_inode(req, parent), name, to_inode(req, new_parent),
+                                      new_name, flags));
 }
 
 // ---- Open files --------------------------------------------------------
@@ -310,7 +315,7 @@ void set_open_flags(fuse_file_info* fi) {
 
 void op_open(fuse_req_t req, fuse_ino_t node, fuse_file_info* fi) {
   fs::FileSystem& filesystem = fs_of(req);
-  const uint64_t inode = to_inode(node);
+  const uint64_t inode = to_inode(req, node);
   if (Status opened = filesystem.open(inode, fi->flags); !opened) {
     return reply_error(req, opened.error());
   }
@@ -323,7 +328,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                fuse_file_info* fi) {
   fs::FileSystem& filesystem = fs_of(req);
   auto attributes =
-      filesystem.mknod(to_inode(parent), name, (mode & ~S_IFMT) | S_IFREG, 0, caller_of(req));
+      filesystem.mknod(to_inode(req, parent), name, (mode & ~S_IFMT) | S_IFREG, 0, caller_of(req));
   if (!attributes) return reply_error(req, attributes.error());
   if (Status opened = filesystem.open(attributes->ino, fi->flags); !opened) {
     filesystem.forget(attributes->ino, 1);
@@ -331,7 +336,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   }
   set_open_flags(fi);
   const fuse_entry_param entry =
-      entry_of(adapter_of(req), *attributes, filesystem.is_encrypted(to_inode(parent)));
+      entry_of(adapter_of(req), *attributes, filesystem.is_encrypted(to_inode(req, parent)));
   if (fuse_reply_create(req, &entry, fi) == -ENOENT) {
     filesystem.release(attributes->ino);
     filesystem.forget(attributes->ino, 1);
@@ -352,7 +357,7 @@ void op_read(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse_fi
     own = block::IoBuffer(size);
     into = own.first(size);
   }
-  auto read = fs_of(req).read(to_inode(node), static_cast<uint64_t>(offset), into);
+  auto read = fs_of(req).read(to_inode(req, node), static_cast<uint64_t>(offset), into);
   if (!read) return reply_error(req, read.error());
   fuse_reply_buf(req, reinterpret_cast<const char*>(into.data()), *read);
 }
@@ -393,10 +398,10 @@ bool set_group_id_goes(fuse_req_t req, uint32_t mode, uint32_t gid) {
 }
 
 Status kill_set_id(fuse_req_t req, fuse_ino_t node) {
-  auto before = fs_of(req).getattr(to_inode(node));
+  auto before = fs_of(req).getattr(to_inode(req, node));
   if (!before) return std::unexpected(before.error());
   auto changed = fs_of(req).setattr(
-      to_inode(node),
+      to_inode(req, node),
       fs::SetAttributes{.kill_set_id = true,
                         .caller_outside_group = outside_group(req, before->mode, before->gid)});
   if (!changed) return std::unexpected(changed.error());
@@ -416,7 +421,7 @@ Status kill_set_id_if_asked(fuse_req_t req, fuse_ino_t node) {
 // set_group_id_goes says.
 Status kill_set_id_unless_capable(fuse_req_t req, fuse_ino_t node) {
   if (!killpriv_negotiated()) return ok();  // the kernel has done it
-  auto attributes = fs_of(req).getattr(to_inode(node));
+  auto attributes = fs_of(req).getattr(to_inode(req, node));
   if (!attributes) return std::unexpected(attributes.error());
   const uint32_t mode = attributes->mode;
   const bool privileged = (mode & S_ISUID) || set_group_id_goes(req, mode, attributes->gid);
@@ -431,7 +436,7 @@ void op_write(fuse_req_t req, fuse_ino_t node, const char* data, size_t size, of
   if (Status killed = kill_set_id_if_asked(req, node); !killed) {
     return reply_error(req, killed.error());
   }
-  reply_written(req, fs_of(req).write(to_inode(node), static_cast<uint64_t>(offset),
+  reply_written(req, fs_of(req).write(to_inode(req, node), static_cast<uint64_t>(offset),
                                       ByteSpan(reinterpret_cast<const uint8_t*>(data), size)));
 }
 
@@ -448,8 +453,8 @@ void op_write_buf(fuse_req_t req, fuse_ino_t node, fuse_bufvec* data, off_t offs
   if (data->count - data->idx == 1 && !(data->buf[data->idx].flags & FUSE_BUF_IS_FD)) {
     const fuse_buf& buf = data->buf[data->idx];
     const auto* bytes = static_cast<const uint8_t*>(buf.mem) + data->off;
-    return reply_written(
-        req, fs_of(req).write(to_inode(node), position, ByteSpan(bytes, buf.size - data->off)));
+    return reply_written(req, fs_of(req).write(to_inode(req, node), position,
+                                               ByteSpan(bytes, buf.size - data->off)));
   }
   const size_t size = fuse_buf_size(data);
   auto buffer = std::make_unique_for_overwrite<uint8_t[]>(size);
@@ -461,19 +466,19 @@ void op_write_buf(fuse_req_t req, fuse_ino_t node, fuse_bufvec* data, off_t offs
   gathered.buf[0].fd = -1;
   const ssize_t copied = fuse_buf_copy(&gathered, data, static_cast<fuse_buf_copy_flags>(0));
   if (copied < 0) return reply_errno(req, static_cast<int>(-copied));
-  reply_written(req, fs_of(req).write(to_inode(node), position,
+  reply_written(req, fs_of(req).write(to_inode(req, node), position,
                                       ByteSpan(buffer.get(), static_cast<size_t>(copied))));
 }
 
 // close(2): nothing to do. Durability is fsync's (or the periodic
 // commit's); a close that committed would make every close a transaction.
 void op_release(fuse_req_t req, fuse_ino_t node, fuse_file_info*) {
-  fs_of(req).release(to_inode(node));
+  fs_of(req).release(to_inode(req, node));
   fuse_reply_err(req, 0);
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t node, int datasync, fuse_file_info*) {
-  reply_status(req, fs_of(req).fsync(to_inode(node), datasync != 0));
+  reply_status(req, fs_of(req).fsync(to_inode(req, node), datasync != 0));
 }
 
 void op_fallocate(fuse_req_t req, fuse_ino_t node, int mode, off_t offset, off_t length,
@@ -482,13 +487,13 @@ void op_fallocate(fuse_req_t req, fuse_ino_t node, int mode, off_t offset, off_t
   if (Status killed = kill_set_id_unless_capable(req, node); !killed) {
     return reply_error(req, killed.error());
   }
-  reply_status(req, fs_of(req).fallocate(to_inode(node), mode, static_cast<uint64_t>(offset),
+  reply_status(req, fs_of(req).fallocate(to_inode(req, node), mode, static_cast<uint64_t>(offset),
                                          static_cast<uint64_t>(length)));
 }
 
 void op_lseek(fuse_req_t req, fuse_ino_t node, off_t offset, int whence, fuse_file_info*) {
   if (offset < 0) return reply_errno(req, ENXIO);
-  auto position = fs_of(req).lseek(to_inode(node), static_cast<uint64_t>(offset), whence);
+  auto position = fs_of(req).lseek(to_inode(req, node), static_cast<uint64_t>(offset), whence);
   if (!position) return reply_error(req, position.error());
   fuse_reply_lseek(req, static_cast<off_t>(*position));
 }
@@ -501,9 +506,9 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t node_in, off_t offset_in, fus
   if (Status killed = kill_set_id_unless_capable(req, node_out); !killed) {
     return reply_error(req, killed.error());
   }
-  auto copied =
-      fs_of(req).copy_file_range(to_inode(node_in), static_cast<uint64_t>(offset_in),
-                                 to_inode(node_out), static_cast<uint64_t>(offset_out), length);
+  auto copied = fs_of(req).copy_file_range(to_inode(req, node_in), static_cast<uint64_t>(offset_in),
+                                           to_inode(req, node_out),
+                                           static_cast<uint64_t>(offset_out), length);
   if (!copied) return reply_error(req, copied.error());
   fuse_reply_write(req, static_cast<size_t>(*copied));
 }
@@ -526,13 +531,13 @@ Result<uint64_t> listing_end_for(fuse_req_t req, fuse_ino_t node, off_t offset,
                                  const fuse_file_info* fi) {
   OpenDirectory& directory = open_directory(fi);
   if (offset != 0) return directory.end.load(std::memory_order_relaxed);
-  auto end = fs_of(req).listing_end(to_inode(node));
+  auto end = fs_of(req).listing_end(to_inode(req, node));
   if (end) directory.end.store(*end, std::memory_order_relaxed);
   return end;
 }
 
 void op_opendir(fuse_req_t req, fuse_ino_t node, fuse_file_info* fi) {
-  auto end = fs_of(req).listing_end(to_inode(node));
+  auto end = fs_of(req).listing_end(to_inode(req, node));
   if (!end) return reply_error(req, end.error());
   auto directory = std::make_unique<OpenDirectory>();
   directory->end = *end;
@@ -546,7 +551,7 @@ void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t node, int datasync, fuse_file_info*) {
-  reply_status(req, fs_of(req).fsync(to_inode(node), datasync != 0));
+  reply_status(req, fs_of(req).fsync(to_inode(req, node), datasync != 0));
 }
 
 // d_type -> the type bits of st_mode (DTTOIF).
@@ -564,7 +569,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset, fuse
   // fuse_add_direntry only formats bytes: calling it from inside the
   // FileSystem's listing (under its lock) is safe.
   const Status listed = fs_of(req).readdir(
-      to_inode(node), static_cast<uint64_t>(offset),
+      to_inode(req, node), static_cast<uint64_t>(offset),
       [&](const fs::DirListEntry& entry) {
         struct stat st;
         std::memset(&st, 0, sizeof(st));
@@ -593,7 +598,7 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t node, size_t size, off_t offset,
   if (!end) return reply_error(req, end.error());
   fs::FileSystem& filesystem = fs_of(req);
   const Adapter& adapter = adapter_of(req);
-  const uint64_t directory = to_inode(node);
+  const uint64_t directory = to_inode(req, node);
   const bool encrypted_directory = filesystem.is_encrypted(directory);
   std::vector<char> buffer(size);
   size_t used = 0;
@@ -678,11 +683,11 @@ bool caller_in_group(fuse_req_t req, uint32_t gid) {
 // cannot decode; so the server applies the rule itself. The kernel drops
 // its cached attributes after the call.
 Status apply_acl_set_group_id_rule(fuse_req_t req, fuse_ino_t node) {
-  auto attributes = fs_of(req).getattr(to_inode(node));
+  auto attributes = fs_of(req).getattr(to_inode(req, node));
   if (!attributes) return std::unexpected(attributes.error());
   if ((attributes->mode & S_ISGID) == 0 || in_group_or_capable(req, attributes->gid)) return ok();
   auto changed = fs_of(req).setattr(
-      to_inode(node),
+      to_inode(req, node),
       fs::SetAttributes{.mode = attributes->mode & 07777 & ~static_cast<uint32_t>(S_ISGID)});
   if (!changed) return std::unexpected(changed.error());
   return ok();
@@ -690,7 +695,7 @@ Status apply_acl_set_group_id_rule(fuse_req_t req, fuse_ino_t node) {
 
 void op_setxattr(fuse_req_t req, fuse_ino_t node, const char* name, const char* value, size_t size,
                  int flags) {
-  Status set = fs_of(req).setxattr(to_inode(node), name,
+  Status set = fs_of(req).setxattr(to_inode(req, node), name,
                                    ByteSpan(reinterpret_cast<const uint8_t*>(value), size), flags);
   if (set && std::string_view(name) == "system.posix_acl_access") {
     set = apply_acl_set_group_id_rule(req, node);
@@ -711,7 +716,7 @@ void reply_sized(fuse_req_t req, const void* data, size_t length, size_t size) {
 }
 
 void op_getxattr(fuse_req_t req, fuse_ino_t node, const char* name, size_t size) {
-  auto value = fs_of(req).getxattr(to_inode(node), name);
+  auto value = fs_of(req).getxattr(to_inode(req, node), name);
   if (!value) return reply_error(req, value.error());
   reply_sized(req, value->data(), value->size(), size);
 }
@@ -736,14 +741,14 @@ std::string without_trusted_names(const std::string& names) {
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t node, size_t size) {
-  auto names = fs_of(req).listxattr(to_inode(node));
+  auto names = fs_of(req).listxattr(to_inode(req, node));
   if (!names) return reply_error(req, names.error());
   if (fuse_req_ctx(req)->uid != 0) *names = without_trusted_names(*names);
   reply_sized(req, names->data(), names->size(), size);
 }
 
 void op_removexattr(fuse_req_t req, fuse_ino_t node, const char* name) {
-  reply_status(req, fs_of(req).removexattr(to_inode(node), name));
+  reply_status(req, fs_of(req).removexattr(to_inode(req, node), name));
 }
 
 // ---- ioctl -------------------------------------------------------------
@@ -754,10 +759,11 @@ void op_removexattr(fuse_req_t req, fuse_ino_t node, const char* name) {
 // holds no lock meanwhile, so requests the kernel has in flight in those
 // directories (it holds their i_rwsem while it waits) are served. ENOENT
 // means the kernel holds no such name.
-void invalidate_names(fuse_session* session, const std::vector<fs::CachedName>& names) {
+void invalidate_names(fuse_session* session, const fs::FileSystem& filesystem,
+                      const std::vector<fs::CachedName>& names) {
   if (session == nullptr) return;
   for (const fs::CachedName& cached : names) {
-    const int result = fuse_lowlevel_notify_inval_entry(session, to_node(cached.parent),
+    const int result = fuse_lowlevel_notify_inval_entry(session, to_node(filesystem, cached.parent),
                                                         cached.name.data(), cached.name.size());
     if (result != 0 && result != -ENOENT) {
       // Never the name itself: it may be a plaintext name.
@@ -771,10 +777,11 @@ void invalidate_names(fuse_session* session, const std::vector<fs::CachedName>& 
 // symlink targets changed meaning with a key (filesystem.h KeyChange): the
 // FUSE counterpart of the kernel evicting inodes on key removal. ENOENT
 // means the kernel holds nothing of that inode.
-void invalidate_inodes(fuse_session* session, const std::vector<uint64_t>& inodes) {
+void invalidate_inodes(fuse_session* session, const fs::FileSystem& filesystem,
+                       const std::vector<uint64_t>& inodes) {
   if (session == nullptr) return;
   for (const uint64_t ino : inodes) {
-    const int result = fuse_lowlevel_notify_inval_inode(session, to_node(ino), 0, 0);
+    const int result = fuse_lowlevel_notify_inval_inode(session, to_node(filesystem, ino), 0, 0);
     if (result != 0 && result != -ENOENT) {
       fuse_log(FUSE_LOG_DEBUG, "ecfs: invalidating inode %llu: %s\n",
                static_cast<unsigned long long>(ino), std::strerror(-result));
@@ -792,12 +799,13 @@ void op_ioctl(fuse_req_t req, fuse_ino_t node, unsigned int command, void*, fuse
   // The argument lies in libfuse's receive buffer, which is writable (the
   // const is the API's): a raw key in it is wiped once answered.
   const MutableByteSpan argument(static_cast<uint8_t*>(const_cast<void*>(in)), in_size);
-  const bool may_remount =
-      command == ECFS_IOC_REMOUNT && process_has_capability(context->pid, CAP_SYS_ADMIN);
+  const bool needs_admin = command == ECFS_IOC_REMOUNT || command == ECFS_IOC_SUBVOL_CREATE ||
+                           command == ECFS_IOC_SUBVOL_DELETE;
+  const bool is_admin = needs_admin && process_has_capability(context->pid, CAP_SYS_ADMIN);
   const IoctlAnswer answer =
-      answer_ioctl(adapter.filesystem(), to_inode(node), caller, command, argument, may_remount);
+      answer_ioctl(adapter.filesystem(), to_inode(req, node), caller, command, argument, is_admin);
   wipe_ioctl_secrets(command, argument);
-  invalidate_names(adapter.session(), answer.stale_names);
+  invalidate_names(adapter.session(), adapter.filesystem(), answer.stale_names);
   if (answer.error != 0) {
     reply_error(req, Error(answer.error, answer.message));
   } else if (answer.out.size() > out_size) {
@@ -807,7 +815,7 @@ void op_ioctl(fuse_req_t req, fuse_ino_t node, unsigned int command, void*, fuse
   }
   // Only after the reply: the caller's ioctl must not wait for the kernel
   // to drop caches (the invalidation may need the same inodes' locks).
-  invalidate_inodes(adapter.session(), answer.stale_inodes);
+  invalidate_inodes(adapter.session(), adapter.filesystem(), answer.stale_inodes);
 }
 
 fuse_lowlevel_ops make_operations() {

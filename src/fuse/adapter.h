@@ -3,8 +3,10 @@
 // the errno that call carries. No filesystem logic lives here.
 //
 // Node ids: the kernel calls the root FUSE_ROOT_ID (1); the filesystem's root
-// is inode 256 (fs::kRootDirIno). Every other node id is the inode number
-// itself. st_ino and d_ino stay the filesystem's numbers (the root shows 256).
+// is its root_node() (256, the top level's root directory, unless a
+// subvolume is mounted as the root). Every other node id is the
+// filesystem's node id itself (fs/node_ids.h), and so are st_ino and d_ino
+// (the root shows its own).
 //
 // Lookup references: every reply that hands the kernel an entry (lookup,
 // mknod, mkdir, symlink, link, create, and readdirplus except "." and "..")
@@ -79,6 +81,7 @@ class Adapter {
   static const fuse_lowlevel_ops& operations();
 
   fs::FileSystem& filesystem() { return filesystem_; }
+  const fs::FileSystem& filesystem() const { return filesystem_; }
   const AdapterOptions& options() const { return options_; }
 
   // The session that serves this Adapter, for notifications to the kernel

@@ -147,6 +147,54 @@ struct RemountArg {
 };
 static_assert(sizeof(RemountArg) == 32);
 
+// ECFS_IOC_SUBVOL_CREATE, made on a directory: a new subvolume, or with
+// `source` a snapshot of the subvolume whose root directory has that node id
+// (its st_ino: FUSE passes the server no second file), named `name` in the
+// directory. ECFS_IOC_SUBVOL_DELETE, made on a directory: deletes the
+// subvolume named `name` in it. Both need CAP_SYS_ADMIN. The answer carries
+// the subvolume's id.
+inline constexpr uint32_t kSubvolReadOnly = 0x1;  // a read-only snapshot
+inline constexpr size_t kSubvolNameBytes = 256;   // NAME_MAX + 1
+struct SubvolArg {
+  uint32_t version;                // in: kIoctlAbiVersion
+  uint32_t flags;                  // in: kSubvol*
+  uint64_t source;                 // in: node id of the snapshot's source; 0: a new subvolume
+  uint64_t id;                     // out: the subvolume's id
+  uint32_t name_len;               // in: 1..255
+  uint32_t reserved;               // 0
+  uint8_t name[kSubvolNameBytes];  // in: the name, zero padded
+};
+static_assert(sizeof(SubvolArg) == 288);
+
+// ECFS_IOC_SUBVOL_INFO: one subvolume: with `which` = kSubvolInfoOfFile the
+// one holding the file the call is made on; with kSubvolInfoNext the one
+// with the lowest id above `id` (id 0 = none left), for listings.
+inline constexpr uint32_t kSubvolInfoOfFile = 0;
+inline constexpr uint32_t kSubvolInfoNext = 1;
+inline constexpr uint32_t kSubvolInfoDeleted = 0x2;  // flags: being dropped
+inline constexpr size_t kSubvolPathBytes = 4096;
+struct SubvolInfoArg {
+  uint32_t version;                // in: kIoctlAbiVersion
+  uint32_t which;                  // in: kSubvolInfo*
+  uint64_t id;                     // in (kSubvolInfoNext) / out: the subvolume's tree id
+  uint64_t parent_id;              // out: the subvolume whose directory names it (0: none)
+  uint64_t root_node;              // out: the node id (st_ino) of its root directory
+  uint64_t created_generation;     // out
+  uint64_t source_generation;      // out
+  int64_t otime_sec;               // out
+  uint32_t otime_nsec;             // out
+  uint32_t flags;                  // out: kSubvolReadOnly | kSubvolInfoDeleted
+  uint8_t uuid[16];                // out
+  uint8_t parent_uuid[16];         // out
+  uint32_t path_len;               // out
+  uint32_t reserved[3];            // 0
+  uint8_t path[kSubvolPathBytes];  // out: from the top level's root, without a leading '/'
+};
+static_assert(sizeof(SubvolInfoArg) == 4208);
+
+// ECFS_IOC_SUBVOL_SYNC: returns once every deleted subvolume is dropped.
+// Uses SyncArg.
+
 // The command numbers.
 inline constexpr unsigned ECFS_IOC_ADD_KEY = _IOWR(kIoctlType, 0x40, AddKeyArg);
 inline constexpr unsigned ECFS_IOC_REMOVE_KEY = _IOWR(kIoctlType, 0x41, RemoveKeyArg);
@@ -155,6 +203,10 @@ inline constexpr unsigned ECFS_IOC_SET_POLICY = _IOWR(kIoctlType, 0x43, PolicyAr
 inline constexpr unsigned ECFS_IOC_GET_POLICY = _IOWR(kIoctlType, 0x44, PolicyArg);
 inline constexpr unsigned ECFS_IOC_SYNC = _IOWR(kIoctlType, 0x45, SyncArg);
 inline constexpr unsigned ECFS_IOC_REMOUNT = _IOWR(kIoctlType, 0x46, RemountArg);
+inline constexpr unsigned ECFS_IOC_SUBVOL_CREATE = _IOWR(kIoctlType, 0x47, SubvolArg);
+inline constexpr unsigned ECFS_IOC_SUBVOL_DELETE = _IOWR(kIoctlType, 0x48, SubvolArg);
+inline constexpr unsigned ECFS_IOC_SUBVOL_INFO = _IOWR(kIoctlType, 0x49, SubvolInfoArg);
+inline constexpr unsigned ECFS_IOC_SUBVOL_SYNC = _IOWR(kIoctlType, 0x4a, SyncArg);
 
 // The argument size a command carries, or 0 for a number that is not an
 // ecfs command.
@@ -173,6 +225,13 @@ constexpr size_t ioctl_argument_size(unsigned command) {
       return sizeof(SyncArg);
     case ECFS_IOC_REMOUNT:
       return sizeof(RemountArg);
+    case ECFS_IOC_SUBVOL_CREATE:
+    case ECFS_IOC_SUBVOL_DELETE:
+      return sizeof(SubvolArg);
+    case ECFS_IOC_SUBVOL_INFO:
+      return sizeof(SubvolInfoArg);
+    case ECFS_IOC_SUBVOL_SYNC:
+      return sizeof(SyncArg);
     default:
       return 0;
   }

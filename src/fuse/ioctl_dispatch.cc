@@ -275,8 +275,8 @@ IoctlAnswer sync(fs::FileSystem& filesystem) {
 }
 
 // As mount(2)'s MS_REMOUNT: CAP_SYS_ADMIN.
-IoctlAnswer remount(fs::FileSystem& filesystem, bool caller_may_remount, ByteSpan in) {
-  if (!caller_may_remount) return refuse(EPERM, "remounting needs CAP_SYS_ADMIN");
+IoctlAnswer remount(fs::FileSystem& filesystem, bool caller_is_admin, ByteSpan in) {
+  if (!caller_is_admin) return refuse(EPERM, "remounting needs CAP_SYS_ADMIN");
   RemountArg arg;
   std::memcpy(&arg, in.data(), sizeof(arg));
   constexpr uint32_t kKnownFlags = kRemountReadOnly | kRemountNoDirectoryAtime | kRemountKeepAtime;
@@ -300,10 +300,95 @@ IoctlAnswer remount(fs::FileSystem& filesystem, bool caller_may_remount, ByteSpa
   return answer_with(out);
 }
 
+// As btrfs without user_subvol_rm_allowed: changing subvolumes needs
+// CAP_SYS_ADMIN (the daemon cannot check the caller's write permission on
+// the directory as the kernel would, so it asks for the capability).
+IoctlAnswer subvolume_change(fs::FileSystem& filesystem, uint64_t dir, bool caller_is_admin,
+                             unsigned command, ByteSpan in) {
+  if (!caller_is_admin) return refuse(EPERM, "changing subvolumes needs CAP_SYS_ADMIN");
+  SubvolArg arg;
+  std::memcpy(&arg, in.data(), sizeof(arg));
+  if ((arg.flags & ~kSubvolReadOnly) != 0 || arg.reserved != 0 || arg.id != 0 ||
+      arg.name_len == 0 || arg.name_len >= kSubvolNameBytes ||
+      !all_zero(ByteSpan(arg.name + arg.name_len, kSubvolNameBytes - arg.name_len))) {
+    return refuse(EINVAL, "malformed subvolume request");
+  }
+  const std::string_view name(reinterpret_cast<const char*>(arg.name), arg.name_len);
+  if (name.find('\0') != std::string_view::npos) return refuse(EINVAL, "a name with a NUL byte");
+  Result<uint64_t> done = 0;
+  if (command == ECFS_IOC_SUBVOL_DELETE) {
+    if (arg.source != 0 || arg.flags != 0) return refuse(EINVAL, "malformed subvolume request");
+    done = filesystem.delete_subvolume(dir, name);
+  } else if (arg.source == 0) {
+    if (arg.flags != 0) return refuse(EINVAL, "read-only applies to snapshots");
+    fs::Caller owner;  // the subvolume's root belongs to root, as btrfs's
+    done = filesystem.create_subvolume(dir, name, owner);
+  } else {
+    done = filesystem.snapshot(arg.source, dir, name, (arg.flags & kSubvolReadOnly) != 0);
+  }
+  if (!done) return refuse(done.error());
+  arg.id = *done;
+  IoctlAnswer out = answer_with(arg);
+  // The kernel's dentry for the name (a negative one for a new name, or
+  // the deleted subvolume's) must go.
+  out.stale_names.push_back({dir, std::string(name)});
+  // The directory's size, link count and times changed.
+  out.stale_inodes.push_back(dir);
+  return out;
+}
+
+IoctlAnswer subvolume_info(fs::FileSystem& filesystem, uint64_t ino, ByteSpan in) {
+  SubvolInfoArg arg;
+  std::memcpy(&arg, in.data(), sizeof(arg));
+  if (arg.which > kSubvolInfoNext || !all_zero(arg.reserved) ||
+      (arg.which == kSubvolInfoOfFile && arg.id != 0)) {
+    return refuse(EINVAL, "malformed subvolume info request");
+  }
+  Result<fs::SubvolumeListing> found = fs::SubvolumeListing{};
+  if (arg.which == kSubvolInfoOfFile) {
+    found = filesystem.subvolume_of(ino);
+  } else {
+    auto all = filesystem.list_subvolumes();
+    if (!all) return refuse(all.error());
+    const auto next = std::ranges::find_if(
+        *all, [&](const fs::SubvolumeListing& listing) { return listing.id > arg.id; });
+    found = next == all->end() ? fs::SubvolumeListing{} : *next;
+  }
+  if (!found) return refuse(found.error());
+  if (found->path.size() > kSubvolPathBytes) return refuse(ENAMETOOLONG, "a path too long");
+  SubvolInfoArg out;
+  std::memset(&out, 0, sizeof(out));
+  out.version = kIoctlAbiVersion;
+  out.which = arg.which;
+  out.id = found->id;
+  out.parent_id = found->parent_id.value_or(0);
+  out.root_node = found->id == 0 ? 0 : found->root_node;
+  out.created_generation = found->info.created_generation;
+  out.source_generation = found->info.source_generation;
+  out.otime_sec = found->info.otime_sec;
+  out.otime_nsec = found->info.otime_nsec;
+  out.flags =
+      (found->info.read_only() ? kSubvolReadOnly : 0) | (found->deleted ? kSubvolInfoDeleted : 0);
+  std::memcpy(out.uuid, found->info.uuid.data(), sizeof(out.uuid));
+  std::memcpy(out.parent_uuid, found->info.parent_uuid.data(), sizeof(out.parent_uuid));
+  out.path_len = static_cast<uint32_t>(found->path.size());
+  std::memcpy(out.path, found->path.data(), found->path.size());
+  return answer_with(out);
+}
+
+// Anyone may wait, as anyone may call sync(2).
+IoctlAnswer subvolume_sync(fs::FileSystem& filesystem) {
+  if (Status done = filesystem.wait_for_deletions(); !done) return refuse(done.error());
+  SyncArg out;
+  std::memset(&out, 0, sizeof(out));
+  out.version = kIoctlAbiVersion;
+  return answer_with(out);
+}
+
 }  // namespace
 
 IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt::Caller& caller,
-                         unsigned command, ByteSpan in, bool caller_may_remount) {
+                         unsigned command, ByteSpan in, bool caller_is_admin) {
   const size_t expected = ioctl_argument_size(command);
   // A command of someone else's: "inappropriate ioctl for device", as
   // every filesystem answers (fs/ioctl.c vfs_ioctl returns -ENOIOCTLCMD,
@@ -331,7 +416,14 @@ IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt
     case ECFS_IOC_SYNC:
       return sync(filesystem);
     case ECFS_IOC_REMOUNT:
-      return remount(filesystem, caller_may_remount, in);
+      return remount(filesystem, caller_is_admin, in);
+    case ECFS_IOC_SUBVOL_CREATE:
+    case ECFS_IOC_SUBVOL_DELETE:
+      return subvolume_change(filesystem, ino, caller_is_admin, command, in);
+    case ECFS_IOC_SUBVOL_INFO:
+      return subvolume_info(filesystem, ino, in);
+    case ECFS_IOC_SUBVOL_SYNC:
+      return subvolume_sync(filesystem);
     default:
       return refuse(ENOTTY, "not an ecfs ioctl");
   }

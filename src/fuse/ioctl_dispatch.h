@@ -41,11 +41,12 @@ struct IoctlAnswer {
 // unknown ABI version, nonzero reserved fields or unused bytes, unknown
 // flags, or a malformed key specifier or policy; EACCES where the kernel
 // checks a capability before anything else; otherwise the FileSystem's
-// errno (filesystem.h "fscrypt"). `caller_may_remount`: the caller holds
-// CAP_SYS_ADMIN, which ECFS_IOC_REMOUNT needs as mount(2)'s MS_REMOUNT does
-// (uid 0 alone is not enough; EPERM otherwise).
+// errno (filesystem.h "fscrypt"). `caller_is_admin`: the caller holds
+// CAP_SYS_ADMIN, which ECFS_IOC_REMOUNT needs as mount(2)'s MS_REMOUNT does,
+// and ECFS_IOC_SUBVOL_CREATE / _DELETE as btrfs's do without
+// user_subvol_rm_allowed (uid 0 alone is not enough; EPERM otherwise).
 IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt::Caller& caller,
-                         unsigned command, ByteSpan in, bool caller_may_remount = false);
+                         unsigned command, ByteSpan in, bool caller_is_admin = false);
 
 // Zeroes whatever secret `command`'s argument carries in `in` (the raw key
 // of ECFS_IOC_ADD_KEY), so no copy of it outlives the request in the

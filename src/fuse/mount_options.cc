@@ -83,9 +83,12 @@ constexpr std::array<std::string_view, 7> kMountTimeOnly = {
     "debug",     "writeback_cache", "no_writeback_cache", "blkdev",
     "no_blkdev", "io_uring",        "no_io_uring"};
 
+// Mount-time options that carry a value.
+bool is_mount_time_only_value(std::string_view option) { return option.starts_with("subvol="); }
+
 Status parse_one(std::string_view option, bool sloppy, MountConfig& config) {
   if (option.empty()) return ok();
-  if (config.remount && is_one_of(option, kMountTimeOnly)) {
+  if (config.remount && (is_one_of(option, kMountTimeOnly) || is_mount_time_only_value(option))) {
     config.mount_time_only.emplace_back(option);
     return ok();
   }
@@ -95,6 +98,12 @@ Status parse_one(std::string_view option, bool sloppy, MountConfig& config) {
     config.read_only = false;
   } else if (option.starts_with("commit=")) {
     return parse_commit(option.substr(7), config);
+  } else if (option.starts_with("subvol=")) {
+    // A path from the top level's root; a leading '/' is allowed (btrfs's
+    // subvol=/home is the same as subvol=home).
+    std::string_view path = option.substr(7);
+    while (path.starts_with('/')) path.remove_prefix(1);
+    config.subvolume = std::string(path);
   } else if (option.starts_with("read_ahead_kb=")) {
     return parse_read_ahead(option.substr(14), config);
   } else if (option.starts_with("dirty_ratio=")) {

@@ -5,6 +5,8 @@
 //   ro, rw                 read-only / read-write (default rw)
 //   commit=SECONDS         periodic commit interval (0 = the default, 5 s),
 //                          as ext4's and btrfs's commit=
+//   subvol=PATH            mount the subvolume at PATH (from the top level's
+//                          root) as the root, as btrfs's subvol=
 //   allow_other            let other users in (always on when root mounts)
 //   debug                  libfuse's request trace on stderr (stays in the
 //                          foreground)
@@ -77,6 +79,7 @@ namespace ecfs::fuse {
 
 struct MountConfig {
   bool read_only = false;
+  std::string subvolume;                                // subvol=: empty for the top level
   std::optional<std::chrono::seconds> commit_interval;  // unset: the filesystem's default
   bool allow_other = false;
   bool debug = false;

@@ -124,6 +124,17 @@ Status SubvolumeCatalog::unlink(uint64_t id) {
   return engine_.put_catalog_item(dead_key(id), {});
 }
 
+Status SubvolumeCatalog::relink(uint64_t id, const SubvolumeLink& link) {
+  auto entry = get(id);
+  if (!entry) return std::unexpected(entry.error());
+  if (entry->deleted || !entry->link) return fail(ENOENT, subvolume_name(id) + " is deleted");
+  if (entry->link->parent != link.parent) {
+    return fail(EXDEV, subvolume_name(id) + " moves only inside its parent subvolume");
+  }
+  ECFS_TRY(check_parent(link));
+  return add_link(id, link);
+}
+
 Status SubvolumeCatalog::set_read_only(uint64_t id, bool read_only) {
   if (id == kFsTreeId) return fail(EPERM, "the top-level subvolume has no read-only flag");
   auto entry = get(id);
@@ -160,16 +171,16 @@ Result<std::vector<uint64_t>> SubvolumeCatalog::dead_trees() {
 Result<std::vector<std::pair<uint64_t, RootRefItem>>> SubvolumeCatalog::children(uint64_t parent) {
   std::vector<std::pair<uint64_t, RootRefItem>> found;
   Status decoded = ok();
-  ECFS_TRY(engine_.for_each_catalog_item(
-      ref_key(parent, 0), ref_key(parent, UINT64_MAX), [&](const Key& key, ByteSpan data) {
-        auto ref = decode_root_ref(data);
-        if (!ref) {
-          decoded = std::unexpected(ref.error());
-          return false;
-        }
-        found.emplace_back(key.offset, std::move(*ref));
-        return true;
-      }));
+  ECFS_TRY(engine_.for_each_catalog_item(ref_key(parent, 0), ref_key(parent, UINT64_MAX),
+                                         [&](const Key& key, ByteSpan data) {
+                                           auto ref = decode_root_ref(data);
+                                           if (!ref) {
+                                             decoded = std::unexpected(ref.error());
+                                             return false;
+                                           }
+                                           found.emplace_back(key.offset, std::move(*ref));
+                                           return true;
+                                         }));
   ECFS_TRY(decoded);
   return found;
 }
@@ -230,35 +241,35 @@ Status SubvolumeCatalog::check(std::vector<std::string>& problems) {
   std::set<uint64_t> infos;
   std::set<uint64_t> dead;
   bool any_item = false;
-  ECFS_TRY(engine_.for_each_catalog_item(Key::min(), Key::max(), [&](const Key& key,
-                                                                     ByteSpan data) {
-    any_item = true;
-    switch (key.type) {
-      case kRootRefKey:
-        if (!decode_root_ref(data)) {
-          problems.push_back("catalog: malformed ROOT_REF " + std::to_string(key.objectid) +
-                             " -> " + std::to_string(key.offset));
+  ECFS_TRY(
+      engine_.for_each_catalog_item(Key::min(), Key::max(), [&](const Key& key, ByteSpan data) {
+        any_item = true;
+        switch (key.type) {
+          case kRootRefKey:
+            if (!decode_root_ref(data)) {
+              problems.push_back("catalog: malformed ROOT_REF " + std::to_string(key.objectid) +
+                                 " -> " + std::to_string(key.offset));
+            }
+            refs[{key.objectid, key.offset}] = Bytes(data.begin(), data.end());
+            break;
+          case kRootBackrefKey:
+            backrefs[{key.offset, key.objectid}] = Bytes(data.begin(), data.end());
+            break;
+          case kSubvolInfoKey:
+            if (auto info = decode_subvolume_info(data); !info) {
+              problems.push_back("catalog: " + subvolume_name(key.objectid) + ": " +
+                                 info.error().message());
+            }
+            infos.insert(key.objectid);
+            break;
+          case kDeadRootKey:
+            dead.insert(key.offset);
+            break;
+          default:
+            break;
         }
-        refs[{key.objectid, key.offset}] = Bytes(data.begin(), data.end());
-        break;
-      case kRootBackrefKey:
-        backrefs[{key.offset, key.objectid}] = Bytes(data.begin(), data.end());
-        break;
-      case kSubvolInfoKey:
-        if (auto info = decode_subvolume_info(data); !info) {
-          problems.push_back("catalog: " + subvolume_name(key.objectid) + ": " +
-                             info.error().message());
-        }
-        infos.insert(key.objectid);
-        break;
-      case kDeadRootKey:
-        dead.insert(key.offset);
-        break;
-      default:
-        break;
-    }
-    return true;
-  }));
+        return true;
+      }));
   for (const auto& [edge, data] : refs) {
     auto back = backrefs.find(edge);
     if (back == backrefs.end()) {
@@ -290,7 +301,8 @@ Status SubvolumeCatalog::check(std::vector<std::string>& problems) {
     if (!subvolume_image && !infos.contains(id) && !names.contains(id) && !dead.contains(id)) {
       continue;
     }
-    if (!infos.contains(id)) problems.push_back("catalog: " + subvolume_name(id) + " has no SUBVOL_INFO");
+    if (!infos.contains(id))
+      problems.push_back("catalog: " + subvolume_name(id) + " has no SUBVOL_INFO");
     const int named = names[id];
     const bool is_dead_root = dead.contains(id);
     if (named > 1) problems.push_back("catalog: " + subvolume_name(id) + " has several names");

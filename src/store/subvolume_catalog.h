@@ -61,6 +61,9 @@ class SubvolumeCatalog {
   // the top level; ENOENT for an unknown or already deleted one; ENOTEMPTY
   // while it names other subvolumes (delete those first, as btrfs).
   Status unlink(uint64_t id);
+  // Moves the name of live subvolume `id` to `link` (a rename). ENOENT for
+  // a deleted one; the parent must be the one it had.
+  Status relink(uint64_t id, const SubvolumeLink& link);
   // Read-only flag of a live subvolume (btrfs property ro). EPERM for the
   // top level.
   Status set_read_only(uint64_t id, bool read_only);
@@ -83,7 +86,8 @@ class SubvolumeCatalog {
   // ROOT_ITEM, a SUBVOL_INFO, and exactly one of a name or a dead root; no
   // catalog item names a tree that is gone; the incompat bit is set if the
   // catalog holds anything. Without the bit, trees that no catalog item
-  // names are engine clones, not subvolumes, and are left alone. Problems are appended; read errors returned.
+  // names are engine clones, not subvolumes, and are left alone. Problems are appended; read errors
+  // returned.
   Status check(std::vector<std::string>& problems);
 
  private:

@@ -263,11 +263,12 @@ Result<bool> Volume::drop_one_dead_tree() {
     ECFS_TRY(commit_locked());
     if (read_only()) return false;
     if (Status dropped = subvolumes.drop_dead(id); !dropped) {
-      return abort_change(Error(dropped.error().errno_value(),
-                                "dropping deleted subvolume " + std::to_string(id) + ": " +
-                                    dropped.error().message()));
+      return abort_change(Error(
+          dropped.error().errno_value(),
+          "dropping deleted subvolume " + std::to_string(id) + ": " + dropped.error().message()));
     }
     changed_ = true;
+    for (VolumeClient* client : clients_) client->tree_dropped(id);
     ECFS_TRY(commit_locked());
     return true;
   }

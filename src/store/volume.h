@@ -70,6 +70,9 @@ class VolumeClient {
   // Whether the client still uses tree `id` (open files of a deleted
   // subvolume): its drop waits until it does not.
   virtual bool uses_tree(uint64_t /*id*/) const { return false; }
+  // Tree `id` was dropped (committed): whatever the client keeps of it
+  // goes, and nothing of it is written again.
+  virtual void tree_dropped(uint64_t /*id*/) {}
 };
 
 class Volume {
@@ -236,7 +239,7 @@ class Volume {
 
   // The cleaner thread: drops dead trees, one per transaction.
   std::condition_variable cleaner_wakeup_;
-  bool cleaner_woken_ = true;  // the first pass resumes drops left by a crash
+  bool cleaner_woken_ = true;               // the first pass resumes drops left by a crash
   std::condition_variable deletions_done_;  // after every drop and when idle
   std::thread cleaner_;
 };
