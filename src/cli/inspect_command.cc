@@ -4,6 +4,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -163,6 +164,8 @@ struct Dump {
   std::vector<TreeDump> trees;
   // FS_TREE's items by inode, when it was dumped and is not empty.
   std::optional<fs::TreeContents> filesystem;
+  // The same for every other subvolume and snapshot that was dumped.
+  std::map<uint64_t, fs::TreeContents> subvolumes;
   std::vector<std::string> errors;
 };
 
@@ -232,12 +235,13 @@ class TreeWalker {
   std::set<std::pair<uint64_t, uint64_t>> visited_;  // (tree id, bytenr)
 };
 
-// The filesystem items of FS_TREE from its dumped leaves (in key order:
-// parents come before children), or nullopt when it was not dumped or is
-// empty. Items that do not decode are listed as the section's errors.
-std::optional<fs::TreeContents> filesystem_of(const std::vector<TreeDump>& trees) {
+// The filesystem items of tree `id` (FS_TREE or a subvolume) from its
+// dumped leaves (in key order: parents come before children), or nullopt
+// when it was not dumped or is empty. Items that do not decode are listed
+// as the section's errors.
+std::optional<fs::TreeContents> filesystem_of(const std::vector<TreeDump>& trees, uint64_t id) {
   for (const TreeDump& tree : trees) {
-    if (tree.id != store::kFsTreeId) continue;
+    if (tree.id != id) continue;
     fs::TreeContents contents;
     bool any = false;
     for (const store::Node& node : tree.nodes) {
@@ -307,7 +311,13 @@ Dump gather(const InspectArgs& args) {
   if (args.tree && dump.trees.empty() && root_tree_complete) {
     dump.errors.push_back("no tree " + std::to_string(*args.tree));
   }
-  dump.filesystem = filesystem_of(dump.trees);
+  dump.filesystem = filesystem_of(dump.trees, store::kFsTreeId);
+  for (const TreeDump& tree : dump.trees) {
+    if (tree.id < store::kFirstFreeTreeId) continue;
+    if (auto contents = filesystem_of(dump.trees, tree.id)) {
+      dump.subvolumes.emplace(tree.id, std::move(*contents));
+    }
+  }
   return dump;
 }
 
@@ -673,9 +683,9 @@ void json_inode(JsonWriter& json, uint64_t ino, const fs::InodeContents& inode, 
   json.end_object();
 }
 
-void json_filesystem(JsonWriter& json, const fs::TreeContents& contents) {
+void json_filesystem(JsonWriter& json, uint64_t tree, const fs::TreeContents& contents) {
   json.begin_object();
-  json.field("tree", store::kFsTreeId);
+  json.field("tree", tree);
   json.key("inodes");
   json.begin_array();
   for (const auto& [ino, inode] : contents.inodes) {
@@ -749,10 +759,15 @@ void print_json(const Dump& dump) {
   json.end_array();
   json.key("filesystem");
   if (dump.filesystem) {
-    json_filesystem(json, *dump.filesystem);
+    json_filesystem(json, store::kFsTreeId, *dump.filesystem);
   } else {
     json.null_value();
   }
+  // Subvolumes and snapshots, in the same shape as the top level's.
+  json.key("subvolumes");
+  json.begin_array();
+  for (const auto& [tree, contents] : dump.subvolumes) json_filesystem(json, tree, contents);
+  json.end_array();
   json.key("errors");
   json.begin_array();
   for (const std::string& error : dump.errors) json.value(error);
@@ -862,8 +877,8 @@ std::string extent_crypt_text(const fs::FileExtentItem& extent,
   return text;
 }
 
-void print_filesystem_text(const fs::TreeContents& contents) {
-  std::printf("filesystem (tree %" PRIu64 "): %zu inodes, %zu orphans\n", store::kFsTreeId,
+void print_filesystem_text(uint64_t tree, const fs::TreeContents& contents) {
+  std::printf("filesystem (tree %" PRIu64 "): %zu inodes, %zu orphans\n", tree,
               contents.inodes.size(), contents.orphans.size());
   for (const auto& [ino, inode] : contents.inodes) {
     if (inode.item) {
@@ -948,7 +963,8 @@ void print_text(const Dump& dump) {
     for (const store::Node& node : tree.nodes) print_node_text(tree.id, node);
     for (const std::string& error : tree.errors) std::printf("  ERROR: %s\n", error.c_str());
   }
-  if (dump.filesystem) print_filesystem_text(*dump.filesystem);
+  if (dump.filesystem) print_filesystem_text(store::kFsTreeId, *dump.filesystem);
+  for (const auto& [tree, contents] : dump.subvolumes) print_filesystem_text(tree, contents);
 }
 
 int run(const InspectArgs& args) {

@@ -4,6 +4,7 @@
 
 #include "base/bytes.h"
 #include "fs/tree_contents.h"
+#include "store/subvolume_items.h"
 #include "store/tree_ids.h"
 
 namespace ecfs::cli {
@@ -64,6 +65,14 @@ std::string_view item_type_name(uint8_t type) {
       return "TREE_BLOCK_REF";
     case store::kExtentDataRefKey:
       return "EXTENT_DATA_REF";
+    case store::kRootRefKey:
+      return "ROOT_REF";
+    case store::kRootBackrefKey:
+      return "ROOT_BACKREF";
+    case store::kSubvolInfoKey:
+      return "SUBVOL_INFO";
+    case store::kDeadRootKey:
+      return "DEAD_ROOT";
     default:
       return "UNKNOWN";
   }

@@ -132,15 +132,19 @@ Result<size_t> Subvolume::write(uint64_t ino_node, uint64_t offset, ByteSpan dat
   add_nbytes(*state.item, *delta);
   state.item->size = std::max<uint64_t>(state.item->size, offset + data.size());
   touch(state, true, true);
-  // Past the dirty limit a part of the buffered data is written out, while
-  // the next writes go on; a write finding the limit passed again before
-  // that writeout ended waits for it.
-  if (data_->dirty_bytes() > options_.dirty_data_limit) {
+  // Past the dirty limit (of the whole volume: every subvolume's buffers
+  // together) a part of this subvolume's buffered data is written out,
+  // while the next writes go on; a write finding the limit passed again
+  // before that writeout ended waits for it. A subvolume holding little of
+  // it leaves the rest to the writers that hold it and to the next commit.
+  const auto over_limit = [&] {
+    return volume_.buffered_bytes() > options_.dirty_data_limit &&
+           data_->dirty_bytes() >= writeout_chunk() / 4;
+  };
+  if (over_limit()) {
     await_writeout();
     if (volume_.failed()) return fail(EIO, "the filesystem turned read-only after an error");
-    if (data_->dirty_bytes() > options_.dirty_data_limit) {
-      ECFS_TRY(write_out_buffered(lock, writeout_chunk()));
-    }
+    if (over_limit()) ECFS_TRY(write_out_buffered(lock, writeout_chunk()));
   }
   return data.size();
 }

@@ -58,7 +58,9 @@ Status FileSystem::close() { return volume_->close(); }
 Result<Subvolume*> FileSystem::open_subvolume_locked(uint64_t tree) {
   {
     std::shared_lock map(subvolumes_mutex_);
-    if (auto it = subvolumes_.find(tree); it != subvolumes_.end()) return it->second.get();
+    if (auto it = subvolumes_.find(tree); it != subvolumes_.end() && !it->second->dropped()) {
+      return it->second.get();
+    }
   }
   if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   if (tree != store::kFsTreeId && (tree < store::kFirstFreeTreeId || tree > kMaxSubvolumeTreeId)) {
@@ -77,12 +79,20 @@ Result<Subvolume*> FileSystem::open_subvolume_locked(uint64_t tree) {
   Subvolume* raw = subvolume.get();
   volume_->add_client(*raw);
   std::unique_lock map(subvolumes_mutex_);
+  // A dropped subvolume's id may be given again: its object stays (callers
+  // may still hold it) but no longer answers for the id.
+  if (auto it = subvolumes_.find(tree); it != subvolumes_.end()) {
+    dropped_subvolumes_.push_back(std::move(it->second));
+    subvolumes_.erase(it);
+  }
   subvolumes_.emplace(tree, std::move(subvolume));
   return raw;
 }
 
 Result<Subvolume*> FileSystem::subvolume_for(uint64_t node) {
   const uint64_t tree = split_node_id(node).tree;
+  // A dropped subvolume's object answers its node ids with errors until
+  // the id is given to a new subvolume (open_subvolume_locked).
   {
     std::shared_lock map(subvolumes_mutex_);
     if (auto it = subvolumes_.find(tree); it != subvolumes_.end()) return it->second.get();

@@ -302,6 +302,9 @@ class FileSystem final : private SubvolumeHost {
   // Opened subvolumes by tree id; never removed before close (their
   // objects stay valid for callers that found them).
   std::map<uint64_t, std::unique_ptr<Subvolume>> subvolumes_;
+  // Objects of dropped subvolumes whose id was given again, kept for
+  // callers that still hold them (and as volume clients) until close.
+  std::vector<std::unique_ptr<Subvolume>> dropped_subvolumes_;
 };
 
 }  // namespace ecfs::fs

@@ -101,6 +101,9 @@ class Subvolume final : public store::VolumeClient {
   uint64_t tree_id() const { return tree_; }
   // A read-only snapshot (or subvolume).
   bool read_only_subvolume() const { return read_only_; }
+  // Its tree was dropped (tree_dropped): the object only answers errors.
+  // REQUIRES the volume's lock held.
+  bool dropped() const { return dropped_; }
   void set_read_only_subvolume(bool read_only) { read_only_ = read_only; }
   // The node id of this subvolume's root directory.
   uint64_t root_node() const;

@@ -137,6 +137,8 @@ class Volume {
   // it commits first when anything changed (as btrfs commits to reclaim
   // pinned space before it reports ENOSPC), keeping client caches.
   Status check_space(uint64_t data_bytes);
+  // Bytes of file data every client buffers (VolumeClient::buffered_bytes).
+  uint64_t buffered_bytes() const;
   // Bytes free for new data and metadata beyond what clients buffer and the
   // metadata reserve; what statfs reports as available.
   uint64_t free_bytes_after_buffered() const;
@@ -210,7 +212,6 @@ class Volume {
   // Drops one dead tree nobody uses and commits; false when none is left
   // to drop now. A failure turns the volume read-only (logged).
   Result<bool> drop_one_dead_tree();
-  uint64_t buffered_bytes() const;
   // Space kept back for metadata so that a change that has begun does not
   // run out of room half way.
   uint64_t metadata_reserve() const;

@@ -171,7 +171,8 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
     ++images;
     // The engine images (src/store/golden_image_test.cc) and the filesystem
     // images (src/fs/golden_filesystem_test.cc, golden_encrypted_test.cc,
-    // golden_large_xattrs_test.cc) differ in history and trees.
+    // golden_large_xattrs_test.cc, golden_subvolumes_test.cc) differ in
+    // history and trees.
     struct Expected {
       std::string state;
       std::string trees;
@@ -180,6 +181,7 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
         {"format-v1-filesystem.img.gz", {"True 3 golden-fs", "1 [1, 2, 5, 7]"}},
         {"format-v1-encrypted.img.gz", {"True 3 golden-encrypted", "1 [1, 2, 5, 7]"}},
         {"format-v1-large-xattrs.img.gz", {"True 3 golden-xattrs", "1 [1, 2, 5, 7]"}},
+        {"format-v1-subvolumes.img.gz", {"True 9 golden-subvolumes", "1 [1, 2, 5, 7, 256, 258]"}},
     };
     const auto filesystem_image = kFilesystemImages.find(entry.path().filename().string());
     const Expected expected =
@@ -206,6 +208,10 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
     EXPECT_EQ(
         query(inspect.out, "d['superblock']['format_version'], [t['id'] for t in d['trees']]"),
         expected_trees);
+    if (entry.path().filename() == "format-v1-subvolumes.img.gz") {
+      // Every subvolume's inodes, beside the top level's.
+      EXPECT_EQ(query(inspect.out, "[s['tree'] for s in d['subvolumes']]"), "[256, 258]");
+    }
   }
   EXPECT_GE(images, 7);
 }

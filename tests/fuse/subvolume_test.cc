@@ -229,6 +229,26 @@ TEST_F(SubvolumeTest, SnapshotOfAnEncryptedTreeWithoutItsKey) {
   EXPECT_EQ(read_file(path("vol/secret/sub/file0")), "changed");
 }
 
+// inspect shows every subvolume's inodes; fsck checks every subvolume.
+TEST_F(SubvolumeTest, InspectAndFsckCoverEverySubvolume) {
+  ok({"create", path("vol")});
+  ASSERT_TRUE(write_file(path("vol/file"), "x"));
+  ok({"snapshot", path("vol"), path("snap")});
+  ASSERT_NO_FATAL_FAILURE(unmount());
+  const Outcome inspected = ecfs({"inspect", image_, "--json"});
+  ASSERT_EQ(inspected.exit_status, 0) << inspected.describe();
+  const size_t subvolumes = inspected.out.find("\"subvolumes\"");
+  ASSERT_NE(subvolumes, std::string::npos);
+  EXPECT_NE(inspected.out.find("\"tree\": 256", subvolumes), std::string::npos);
+  EXPECT_NE(inspected.out.find("\"tree\": 257", subvolumes), std::string::npos);
+  const Outcome text = ecfs({"inspect", image_});
+  EXPECT_NE(text.out.find("ROOT_REF"), std::string::npos);
+  EXPECT_NE(text.out.find("filesystem (tree 257): 2 inodes"), std::string::npos) << text.out;
+  const Outcome checked = ecfs({"fsck", image_});
+  EXPECT_EQ(checked.exit_status, 0) << checked.describe();
+  ASSERT_NO_FATAL_FAILURE(mount());
+}
+
 TEST_F(SubvolumeTest, RmdirRemovesAnEmptySubvolume) {
   ok({"create", path("empty")});
   ok({"create", path("full")});

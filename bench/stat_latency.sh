@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Does a long job in one subvolume stall small operations elsewhere? stat(2)
+# latency (median and 99th percentile, bench/stat_latency.cc) in a directory
+# of the top level, first with the mount idle, then while another subvolume
+# takes a 4 GiB sequential write (dd, then `ecfs sync`, which commits it).
+# Rounds alternate idle and loaded runs; the script prints each run, the
+# medians and the loaded/idle ratios.
+#
+#   bash bench/stat_latency.sh [BUILD_DIR]
+#
+# ECFS_BENCH_DIR    where the image goes (default /var/tmp)
+# ECFS_BENCH_WRITE  bytes of the write, in MiB (default 4096)
+# ECFS_BENCH_ROUNDS rounds (default 3)
+# ECFS_BENCH_NO_SUBVOLUMES=1: the writer uses a plain directory (for builds
+#                   without subvolumes, as the "before" figure)
+# Needs root and /dev/fuse.
+set -euo pipefail
+
+build=${1:-build}
+ecfs="$build/bin/ecfs"
+probe="$build/bin/stat_latency"
+base=${ECFS_BENCH_DIR:-/var/tmp}
+write_mib=${ECFS_BENCH_WRITE:-4096}
+rounds=${ECFS_BENCH_ROUNDS:-3}
+no_subvolumes=${ECFS_BENCH_NO_SUBVOLUMES:-0}
+
+work=$(mktemp -d "$base/ecfs-statlat.XXXXXX")
+mnt="$work/mnt"
+mkdir -p "$mnt"
+cleanup() {
+  fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt" 2>/dev/null || true
+  sleep 1
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+"$ecfs" mkfs "$work/img" --size "$(( write_mib * 3 + 4096 ))M" --quiet
+"$ecfs" mount "$work/img" "$mnt"
+mkdir "$mnt/quiet"
+make_writer() {
+  if [ "$no_subvolumes" = 1 ]; then mkdir "$mnt/writer"; else "$ecfs" subvolume create "$mnt/writer" >/dev/null; fi
+}
+drop_writer() {
+  if [ "$no_subvolumes" = 1 ]; then rm -rf "$mnt/writer"; else "$ecfs" subvolume delete "$mnt/writer" >/dev/null; fi
+  "$ecfs" sync "$mnt"
+  [ "$no_subvolumes" = 1 ] || "$ecfs" subvolume sync "$mnt"
+}
+"$probe" "$mnt/quiet" 1000 1 >/dev/null  # creates the files
+
+declare -a idle_p50 idle_p99 write_p50 write_p99
+for round in $(seq 1 "$rounds"); do
+  read -r _ _ _ p50 _ p99 _ _ < <("$probe" "$mnt/quiet" 1000 10)
+  idle_p50+=("$p50"); idle_p99+=("$p99")
+  echo "round $round idle:  p50 ${p50} us  p99 ${p99} us"
+  make_writer
+  rm -f "$work/stop"
+  ( dd if=/dev/zero of="$mnt/writer/big" bs=1M count="$write_mib" status=none
+    "$ecfs" sync "$mnt"; touch "$work/stop" ) &
+  writer=$!
+  read -r _ _ _ p50 _ p99 _ _ < <("$probe" "$mnt/quiet" 1000 600 "$work/stop")
+  wait "$writer"
+  write_p50+=("$p50"); write_p99+=("$p99")
+  echo "round $round write: p50 ${p50} us  p99 ${p99} us (while ${write_mib} MiB are written to another subvolume)"
+  drop_writer
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+mi50=$(median "${idle_p50[@]}"); mi99=$(median "${idle_p99[@]}")
+mw50=$(median "${write_p50[@]}"); mw99=$(median "${write_p99[@]}")
+echo
+printf 'medians: idle p50 %s us p99 %s us; under the write p50 %s us p99 %s us\n' "$mi50" "$mi99" "$mw50" "$mw99"
+awk -v a="$mw50" -v b="$mi50" -v c="$mw99" -v d="$mi99" \
+  'BEGIN { printf "loaded/idle: p50 %.2fx  p99 %.2fx\n", a / b, c / d }'
