@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Does a long job in one subvolume stall small operations elsewhere? stat(2)
-# latency (median and 99th percentile, bench/stat_latency.cc) in a directory
+# Does a long job in one subvolume stall small operations elsewhere? stat
+# latency (median and 99th percentile of statx with AT_STATX_FORCE_SYNC, so
+# that each reaches the daemon; bench/stat_latency.cc) in a directory
 # of the top level, first with the mount idle, then while another subvolume
 # takes a 4 GiB sequential write (dd, then `ecfs sync`, which commits it).
 # Rounds alternate idle and loaded runs; the script prints each run, the

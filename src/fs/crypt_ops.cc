@@ -174,7 +174,7 @@ Status Subvolume::inherit_encryption(InodeState& parent, InodeState& child) {
   child.item->flags |= kInodeFlagEncrypted;
   child.crypt_context = std::move(*context);
   child.crypt_context_loaded = true;
-  child.dirty = true;
+  mark_dirty(child);
   return ok();
 }
 

@@ -87,7 +87,7 @@ Result<Attributes> Subvolume::setattr(uint64_t ino_node, const SetAttributes& ch
     item.mtime = *changes.mtime;
   }
   item.ctime = changes.ctime.value_or(t);
-  state.dirty = true;
+  mark_dirty(state);
   volume_.note_change();
   return presented_attributes(ino, state);
 }

@@ -135,6 +135,8 @@ void Subvolume::tree_dropped(uint64_t tree) {
   dropped_ = true;
   read_only_ = true;
   inodes_.clear();
+  dirty_inodes_.clear();
+  trim_candidates_.clear();
   data_ = std::make_unique<FileData>(volume_.engine(), tree_, data_options());
 }
 
@@ -181,7 +183,7 @@ void Subvolume::note_access(InodeState& state) {
       break;
   }
   item.atime = t;
-  state.dirty = true;
+  mark_dirty(state);
   volume_.note_change();
 }
 
@@ -193,7 +195,9 @@ void Subvolume::aborted() {
   for (auto& [ino, state] : inodes_) {
     state->item.reset();
     state->dirty = false;
+    trim_candidates_.push_back(ino);
   }
+  dirty_inodes_.clear();
   data_ = std::make_unique<FileData>(volume_.engine(), tree_, data_options());
 }
 
@@ -248,12 +252,16 @@ Status Subvolume::flush_for_commit() {
 }
 
 void Subvolume::committed(bool trim_caches) {
-  // Clean inodes the kernel no longer references need not stay cached.
+  // Clean inodes the kernel no longer references need not stay cached. Only
+  // those that may have become so since the last trim are looked at.
   if (!trim_caches) return;
-  std::erase_if(inodes_, [](const auto& entry) {
-    const InodeState& state = *entry.second;
-    return !state.dirty && state.lookups == 0 && state.opens == 0;
-  });
+  for (uint64_t ino : trim_candidates_) {
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) continue;
+    const InodeState& state = *it->second;
+    if (!state.dirty && state.lookups == 0 && state.opens == 0) inodes_.erase(it);
+  }
+  trim_candidates_.clear();
 }
 
 void Subvolume::idle() { data_->release_idle_memory(); }
@@ -285,7 +293,10 @@ Result<Subvolume::InodeState*> Subvolume::inode(uint64_t ino) {
   if (!item) {
     return fail(EUCLEAN, "inode " + std::to_string(ino) + ": " + item.error().message());
   }
-  if (it == inodes_.end()) it = inodes_.emplace(ino, std::make_unique<InodeState>()).first;
+  if (it == inodes_.end()) {
+    it = inodes_.emplace(ino, std::make_unique<InodeState>()).first;
+    trim_candidates_.push_back(ino);
+  }
   it->second->ino = ino;
   it->second->item = *item;
   return it->second.get();
@@ -295,7 +306,7 @@ void Subvolume::touch(InodeState& state, bool mtime, bool ctime) {
   const Timestamp t = now();
   if (mtime) state.item->mtime = t;
   if (ctime) state.item->ctime = t;
-  state.dirty = true;
+  mark_dirty(state);
   volume_.note_change();
 }
 
@@ -362,30 +373,41 @@ Result<Subvolume::InodeState*> Subvolume::create_inode(uint32_t mode, uint64_t r
   }
   item.atime = item.mtime = item.ctime = item.otime = now();
   auto state = std::make_unique<InodeState>();
+  state->ino = ino;
   state->item = item;
-  state->dirty = true;
   InodeState* raw = state.get();
   inodes_[ino] = std::move(state);
+  mark_dirty(*raw);
   volume_.note_change();
   auto fs_tree = tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
   ECFS_TRY((*fs_tree)->insert({ino, kInodeItemKey, 0}, encode_inode_item(item)));
-  raw->ino = ino;
   return raw;
 }
 
+void Subvolume::mark_dirty(InodeState& state) {
+  if (state.dirty) return;
+  state.dirty = true;
+  dirty_inodes_.push_back(state.ino);
+}
+
 Status Subvolume::write_back_inodes() {
-  const bool any_dirty = std::ranges::any_of(
-      inodes_, [](const auto& entry) { return entry.second->dirty && entry.second->item; });
-  if (!any_dirty) return ok();
+  // Only the inodes changed since the last commit: a commit costs what
+  // changed, not what the kernel keeps cached.
+  if (dirty_inodes_.empty()) return ok();
   auto fs_tree = tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
-  for (auto& [ino, state] : inodes_) {
-    if (!state->dirty || !state->item) continue;
-    state->item->transid = volume_.engine().generation();
-    ECFS_TRY((*fs_tree)->update({ino, kInodeItemKey, 0}, encode_inode_item(*state->item)));
-    state->dirty = false;
+  for (uint64_t ino : dirty_inodes_) {
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) continue;  // deleted meanwhile
+    InodeState& state = *it->second;
+    if (!state.dirty || !state.item) continue;
+    state.item->transid = volume_.engine().generation();
+    ECFS_TRY((*fs_tree)->update({ino, kInodeItemKey, 0}, encode_inode_item(*state.item)));
+    state.dirty = false;
+    trim_candidates_.push_back(ino);
   }
+  dirty_inodes_.clear();
   return ok();
 }
 
@@ -470,6 +492,7 @@ void Subvolume::forget(uint64_t ino_node, uint64_t count) {
   if (it == inodes_.end()) return;
   InodeState& state = *it->second;
   state.lookups = count >= state.lookups ? 0 : state.lookups - count;
+  if (state.lookups == 0) trim_candidates_.push_back(ino);
   if (state.lookups > 0 || state.opens > 0 || volume_.read_only()) return;
   if (state.item && state.item->nlink == 0) {
     if (auto deleted = delete_inode(ino); !deleted) (void)abort_change(deleted.error());
@@ -520,6 +543,7 @@ void Subvolume::release(uint64_t ino_node) {
   if (it == inodes_.end()) return;
   InodeState& state = *it->second;
   if (state.opens > 0) --state.opens;
+  if (state.opens == 0) trim_candidates_.push_back(ino);
   if (volume_.read_only()) return;
   if (auto deleted = delete_if_unused(ino); !deleted) (void)abort_change(deleted.error());
 }

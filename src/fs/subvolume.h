@@ -323,6 +323,8 @@ class Subvolume final : public store::VolumeClient {
   // Inodes (subvolume.cc). REQUIRE mutex_ held.
   Result<InodeState*> inode(uint64_t ino);  // ENOENT when absent
   void touch(InodeState& state, bool mtime, bool ctime);
+  // The inode item changed: it is written at the next commit.
+  void mark_dirty(InodeState& state);
   Result<InodeState*> create_inode(uint32_t mode, uint64_t rdev, const Caller& caller,
                                    const InodeState& parent);
   Attributes attributes_of(uint64_t ino, const InodeState& state) const;
@@ -439,6 +441,11 @@ class Subvolume final : public store::VolumeClient {
   std::unordered_map<uint64_t, std::unique_ptr<InodeState>> inodes_;
   uint64_t next_ino_ = kRootDirIno + 1;
   uint64_t deleted_since_mount_ = 0;  // inodes deleted (inodes_in_use_bound)
+  // Inodes marked dirty since the last write-back (mark_dirty), and those
+  // that may have become clean and unreferenced since the last trim: a
+  // commit walks these, never the whole cache.
+  std::vector<uint64_t> dirty_inodes_;
+  std::vector<uint64_t> trim_candidates_;
   uint64_t inode_count_ = 0;
 };
 

@@ -168,7 +168,7 @@ Status Subvolume::inherit_acls(uint64_t parent, uint64_t ino, InodeState& state)
   const uint32_t mode = state.item->mode;
   const uint32_t masked = acl_apply_create_mode(*acl, mode & 0777);
   state.item->mode = (mode & ~0777u) | masked;
-  state.dirty = true;
+  mark_dirty(state);
   if (acl_equivalent_mode(*acl)) return ok();  // the mode says it all
   return put_xattr(ino, kAccessAcl, ByteSpan(encode_posix_acl(*acl)));
 }
