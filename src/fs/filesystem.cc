@@ -420,34 +420,48 @@ Status FileSystem::remount(const Remount& remount) {
 
 // ---- subvolume jobs ----
 
-Result<uint64_t> FileSystem::create_subvolume(uint64_t dir, std::string_view name,
-                                              const Caller& caller) {
-  auto parent = subvolume_for(dir);
-  if (!parent) return std::unexpected(parent.error());
-  std::unique_lock lock(volume_->mutex());
-  ECFS_TRY(volume_->check_writable());
+Result<uint64_t> FileSystem::add_subvolume(
+    Subvolume& parent, uint64_t dir, std::string_view name,
+    const std::function<Result<uint64_t>(const store::SubvolumeLink&)>& make_tree) {
   ECFS_TRY(volume_->check_space(0));
-  auto new_name = (*parent)->prepare_subvolume_name(dir, name);
+  auto new_name = parent.prepare_subvolume_name(dir, name);
   if (!new_name) return std::unexpected(new_name.error());
-  const store::SubvolumeLink link{.parent = (*parent)->tree_id(),
+  const store::SubvolumeLink link{.parent = parent.tree_id(),
                                   .dirid = new_name->dir,
                                   .index = new_name->index,
                                   .name = new_name->stored};
+  // Past this point the transaction holds part of the change: a failure
+  // aborts it (the commit before a snapshot left nothing else in it).
   auto change = [&]() -> Result<uint64_t> {
-    auto id = volume_->catalog().create(link);
+    auto id = make_tree(link);
     if (!id) return std::unexpected(id.error());
     if (*id > kMaxSubvolumeTreeId) return fail(ENOSPC, "no subvolume ids left");
-    auto tree = volume_->tree(*id);
-    if (!tree) return std::unexpected(tree.error());
-    ECFS_TRY(add_root_inode(**tree, volume_->engine().generation(), caller, S_IFDIR | 0755));
-    ECFS_TRY((*parent)->add_subvolume_entry(new_name->dir, new_name->stored, *id));
+    ECFS_TRY(parent.add_subvolume_entry(new_name->dir, new_name->stored, *id));
     return *id;
   };
   auto id = change();
   if (!id) return volume_->abort_change(id.error());
   volume_->note_change();
+  // Durable when the call returns, as btrfs commits a new subvolume.
   ECFS_TRY(volume_->commit_locked());
   return *id;
+}
+
+Result<uint64_t> FileSystem::create_subvolume(uint64_t dir, std::string_view name,
+                                              const Caller& caller) {
+  auto parent = subvolume_for(dir);
+  if (!parent) return std::unexpected(parent.error());
+  std::lock_guard lock(volume_->mutex());
+  ECFS_TRY(volume_->check_writable());
+  return add_subvolume(
+      **parent, dir, name, [&](const store::SubvolumeLink& link) -> Result<uint64_t> {
+        auto id = volume_->catalog().create(link);
+        if (!id) return std::unexpected(id.error());
+        auto tree = volume_->tree(*id);
+        if (!tree) return std::unexpected(tree.error());
+        ECFS_TRY(add_root_inode(**tree, volume_->engine().generation(), caller, S_IFDIR | 0755));
+        return *id;
+      });
 }
 
 Result<uint64_t> FileSystem::snapshot(uint64_t source, uint64_t dir, std::string_view name,
@@ -471,25 +485,9 @@ Result<uint64_t> FileSystem::snapshot(uint64_t source, uint64_t dir, std::string
   // What was written before the call goes into the trees first, so that
   // the snapshot holds it: the point the snapshot captures.
   ECFS_TRY(volume_->commit(lock));
-  ECFS_TRY(volume_->check_space(0));
-  auto new_name = (*parent)->prepare_subvolume_name(dir, name);
-  if (!new_name) return std::unexpected(new_name.error());
-  const store::SubvolumeLink link{.parent = (*parent)->tree_id(),
-                                  .dirid = new_name->dir,
-                                  .index = new_name->index,
-                                  .name = new_name->stored};
-  auto change = [&]() -> Result<uint64_t> {
-    auto id = volume_->catalog().snapshot((*from)->tree_id(), link, read_only);
-    if (!id) return std::unexpected(id.error());
-    if (*id > kMaxSubvolumeTreeId) return fail(ENOSPC, "no subvolume ids left");
-    ECFS_TRY((*parent)->add_subvolume_entry(new_name->dir, new_name->stored, *id));
-    return *id;
-  };
-  auto id = change();
-  if (!id) return volume_->abort_change(id.error());
-  volume_->note_change();
-  ECFS_TRY(volume_->commit_locked());
-  return *id;
+  return add_subvolume(**parent, dir, name, [&](const store::SubvolumeLink& link) {
+    return volume_->catalog().snapshot((*from)->tree_id(), link, read_only);
+  });
 }
 
 Result<uint64_t> FileSystem::delete_subvolume(uint64_t dir, std::string_view name) {

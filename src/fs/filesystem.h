@@ -276,6 +276,12 @@ class FileSystem final : private SubvolumeHost {
   Result<Subvolume*> same_subvolume(uint64_t a, uint64_t b);
   // REQUIRE the volume's lock held.
   Result<SubvolumeListing> listing_of(const store::SubvolumeEntry& entry);
+  // A new subvolume named `name` in directory `dir` of `parent`: its tree
+  // from `make_tree` (which gets where it will be named), its entry, one
+  // commit. REQUIRES the volume's lock held and the volume writable.
+  Result<uint64_t> add_subvolume(
+      Subvolume& parent, uint64_t dir, std::string_view name,
+      const std::function<Result<uint64_t>(const store::SubvolumeLink&)>& make_tree);
   // The tree of the subvolume at `path` from the top level's root (mount
   // option subvol=). ENOENT, ENOTDIR; EINVAL for a directory that is not a
   // subvolume's root.

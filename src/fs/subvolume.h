@@ -147,17 +147,15 @@ class Subvolume final : public store::VolumeClient {
   // root for an entry naming one), taking no reference.
   Result<uint64_t> resolve_name(uint64_t dir_node, std::string_view name);
 
-  // Names. Each successful call below that returns Attributes of an entry
-  // adds one lookup reference to that inode.
+  // The VFS calls: each as FileSystem's of the same name (filesystem.h,
+  // where they are described), for node ids of this subvolume; each takes
+  // the volume's lock.
   Result<Attributes> lookup(uint64_t parent, std::string_view name);
-  // Gives back `count` lookup references (FUSE forget); an orphan whose
-  // references reach zero is deleted.
   void forget(uint64_t ino, uint64_t count);
 
   Result<Attributes> getattr(uint64_t ino);
   Result<Attributes> setattr(uint64_t ino, const SetAttributes& changes);
 
-  // Regular files, FIFOs, sockets and device nodes (`mode` carries the type).
   Result<Attributes> mknod(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
                            const Caller& caller);
   Result<Attributes> mkdir(uint64_t parent, std::string_view name, uint32_t mode,
@@ -168,86 +166,39 @@ class Subvolume final : public store::VolumeClient {
   Result<Attributes> link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
   Status unlink(uint64_t parent, std::string_view name);
   Status rmdir(uint64_t parent, std::string_view name);
-  // `flags`: 0, kRenameNoReplace or kRenameExchange.
   Status rename(uint64_t parent, std::string_view name, uint64_t new_parent,
                 std::string_view new_name, uint32_t flags);
 
-  // Where a listing of directory `ino` begun now ends: entries added later
-  // get higher creation indices and are left out of it. A rename and a link
-  // add an entry, so without this end a listing whose entries are renamed
-  // away and back would meet them again and again and never end (btrfs
-  // stops at the index last used when the directory was opened,
-  // btrfs_get_dir_last_index). ENOTDIR.
   Result<uint64_t> listing_end(uint64_t ino);
 
-  // Directory listing from `cookie` (0 = start, then an entry's cookie):
-  // ".", "..", then entries in creation order up to `end` (listing_end; by
-  // default every entry); calls `emit` until it returns false (the reply
-  // buffer is full). ENOTDIR.
   Status readdir(uint64_t ino, uint64_t cookie,
                  const std::function<bool(const DirListEntry&)>& emit,
                  uint64_t end = kWholeListing);
-  // The same listing with each entry's attributes (none for "." and "..",
-  // which the kernel neither links nor counts: fs/fuse/readdir.c
-  // fuse_direntplus_link). Every entry `emit` accepts takes one lookup
-  // reference, as lookup does; an entry whose inode is missing or
-  // unreadable is emitted without attributes and takes none. `emit` runs
-  // under the filesystem's lock: it may only format bytes.
   Status readdir_plus(uint64_t ino, uint64_t cookie,
                       const std::function<bool(const DirListEntry&, const Attributes*)>& emit,
                       uint64_t end = kWholeListing);
   static constexpr uint64_t kWholeListing = UINT64_MAX;
 
-  // Open files: an inode stays while it is open even if unlinked (the
-  // kernel holds a lookup reference for every open file as well).
   Status open(uint64_t ino, int flags);
   void release(uint64_t ino);
 
-  // Data. read returns fewer bytes only at the end of the file.
   Result<size_t> read(uint64_t ino, uint64_t offset, MutableByteSpan out);
-  // Updates size and mtime/ctime. (Clearing suid/sgid on write is the
-  // kernel's file_remove_privs, which sends a setattr.)
   Result<size_t> write(uint64_t ino, uint64_t offset, ByteSpan data);
-  // fallocate(2) modes: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE |
-  // KEEP_SIZE, FALLOC_FL_ZERO_RANGE [| KEEP_SIZE]; others EOPNOTSUPP.
   Status fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
-  // SEEK_DATA / SEEK_HOLE (ENXIO past the end); other whences EINVAL.
   Result<uint64_t> lseek(uint64_t ino, uint64_t offset, int whence);
-  // copy_file_range: shares the sector-aligned part of the range (a
-  // reflink: references, no copy) and copies the unaligned edges. Returns
-  // the bytes copied (short only at the end of the source).
   Result<uint64_t> copy_file_range(uint64_t ino_in, uint64_t offset_in, uint64_t ino_out,
                                    uint64_t offset_out, uint64_t length);
 
-  // Durability: return after the data (and metadata unless `datasync`) of
-  // `ino` is committed. This implementation commits the whole transaction.
   Status fsync(uint64_t ino, bool datasync);
 
-  // Extended attributes. Names carry their namespace ("user.", "trusted.",
-  // "security.", "system.posix_acl_access" / "_default"); others EOPNOTSUPP.
   Status setxattr(uint64_t ino, std::string_view name, ByteSpan value, int flags);
-  // ENODATA if absent.
   Result<Bytes> getxattr(uint64_t ino, std::string_view name);
-  // Names, each followed by a NUL, as listxattr(2) returns them.
   Result<std::string> listxattr(uint64_t ino);
   Status removexattr(uint64_t ino, std::string_view name);
 
-  // ---- fscrypt ----
-  // Keys live in the mount's keyring (FileSystem::add_key).
-  // FS_IOC_SET_ENCRYPTION_POLICY on directory `ino`: ENOTDIR; EACCES unless
-  // the caller owns it or is privileged; EINVAL (with the reason) for a
-  // policy ecfs does not allow: only plain v2 policies, as per-extent
-  // encryption requires (fscrypt/extent.h check_extent_encryption_allowed);
-  // ENOKEY unless the caller added the key (or is privileged); ENOTEMPTY
-  // for a non-empty unencrypted directory; EEXIST if it already has another
-  // policy (the same policy again succeeds); EROFS.
   Status set_policy(uint64_t ino, const fscrypt::Policy& policy, const fscrypt::Caller& caller);
-  // Whether inode `ino` has an fscrypt context (false when unknown).
   bool is_encrypted(uint64_t ino);
-  // FS_IOC_GET_ENCRYPTION_POLICY_EX: ENODATA for an unencrypted inode.
-  // Needs no key.
   Result<fscrypt::Policy> get_policy(uint64_t ino);
-
   // For tests and fsck-style checks: the number of kernel references and
   // opens an inode holds in memory (0 when unknown).
   uint64_t lookup_count(uint64_t ino) const;
