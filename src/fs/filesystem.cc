@@ -173,7 +173,7 @@ Status FileSystem::make_subvolume_dead(uint64_t tree, bool require_empty) {
     return volume_->abort_change(unlinked.error());
   }
   // Its inodes stay readable while open; nothing changes them any more.
-  (*subvolume)->set_read_only_subvolume(true);
+  (*subvolume)->mark_deleted();
   volume_->note_change();
   volume_->wake_cleaner();
   return ok();
@@ -289,9 +289,6 @@ Status FileSystem::open(uint64_t ino, int flags) {
 void FileSystem::release(uint64_t ino) {
   if (auto subvolume = subvolume_for(ino)) {
     (*subvolume)->release(ino);
-    // The last open file of a deleted subvolume lets its drop go on.
-    std::lock_guard lock(volume_->mutex());
-    if ((*subvolume)->read_only_subvolume()) volume_->wake_cleaner();
   }
 }
 
@@ -539,6 +536,21 @@ Result<std::vector<SubvolumeListing>> FileSystem::list_subvolumes() {
     listings.push_back(std::move(*listing));
   }
   return listings;
+}
+
+Result<std::optional<SubvolumeListing>> FileSystem::next_subvolume(uint64_t after) {
+  std::lock_guard lock(volume_->mutex());
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  auto entries = volume_->catalog().list();
+  if (!entries) return std::unexpected(entries.error());
+  for (const store::SubvolumeEntry& entry : *entries) {
+    if (entry.id <= after) continue;
+    // Only this one's path is walked.
+    auto listing = listing_of(entry);
+    if (!listing) return std::unexpected(listing.error());
+    return std::optional<SubvolumeListing>(std::move(*listing));
+  }
+  return std::optional<SubvolumeListing>();
 }
 
 Result<SubvolumeListing> FileSystem::subvolume_of(uint64_t node) {

@@ -250,6 +250,9 @@ class FileSystem final : private SubvolumeHost {
   Result<uint64_t> delete_subvolume(uint64_t dir, std::string_view name);
   // Every subvolume of the image, deleted ones still being dropped too.
   Result<std::vector<SubvolumeListing>> list_subvolumes();
+  // The subvolume with the lowest id above `after` (none when there is
+  // none left), for listings one at a time.
+  Result<std::optional<SubvolumeListing>> next_subvolume(uint64_t after);
   // The subvolume that holds node `node`.
   Result<SubvolumeListing> subvolume_of(uint64_t node);
   // Sets or clears the read-only flag of the subvolume whose root is

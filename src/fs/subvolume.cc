@@ -543,7 +543,11 @@ void Subvolume::release(uint64_t ino_node) {
   if (it == inodes_.end()) return;
   InodeState& state = *it->second;
   if (state.opens > 0) --state.opens;
-  if (state.opens == 0) trim_candidates_.push_back(ino);
+  if (state.opens == 0) {
+    trim_candidates_.push_back(ino);
+    // The last open file of a deleted subvolume lets its drop go on.
+    if (deleted_) volume_.wake_cleaner();
+  }
   if (volume_.read_only()) return;
   if (auto deleted = delete_if_unused(ino); !deleted) (void)abort_change(deleted.error());
 }

@@ -105,6 +105,13 @@ class Subvolume final : public store::VolumeClient {
   // REQUIRES the volume's lock held.
   bool dropped() const { return dropped_; }
   void set_read_only_subvolume(bool read_only) { read_only_ = read_only; }
+  // Its name was deleted: nothing changes it any more, and the last close
+  // of one of its files lets the cleaner drop its tree. REQUIRES the
+  // volume's lock held.
+  void mark_deleted() {
+    deleted_ = true;
+    read_only_ = true;
+  }
   // The node id of this subvolume's root directory.
   uint64_t root_node() const;
   // For statfs, with the volume's lock held: an upper bound of the inodes in
@@ -383,6 +390,7 @@ class Subvolume final : public store::VolumeClient {
   std::mutex& mutex_;
   const uint64_t tree_;
   bool read_only_;
+  bool deleted_ = false;  // mark_deleted()
   bool dropped_ = false;  // tree_dropped()
   const MountOptions& options_;
   fscrypt::Keyring& keyring_;

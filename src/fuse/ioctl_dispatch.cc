@@ -348,11 +348,9 @@ IoctlAnswer subvolume_info(fs::FileSystem& filesystem, uint64_t ino, ByteSpan in
   if (arg.which == kSubvolInfoOfFile) {
     found = filesystem.subvolume_of(ino);
   } else {
-    auto all = filesystem.list_subvolumes();
-    if (!all) return refuse(all.error());
-    const auto next = std::ranges::find_if(
-        *all, [&](const fs::SubvolumeListing& listing) { return listing.id > arg.id; });
-    found = next == all->end() ? fs::SubvolumeListing{} : *next;
+    auto next = filesystem.next_subvolume(arg.id);
+    if (!next) return refuse(next.error());
+    found = next->value_or(fs::SubvolumeListing{});
   }
   if (!found) return refuse(found.error());
   if (found->path.size() > kSubvolPathBytes) return refuse(ENAMETOOLONG, "a path too long");
