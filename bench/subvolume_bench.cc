@@ -11,8 +11,11 @@
 //   within 1.5x of the 10 k one.
 // * BM_SnapshotMountRatio: both ratios in one run, as counters
 //   (snapshot_100k_over_1k from 21 paired snapshots after three of warm-up,
-//   mount_1M_over_10k from 7 paired mounts), and what the inode count every
-//   mount used to make added at 1 M files (inode_walk_1M_ms).
+//   mount_1M_over_10k from 7 paired mounts), what the inode count every
+//   mount used to make added at 1 M files (inode_walk_1M_ms), and what the
+//   first write after a mount pays to load the free-space map from the
+//   free-space tree (space_map_10k_ms, space_map_1M_ms: it follows the
+//   fragmentation of free space, not the file count).
 //
 // Every figure runs over a MemoryDevice, so the device's speed does not
 // enter; what is measured is the work the code does.
@@ -148,6 +151,16 @@ double mount_ms(block::MemoryDevice& device) {
   return ms;
 }
 
+// Loading the free-space map, which the first allocation of a mount does.
+double space_map_ms(block::MemoryDevice& device) {
+  auto engine = or_die(store::Engine::open(device));
+  const auto start = std::chrono::steady_clock::now();
+  const store::SpaceAllocator* map = or_die(engine->space_map());
+  benchmark::DoNotOptimize(map);
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
 // What every mount did before it stopped counting inodes: a walk of the
 // whole top-level tree, counting INODE_ITEMs (for the "before" figure).
 double inode_walk_ms(block::MemoryDevice& device) {
@@ -187,7 +200,8 @@ void BM_SnapshotMountRatio(benchmark::State& state) {
   EncryptedTree large_tree = encrypted_tree(100000);
   auto small_image = image_with_files(10000);
   auto large_image = image_with_files(1000000);
-  std::vector<double> snap_small, snap_large, mount_small, mount_large, walk_large;
+  std::vector<double> snap_small, snap_large, mount_small, mount_large, walk_large, map_small,
+      map_large;
   for (int warm_up = 0; warm_up < 3; ++warm_up) {
     snapshot_ms(small_tree);
     snapshot_ms(large_tree);
@@ -202,6 +216,10 @@ void BM_SnapshotMountRatio(benchmark::State& state) {
       mount_large.push_back(mount_ms(*large_image));
     }
     for (int round = 0; round < 3; ++round) walk_large.push_back(inode_walk_ms(*large_image));
+    for (int round = 0; round < 7; ++round) {
+      map_small.push_back(space_map_ms(*small_image));
+      map_large.push_back(space_map_ms(*large_image));
+    }
   }
   state.counters["snapshot_1k_ms"] = median(snap_small);
   state.counters["snapshot_100k_ms"] = median(snap_large);
@@ -211,6 +229,8 @@ void BM_SnapshotMountRatio(benchmark::State& state) {
   state.counters["mount_1M_over_10k"] = median(mount_large) / median(mount_small);
   // What counting the inodes at mount added before (no longer done).
   state.counters["inode_walk_1M_ms"] = median(walk_large);
+  state.counters["space_map_10k_ms"] = median(map_small);
+  state.counters["space_map_1M_ms"] = median(map_large);
   or_die(small_tree.fs->close());
   or_die(large_tree.fs->close());
 }

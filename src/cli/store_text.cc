@@ -44,6 +44,8 @@ std::string_view tree_name(uint64_t id) {
       return "FS_TREE";
     case store::kCsumTreeId:
       return "CSUM_TREE";
+    case store::kFreeSpaceTreeId:
+      return "FREE_SPACE_TREE";
     default:
       return id >= store::kFirstFreeTreeId ? "SUBVOLUME" : "TREE";
   }
@@ -73,6 +75,8 @@ std::string_view item_type_name(uint8_t type) {
       return "SUBVOL_INFO";
     case store::kDeadRootKey:
       return "DEAD_ROOT";
+    case store::kFreeSpaceExtentKey:
+      return "FREE_SPACE_EXTENT";
     default:
       return "UNKNOWN";
   }

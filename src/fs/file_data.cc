@@ -260,7 +260,7 @@ Result<int64_t> FileData::free_range(store::BTree& tree, uint64_t ino, uint64_t 
 Result<std::vector<PlacedExtent>> FileData::allocate_prealloc(uint64_t ino,
                                                               const std::vector<FileRange>& holes) {
   const uint64_t needed = total_length(holes);
-  if (needed > engine_.allocator().free_bytes()) {
+  if (needed > engine_.space_usage().free_bytes) {
     return fail(ENOSPC, "no room to preallocate " + std::to_string(needed) + " bytes");
   }
   std::vector<PlacedExtent> out;

@@ -363,9 +363,9 @@ Status FileSystem::removexattr(uint64_t ino, std::string_view name) {
 
 Result<FsStats> FileSystem::statfs() {
   std::lock_guard lock(volume_->mutex());
-  const store::SpaceAllocator& allocator = volume_->engine().allocator();
+  const store::SpaceUsage space = volume_->engine().space_usage();
   FsStats stats;
-  const uint64_t usable = allocator.device_size() - allocator.reserved_bytes();
+  const uint64_t usable = space.device_size - space.reserved_bytes;
   stats.total_blocks = usable / store::kSectorSize;
   stats.free_blocks = volume_->free_bytes_after_buffered() / store::kSectorSize;
   stats.available_blocks = volume_->available_bytes() / store::kSectorSize;

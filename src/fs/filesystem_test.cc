@@ -369,12 +369,12 @@ TEST_F(FileSystemTest, OrphansOfACrashAreDeletedAtTheNextMount) {
   write(ino, 0, std::string(50000, 'q'));
   ASSERT_OK(fs_->unlink(kRootDirIno, "tmp"));
   ASSERT_OK(fs_->sync());
-  const uint64_t used = fs_->engine_for_test().allocator().allocated_bytes();
+  const uint64_t used = fs_->engine_for_test().space_usage().allocated_bytes();
   // Simulate a crash: the device as committed, the filesystem never closed.
   block::MemoryDevice crashed = device_;
   auto fs = must(FileSystem::open(crashed));
   EXPECT_EQ(error_of(fs->getattr(ino)), ENOENT);
-  EXPECT_LT(fs->engine_for_test().allocator().allocated_bytes(), used);
+  EXPECT_LT(fs->engine_for_test().space_usage().allocated_bytes(), used);
   ASSERT_OK(fs->close());
   auto engine = must(store::Engine::open(crashed));
   EXPECT_TRUE(must(engine->check()).clean());
@@ -560,7 +560,7 @@ TEST_F(FileSystemTest, FullDeviceGivesEnospcAndKeepsCommittedData) {
 // that needs it gets it through a commit, not ENOSPC (xfstests generic/213:
 // remove a large file, allocate as much again at once).
 TEST_F(FileSystemTest, SpaceFreedSinceTheLastCommitIsReclaimedBeforeEnospc) {
-  const uint64_t free_at_start = fs_->engine_for_test().allocator().free_bytes();
+  const uint64_t free_at_start = fs_->engine_for_test().space_usage().free_bytes;
   const uint64_t most = free_at_start / 10 * 7;  // twice does not fit
   for (int round = 0; round < 3; ++round) {
     const uint64_t ino = create(kRootDirIno, "big");

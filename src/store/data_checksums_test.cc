@@ -17,6 +17,7 @@ namespace {
 
 using testing::problems_of;
 using testing::read_all;
+using testing::space_map;
 using testing::TreeContents;
 using testing::value_or_die;
 
@@ -268,7 +269,7 @@ TEST_F(DataChecksumsTest, ChecksumsAreDeletedWhenTheExtentIsFreed) {
   ECFS_ASSERT_OK(engine_->begin());
   unreference(extent_a, a.size(), 300);
   ECFS_ASSERT_OK(engine_->commit());
-  EXPECT_TRUE(engine_->allocator().is_free(extent_a, a.size()));
+  EXPECT_TRUE(space_map(*engine_).is_free(extent_a, a.size()));
   auto read = engine_->read_data(extent_a, a.size());
   ASSERT_FALSE(read);
   EXPECT_TRUE(contains(read.error().message(), "no checksum"));

@@ -34,6 +34,7 @@ Engine::Engine(block::BlockDevice& device, Superblock sb, OpenOptions options)
       options_(options),
       allocator_(sb_.total_bytes, reserved_ranges_for(sb_.total_bytes)),
       cache_(options.node_cache_capacity),
+      want_free_space_tree_(options.add_free_space_tree),
       transaction_generation_(sb_.generation + 1) {}
 
 Engine::~Engine() { abort(); }
@@ -85,11 +86,14 @@ Status mkfs(block::BlockDevice& device, const MkfsOptions& options) {
   sb.label = options.label;
 
   Engine engine(device, sb, OpenOptions{});
+  engine.want_free_space_tree_ = options.free_space_tree;
   // Generation 1 builds the initial trees through the ordinary transaction
   // machinery, so mkfs writes nothing a commit would not.
   engine.in_transaction_ = true;
   engine.transaction_generation_ = 1;
+  engine.space_map_loaded_ = true;  // a new device: all free
   engine.saved_allocator_ = engine.allocator_;
+  engine.saved_space_map_loaded_ = true;
   auto root_tree = BTree::create(engine, kRootTreeId);
   if (!root_tree) return std::unexpected(root_tree.error());
   engine.root_tree_.emplace(std::move(*root_tree));
@@ -122,11 +126,11 @@ Result<std::unique_ptr<Engine>> Engine::open(block::BlockDevice& device,
                              std::to_string(device.size()) + " bytes");
   }
   std::unique_ptr<Engine> engine(new Engine(device, *sb, options));
-  ECFS_TRY(engine->load_extent_tree());
+  ECFS_TRY(engine->load_root_items());
   return engine;
 }
 
-Status Engine::load_extent_tree() {
+Status Engine::load_root_items() {
   BTree root_tree(*this, kRootTreeId,
                   RootRef{sb_.root_tree_bytenr, sb_.root_tree_generation, sb_.root_tree_level});
   auto data = root_tree.find(root_item_key(kExtentTreeId));
@@ -135,18 +139,74 @@ Status Engine::load_extent_tree() {
   auto item = decode_root_item(**data);
   if (!item) return std::unexpected(item.error());
   committed_extent_item_ = *item;
+  if ((sb_.compat_ro_flags & kCompatRoFreeSpaceTree) == 0) return ok();
+  auto free_space = root_tree.find(root_item_key(kFreeSpaceTreeId));
+  if (!free_space) return std::unexpected(free_space.error());
+  if (!*free_space) {
+    return fail(EUCLEAN, device_->describe() +
+                             ": the superblock announces a free-space tree the root tree lacks");
+  }
+  auto free_space_item = decode_root_item(**free_space);
+  if (!free_space_item) return std::unexpected(free_space_item.error());
+  committed_free_space_item_ = *free_space_item;
+  return ok();
+}
+
+Status Engine::load_space_map() {
+  if (space_map_loaded_) return ok();
+  if (committed_free_space_item_) {
+    Status loaded = load_free_space_tree();
+    if (loaded) {
+      space_map_loaded_ = true;
+      return loaded;
+    }
+    if (!options_.read_only) {
+      return fail(
+          loaded.error().errno_value(),
+          loaded.error().message() +
+              " (the free-space tree cannot be loaded: the image can be used read-only only)");
+    }
+    // Read-only (fsck, inspect, a read-only mount): the free-space tree
+    // only saves time, so what the extent tree says serves instead, and
+    // fsck reports the damaged tree when it walks it.
+  }
   // Everything the extent tree lists is in use; the rest is free.
-  BTree extents(*this, kExtentTreeId, item->root);
+  SpaceAllocator map(sb_.total_bytes, reserved_ranges_for(sb_.total_bytes));
+  BTree extents(*this, kExtentTreeId, committed_extent_item_.root);
   Status status = ok();
   ECFS_TRY(extents.for_each(Key::min(), Key::max(), [&](const Key& key, ByteSpan) {
     if (key.type == kMetadataItemKey) {
-      status = allocator_.mark_allocated(key.objectid, sb_.node_size);
+      status = map.mark_allocated(key.objectid, sb_.node_size);
     } else if (key.type == kExtentItemKey) {
-      status = allocator_.mark_allocated(key.objectid, key.offset);
+      status = map.mark_allocated(key.objectid, key.offset);
     }
     return status.has_value();
   }));
-  return status;
+  ECFS_TRY(status);
+  allocator_ = std::move(map);
+  space_map_loaded_ = true;
+  return ok();
+}
+
+SpaceUsage Engine::space_usage() const {
+  SpaceUsage usage;
+  usage.device_size = allocator_.device_size();
+  usage.reserved_bytes = allocator_.reserved_bytes();
+  if (space_map_loaded_) {
+    usage.free_bytes = allocator_.free_bytes();
+    usage.pinned_bytes = allocator_.pinned_bytes();
+  } else {
+    // Nothing was allocated or freed since the last commit, whose
+    // superblock counts the allocated bytes.
+    const uint64_t usable = usage.device_size - usage.reserved_bytes;
+    usage.free_bytes = usable - std::min(usable, sb_.bytes_used);
+  }
+  return usage;
+}
+
+Result<const SpaceAllocator*> Engine::space_map() {
+  ECFS_TRY(load_space_map());
+  return &allocator_;
 }
 
 // ---------------------------------------------------------------- NodeStore
@@ -250,6 +310,7 @@ Result<NodeRef> Engine::cow_node(const NodeRef& node_ref, uint64_t owner) {
     refs = *counted;
     if (refs == 0) return fail(EUCLEAN, block_name(node->bytenr) + " is not referenced");
   }
+  ECFS_TRY(load_space_map());
   auto bytenr = allocator_.allocate(sb_.node_size, sb_.node_size);
   if (!bytenr) return std::unexpected(bytenr.error());
   auto copy = std::make_shared<Node>(*node);
@@ -293,6 +354,7 @@ Result<NodeRef> Engine::cow_node(const NodeRef& node_ref, uint64_t owner) {
 Result<NodeRef> Engine::allocate_node(uint8_t level, uint64_t owner) {
   ECFS_TRY(check_in_transaction());
   if (level > kMaxTreeLevel) return fail(EINVAL, "node level " + std::to_string(level));
+  ECFS_TRY(load_space_map());
   auto bytenr = allocator_.allocate(sb_.node_size, sb_.node_size);
   if (!bytenr) return std::unexpected(bytenr.error());
   auto node = std::make_shared<Node>();
@@ -331,6 +393,7 @@ Status Engine::begin() {
   in_transaction_ = true;
   transaction_generation_ = sb_.generation + 1;
   saved_allocator_ = allocator_;
+  saved_space_map_loaded_ = space_map_loaded_;
   root_tree_.emplace(*this, kRootTreeId,
                      RootRef{sb_.root_tree_bytenr, sb_.root_tree_generation, sb_.root_tree_level});
   OpenTree extent;
@@ -338,6 +401,14 @@ Status Engine::begin() {
   extent.item = committed_extent_item_;
   extent.stored = committed_extent_item_;
   trees_.emplace(kExtentTreeId, std::move(extent));
+  if (committed_free_space_item_) {
+    OpenTree free_space;
+    free_space.tree =
+        std::make_unique<BTree>(*this, kFreeSpaceTreeId, committed_free_space_item_->root);
+    free_space.item = *committed_free_space_item_;
+    free_space.stored = *committed_free_space_item_;
+    trees_.emplace(kFreeSpaceTreeId, std::move(free_space));
+  }
   return ok();
 }
 
@@ -350,8 +421,10 @@ void Engine::abort() {
   new_data_extents_.clear();
   shared_this_transaction_.clear();
   allocator_ = std::move(*saved_allocator_);
+  space_map_loaded_ = saved_space_map_loaded_;
   saved_allocator_.reset();
   pending_incompat_flags_ = 0;
+  pending_compat_ro_flags_ = 0;
   in_transaction_ = false;
   transaction_generation_ = sb_.generation + 1;
 }
@@ -373,11 +446,24 @@ Status Engine::commit() {
 }
 
 Status Engine::commit_transaction() {
-  // 1. Root items and reference counts, until both stop changing: updating
-  //    a root item cows root tree nodes (new references), applying
-  //    references cows extent tree nodes (more references, a new extent
-  //    tree root, hence a new root item). Each node is cowed once per
-  //    transaction, so this converges in a few rounds.
+  // Freeing and the free-space tree need the map. A transaction that
+  // allocated has loaded it; one that changed nothing (a periodic or
+  // closing commit of an idle mount) must not pay for loading it.
+  const bool adds_free_space_tree = want_free_space_tree_ && !trees_.contains(kFreeSpaceTreeId);
+  if (!dirty_.empty() || !delayed_.empty() || adds_free_space_tree) {
+    ECFS_TRY(load_space_map());
+  }
+  // An image without a free-space tree gets one (docs/FORMAT.md).
+  if (adds_free_space_tree) {
+    ECFS_TRY(create_free_space_tree());
+  }
+  // 1. Root items, reference counts and free space, until all three stop
+  //    changing: updating a root item cows root tree nodes (new
+  //    references), applying references cows extent tree nodes (more
+  //    references, a new extent tree root, hence a new root item), and
+  //    every allocation or free changes the free-space tree (which cows its
+  //    nodes). Each node is cowed once per transaction, so this converges
+  //    in a few rounds.
   for (int round = 0;; ++round) {
     if (round > 64) return fail(EIO, "commit: reference updates did not converge");
     bool changed = false;
@@ -397,6 +483,7 @@ Status Engine::commit_transaction() {
       ECFS_TRY(delete_checksums_if_freed(bytenr, head));
       changed = true;
     }
+    ECFS_TRY(update_free_space_tree(changed));
     if (!changed) break;
   }
 
@@ -432,8 +519,9 @@ Status Engine::commit_transaction() {
   next.root_tree_bytenr = root.bytenr;
   next.root_tree_generation = root.generation;
   next.root_tree_level = root.level;
-  next.bytes_used = allocator_.allocated_bytes();
+  next.bytes_used = space_usage().allocated_bytes();
   next.incompat_flags |= pending_incompat_flags_;
+  next.compat_ro_flags |= pending_compat_ro_flags_;
   if (Status written = write_superblocks(next); !written) {
     failed_ = true;
     return written;
@@ -442,6 +530,9 @@ Status Engine::commit_transaction() {
   // 4. Only now may the blocks the old generation used be reused.
   sb_ = std::move(next);
   committed_extent_item_ = trees_.at(kExtentTreeId).stored;
+  if (auto free_space = trees_.find(kFreeSpaceTreeId); free_space != trees_.end()) {
+    committed_free_space_item_ = free_space->second.stored;
+  }
   allocator_.unpin_all();
   for (auto& [bytenr, node] : dirty_) cache_.put(std::move(node));
   dirty_.clear();
@@ -451,6 +542,7 @@ Status Engine::commit_transaction() {
   saved_allocator_.reset();
   new_data_extents_.clear();
   pending_incompat_flags_ = 0;
+  pending_compat_ro_flags_ = 0;
   in_transaction_ = false;
   transaction_generation_ = sb_.generation + 1;
   return ok();
@@ -655,6 +747,7 @@ Result<uint64_t> Engine::allocate_data(uint64_t length) {
   if (length == 0 || length % kSectorSize != 0) {
     return fail(EINVAL, "data extent of " + std::to_string(length) + " bytes");
   }
+  ECFS_TRY(load_space_map());
   auto bytenr = allocator_.allocate(length, kSectorSize);
   if (!bytenr) return std::unexpected(bytenr.error());
   delayed_.add_data_extent(*bytenr, length);

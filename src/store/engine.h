@@ -67,11 +67,30 @@ struct MkfsOptions {
   // first items of the filesystem layer (its root directory), so that a new
   // image is complete at generation 1. Its error fails mkfs.
   std::function<Status(Engine&)> populate;
+  // Keep a free-space tree (compat_ro kCompatRoFreeSpaceTree) so mounts
+  // need not read the extent tree. Off only to make images as older builds
+  // did (the first read-write mount adds the tree then).
+  bool free_space_tree = true;
+};
+
+// The space of the device, by state (SpaceAllocator's counts), known without
+// loading the free-space map.
+struct SpaceUsage {
+  uint64_t device_size = 0;
+  uint64_t reserved_bytes = 0;
+  uint64_t free_bytes = 0;
+  uint64_t pinned_bytes = 0;  // freed by the running transaction
+  uint64_t allocated_bytes() const {
+    return device_size - reserved_bytes - free_bytes - pinned_bytes;
+  }
 };
 
 struct OpenOptions {
   bool read_only = false;
   size_t node_cache_capacity = 4096;  // clean nodes kept decoded
+  // On an image without a free-space tree, the first commit adds one (and
+  // the compat_ro bit). Off only to write images as older builds did.
+  bool add_free_space_tree = true;
 };
 
 // Result of Engine::check (fsck).
@@ -121,8 +140,12 @@ Status mkfs(block::BlockDevice& device, const MkfsOptions& options);
 
 class Engine final : public NodeStore {
  public:
-  // Opens the image: the newest valid superblock copy, then the extent tree
-  // to rebuild the free-space map. Errors from read_newest_superblock (EIO,
+  // Opens the image: the newest valid superblock copy and the root items of
+  // the device trees; nothing whose size grows with the image. The
+  // free-space map is loaded when first needed (the first allocation or
+  // commit, check(), space_map()): from the free-space tree, or, on an
+  // image without one, from the extent tree (the first commit then adds the
+  // tree). Errors from read_newest_superblock (EIO,
   // EINVAL, EOPNOTSUPP for unknown incompat features); EROFS for unknown
   // compat_ro features unless read_only; EUCLEAN for an inconsistent image.
   static Result<std::unique_ptr<Engine>> open(block::BlockDevice& device,
@@ -136,7 +159,11 @@ class Engine final : public NodeStore {
   uint64_t committed_generation() const { return sb_.generation; }
   bool read_only() const { return options_.read_only; }
   bool in_transaction() const { return in_transaction_; }
-  const SpaceAllocator& allocator() const { return allocator_; }
+  // The space by state, without loading the free-space map.
+  SpaceUsage space_usage() const;
+  // The free-space map, loaded if it was not (errors as the tree reads;
+  // EUCLEAN for a free-space tree that contradicts itself).
+  Result<const SpaceAllocator*> space_map();
 
   // EROFS when read-only; EBUSY when a transaction is running; EIO after a
   // failed commit left the device in an unknown state (reopen it).
@@ -295,21 +322,39 @@ class Engine final : public NodeStore {
                               const CheckOptions& options, CheckReport& report);
   Status commit_transaction();
   Status write_superblocks(Superblock sb);
-  Status load_extent_tree();  // at open: free-space map
+  Status load_root_items();  // at open: the extent and free-space trees' roots
+  Status load_space_map();   // the free-space map, once
+  // The free-space tree (free_space_tree.cc): created by the commit of
+  // mkfs, or by the first commit on an image without one; its items
+  // rewritten over every range the allocator saw change (sets `changed`
+  // when it did anything); loaded at open; checked by fsck against `free`,
+  // the free space the extent tree leaves.
+  Status create_free_space_tree();
+  Status update_free_space_tree(bool& changed);
+  Status load_free_space_tree();
+  void check_free_space_tree(const std::optional<RootRef>& root,
+                             const std::map<uint64_t, uint64_t>& free,
+                             std::vector<std::string>& problems);
 
   block::BlockDevice* device_;
   Superblock sb_;
   OpenOptions options_;
-  SpaceAllocator allocator_;
+  SpaceAllocator allocator_;  // valid once space_map_loaded_
+  bool space_map_loaded_ = false;
   NodeCache cache_;
   RootItem committed_extent_item_;
+  std::optional<RootItem> committed_free_space_item_;  // when the image has the tree
+  // MkfsOptions::free_space_tree, OpenOptions::add_free_space_tree.
+  bool want_free_space_tree_ = true;
   bool failed_ = false;
 
   // The running transaction.
   bool in_transaction_ = false;
-  uint64_t pending_incompat_flags_ = 0;  // enable_incompat_features, until commit or abort
+  uint64_t pending_incompat_flags_ = 0;   // enable_incompat_features, until commit or abort
+  uint64_t pending_compat_ro_flags_ = 0;  // create_free_space_tree, until commit or abort
   uint64_t transaction_generation_ = 0;
   std::optional<SpaceAllocator> saved_allocator_;  // restored by abort()
+  bool saved_space_map_loaded_ = false;
   std::optional<BTree> root_tree_;
   std::map<uint64_t, OpenTree> trees_;
   std::unordered_map<uint64_t, NodeRef> dirty_;

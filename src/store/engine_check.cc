@@ -35,6 +35,7 @@ std::string at(uint64_t bytenr) { return "extent " + std::to_string(bytenr) + ":
 
 Result<CheckReport> Engine::check(const CheckOptions& options) {
   if (in_transaction_) return fail(EBUSY, "check needs the committed state: a transaction runs");
+  ECFS_TRY(load_space_map());
   CheckReport report;
   report.data_verified = options.verify_data;
   auto progress = [&](const char* phase, uint64_t done, uint64_t total) {
@@ -103,6 +104,7 @@ Result<CheckReport> Engine::check(const CheckOptions& options) {
   ECFS_TRY(decode_status);
   std::optional<RootRef> extent_root;
   std::optional<RootRef> csum_root;
+  std::optional<RootRef> free_space_root;
   report.trees = roots.size() + 1;
   uint64_t trees_walked = 1;  // the root tree
   progress("trees", trees_walked, report.trees);
@@ -110,6 +112,7 @@ Result<CheckReport> Engine::check(const CheckOptions& options) {
     ECFS_TRY(walk(id, item.root));
     if (id == kExtentTreeId) extent_root = item.root;
     if (id == kCsumTreeId) csum_root = item.root;
+    if (id == kFreeSpaceTreeId) free_space_root = item.root;
     progress("trees", ++trees_walked, report.trees);
   }
   if (!extent_root) return fail(EUCLEAN, "the root tree has no extent tree");
@@ -241,6 +244,33 @@ Result<CheckReport> Engine::check(const CheckOptions& options) {
                               " bytes used, the extent tree " + std::to_string(allocated_bytes));
   }
   report.allocated_bytes = allocated_bytes;
+  // The free-space tree against what the extent tree leaves free (not
+  // against the allocator, which a mount may have loaded from that tree).
+  {
+    std::map<uint64_t, uint64_t> taken;  // extents and reserved areas, merged
+    auto take = [&](uint64_t start, uint64_t end) {
+      auto it = taken.upper_bound(start);
+      if (it != taken.begin() && std::prev(it)->second >= start) {
+        --it;
+        start = it->first;
+      }
+      while (it != taken.end() && it->first <= end) {
+        end = std::max(end, it->second);
+        it = taken.erase(it);
+      }
+      taken[start] = end;
+    };
+    for (const ByteRange& range : allocated) take(range.start, range.end());
+    for (const ByteRange& range : allocator_.reserved_ranges()) take(range.start, range.end());
+    std::map<uint64_t, uint64_t> free;
+    uint64_t cursor = 0;
+    for (const auto& [start, end] : taken) {
+      if (start > cursor) free[cursor] = start;
+      cursor = std::max(cursor, end);
+    }
+    if (cursor < sb_.total_bytes) free[cursor] = sb_.total_bytes;
+    check_free_space_tree(free_space_root, free, report.problems);
+  }
   progress("space", 1, 1);
 
   // Data checksums: well-formed items over allocated data, matching the data.

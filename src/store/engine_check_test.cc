@@ -88,8 +88,8 @@ TEST_F(EngineCheckTest, ProgressGoesThroughThePhasesInOrderAndEndsAtTheTotals) {
     final_of_phase[phase] = at;
   }
   ASSERT_EQ(phase + 1, phases.size()) << "not every phase was reported";
-  // trees: the root tree, extent, FS, csum trees and the clone.
-  EXPECT_EQ(final_of_phase[0].done, 5u);
+  // trees: the root tree, extent, FS, csum, free-space trees and the clone.
+  EXPECT_EQ(final_of_phase[0].done, 6u);
   EXPECT_EQ(final_of_phase[0].total, report->trees);
   // extents: one item per node and per data extent, as the walk found them.
   EXPECT_EQ(final_of_phase[1].done, report->tree_nodes + report->data_extents);

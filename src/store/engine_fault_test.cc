@@ -21,7 +21,7 @@ using testing::value_or_die;
 Model committed_contents(Engine& engine) {
   Model model;
   for (uint64_t id : value_or_die(engine.list_trees())) {
-    if (id == kExtentTreeId) continue;
+    if (is_unshared_tree(id)) continue;  // the extent and free-space trees
     model[id] = value_or_die(read_all(value_or_die(engine.committed_tree(id))));
   }
   return model;
@@ -84,14 +84,26 @@ TEST(EngineFaultTest, ReadErrorsReachTheCaller) {
   EngineModel model(3, device, 4096);
   model.run(3);
   model.engine_.reset();
-  device.fail_after(block::FaultOp::kRead, 3, EIO);
-  auto engine = Engine::open(device);
-  if (engine) {
-    auto contents = read_all(value_or_die((*engine)->committed_tree(kFsTreeId)));
-    ASSERT_FALSE(contents);
-    EXPECT_EQ(contents.error().errno_value(), EIO);
-  } else {
-    EXPECT_EQ(engine.error().errno_value(), EIO);
+  // Whichever read fails -- at open, reading a tree, loading the free-space
+  // map -- the caller gets EIO.
+  for (uint64_t successes : {0, 1, 2, 3}) {
+    SCOPED_TRACE("reads before the failures: " + std::to_string(successes));
+    device.heal();
+    device.fail_after(block::FaultOp::kRead, successes, EIO);
+    auto engine = Engine::open(device);
+    if (!engine) {
+      EXPECT_EQ(engine.error().errno_value(), EIO);
+      continue;
+    }
+    std::vector<int> errors;
+    if (auto tree = (*engine)->committed_tree(kFsTreeId); !tree) {
+      errors.push_back(tree.error().errno_value());
+    } else if (auto contents = read_all(*tree); !contents) {
+      errors.push_back(contents.error().errno_value());
+    }
+    if (auto map = (*engine)->space_map(); !map) errors.push_back(map.error().errno_value());
+    ASSERT_FALSE(errors.empty());
+    for (int error : errors) EXPECT_EQ(error, EIO);
   }
 }
 

@@ -127,7 +127,7 @@ class EngineModel {
     auto report = engine_->check();
     ASSERT_TRUE(report) << when << ": " << report.error().to_string();
     ASSERT_TRUE(report->clean()) << when << ":\n" << problems_of(*report);
-    std::vector<uint64_t> expected_ids{kExtentTreeId};
+    std::vector<uint64_t> expected_ids{kExtentTreeId, kFreeSpaceTreeId};
     for (const auto& [id, contents] : committed_) expected_ids.push_back(id);
     std::sort(expected_ids.begin(), expected_ids.end());
     ASSERT_EQ(value_or_die(engine_->list_trees()), expected_ids) << when;

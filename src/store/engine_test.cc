@@ -13,6 +13,7 @@ namespace {
 
 using testing::problems_of;
 using testing::read_all;
+using testing::space_map;
 using testing::TreeContents;
 using testing::value_bytes;
 using testing::value_or_die;
@@ -42,12 +43,13 @@ TEST_F(EngineTest, MkfsCreatesTheInitialTrees) {
   EXPECT_EQ(engine_->superblock().label, "engine test");
   EXPECT_EQ(engine_->superblock().node_size, 4096u);
   auto ids = value_or_die(engine_->list_trees());
-  EXPECT_EQ(ids, (std::vector<uint64_t>{kExtentTreeId, kFsTreeId, kCsumTreeId}));
+  EXPECT_EQ(ids, (std::vector<uint64_t>{kExtentTreeId, kFsTreeId, kCsumTreeId, kFreeSpaceTreeId}));
   EXPECT_TRUE(committed(kFsTreeId).empty());
+  EXPECT_EQ(engine_->superblock().compat_ro_flags, kCompatRoFreeSpaceTree);
   expect_clean();
-  // Root tree, extent tree, FS and CSUM trees: one leaf each.
-  EXPECT_EQ(engine_->superblock().bytes_used, 4u * 4096);
-  EXPECT_EQ(engine_->allocator().allocated_bytes(), 4u * 4096);
+  // Root tree, extent tree, FS, CSUM and free-space trees: one leaf each.
+  EXPECT_EQ(engine_->superblock().bytes_used, 5u * 4096);
+  EXPECT_EQ(space_map(*engine_).allocated_bytes(), 5u * 4096);
 }
 
 TEST(RandomFsid, IsAVersion4Uuid) {
@@ -186,7 +188,7 @@ TEST_F(EngineTest, TransactionRules) {
   EXPECT_EQ(engine_->allocate_data(1000).error().errno_value(), EINVAL);
   ECFS_ASSERT_OK(engine_->create_tree(300));
   engine_->abort();
-  EXPECT_EQ(value_or_die(engine_->list_trees()).size(), 3u);
+  EXPECT_EQ(value_or_die(engine_->list_trees()).size(), 4u);
 
   reopen(/*read_only=*/true);
   EXPECT_EQ(engine_->begin().error().errno_value(), EROFS);
@@ -290,8 +292,8 @@ TEST_F(EngineTest, DataExtentReferences) {
   ECFS_ASSERT_OK(engine_->commit());
   expect_clean();
   // The unreferenced extent was released at commit.
-  EXPECT_TRUE(engine_->allocator().is_free(unused, 8192));
-  EXPECT_FALSE(engine_->allocator().is_free(extent, 4096));
+  EXPECT_TRUE(space_map(*engine_).is_free(unused, 8192));
+  EXPECT_FALSE(space_map(*engine_).is_free(extent, 4096));
   EXPECT_EQ(value_or_die(engine_->check()).data_extents, 1u);
 
   // A clone shares the leaf; when the clone's copy of the leaf is made, each
@@ -306,17 +308,17 @@ TEST_F(EngineTest, DataExtentReferences) {
   ECFS_ASSERT_OK(engine_->drop_tree(kFsTreeId));
   ECFS_ASSERT_OK(engine_->commit());
   expect_clean();
-  EXPECT_FALSE(engine_->allocator().is_free(extent, 4096));
+  EXPECT_FALSE(space_map(*engine_).is_free(extent, 4096));
   reopen();
   expect_clean();
 
   // The last reference goes: the extent is free after the commit.
   ECFS_ASSERT_OK(engine_->begin());
   ECFS_ASSERT_OK(engine_->drop_tree(256));
-  EXPECT_FALSE(engine_->allocator().is_free(extent, 4096));
+  EXPECT_FALSE(space_map(*engine_).is_free(extent, 4096));
   ECFS_ASSERT_OK(engine_->commit());
   expect_clean();
-  EXPECT_TRUE(engine_->allocator().is_free(extent, 64 * 1024));
+  EXPECT_TRUE(space_map(*engine_).is_free(extent, 64 * 1024));
   EXPECT_EQ(value_or_die(engine_->check()).data_extents, 0u);
 }
 

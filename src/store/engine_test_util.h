@@ -38,6 +38,9 @@ inline Result<TreeContents> read_all(const BTree& tree) {
   return contents;
 }
 
+// The engine's free-space map (loaded if it was not).
+inline const SpaceAllocator& space_map(Engine& engine) { return *value_or_die(engine.space_map()); }
+
 inline std::string problems_of(const CheckReport& report) {
   std::string out;
   for (const std::string& problem : report.problems) out += problem + "\n";

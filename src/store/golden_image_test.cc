@@ -35,6 +35,7 @@ namespace {
 
 using testing::problems_of;
 using testing::read_all;
+using testing::space_map;
 using testing::TreeContents;
 using testing::value_bytes;
 using testing::value_or_die;
@@ -51,15 +52,19 @@ struct GoldenSpec {
   uint32_t node_size;
   uint64_t device_size;
   uint64_t items;  // items of the first batch in the user tree; the rest scales with it
+  // Made with a free-space tree (compat_ro kCompatRoFreeSpaceTree); the
+  // images from before it existed are made without.
+  bool free_space_tree;
 };
 
 // The main image (default node size, enough items for internal nodes) and a
 // small one for each other checksum type, with 4 KiB nodes.
 constexpr GoldenSpec kGoldenSpecs[] = {
-    {"format-v1-engine.img.gz", ChecksumType::kCrc32c, 16384, 4 * kMiB, 1500},
-    {"format-v1-xxhash64.img.gz", ChecksumType::kXxhash64, 4096, 3 * kMiB / 2, 64},
-    {"format-v1-sha256.img.gz", ChecksumType::kSha256, 4096, 3 * kMiB / 2, 64},
-    {"format-v1-blake2b.img.gz", ChecksumType::kBlake2b, 4096, 3 * kMiB / 2, 64},
+    {"format-v1-engine.img.gz", ChecksumType::kCrc32c, 16384, 4 * kMiB, 1500, false},
+    {"format-v1-xxhash64.img.gz", ChecksumType::kXxhash64, 4096, 3 * kMiB / 2, 64, false},
+    {"format-v1-sha256.img.gz", ChecksumType::kSha256, 4096, 3 * kMiB / 2, 64, false},
+    {"format-v1-blake2b.img.gz", ChecksumType::kBlake2b, 4096, 3 * kMiB / 2, 64, false},
+    {"format-v1-free-space-tree.img.gz", ChecksumType::kCrc32c, 16384, 4 * kMiB, 1500, true},
 };
 
 // Fixed, so that the images are reproducible (a version 4 UUID in form).
@@ -278,6 +283,9 @@ struct GoldenModel {
   std::map<uint64_t, TreeContents> trees;
   std::map<uint64_t, uint64_t> extent_sectors;  // tag -> sectors, every extent written
   uint64_t commits = 0;
+  // A commit by today's engine after the generator's (which adds a
+  // free-space tree to an image without one).
+  bool written_since = false;
 
   // The tags named by some EXTENT_DATA item: the extents that must survive.
   std::set<uint64_t> live_extents() const {
@@ -369,6 +377,7 @@ MkfsOptions golden_mkfs_options(const GoldenSpec& spec) {
   options.checksum_type = spec.checksum_type;
   options.label = kGoldenLabel;
   options.fsid = kGoldenFsid;
+  options.free_space_tree = spec.free_space_tree;
   return options;
 }
 
@@ -377,13 +386,15 @@ block::MemoryDevice generate_image(const GoldenSpec& spec) {
   block::MemoryDevice device(spec.device_size, spec.file);
   Status made = mkfs(device, golden_mkfs_options(spec));
   EXPECT_TRUE(made) << made.error().to_string();
-  auto engine = value_or_die(Engine::open(device));
+  OpenOptions open_options;
+  open_options.add_free_space_tree = spec.free_space_tree;
+  auto engine = value_or_die(Engine::open(device, open_options));
   EngineSink sink(*engine);
   Status status = golden_operations(spec, sink);
   EXPECT_TRUE(status) << status.error().to_string();
   // Free space still holds the nodes that earlier generations used. No
   // reader looks at it; zeros keep the compressed image small.
-  for (const auto& [start, end] : engine->allocator().free_ranges()) {
+  for (const auto& [start, end] : space_map(*engine).free_ranges()) {
     EXPECT_TRUE(device.write(start, Bytes(end - start)));
   }
   return device;
@@ -404,10 +415,14 @@ void expect_image_holds(Engine& engine, const GoldenSpec& spec, const GoldenMode
   EXPECT_EQ(sb.label, kGoldenLabel);
   EXPECT_EQ(sb.generation, 1 + model.commits);  // mkfs commits generation 1
   EXPECT_EQ(sb.total_bytes, spec.device_size);
-  EXPECT_EQ(sb.incompat_flags | sb.compat_ro_flags | sb.compat_flags, 0u);
+  EXPECT_EQ(sb.incompat_flags | sb.compat_flags, 0u);
+  // Images made without a free-space tree get one at their first commit.
+  const bool free_space_tree = spec.free_space_tree || model.written_since;
+  EXPECT_EQ(sb.compat_ro_flags, free_space_tree ? kCompatRoFreeSpaceTree : 0u);
 
-  // Trees: the model's and the two device trees.
+  // Trees: the model's and the device trees.
   std::vector<uint64_t> ids{kExtentTreeId, kCsumTreeId};
+  if (free_space_tree) ids.push_back(kFreeSpaceTreeId);
   for (const auto& [id, items] : model.trees) ids.push_back(id);
   std::sort(ids.begin(), ids.end());
   EXPECT_EQ(value_or_die(engine.list_trees()), ids);
@@ -505,6 +520,7 @@ TEST(GoldenImageTest, CommittedImagesOpenAndHoldTheGeneratorsModel) {
     GoldenModel changed = model;
     changed.trees[kCloneOfUser][Key{1, 1, 1}] = value_bytes(1, 10);
     ++changed.commits;
+    changed.written_since = true;
     engine.reset();
     expect_image_holds(*value_or_die(Engine::open(*device)), spec, changed);
   }

@@ -13,6 +13,7 @@
 namespace ecfs::store {
 namespace {
 
+using testing::space_map;
 using testing::TreeContents;
 using testing::value_bytes;
 using testing::value_or_die;
@@ -94,7 +95,7 @@ class RelocationTest : public testing::EngineFixture {
   std::map<uint64_t, TreeContents> all_trees() {
     std::map<uint64_t, TreeContents> out;
     for (uint64_t id : value_or_die(engine_->list_trees())) {
-      if (id != kExtentTreeId) out[id] = committed(id);
+      if (!is_unshared_tree(id)) out[id] = committed(id);  // not the extent, free-space trees
     }
     return out;
   }
@@ -125,8 +126,8 @@ TEST_F(RelocationTest, SingleReferenceMovesAndOldSpaceIsFreed) {
   EXPECT_EQ(committed_ref(kFsTreeId, 257, 0), (FileExtentRef{moved, 3 * kSector, 0, 3 * kSector}));
   EXPECT_EQ(raw(moved, 3 * kSector), before);
   EXPECT_EQ(checked(moved, 3 * kSector), before);
-  EXPECT_TRUE(engine_->allocator().is_free(old, 3 * kSector));
-  EXPECT_FALSE(engine_->allocator().is_free(moved, 3 * kSector));
+  EXPECT_TRUE(space_map(*engine_).is_free(old, 3 * kSector));
+  EXPECT_FALSE(space_map(*engine_).is_free(moved, 3 * kSector));
   // The filesystem layer's part of the item is untouched.
   const TreeContents fs_after = committed(kFsTreeId);
   const Key key{257, kExtentDataKey, 0};
@@ -160,7 +161,7 @@ TEST_F(RelocationTest, ReflinksAndPartialReferencesKeepTheirRanges) {
   EXPECT_EQ(committed_ref(256, 5000, 4096), (FileExtentRef{moved, len, 2 * kSector, 2 * kSector}));
   EXPECT_EQ(raw(moved, len), before);
   EXPECT_EQ(checked(moved, len), before);
-  EXPECT_TRUE(engine_->allocator().is_free(old, len));
+  EXPECT_TRUE(space_map(*engine_).is_free(old, len));
   expect_clean();
 }
 
@@ -204,7 +205,7 @@ TEST_F(RelocationTest, ReferencesFromClonesAllMove) {
   }
   EXPECT_EQ(raw(moved, len), before);
   EXPECT_EQ(checked(moved, len), before);
-  EXPECT_TRUE(engine_->allocator().is_free(old, len));
+  EXPECT_TRUE(space_map(*engine_).is_free(old, len));
   expect_clean();
 }
 
@@ -217,7 +218,7 @@ TEST_F(RelocationTest, ExtentWrittenInTheSameTransaction) {
   reopen();
   EXPECT_EQ(committed_ref(kFsTreeId, 257, 0), (FileExtentRef{moved, kSector, 0, kSector}));
   EXPECT_EQ(checked(moved, kSector), value_bytes(11, kSector));
-  EXPECT_TRUE(engine_->allocator().is_free(old, kSector));
+  EXPECT_TRUE(space_map(*engine_).is_free(old, kSector));
   expect_clean();
 }
 
@@ -247,7 +248,7 @@ TEST_F(RelocationNoSpaceTest, EnospcLeavesTheStateUnchangedAfterAbort) {
   add_ref(kFsTreeId, 257, 0, old, len, 0, len);
   ECFS_ASSERT_OK(engine_->commit());
   const auto trees_before = all_trees();
-  const uint64_t free_before = engine_->allocator().free_bytes();
+  const uint64_t free_before = space_map(*engine_).free_bytes();
   const uint64_t generation = engine_->committed_generation();
 
   ECFS_ASSERT_OK(engine_->begin());
@@ -257,7 +258,7 @@ TEST_F(RelocationNoSpaceTest, EnospcLeavesTheStateUnchangedAfterAbort) {
   engine_->abort();
 
   EXPECT_EQ(engine_->committed_generation(), generation);
-  EXPECT_EQ(engine_->allocator().free_bytes(), free_before);
+  EXPECT_EQ(space_map(*engine_).free_bytes(), free_before);
   EXPECT_EQ(all_trees(), trees_before);
   EXPECT_EQ(committed_ref(kFsTreeId, 257, 0), (FileExtentRef{old, len, 0, len}));
   reopen();
@@ -362,7 +363,7 @@ TEST_F(RelocationTest, EveryRootTreeNodeMoves) {
   }
   EXPECT_NE(engine_->superblock().root_tree_bytenr, before.rbegin()->second[0]);
   for (uint64_t bytenr : old_nodes) {
-    EXPECT_TRUE(engine_->allocator().is_free(bytenr, engine_->node_size())) << bytenr;
+    EXPECT_TRUE(space_map(*engine_).is_free(bytenr, engine_->node_size())) << bytenr;
   }
   EXPECT_EQ(all_trees(), trees_before);
   expect_clean();
@@ -381,7 +382,7 @@ TEST_F(RelocationTest, RootTreeNodeWrittenInTheSameTransactionMoves) {
   ECFS_ASSERT_OK(engine_->commit());
   reopen();
   EXPECT_NE(engine_->superblock().root_tree_bytenr, dirty_root);
-  EXPECT_TRUE(engine_->allocator().is_free(dirty_root, engine_->node_size()));
+  EXPECT_TRUE(space_map(*engine_).is_free(dirty_root, engine_->node_size()));
   EXPECT_EQ(committed(400).size(), 10u);
   expect_clean();
 }
@@ -558,7 +559,7 @@ TEST_F(RelocationTest, RandomizedAgainstModel) {
     }
     for (auto it = extent_bytes.begin(); it != extent_bytes.end();) {
       if (!referenced.contains(it->first)) {
-        EXPECT_TRUE(engine_->allocator().is_free(it->first, it->second.size()));
+        EXPECT_TRUE(space_map(*engine_).is_free(it->first, it->second.size()));
         it = extent_bytes.erase(it);
         continue;
       }
@@ -566,9 +567,9 @@ TEST_F(RelocationTest, RandomizedAgainstModel) {
       ++it;
     }
     for (const auto& [bytenr, length] : moved_away) {
-      EXPECT_TRUE(engine_->allocator().is_free(bytenr, length)) << "moved extent " << bytenr;
+      EXPECT_TRUE(space_map(*engine_).is_free(bytenr, length)) << "moved extent " << bytenr;
     }
-    EXPECT_FALSE(engine_->allocator().pinned_bytes());
+    EXPECT_FALSE(space_map(*engine_).pinned_bytes());
     ASSERT_NO_FATAL_FAILURE(expect_clean());
   }
   EXPECT_GT(data_moves, 20);

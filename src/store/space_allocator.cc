@@ -4,6 +4,7 @@
 #include <bit>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace ecfs::store {
 namespace {
@@ -122,6 +123,7 @@ Result<uint64_t> SpaceAllocator::allocate(uint64_t length, uint64_t alignment) {
   }
   remove_range(free_, *found, *found + length);
   free_bytes_ -= length;
+  note_changed(*found, *found + length);
   cursor = *found + length;
   return *found;
 }
@@ -149,6 +151,7 @@ Status SpaceAllocator::pin(uint64_t start, uint64_t length) {
   }
   insert_range(pinned_, start, end);
   pinned_bytes_ += length;
+  note_changed(start, end);
   return ok();
 }
 
@@ -157,6 +160,118 @@ void SpaceAllocator::unpin_all() {
   free_bytes_ += pinned_bytes_;
   pinned_.clear();
   pinned_bytes_ = 0;
+  changed_.clear();
+}
+
+Result<SpaceAllocator> SpaceAllocator::from_free_ranges(uint64_t device_size,
+                                                        const std::vector<ByteRange>& reserved,
+                                                        const std::vector<ByteRange>& free) {
+  SpaceAllocator all_free(device_size, reserved);
+  SpaceAllocator result = all_free;
+  result.free_.clear();
+  result.free_bytes_ = 0;
+  uint64_t previous_end = 0;
+  bool first = true;
+  for (const ByteRange& range : free) {
+    const uint64_t end = range.start + range.length;
+    if (range.length == 0 || end < range.start || (!first && range.start <= previous_end) ||
+        covering(all_free.free_, range.start, end) == all_free.free_.end()) {
+      return fail(EUCLEAN, "free space " + describe(range.start, range.length) +
+                               " is empty, out of order, touches the previous range, or lies "
+                               "outside the usable space");
+    }
+    result.free_[range.start] = end;
+    result.free_bytes_ += range.length;
+    previous_end = end;
+    first = false;
+  }
+  return result;
+}
+
+void SpaceAllocator::note_changed(uint64_t start, uint64_t end) {
+  auto it = changed_.upper_bound(start);
+  if (it != changed_.begin() && std::prev(it)->second >= start) {
+    --it;
+    start = it->first;
+  }
+  while (it != changed_.end() && it->first <= end) {
+    end = std::max(end, it->second);
+    it = changed_.erase(it);
+  }
+  changed_[start] = end;
+}
+
+std::map<uint64_t, uint64_t> SpaceAllocator::take_changed() { return std::exchange(changed_, {}); }
+
+void SpaceAllocator::mark_all_changed() { note_changed(0, device_size_); }
+
+std::vector<ByteRange> SpaceAllocator::unallocated_in(uint64_t start, uint64_t end) const {
+  // Walk the free and the pinned maps together in address order, joining
+  // ranges that touch.
+  std::vector<ByteRange> result;
+  auto add = [&](uint64_t from, uint64_t to) {
+    from = std::max(from, start);
+    to = std::min(to, end);
+    if (from >= to) return;
+    if (!result.empty() && result.back().end() == from) {
+      result.back().length += to - from;
+    } else {
+      result.push_back({from, to - from});
+    }
+  };
+  auto first_relevant = [&](const std::map<uint64_t, uint64_t>& ranges) {
+    auto it = ranges.upper_bound(start);
+    if (it != ranges.begin() && std::prev(it)->second > start) --it;
+    return it;
+  };
+  auto f = first_relevant(free_);
+  auto p = first_relevant(pinned_);
+  while (true) {
+    const bool f_ok = f != free_.end() && f->first < end;
+    const bool p_ok = p != pinned_.end() && p->first < end;
+    if (!f_ok && !p_ok) break;
+    if (f_ok && (!p_ok || f->first < p->first)) {
+      add(f->first, f->second);
+      ++f;
+    } else {
+      add(p->first, p->second);
+      ++p;
+    }
+  }
+  return result;
+}
+
+std::optional<ByteRange> SpaceAllocator::unallocated_around(uint64_t offset) const {
+  auto containing = [&](const std::map<uint64_t, uint64_t>& ranges)
+      -> std::optional<std::pair<uint64_t, uint64_t>> {
+    auto it = ranges.upper_bound(offset);
+    if (it == ranges.begin()) return std::nullopt;
+    --it;
+    if (it->second <= offset) return std::nullopt;
+    return *it;
+  };
+  auto here = containing(free_);
+  if (!here) here = containing(pinned_);
+  if (!here) return std::nullopt;
+  // Extend across free and pinned neighbours that touch, both ways; each
+  // map is coalesced, so neighbours alternate between the two.
+  uint64_t start = here->first;
+  uint64_t end = here->second;
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const auto* ranges : {&free_, &pinned_}) {
+      if (auto it = ranges->find(end); it != ranges->end()) {
+        end = it->second;
+        grew = true;
+      }
+      auto before = ranges->lower_bound(start);
+      if (before != ranges->begin() && std::prev(before)->second == start) {
+        start = std::prev(before)->first;
+        grew = true;
+      }
+    }
+  }
+  return ByteRange{start, end - start};
 }
 
 }  // namespace ecfs::store

@@ -10,12 +10,18 @@
 //
 // Allocation is next fit with one cursor per alignment class, so successive
 // tree nodes and successive data extents land next to each other. At mount
-// the map is rebuilt from the extent tree with mark_allocated().
+// the map is loaded from the free-space tree (from_free_ranges) or, on an
+// image without one, rebuilt from the extent tree with mark_allocated().
+//
+// The allocator also remembers which ranges changed between allocated and
+// unallocated (free or pinned) since take_changed() was last called: the
+// commit rewrites the free-space tree over exactly those ranges.
 // Not thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "base/error.h"
@@ -33,6 +39,13 @@ class SpaceAllocator {
  public:
   // Everything in [0, device_size) is free except the `reserved` ranges.
   SpaceAllocator(uint64_t device_size, const std::vector<ByteRange>& reserved);
+  // The map of a device where exactly `free` is free (loading a free-space
+  // tree). EUCLEAN if a range is empty, out of order, overlaps or touches
+  // the previous one (the tree stores maximal ranges), lies past the device
+  // or in a reserved area.
+  static Result<SpaceAllocator> from_free_ranges(uint64_t device_size,
+                                                 const std::vector<ByteRange>& reserved,
+                                                 const std::vector<ByteRange>& free);
 
   // An extent of `length` bytes whose start is a multiple of `alignment`
   // (a power of two). EINVAL for a zero length or bad alignment; ENOSPC when
@@ -47,8 +60,22 @@ class SpaceAllocator {
   // Frees an allocated range, reusable only after unpin_all(). EUCLEAN if any
   // part of it is free or pinned already (a double free).
   Status pin(uint64_t start, uint64_t length);
-  // Returns every pinned range to the free space (after a commit).
+  // Returns every pinned range to the free space (after a commit), and
+  // forgets the changed ranges (what was not taken by then has no
+  // free-space tree to go to).
   void unpin_all();
+
+  // The ranges (start -> end, coalesced) whose state changed between
+  // allocated and unallocated since the last call, which clears them.
+  std::map<uint64_t, uint64_t> take_changed();
+  // Counts the whole device as changed (a free-space tree being created).
+  void mark_all_changed();
+  // The unallocated (free or pinned) space inside [start, end), as maximal
+  // ranges: free and pinned neighbours merged, as a free-space tree records
+  // them (pinned space is free once the transaction commits).
+  std::vector<ByteRange> unallocated_in(uint64_t start, uint64_t end) const;
+  // The maximal unallocated range that contains byte `offset`, if any.
+  std::optional<ByteRange> unallocated_around(uint64_t offset) const;
 
   uint64_t device_size() const { return device_size_; }
   uint64_t free_bytes() const { return free_bytes_; }
@@ -75,6 +102,8 @@ class SpaceAllocator {
   static std::map<uint64_t, uint64_t>::const_iterator covering(
       const std::map<uint64_t, uint64_t>& ranges, uint64_t start, uint64_t end);
   static bool overlaps(const std::map<uint64_t, uint64_t>& ranges, uint64_t start, uint64_t end);
+  // Adds [start, end) to changed_, merging whatever it overlaps or touches.
+  void note_changed(uint64_t start, uint64_t end);
 
   uint64_t device_size_;
   std::vector<ByteRange> reserved_;
@@ -84,6 +113,7 @@ class SpaceAllocator {
   uint64_t free_bytes_ = 0;
   uint64_t pinned_bytes_ = 0;
   std::map<uint64_t, uint64_t> cursors_;  // alignment -> where the next search starts
+  std::map<uint64_t, uint64_t> changed_;  // see take_changed()
 };
 
 }  // namespace ecfs::store

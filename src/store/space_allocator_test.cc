@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -124,6 +126,76 @@ TEST(SpaceAllocatorTest, RandomAgainstModel) {
     uint64_t live_bytes = 0;
     for (auto [s, l] : live) live_bytes += l;
     ASSERT_EQ(alloc.allocated_bytes(), live_bytes);
+  }
+}
+
+TEST(SpaceAllocatorTest, RemembersTheRangesThatChangedUntilTaken) {
+  SpaceAllocator alloc(4 * kMiB, {{0, kMiB}});
+  const uint64_t a = *alloc.allocate(4096, 4096);
+  const uint64_t b = *alloc.allocate(4096, 4096);
+  ASSERT_EQ(b, a + 4096);
+  const uint64_t far = *alloc.allocate(8192, 65536);  // leaves a gap after b
+  ASSERT_GT(far, b + 4096);
+  ASSERT_TRUE(alloc.pin(a, 4096));
+  // a and b touch: one range; the pin of a is inside it.
+  const std::map<uint64_t, uint64_t> expected{{a, b + 4096}, {far, far + 8192}};
+  EXPECT_EQ(alloc.take_changed(), expected);
+  EXPECT_TRUE(alloc.take_changed().empty());
+  ASSERT_TRUE(alloc.pin(b, 4096));
+  alloc.unpin_all();  // a commit: nothing is left to take
+  EXPECT_TRUE(alloc.take_changed().empty());
+  alloc.mark_all_changed();
+  EXPECT_EQ(alloc.take_changed(), (std::map<uint64_t, uint64_t>{{0, 4 * kMiB}}));
+}
+
+TEST(SpaceAllocatorTest, UnallocatedSpaceJoinsFreeAndPinnedNeighbours) {
+  SpaceAllocator alloc(2 * kMiB, {{0, kMiB}});
+  std::vector<uint64_t> blocks;
+  for (int i = 0; i < 4; ++i) blocks.push_back(*alloc.allocate(4096, 4096));
+  ASSERT_EQ(blocks[0], kMiB);
+  const uint64_t tail = blocks[3] + 4096;  // free from here to the end
+  ASSERT_TRUE(alloc.pin(blocks[1], 4096));
+  EXPECT_EQ(alloc.unallocated_in(0, 2 * kMiB),
+            (std::vector<ByteRange>{{blocks[1], 4096}, {tail, 2 * kMiB - tail}}));
+  ASSERT_TRUE(alloc.pin(blocks[3], 4096));
+  // The pinned block and the free tail form one range.
+  EXPECT_EQ(alloc.unallocated_in(0, 2 * kMiB),
+            (std::vector<ByteRange>{{blocks[1], 4096}, {blocks[3], 2 * kMiB - blocks[3]}}));
+  EXPECT_EQ(alloc.unallocated_around(tail + 100), (ByteRange{blocks[3], 2 * kMiB - blocks[3]}));
+  EXPECT_EQ(alloc.unallocated_around(blocks[3]), (ByteRange{blocks[3], 2 * kMiB - blocks[3]}));
+  EXPECT_EQ(alloc.unallocated_around(blocks[2]), std::nullopt);
+  EXPECT_EQ(alloc.unallocated_around(0), std::nullopt);  // reserved
+  // Clipped to the range asked about.
+  EXPECT_EQ(alloc.unallocated_in(blocks[1] + 100, blocks[3] + 8192),
+            (std::vector<ByteRange>{{blocks[1] + 100, 4096 - 100}, {blocks[3], 8192}}));
+}
+
+TEST(SpaceAllocatorTest, LoadsAFreeListAndRejectsABadOne) {
+  const std::vector<ByteRange> reserved{{0, kMiB}};
+  auto loaded =
+      SpaceAllocator::from_free_ranges(4 * kMiB, reserved, {{kMiB, 8192}, {2 * kMiB, kMiB}});
+  ASSERT_TRUE(loaded) << loaded.error().to_string();
+  EXPECT_EQ(loaded->free_bytes(), 8192 + kMiB);
+  EXPECT_EQ(loaded->allocated_bytes(), 3 * kMiB - 8192 - kMiB);
+  EXPECT_EQ(*loaded->allocate(8192, 4096), kMiB);
+  EXPECT_EQ(*loaded->allocate(4096, 4096), 2 * kMiB);
+  EXPECT_TRUE(loaded->take_changed().size() == 2);
+  // Allocated space can be freed (it is what the list leaves out).
+  EXPECT_TRUE(loaded->pin(kMiB + 8192, 4096));
+
+  const std::vector<std::vector<ByteRange>> bad = {
+      {{0, 4096}},                          // reserved
+      {{kMiB, 0}},                          // empty
+      {{2 * kMiB, 4096}, {kMiB, 4096}},     // out of order
+      {{kMiB, 4096}, {kMiB + 4096, 4096}},  // touching: not maximal
+      {{kMiB, 8192}, {kMiB + 4096, 4096}},  // overlapping
+      {{4 * kMiB - 4096, 8192}},            // past the end
+      {{UINT64_MAX - 4095, 4096}},          // wraps
+  };
+  for (const auto& ranges : bad) {
+    auto result = SpaceAllocator::from_free_ranges(4 * kMiB, reserved, ranges);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().errno_value(), EUCLEAN);
   }
 }
 

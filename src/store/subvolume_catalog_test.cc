@@ -14,8 +14,8 @@ namespace ecfs::store {
 namespace {
 
 using testing::EngineFixture;
-using testing::TreeContents;
 using testing::problems_of;
+using testing::TreeContents;
 using testing::value_or_die;
 
 SubvolumeLink link_in(uint64_t parent, std::string_view name, uint64_t index = 2) {
@@ -121,7 +121,7 @@ TEST_F(SubvolumeCatalogTest, SnapshotSharesEverythingAndDivergesOnWrite) {
   }
   ECFS_ASSERT_OK(engine_->commit());
   const TreeContents before = committed(kFsTreeId);
-  const uint64_t used_before = engine_->allocator().allocated_bytes();
+  const uint64_t used_before = engine_->space_usage().allocated_bytes();
 
   ECFS_ASSERT_OK(engine_->begin());
   const uint64_t snap =
@@ -130,7 +130,7 @@ TEST_F(SubvolumeCatalogTest, SnapshotSharesEverythingAndDivergesOnWrite) {
   expect_all_clean();
   EXPECT_EQ(committed(snap), before);
   // O(1): a snapshot adds at most a few nodes (the root tree's changes).
-  EXPECT_LE(engine_->allocator().allocated_bytes(), used_before + 8 * engine_->node_size());
+  EXPECT_LE(engine_->space_usage().allocated_bytes(), used_before + 8 * engine_->node_size());
   const SubvolumeEntry entry = value_or_die(catalog().get(snap));
   EXPECT_TRUE(entry.info.read_only());
   EXPECT_EQ(entry.info.source_generation, engine_->committed_generation() - 1);
@@ -153,12 +153,12 @@ TEST_F(SubvolumeCatalogTest, DeleteThenDropFreesExactlyWhatOnlyItHeld) {
   const uint64_t sub = value_or_die(catalog().create(link_in(kFsTreeId, "sub")));
   for (uint64_t file = 300; file < 320; ++file) ECFS_ASSERT_OK(add_file(*engine_, sub, file, 3));
   ECFS_ASSERT_OK(engine_->commit());
-  const uint64_t used_with_sub = engine_->allocator().allocated_bytes();
+  const uint64_t used_with_sub = engine_->space_usage().allocated_bytes();
   ECFS_ASSERT_OK(engine_->begin());
   const uint64_t snap = value_or_die(catalog().snapshot(sub, link_in(kFsTreeId, "snap", 3), false));
   ECFS_ASSERT_OK(add_file(*engine_, snap, 500, 4));  // only the snapshot holds this one
   ECFS_ASSERT_OK(engine_->commit());
-  EXPECT_GT(engine_->allocator().allocated_bytes(), used_with_sub);
+  EXPECT_GT(engine_->space_usage().allocated_bytes(), used_with_sub);
 
   ECFS_ASSERT_OK(engine_->begin());
   EXPECT_EQ(catalog().unlink(kFsTreeId).error().errno_value(), EPERM);
@@ -170,7 +170,7 @@ TEST_F(SubvolumeCatalogTest, DeleteThenDropFreesExactlyWhatOnlyItHeld) {
   EXPECT_TRUE(value_or_die(catalog().get(snap)).deleted);
   EXPECT_FALSE(value_or_die(catalog().get(snap)).link);
 
-  const uint64_t used_before_drop = engine_->allocator().allocated_bytes();
+  const uint64_t used_before_drop = engine_->space_usage().allocated_bytes();
   ECFS_ASSERT_OK(engine_->begin());
   ECFS_ASSERT_OK(catalog().drop_dead(snap));
   EXPECT_EQ(catalog().drop_dead(sub).error().errno_value(), ENOENT) << "a live one";
@@ -181,8 +181,8 @@ TEST_F(SubvolumeCatalogTest, DeleteThenDropFreesExactlyWhatOnlyItHeld) {
   // The snapshot's own extent and nodes went (fsck finds no leak); the
   // shared files stay. The root and extent trees may keep a node or two
   // more than before the snapshot: a B-tree does not always shrink back.
-  EXPECT_LE(engine_->allocator().allocated_bytes(), used_before_drop - 64 * 1024);
-  EXPECT_LE(engine_->allocator().allocated_bytes(), used_with_sub + 4 * engine_->node_size());
+  EXPECT_LE(engine_->space_usage().allocated_bytes(), used_before_drop - 64 * 1024);
+  EXPECT_LE(engine_->space_usage().allocated_bytes(), used_with_sub + 4 * engine_->node_size());
   EXPECT_EQ(committed(sub).size(), 40u);
 }
 
@@ -215,8 +215,8 @@ TEST_F(SubvolumeCatalogTest, CheckFindsBrokenCatalogs) {
   ECFS_ASSERT_OK(engine_->begin());
   const uint64_t sub = value_or_die(catalog().create(link_in(kFsTreeId, "sub")));
   ECFS_ASSERT_OK(engine_->remove_catalog_item({sub, kRootBackrefKey, kFsTreeId}));
-  ECFS_ASSERT_OK(engine_->put_catalog_item({4000, kSubvolInfoKey, 0},
-                                           encode_subvolume_info(SubvolumeInfo{})));
+  ECFS_ASSERT_OK(
+      engine_->put_catalog_item({4000, kSubvolInfoKey, 0}, encode_subvolume_info(SubvolumeInfo{})));
   ECFS_ASSERT_OK(engine_->put_catalog_item({kDeadRootObjectid, kDeadRootKey, 4001}, {}));
   EXPECT_EQ(engine_->put_catalog_item({1, kRootItemKey, 0}, {}).error().errno_value(), EINVAL)
       << "the engine's own items are not the catalog's";
@@ -269,7 +269,7 @@ TEST(SubvolumeCatalogCrashTest, EveryCrashStateIsConsistentAndDropsResume) {
     ECFS_ASSERT_OK(engine->begin());
     ECFS_ASSERT_OK(catalog.drop_dead(snap));
     ECFS_ASSERT_OK(engine->commit());
-    final_allocated = engine->allocator().allocated_bytes();
+    final_allocated = engine->space_usage().allocated_bytes();
   }
   std::set<size_t> points{recorder.op_count()};
   for (size_t flush : recorder.flush_points()) {
@@ -303,7 +303,7 @@ TEST(SubvolumeCatalogCrashTest, EveryCrashStateIsConsistentAndDropsResume) {
       report = value_or_die((*engine)->check());
       ASSERT_TRUE(report.clean()) << what << " after resuming:\n" << problems_of(report);
       ASSERT_EQ(catalog_problems(**engine), "") << what;
-      EXPECT_EQ((*engine)->allocator().allocated_bytes(), final_allocated) << what;
+      EXPECT_EQ((*engine)->space_usage().allocated_bytes(), final_allocated) << what;
     }
   }
 }

@@ -29,7 +29,14 @@ inline constexpr uint64_t kIncompatLargeXattrValues = 1ull << 0;
 // snapshot.
 inline constexpr uint64_t kIncompatSubvolumes = 1ull << 1;
 inline constexpr uint64_t kIncompatKnown = kIncompatLargeXattrValues | kIncompatSubvolumes;
-inline constexpr uint64_t kCompatRoKnown = 0;
+// kCompatRoFreeSpaceTree: the free-space tree (tree 10) lists every
+// unallocated range, so a mount reads it instead of the whole extent tree. A
+// reader that does not know it could read the image but, writing, would
+// leave the tree stale: read-only for it (btrfs FREE_SPACE_TREE is compat_ro
+// for the same reason). Set by mkfs, and by the first commit of a
+// read-write mount of an image made without it.
+inline constexpr uint64_t kCompatRoFreeSpaceTree = 1ull << 0;
+inline constexpr uint64_t kCompatRoKnown = kCompatRoFreeSpaceTree;
 // The longest label; the on-disk field is NUL-terminated (docs/FORMAT.md).
 inline constexpr size_t kMaxLabelSize = 255;
 

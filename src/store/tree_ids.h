@@ -9,10 +9,11 @@
 namespace ecfs::store {
 
 // Tree ids (the `owner` of a tree's nodes and the objectid of its ROOT_ITEM).
-inline constexpr uint64_t kRootTreeId = 1;    // points at every other tree
-inline constexpr uint64_t kExtentTreeId = 2;  // reference counts of extents
-inline constexpr uint64_t kFsTreeId = 5;      // the top-level subvolume
-inline constexpr uint64_t kCsumTreeId = 7;    // data checksums
+inline constexpr uint64_t kRootTreeId = 1;        // points at every other tree
+inline constexpr uint64_t kExtentTreeId = 2;      // reference counts of extents
+inline constexpr uint64_t kFsTreeId = 5;          // the top-level subvolume
+inline constexpr uint64_t kCsumTreeId = 7;        // data checksums
+inline constexpr uint64_t kFreeSpaceTreeId = 10;  // unallocated space (compat_ro)
 // Subvolumes and snapshots get ids from here on (btrfs
 // BTRFS_FIRST_FREE_OBJECTID).
 inline constexpr uint64_t kFirstFreeTreeId = 256;
@@ -20,11 +21,11 @@ inline constexpr uint64_t kFirstFreeTreeId = 256;
 // True for trees that are never cloned: their nodes always have exactly one
 // reference, so copy-on-write never needs to look their counts up.
 inline constexpr bool is_unshared_tree(uint64_t tree_id) {
-  return tree_id == kRootTreeId || tree_id == kExtentTreeId;
+  return tree_id == kRootTreeId || tree_id == kExtentTreeId || tree_id == kFreeSpaceTreeId;
 }
 
 // Trees that describe the whole device rather than one subvolume: the root,
-// extent and checksum trees. They are never cloned or dropped (a clone of
+// extent, free-space and checksum trees. They are never cloned or dropped (a clone of
 // the checksum tree would claim the same sectors twice).
 inline constexpr bool is_device_tree(uint64_t tree_id) {
   return is_unshared_tree(tree_id) || tree_id == kCsumTreeId;
@@ -50,6 +51,10 @@ inline constexpr uint8_t kTreeBlockRefKey = 176;
 // In the extent tree: key (bytenr, EXTENT_DATA_REF, hash of the reference)
 // -> DataRefItem, one per distinct referrer of a data extent.
 inline constexpr uint8_t kExtentDataRefKey = 178;
+
+// In the free-space tree: key (start, FREE_SPACE_EXTENT, length), no data,
+// one per maximal unallocated range (btrfs BTRFS_FREE_SPACE_EXTENT_KEY).
+inline constexpr uint8_t kFreeSpaceExtentKey = 199;
 
 // The objectid of checksum items (btrfs BTRFS_EXTENT_CSUM_OBJECTID, -10).
 inline constexpr uint64_t kExtentCsumObjectid = static_cast<uint64_t>(-10);

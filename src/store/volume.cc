@@ -107,7 +107,7 @@ uint64_t Volume::buffered_bytes() const {
 uint64_t Volume::metadata_reserve() const { return kMetadataReserveNodes * engine_->node_size(); }
 
 uint64_t Volume::free_bytes_after_buffered() const {
-  const uint64_t free_bytes = engine_->allocator().free_bytes();
+  const uint64_t free_bytes = engine_->space_usage().free_bytes;
   const uint64_t buffered = buffered_bytes();
   return free_bytes > buffered ? free_bytes - buffered : 0;
 }
@@ -119,13 +119,13 @@ uint64_t Volume::available_bytes() const {
 
 Status Volume::check_space(uint64_t data_bytes) {
   auto needed = [&] { return metadata_reserve() + buffered_bytes() + data_bytes; };
-  const SpaceAllocator& space = engine_->allocator();
-  if (space.free_bytes() >= needed()) return ok();
+  if (engine_->space_usage().free_bytes >= needed()) return ok();
   // What the transaction frees (extents whose last reference it dropped,
   // nodes it copied) becomes free space only through its commit.
-  if ((changed_ || space.pinned_bytes() > 0) && engine_->in_transaction() && !failed_) {
+  if ((changed_ || engine_->space_usage().pinned_bytes > 0) && engine_->in_transaction() &&
+      !failed_) {
     ECFS_TRY(commit_locked(/*trim_caches=*/false));
-    if (space.free_bytes() >= needed()) return ok();
+    if (engine_->space_usage().free_bytes >= needed()) return ok();
   }
   return fail(ENOSPC, "no space left on the device");
 }

@@ -305,7 +305,8 @@ TEST_F(VolumeTest, ReadOnlyOpenNeverBeginsATransaction) {
 }
 
 SubvolumeLink link_named(std::string_view name, uint64_t index) {
-  return {.parent = kFsTreeId, .dirid = 256, .index = index, .name = Bytes(name.begin(), name.end())};
+  return {
+      .parent = kFsTreeId, .dirid = 256, .index = index, .name = Bytes(name.begin(), name.end())};
 }
 
 TEST_F(VolumeTest, DeletedSubvolumesAreDroppedInTheBackground) {

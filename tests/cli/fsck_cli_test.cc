@@ -182,6 +182,8 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
         {"format-v1-encrypted.img.gz", {"True 3 golden-encrypted", "1 [1, 2, 5, 7]"}},
         {"format-v1-large-xattrs.img.gz", {"True 3 golden-xattrs", "1 [1, 2, 5, 7]"}},
         {"format-v1-subvolumes.img.gz", {"True 9 golden-subvolumes", "1 [1, 2, 5, 7, 256, 258]"}},
+        {"format-v1-free-space-tree.img.gz",
+         {"True 6 ecfs golden image v1", "1 [1, 2, 5, 7, 10, 200, 202, 203]"}},
     };
     const auto filesystem_image = kFilesystemImages.find(entry.path().filename().string());
     const Expected expected =

@@ -97,7 +97,7 @@ TEST_F(StoreCliTest, FreshImageIsCleanAndInspectShowsGenerationOneAndTheInitialT
   EXPECT_EQ(fsck_json.exit_status, 0) << fsck_json.describe();
   EXPECT_EQ(query(fsck_json.out,
                   "d['clean'], d['problem_count'], d['trees'], d['superblock']['generation']"),
-            "True 0 4 1");
+            "True 0 5 1");
 
   const std::string json = inspect_json();
   EXPECT_EQ(query(json, "d['superblock']['generation']"), "1");
@@ -113,7 +113,8 @@ TEST_F(StoreCliTest, FreshImageIsCleanAndInspectShowsGenerationOneAndTheInitialT
             "[(c['offset'], c['valid'], c.get('generation')) for c in d['superblock_copies']]"),
       "[(65536, True, 1), (67108864, True, 1)]");
   EXPECT_EQ(query(json, "[(t['id'], t['name']) for t in d['trees']]"),
-            "[(1, 'ROOT_TREE'), (2, 'EXTENT_TREE'), (5, 'FS_TREE'), (7, 'CSUM_TREE')]");
+            "[(1, 'ROOT_TREE'), (2, 'EXTENT_TREE'), (5, 'FS_TREE'), (7, 'CSUM_TREE'), "
+            "(10, 'FREE_SPACE_TREE')]");
   // The root tree's ROOT_ITEMs, decoded, point where each tree's root is.
   EXPECT_EQ(query(json,
                   "all(i['root_item']['bytenr'] == t['root']['bytenr'] "
@@ -121,7 +122,7 @@ TEST_F(StoreCliTest, FreshImageIsCleanAndInspectShowsGenerationOneAndTheInitialT
                   "for t in d['trees'] if t['id'] == i['key']['objectid'])"),
             "True");
   EXPECT_EQ(query(json, "[i['key']['type_name'] for i in d['trees'][0]['nodes'][0]['items']]"),
-            "['ROOT_ITEM', 'ROOT_ITEM', 'ROOT_ITEM']");
+            "['ROOT_ITEM', 'ROOT_ITEM', 'ROOT_ITEM', 'ROOT_ITEM']");
   // The extent tree holds one METADATA_ITEM per tree node, each with one
   // reference and the right owner.
   EXPECT_EQ(
@@ -293,7 +294,7 @@ TEST_F(StoreCliTest, FsckUsesTheOtherSuperblockCopyAndReportsTheDamagedOne) {
   EXPECT_EQ(run.exit_status, 1) << run.describe();
   EXPECT_NE(run.out.find("using the copy at 67108864"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("ERROR: superblock copy at 64"), std::string::npos) << run.out;
-  EXPECT_NE(run.out.find("Trees:            4"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("Trees:            5"), std::string::npos) << run.out;
   EXPECT_NE(run.err.find("errors found"), std::string::npos) << run.err;
 
   const Outcome json = ecfs({"fsck", "--json", image_});
@@ -301,7 +302,7 @@ TEST_F(StoreCliTest, FsckUsesTheOtherSuperblockCopyAndReportsTheDamagedOne) {
   EXPECT_EQ(query(json.out,
                   "d['superblock']['copy_bytenr'], len(d['superblock_problems']), "
                   "d['problems'], d['trees']"),
-            "67108864 1 [] 4");
+            "67108864 1 [] 5");
   // inspect still dumps everything, marking the damaged copy.
   const std::string dump = inspect_json();
   EXPECT_EQ(query(dump, "[c['valid'] for c in d['superblock_copies']], d['superblock']['bytenr']"),
@@ -323,7 +324,7 @@ TEST_F(StoreCliTest, FsckOfAnImageWithEveryCopyDamagedFails) {
 TEST_F(StoreCliTest, FsckFindsAFlippedByteInEveryTreeNode) {
   make_image();
   const std::vector<uint64_t> nodes = node_bytenrs();
-  ASSERT_EQ(nodes.size(), 4u);
+  ASSERT_EQ(nodes.size(), 5u);
   for (uint64_t bytenr : nodes) {
     for (uint64_t offset : {0ull, 40ull, 56ull, 64ull, 84ull, 90ull, 100ull, 16383ull}) {
       SCOPED_TRACE("node " + std::to_string(bytenr) + " byte " + std::to_string(offset));
@@ -340,7 +341,7 @@ TEST_F(StoreCliTest, FsckFindsAFlippedByteInEveryTreeNode) {
       // inspect still dumps every tree it can reach: only the damaged
       // node's subtree is missing (all of them when it is the root tree's).
       EXPECT_EQ(query(inspect.out, "len(d['trees']), sum(len(t['nodes']) for t in d['trees'])"),
-                bytenr == nodes.front() ? "1 0" : "4 3");
+                bytenr == nodes.front() ? "1 0" : "5 4");
       flip_byte(image_, bytenr + offset, 0x10);  // repaired for the next round
       ASSERT_EQ(ecfs({"fsck", image_}).exit_status, 0);
     }
