@@ -305,15 +305,6 @@ Status Subvolume::check_permitted_context(InodeState& dir, InodeState& child) {
   return ok();
 }
 
-Result<bool> Subvolume::same_encryption(InodeState& a, InodeState& b) {
-  auto context_a = crypt_context(a);
-  if (!context_a) return std::unexpected(context_a.error());
-  auto context_b = crypt_context(b);
-  if (!context_b) return std::unexpected(context_b.error());
-  if (!*context_a || !*context_b) return !*context_a && !*context_b;
-  return fscrypt::policies_equal((*context_a)->policy, (*context_b)->policy);
-}
-
 std::vector<uint64_t> Subvolume::inodes_using_key(const fscrypt::KeySpecifier& key, bool evict) {
   std::vector<uint64_t> known;
   for (auto& [ino, state] : inodes_) {

@@ -840,14 +840,17 @@ Status FileData::remove_all(uint64_t ino) {
 
 // ---- copy_file_range ----
 
-Result<int64_t> FileData::copy_bytes(uint64_t src, uint64_t src_size, uint64_t src_offset,
+Result<int64_t> FileData::copy_bytes(FileData& source, uint64_t src, uint64_t src_offset,
                                      uint64_t dst, uint64_t dst_size, uint64_t dst_offset,
                                      uint64_t length) {
   auto tree_result = open_tree();
   if (!tree_result) return std::unexpected(tree_result.error());
   store::BTree& tree = **tree_result;
+  auto source_tree_result = source.open_tree();
+  if (!source_tree_result) return std::unexpected(source_tree_result.error());
+  store::BTree& source_tree = **source_tree_result;
   const uint64_t src_end = src_offset + length;
-  auto allocated = allocated_ranges(tree, src, src_offset, src_end);
+  auto allocated = source.allocated_ranges(source_tree, src, src_offset, src_end);
   if (!allocated) return std::unexpected(allocated.error());
   // Data is copied in steps through memory; holes of the source are punched
   // into the destination instead of being written as zeros.
@@ -860,7 +863,7 @@ Result<int64_t> FileData::copy_bytes(uint64_t src, uint64_t src_size, uint64_t s
     for (uint64_t pos = from; pos < to;) {
       const uint64_t step = std::min(kStep, to - pos);
       MutableByteSpan piece(chunk.data(), step);
-      ECFS_TRY(read_range(tree, src, pos, piece));
+      ECFS_TRY(source.read_range(source_tree, src, pos, piece));
       const uint64_t at = dst_offset + (pos - src_offset);
       auto written = write_buffered(tree, dst, dst_file_size, at, piece);
       if (!written) return std::unexpected(written.error());
@@ -886,29 +889,30 @@ Result<int64_t> FileData::copy_bytes(uint64_t src, uint64_t src_size, uint64_t s
     pos = data.end;
   }
   if (pos < src_end) ECFS_TRY(punch(pos, src_end));
-  (void)src_size;  // the caller clipped `length` to it
   return delta;
 }
 
-Result<int64_t> FileData::reflink(uint64_t src, uint64_t src_offset, uint64_t dst,
+Result<int64_t> FileData::reflink(FileData& source, uint64_t src, uint64_t src_offset, uint64_t dst,
                                   uint64_t dst_offset, uint64_t length) {
   // Buffered source data has no extent to share yet.
-  ECFS_TRY(flush(src));
+  ECFS_TRY(source.flush(src));
   auto tree_result = open_tree();
   if (!tree_result) return std::unexpected(tree_result.error());
   store::BTree& tree = **tree_result;
+  auto source_tree = source.open_tree();
+  if (!source_tree) return std::unexpected(source_tree.error());
   // Collected before the destination changes: with src == dst, one item may
   // span both ranges, and these copies of it stay valid.
-  auto sources = extents_in(tree, src, src_offset, src_offset + length);
+  auto sources = extents_in(**source_tree, src, src_offset, src_offset + length);
   if (!sources) return std::unexpected(sources.error());
   auto freed = free_range(tree, dst, dst_offset, dst_offset + length);
   if (!freed) return std::unexpected(freed.error());
   int64_t delta = *freed;
-  for (const PlacedExtent& source : *sources) {
-    const uint64_t piece_start = std::max(src_offset, source.offset);
-    const uint64_t piece_end = std::min(src_offset + length, source.end());
-    FileExtentItem shared = source.item;  // encryption and context included
-    shared.extent_offset += piece_start - source.offset;
+  for (const PlacedExtent& piece : *sources) {
+    const uint64_t piece_start = std::max(src_offset, piece.offset);
+    const uint64_t piece_end = std::min(src_offset + length, piece.end());
+    FileExtentItem shared = piece.item;  // encryption and context included
+    shared.extent_offset += piece_start - piece.offset;
     shared.length = piece_end - piece_start;
     ECFS_TRY(insert_extent(tree, dst, dst_offset + (piece_start - src_offset), shared));
     delta += static_cast<int64_t>(shared.length);
@@ -916,22 +920,24 @@ Result<int64_t> FileData::reflink(uint64_t src, uint64_t src_offset, uint64_t ds
   return delta;
 }
 
-Result<int64_t> FileData::copy_range(uint64_t src, uint64_t src_size, uint64_t src_offset,
-                                     uint64_t dst, uint64_t dst_size, uint64_t dst_offset,
-                                     uint64_t length, bool may_share) {
+Result<int64_t> FileData::copy_range_from(FileData& source, uint64_t src, uint64_t src_size,
+                                          uint64_t src_offset, uint64_t dst, uint64_t dst_size,
+                                          uint64_t dst_offset, uint64_t length, bool may_share) {
   ECFS_TRY(check_transaction());
-  ECFS_TRY(check_not_writing_out(src));
+  ECFS_TRY(source.check_not_writing_out(src));
   ECFS_TRY(check_not_writing_out(dst));
+  if (&source.engine_ != &engine_) return fail(EXDEV, "copy between two volumes");
+  const bool same_file = &source == this && src == dst;
   if (length == 0) return 0;
   ECFS_TRY(check_range_end(dst_offset, length));
   if (src_offset > kMaxFileSize || length > kMaxFileSize - src_offset) {
     return fail(EINVAL, "copy source range passes the maximum file size");
   }
-  if (src == dst && src_offset < dst_offset + length && dst_offset < src_offset + length) {
+  if (same_file && src_offset < dst_offset + length && dst_offset < src_offset + length) {
     return fail(EINVAL, "copy within one file between overlapping ranges");
   }
   if (!may_share || src_offset % kSector != dst_offset % kSector) {
-    return copy_bytes(src, src_size, src_offset, dst, dst_size, dst_offset, length);
+    return copy_bytes(source, src, src_offset, dst, dst_size, dst_offset, length);
   }
   // Aligned alike: the unaligned head and tail through the buffer, the
   // whole sectors between them shared.
@@ -943,20 +949,20 @@ Result<int64_t> FileData::copy_range(uint64_t src, uint64_t src_size, uint64_t s
   // are zeros, which is what the destination must read past its new end.
   // Not within one file: the head copied above may have landed in that
   // very sector, past src_size.
-  if (middle != rest && src != dst && src_offset + length == src_size &&
+  if (middle != rest && !same_file && src_offset + length == src_size &&
       dst_offset + length >= dst_size) {
     middle = align_up(rest);
   }
   int64_t delta = 0;
   uint64_t dst_file_size = dst_size;
   if (head != 0) {
-    auto copied = copy_bytes(src, src_size, src_offset, dst, dst_file_size, dst_offset, head);
+    auto copied = copy_bytes(source, src, src_offset, dst, dst_file_size, dst_offset, head);
     if (!copied) return std::unexpected(copied.error());
     delta += *copied;
     dst_file_size = std::max(dst_file_size, dst_offset + head);
   }
   if (middle != 0) {
-    auto shared = reflink(src, src_offset + head, dst, dst_offset + head, middle);
+    auto shared = reflink(source, src, src_offset + head, dst, dst_offset + head, middle);
     if (!shared) return std::unexpected(shared.error());
     delta += *shared;
     dst_file_size =
@@ -964,8 +970,8 @@ Result<int64_t> FileData::copy_range(uint64_t src, uint64_t src_size, uint64_t s
   }
   if (rest > middle) {
     const uint64_t done = head + middle;
-    auto copied = copy_bytes(src, src_size, src_offset + done, dst, dst_file_size,
-                             dst_offset + done, rest - middle);
+    auto copied = copy_bytes(source, src, src_offset + done, dst, dst_file_size, dst_offset + done,
+                             rest - middle);
     if (!copied) return std::unexpected(copied.error());
     delta += *copied;
   }

@@ -257,7 +257,18 @@ class FileData {
   // destination's own keys encrypt it).
   Result<int64_t> copy_range(uint64_t src, uint64_t src_size, uint64_t src_offset, uint64_t dst,
                              uint64_t dst_size, uint64_t dst_offset, uint64_t length,
-                             bool may_share = true);
+                             bool may_share = true) {
+    return copy_range_from(*this, src, src_size, src_offset, dst, dst_size, dst_offset, length,
+                           may_share);
+  }
+  // copy_range with `src` in `source`'s tree (another subvolume of the same
+  // volume, or this one): shared extents gain a back reference from this
+  // tree, bytes are read with `source`'s keys and written with this one's.
+  // `source` is only read (it may be a read-only snapshot) apart from
+  // flushing src's buffered data.
+  Result<int64_t> copy_range_from(FileData& source, uint64_t src, uint64_t src_size,
+                                  uint64_t src_offset, uint64_t dst, uint64_t dst_size,
+                                  uint64_t dst_offset, uint64_t length, bool may_share = true);
 
   // Drops every extent item and buffered sector of `ino` (inode deletion).
   Status remove_all(uint64_t ino);
@@ -383,10 +394,10 @@ class FileData {
                               uint64_t end);
 
   // copy_range pieces.
-  Result<int64_t> copy_bytes(uint64_t src, uint64_t src_size, uint64_t src_offset, uint64_t dst,
+  Result<int64_t> copy_bytes(FileData& source, uint64_t src, uint64_t src_offset, uint64_t dst,
                              uint64_t dst_size, uint64_t dst_offset, uint64_t length);
-  Result<int64_t> reflink(uint64_t src, uint64_t src_offset, uint64_t dst, uint64_t dst_offset,
-                          uint64_t length);
+  Result<int64_t> reflink(FileData& source, uint64_t src, uint64_t src_offset, uint64_t dst,
+                          uint64_t dst_offset, uint64_t length);
   // The allocated (item or buffered) parts of [start, end), merged.
   Result<std::vector<FileRange>> allocated_ranges(const store::BTree& tree, uint64_t ino,
                                                   uint64_t start, uint64_t end);

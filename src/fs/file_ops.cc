@@ -200,15 +200,17 @@ Result<uint64_t> Subvolume::lseek(uint64_t ino_node, uint64_t offset, int whence
   return data_->seek(ino, (*found)->item->size, offset, whence);
 }
 
-Result<uint64_t> Subvolume::copy_file_range(uint64_t ino_in_node, uint64_t offset_in,
-                                            uint64_t ino_out_node, uint64_t offset_out,
-                                            uint64_t length) {
-  const uint64_t ino_in = local(ino_in_node);
+Result<uint64_t> Subvolume::copy_file_range(Subvolume& source, uint64_t ino_in_node,
+                                            uint64_t offset_in, uint64_t ino_out_node,
+                                            uint64_t offset_out, uint64_t length) {
+  const uint64_t ino_in = source.local(ino_in_node);
   const uint64_t ino_out = local(ino_out_node);
+  // The volume's lock covers every subvolume, the source included.
   std::lock_guard lock(mutex_);
   await_writeout();  // it may remove or change file data
+  // Only the destination changes: the source may be a read-only snapshot.
   ECFS_TRY(check_writable());
-  auto in = inode(ino_in);
+  auto in = source.inode(ino_in);
   if (!in) return std::unexpected(in.error());
   ECFS_TRY(check_regular(*(*in)->item));
   const uint64_t in_size = (*in)->item->size;
@@ -218,7 +220,8 @@ Result<uint64_t> Subvolume::copy_file_range(uint64_t ino_in_node, uint64_t offse
   if (offset_in >= in_size || length == 0) return 0;
   length = std::min(length, in_size - offset_in);
   ECFS_TRY(check_end(offset_out, length));
-  if (ino_in == ino_out && offset_in < offset_out + length && offset_out < offset_in + length) {
+  if (&source == this && ino_in == ino_out && offset_in < offset_out + length &&
+      offset_out < offset_in + length) {
     return fail(EINVAL, "overlapping ranges in one file");
   }
   // Sharing needs no data space; only edges (or everything, when the two
@@ -226,19 +229,22 @@ Result<uint64_t> Subvolume::copy_file_range(uint64_t ino_in_node, uint64_t offse
   // Extents are shared only between files of the same encryption policy (a
   // shared extent keeps its context, which names the source's master key);
   // otherwise the data is copied and encrypted under the destination's.
-  auto same_policy = same_encryption(**in, **out);
-  if (!same_policy) return std::unexpected(same_policy.error());
-  for (InodeState* state : {*in, *out}) {
-    auto context = crypt_context(*state);
-    if (!context) return std::unexpected(context.error());
-    if (*context) ECFS_TRY(crypt_info(*state));
-  }
+  // Each inode's context and key come from its own subvolume.
+  auto context_in = source.crypt_context(**in);
+  if (!context_in) return std::unexpected(context_in.error());
+  auto context_out = crypt_context(**out);
+  if (!context_out) return std::unexpected(context_out.error());
+  if (*context_in) ECFS_TRY(source.crypt_info(**in));
+  if (*context_out) ECFS_TRY(crypt_info(**out));
+  const bool same_policy = (!*context_in && !*context_out) ||
+                           (*context_in && *context_out &&
+                            fscrypt::policies_equal((*context_in)->policy, (*context_out)->policy));
   const bool shareable =
-      *same_policy && offset_in % store::kSectorSize == offset_out % store::kSectorSize;
+      same_policy && offset_in % store::kSectorSize == offset_out % store::kSectorSize;
   ECFS_TRY(check_space(shareable ? std::min<uint64_t>(length, 2 * store::kSectorSize) : length));
   InodeState& dst = **out;
-  auto delta = data_->copy_range(ino_in, in_size, offset_in, ino_out, dst.item->size, offset_out,
-                                 length, *same_policy);
+  auto delta = data_->copy_range_from(*source.data_, ino_in, in_size, offset_in, ino_out,
+                                      dst.item->size, offset_out, length, same_policy);
   if (!delta) return abort_change(delta.error());
   add_nbytes(*dst.item, *delta);
   dst.item->size = std::max<uint64_t>(dst.item->size, offset_out + length);

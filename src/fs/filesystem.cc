@@ -318,11 +318,13 @@ Result<uint64_t> FileSystem::lseek(uint64_t ino, uint64_t offset, int whence) {
 
 Result<uint64_t> FileSystem::copy_file_range(uint64_t ino_in, uint64_t offset_in, uint64_t ino_out,
                                              uint64_t offset_out, uint64_t length) {
-  // Across subvolumes the kernel copies by itself on EXDEV (fs/fuse/file.c
-  // fuse_copy_file_range falls back to splice).
-  auto subvolume = same_subvolume(ino_in, ino_out);
-  if (!subvolume) return std::unexpected(subvolume.error());
-  return (*subvolume)->copy_file_range(ino_in, offset_in, ino_out, offset_out, length);
+  // Across subvolumes as within one: both trees are in this volume, so
+  // extents are shared (btrfs clones across subvolumes of one filesystem).
+  auto source = subvolume_for(ino_in);
+  if (!source) return std::unexpected(source.error());
+  auto destination = subvolume_for(ino_out);
+  if (!destination) return std::unexpected(destination.error());
+  return (*destination)->copy_file_range(**source, ino_in, offset_in, ino_out, offset_out, length);
 }
 
 Status FileSystem::fsync(uint64_t ino, bool datasync) {

@@ -193,8 +193,10 @@ class Subvolume final : public store::VolumeClient {
   Result<size_t> write(uint64_t ino, uint64_t offset, ByteSpan data);
   Status fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
   Result<uint64_t> lseek(uint64_t ino, uint64_t offset, int whence);
-  Result<uint64_t> copy_file_range(uint64_t ino_in, uint64_t offset_in, uint64_t ino_out,
-                                   uint64_t offset_out, uint64_t length);
+  // `ino_in` is in `source` (this subvolume or another of the volume): a
+  // reflink across subvolumes shares extents as within one.
+  Result<uint64_t> copy_file_range(Subvolume& source, uint64_t ino_in, uint64_t offset_in,
+                                   uint64_t ino_out, uint64_t offset_out, uint64_t length);
 
   Status fsync(uint64_t ino, bool datasync);
 
@@ -382,9 +384,6 @@ class Subvolume final : public store::VolumeClient {
   // EXDEV unless `child` may be linked into encrypted directory `dir`
   // (fscrypt_has_permitted_context).
   Status check_permitted_context(InodeState& dir, InodeState& child);
-  // Whether copy_file_range may share extents between the two files: the
-  // same encryption (none, or equal policies).
-  Result<bool> same_encryption(InodeState& a, InodeState& b);
   store::Volume& volume_;
   // The volume's transaction lock: guards everything below (store/volume.h).
   std::mutex& mutex_;

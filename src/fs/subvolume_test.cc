@@ -165,14 +165,61 @@ TEST_F(SubvolumeTest, RenameAndLinkAcrossSubvolumesGiveExdev) {
   must(fs_->create_subvolume(kRootDirIno, "sub", kRoot));
   const uint64_t sub = lookup(kRootDirIno, "sub");
   const uint64_t top_file = create(kRootDirIno, "top");
-  const uint64_t sub_file = create(sub, "inner");
+  create(sub, "inner");
   write(top_file, 0, std::string(8192, 't'));
   EXPECT_EQ(error_of(fs_->rename(kRootDirIno, "top", sub, "top", 0)), EXDEV);
   EXPECT_EQ(error_of(fs_->rename(sub, "inner", kRootDirIno, "inner", 0)), EXDEV);
   EXPECT_EQ(error_of(fs_->link(top_file, sub, "hard")), EXDEV);
-  EXPECT_EQ(error_of(fs_->copy_file_range(top_file, 0, sub_file, 0, 8192)), EXDEV)
-      << "the kernel copies by itself on EXDEV";
   expect_fsck_clean();
+}
+
+// copy_file_range across subvolumes shares extents as within one (btrfs
+// clones across the subvolumes of one filesystem): no data is copied, and
+// each side changes alone afterwards.
+TEST_F(SubvolumeTest, CopyFileRangeAcrossSubvolumesIsAReflink) {
+  must(fs_->create_subvolume(kRootDirIno, "sub", kRoot));
+  const uint64_t sub = lookup(kRootDirIno, "sub");
+  const uint64_t top_file = create(kRootDirIno, "top");
+  const uint64_t sub_file = create(sub, "inner");
+  std::string data;
+  for (int i = 0; i < (8 << 20) + 100; ++i) data.push_back(static_cast<char>('a' + i % 23));
+  write(top_file, 0, data);
+  ASSERT_OK(fs_->sync());
+  const uint64_t free_before = must(fs_->statfs()).free_blocks;
+  EXPECT_EQ(must(fs_->copy_file_range(top_file, 0, sub_file, 0, data.size())), data.size());
+  ASSERT_OK(fs_->sync());
+  // 8 MiB shared: what the copy took is metadata and at most a sector.
+  const uint64_t used = free_before - must(fs_->statfs()).free_blocks;
+  EXPECT_LT(used * store::kSectorSize, 256u << 10) << used << " sectors";
+  EXPECT_EQ(read_all(sub_file), data);
+  // Each side changes alone.
+  write(top_file, 4096, "TOP");
+  write(sub_file, 8192, "SUB");
+  std::string top_expected = data, sub_expected = data;
+  top_expected.replace(4096, 3, "TOP");
+  sub_expected.replace(8192, 3, "SUB");
+  EXPECT_EQ(read_all(top_file), top_expected);
+  EXPECT_EQ(read_all(sub_file), sub_expected);
+  expect_fsck_clean();
+
+  // From a read-only snapshot back into the live tree: the way to restore
+  // a file, with no data copied either.
+  must(fs_->snapshot(sub, kRootDirIno, "snap", true));
+  const uint64_t snap_file = lookup(lookup(kRootDirIno, "snap"), "inner");
+  const uint64_t restored = create(kRootDirIno, "restored");
+  EXPECT_EQ(must(fs_->copy_file_range(snap_file, 0, restored, 0, data.size())), data.size());
+  EXPECT_EQ(read_all(restored), sub_expected);
+  // Not into the read-only snapshot.
+  EXPECT_EQ(error_of(fs_->copy_file_range(top_file, 0, snap_file, 0, 4096)), EROFS);
+  // The source subvolume deleted: the copies keep the shared data.
+  const uint64_t top = kRootDirIno;
+  must(fs_->delete_subvolume(top, "snap"));
+  must(fs_->delete_subvolume(top, "sub"));
+  ASSERT_OK(fs_->wait_for_deletions());
+  EXPECT_EQ(read_all(restored), sub_expected);
+  EXPECT_EQ(read_all(top_file), top_expected);
+  expect_fsck_clean();
+  EXPECT_EQ(read_all(lookup(kRootDirIno, "restored")), sub_expected);
 }
 
 TEST_F(SubvolumeTest, ASubvolumeNameRenamesWithinItsParent) {
@@ -293,6 +340,36 @@ TEST_F(SubvolumeTest, SnapshotOfAnEncryptedTreeNeedsNoKey) {
   EXPECT_EQ(read_all(lookup(snap_dir, "plan.txt")), std::string(50000, 'p'));
   EXPECT_EQ(error_of(fs_->create_subvolume(dir, "inside", kRoot)), EXDEV)
       << "no subvolume inside an encrypted directory";
+  expect_fsck_clean();
+}
+
+// An encrypted file reflinked from a snapshot into the live tree keeps its
+// extents' contexts (the same policy on both sides): it reads back with the
+// key, and shows no plaintext without it.
+TEST_F(SubvolumeTest, EncryptedReflinkAcrossSubvolumesSharesCiphertext) {
+  const Bytes raw_key(64, 0x3c);
+  const fscrypt::Caller admin{0, true};
+  auto added = must(fs_->add_key(admin, fscrypt::KeySpecifier::from_identifier({}), raw_key));
+  fscrypt::KeyIdentifier identifier{};
+  std::copy(added.key.bytes().begin(), added.key.bytes().end(), identifier.begin());
+  const uint64_t dir = must(fs_->mkdir(kRootDirIno, "secret", 0700, kRoot)).ino;
+  ASSERT_OK(fs_->set_policy(dir, fscrypt::test_support::v2_policy(identifier), admin));
+  const std::string data(1 << 20, 'e');
+  write(create(dir, "doc"), 0, data);
+  must(fs_->snapshot(kRootDirIno, kRootDirIno, "snap", true));
+  const uint64_t snap_doc = lookup(lookup(lookup(kRootDirIno, "snap"), "secret"), "doc");
+  ASSERT_OK(fs_->sync());
+  const uint64_t free_before = must(fs_->statfs()).free_blocks;
+  const uint64_t copy = create(dir, "copy");
+  EXPECT_EQ(must(fs_->copy_file_range(snap_doc, 0, copy, 0, data.size())), data.size());
+  ASSERT_OK(fs_->sync());
+  EXPECT_LT((free_before - must(fs_->statfs()).free_blocks) * store::kSectorSize, 128u << 10);
+  EXPECT_EQ(read_all(copy), data);
+  // Into an unencrypted directory the bytes are copied (decrypted and
+  // written as plaintext), as within one subvolume.
+  const uint64_t plain = create(kRootDirIno, "plain");
+  EXPECT_EQ(must(fs_->copy_file_range(snap_doc, 0, plain, 0, data.size())), data.size());
+  EXPECT_EQ(read_all(plain), data);
   expect_fsck_clean();
 }
 

@@ -27,8 +27,7 @@ Key free_space_key(uint64_t start, uint64_t length) {
 
 std::string describe(const Key& key) {
   return "free-space item (" + std::to_string(key.objectid) + ", " +
-         std::to_string(static_cast<unsigned>(key.type)) + ", " + std::to_string(key.offset) +
-         ")";
+         std::to_string(static_cast<unsigned>(key.type)) + ", " + std::to_string(key.offset) + ")";
 }
 
 // The items of a free-space tree as ranges, in key order. EUCLEAN for an
@@ -99,20 +98,21 @@ Status Engine::update_free_space_tree(bool& changed) {
         to = run->end();
         grew = true;
       }
-      ECFS_TRY(tree.for_each(Key{from, 0, 0}, Key{to, 255, UINT64_MAX},
-                             [&](const Key& key, ByteSpan) {
-                               if (key.objectid + key.offset > to) {
-                                 to = key.objectid + key.offset;
-                                 grew = true;
-                               }
-                               return true;
-                             }));
+      ECFS_TRY(
+          tree.for_each(Key{from, 0, 0}, Key{to, 255, UINT64_MAX}, [&](const Key& key, ByteSpan) {
+            if (key.objectid + key.offset > to) {
+              to = key.objectid + key.offset;
+              grew = true;
+            }
+            return true;
+          }));
     }
     std::vector<Key> stale;
-    ECFS_TRY(tree.for_each(Key{from, 0, 0}, Key{to, 255, UINT64_MAX}, [&](const Key& key, ByteSpan) {
-      stale.push_back(key);
-      return true;
-    }));
+    ECFS_TRY(
+        tree.for_each(Key{from, 0, 0}, Key{to, 255, UINT64_MAX}, [&](const Key& key, ByteSpan) {
+          stale.push_back(key);
+          return true;
+        }));
     for (const Key& key : stale) ECFS_TRY(tree.remove(key));
     for (const ByteRange& range : allocator_.unallocated_in(from, to)) {
       ECFS_TRY(tree.insert(free_space_key(range.start, range.length), {}));

@@ -13,9 +13,9 @@
 namespace ecfs::store {
 namespace {
 
-using testing::space_map;
 using testing::EngineFixture;
 using testing::problems_of;
+using testing::space_map;
 using testing::value_bytes;
 using testing::value_or_die;
 
@@ -35,8 +35,8 @@ class FreeSpaceTreeTest : public EngineFixture {
       const uint64_t kept = value_or_die(engine_->allocate_data(8192));
       ECFS_ASSERT_OK(engine_->write_data(kept, Bytes(8192, 1)));
       ECFS_ASSERT_OK(tree->put(Key{1000000 + next, kExtentDataKey, 0}, extent_item(kept, 8192)));
-      ECFS_ASSERT_OK(engine_->add_data_ref(
-          kept, 8192, DataRef{kFsTreeId, 1000000 + next, 0, 0, 8192}));
+      ECFS_ASSERT_OK(
+          engine_->add_data_ref(kept, 8192, DataRef{kFsTreeId, 1000000 + next, 0, 0, 8192}));
       (void)value_or_die(engine_->allocate_data(4096 * (1 + random() % 4)));
       // Remove a few old items so nodes are freed as well.
       for (int i = 0; i < 40 && next > 1000; ++i) {
@@ -79,10 +79,11 @@ class FreeSpaceTreeTest : public EngineFixture {
 
   uint64_t extent_tree_leaves() {
     uint64_t leaves = 0;
-    EXPECT_TRUE(value_or_die(engine_->committed_tree(kExtentTreeId)).for_each_node([&](const Node& node) {
-      if (node.is_leaf()) ++leaves;
-      return true;
-    }));
+    EXPECT_TRUE(
+        value_or_die(engine_->committed_tree(kExtentTreeId)).for_each_node([&](const Node& node) {
+          if (node.is_leaf()) ++leaves;
+          return true;
+        }));
     return leaves;
   }
 
@@ -187,7 +188,8 @@ TEST_F(FreeSpaceTreeTest, AnAbortedCommitLeavesNoTraceOfTheTree) {
   ECFS_ASSERT_OK(value_or_die(engine_->open_tree(kFsTreeId))->put(Key{1, 1, 1}, value_bytes(1, 9)));
   engine_->abort();
   EXPECT_EQ(engine_->superblock().compat_ro_flags, 0u);
-  EXPECT_EQ(value_or_die(engine_->list_trees()), (std::vector<uint64_t>{kExtentTreeId, kFsTreeId, kCsumTreeId}));
+  EXPECT_EQ(value_or_die(engine_->list_trees()),
+            (std::vector<uint64_t>{kExtentTreeId, kFsTreeId, kCsumTreeId}));
   expect_clean();
 }
 
@@ -219,8 +221,9 @@ TEST_F(FreeSpaceTreeTest, ARangeThatDisagreesWithTheExtentTreeIsReported) {
   // Claim as free a sector of a data extent the extent tree says is in use
   // (one this transaction leaves alone, so the commit does not rewrite it).
   const uint64_t used =
-      value_or_die(decode_file_extent_ref(*value_or_die(value_or_die(engine_->committed_tree(kFsTreeId))
-                                                          .find(Key{1000400, kExtentDataKey, 0}))))
+      value_or_die(
+          decode_file_extent_ref(*value_or_die(value_or_die(engine_->committed_tree(kFsTreeId))
+                                                   .find(Key{1000400, kExtentDataKey, 0}))))
           .disk_bytenr;
   ECFS_ASSERT_OK(engine_->begin());
   ECFS_ASSERT_OK(value_or_die(engine_->open_tree(kFreeSpaceTreeId))

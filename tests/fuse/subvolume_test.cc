@@ -1,7 +1,8 @@
 // Subvolumes and snapshots through a real mount, driven as a user drives
 // them: `ecfs subvolume create|snapshot|list|show|delete|sync`, rmdir, du
 // and tar over a tree and its snapshot (st_ino unique across the mount),
-// read-only snapshots, EXDEV across subvolumes, snapshots of encrypted trees
+// read-only snapshots, EXDEV across subvolumes, copy_file_range across
+// them as a reflink, snapshots of encrypted trees
 // without their key, df after a deletion, and -o subvol=.
 #include <dirent.h>
 #include <fcntl.h>
@@ -153,6 +154,36 @@ TEST_F(SubvolumeTest, LinksAndRenamesAcrossSubvolumesGiveExdevAndCopiesWork) {
   EXPECT_EQ(read_file(path("moved")), pattern(300000, 7));
   shell("cp --reflink=auto " + path("moved") + " " + path("a/copy"));
   EXPECT_EQ(read_file(path("a/copy")), pattern(300000, 7));
+}
+
+// copy_file_range(2) from a read-only snapshot into the live tree shares
+// the data (df barely moves) instead of copying it.
+TEST_F(SubvolumeTest, CopyFileRangeFromASnapshotSharesTheData) {
+  ok({"create", path("vol")});
+  const std::string data = pattern(16 << 20, 9);
+  ASSERT_TRUE(write_file(path("vol/big"), data));
+  ok({"snapshot", "-r", path("vol"), path("snap")});
+  ASSERT_TRUE(write_file(path("vol/big"), pattern(16 << 20, 10), O_TRUNC));
+  ASSERT_EQ(ecfs({"sync", mountpoint_}).exit_status, 0);
+  const struct statvfs before = fs_stats();
+  const int in = open(path("snap/big").c_str(), O_RDONLY);
+  const int out = open(path("restored").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(in, 0);
+  ASSERT_GE(out, 0);
+  size_t copied = 0;
+  while (copied < data.size()) {
+    const ssize_t n = copy_file_range(in, nullptr, out, nullptr, data.size() - copied, 0);
+    ASSERT_GT(n, 0) << std::strerror(errno);
+    copied += static_cast<size_t>(n);
+  }
+  close(in);
+  close(out);
+  ASSERT_EQ(ecfs({"sync", mountpoint_}).exit_status, 0);
+  const struct statvfs after = fs_stats();
+  const uint64_t used = (before.f_bfree - after.f_bfree) * after.f_frsize;
+  EXPECT_LT(used, 2ull << 20) << "16 MiB shared, not copied";
+  EXPECT_EQ(read_file(path("restored")), data);
+  EXPECT_EQ(read_file(path("vol/big")), pattern(16 << 20, 10));
 }
 
 TEST_F(SubvolumeTest, DeletingASnapshotGivesItsSpaceBack) {
