@@ -12,8 +12,6 @@
 #include "fs/file_data.h"
 #include "fs/filesystem.h"
 #include "fs/fs_internal.h"
-#include "fscrypt/contents.h"
-#include "fscrypt/extent.h"
 #include "fscrypt/fname.h"
 #include "fscrypt/nokey_name.h"
 #include "fscrypt/symlink.h"
@@ -38,86 +36,23 @@ fscrypt::FileKind file_kind(uint32_t mode) {
 // encrypted name).
 bool encryptable(uint32_t mode) { return S_ISREG(mode) || S_ISDIR(mode) || S_ISLNK(mode); }
 
-// A per-extent key as the inline-encryption layer takes it: fscrypt's
-// contents encryption with the extent's key, IVs from data unit numbers
-// counted from the start of the extent.
-class ExtentCrypter final : public block::DataUnitCrypter {
- public:
-  ExtentCrypter(fscrypt::ExtentInfoPtr info, uint32_t data_unit_size)
-      : info_(std::move(info)), data_unit_size_(data_unit_size) {}
-  uint32_t data_unit_size() const override { return data_unit_size_; }
-  Status encrypt(uint64_t first_dun, ByteSpan in, MutableByteSpan out) const override {
-    return fscrypt::encrypt_data_units(info_->cipher(), info_->iv_params(), data_unit_size_,
-                                       first_dun, in, out);
-  }
-  Status decrypt(uint64_t first_dun, ByteSpan in, MutableByteSpan out) const override {
-    return fscrypt::decrypt_data_units(info_->cipher(), info_->iv_params(), data_unit_size_,
-                                       first_dun, in, out);
-  }
-
- private:
-  fscrypt::ExtentInfoPtr info_;  // keeps the key (and its master key's claim) alive
-  uint32_t data_unit_size_;
-};
-
-uint32_t data_unit_size_of(const fscrypt::Policy& policy) {
-  return uint32_t{1} << fscrypt::effective_log2_data_unit_size(policy, store::kSectorSize);
-}
-
 }  // namespace
 
-// FileData's view of the keys. Called by FileData, so under the
-// volume's lock.
+// FileData's view of the keys: one InodeKeys per inode and operation.
+// Called by FileData, so under the volume's lock.
 class Subvolume::DataKeys final : public ExtentKeys {
  public:
   explicit DataKeys(Subvolume& fs) : fs_(fs) {}
 
-  Result<std::optional<NewExtentKey>> new_extent_key(uint64_t ino) override {
+  Result<std::shared_ptr<const InodeKeys>> inode_keys(uint64_t ino) override {
     auto state = fs_.inode(ino);
     if (!state) return std::unexpected(state.error());
     auto context = fs_.crypt_context(**state);
     if (!context) return std::unexpected(context.error());
-    if (!*context) return std::nullopt;
+    if (!*context) return nullptr;
     auto info = fs_.crypt_info(**state);
     if (!info) return std::unexpected(info.error());
-    auto extent = fs_.keyring_.new_extent_info(**info);
-    if (!extent) return std::unexpected(extent.error());
-    const auto context_bytes = fscrypt::serialize_extent_context((*extent)->context());
-    NewExtentKey key;
-    key.context.assign(context_bytes.begin(), context_bytes.end());
-    key.crypter =
-        std::make_shared<ExtentCrypter>(std::move(*extent), data_unit_size_of((*info)->policy()));
-    return key;
-  }
-
-  Result<std::shared_ptr<const block::DataUnitCrypter>> extent_crypter(uint64_t ino,
-                                                                       ByteSpan context) override {
-    auto state = fs_.inode(ino);
-    if (!state) return std::unexpected(state.error());
-    auto inode_context = fs_.crypt_context(**state);
-    if (!inode_context) return std::unexpected(inode_context.error());
-    if (!*inode_context) {
-      return fail(EUCLEAN, "inode " + std::to_string(ino) +
-                               " has an encrypted extent but no encryption context");
-    }
-    auto info = fs_.crypt_info(**state);
-    if (!info) return std::unexpected(info.error());
-    auto parsed = fscrypt::parse_extent_context(context);
-    if (!parsed) {
-      return fail(EUCLEAN, "inode " + std::to_string(ino) +
-                               ": damaged extent context: " + parsed.error().message());
-    }
-    auto extent = fs_.keyring_.load_extent_info(*parsed, **info);
-    if (!extent) {
-      if (extent.error().errno_value() == EINVAL) {
-        return fail(EUCLEAN, "inode " + std::to_string(ino) +
-                                 ": extent context does not match the inode's policy: " +
-                                 extent.error().message());
-      }
-      return std::unexpected(extent.error());
-    }
-    return std::make_shared<ExtentCrypter>(std::move(*extent),
-                                           data_unit_size_of((*info)->policy()));
+    return std::make_shared<const InodeKeys>(fs_.keyring_, std::move(*info), ino);
   }
 
  private:

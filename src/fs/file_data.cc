@@ -120,11 +120,13 @@ bool FileData::has_dirty(uint64_t ino) const { return find_buffer(ino) != nullpt
 // a fresh extent key and context here (the btrfs series'
 // fscrypt_prepare_new_extent), so no (key, data unit number) pair is ever
 // used for two different plaintexts: an overwrite is always a new extent.
-Result<FileData::PreparedExtent> FileData::prepare_extent(uint64_t ino, FileExtentType type,
+Result<FileData::PreparedExtent> FileData::prepare_extent(OperationKeys& keys, FileExtentType type,
                                                           uint64_t length) {
   std::optional<NewExtentKey> key;
-  if (options_.keys) {
-    auto new_key = options_.keys->new_extent_key(ino);
+  auto inode_keys = keys.get();
+  if (!inode_keys) return std::unexpected(inode_keys.error());
+  if (*inode_keys) {
+    auto new_key = (*inode_keys)->new_extent_key();
     if (!new_key) return std::unexpected(new_key.error());
     key = std::move(*new_key);
   }
@@ -148,9 +150,9 @@ Result<FileData::PreparedExtent> FileData::prepare_extent(uint64_t ino, FileExte
   return out;
 }
 
-Result<FileExtentItem> FileData::create_extent(uint64_t ino, FileExtentType type, uint64_t length,
-                                               ByteSpan data) {
-  auto prepared = prepare_extent(ino, type, length);
+Result<FileExtentItem> FileData::create_extent(OperationKeys& keys, FileExtentType type,
+                                               uint64_t length, ByteSpan data) {
+  auto prepared = prepare_extent(keys, type, length);
   if (!prepared) return std::unexpected(prepared.error());
   if (type == FileExtentType::kRegular) {
     // Data units are numbered from the start of the extent.
@@ -264,14 +266,15 @@ Result<std::vector<PlacedExtent>> FileData::allocate_prealloc(uint64_t ino,
     return fail(ENOSPC, "no room to preallocate " + std::to_string(needed) + " bytes");
   }
   std::vector<PlacedExtent> out;
+  OperationKeys keys(options_.keys, ino);
   for (const FileRange& hole : holes) {
     for (uint64_t pos = hole.start; pos < hole.end;) {
       uint64_t want = std::min(options_.max_extent_size, hole.end - pos);
-      auto item = create_extent(ino, FileExtentType::kPrealloc, want, {});
+      auto item = create_extent(keys, FileExtentType::kPrealloc, want, {});
       // Free space may be fragmented: smaller extents, down to one sector.
       while (!item && item.error().errno_value() == ENOSPC && want > kSector) {
         want = std::max(kSector, align_down(want / 2));
-        item = create_extent(ino, FileExtentType::kPrealloc, want, {});
+        item = create_extent(keys, FileExtentType::kPrealloc, want, {});
       }
       if (!item) return std::unexpected(item.error());
       out.push_back({pos, std::move(*item)});
@@ -302,15 +305,19 @@ Result<size_t> PlannedRead::finish() const {
   return length_;
 }
 
-Status FileData::plan_disk(uint64_t ino, uint64_t file_offset, const FileExtentItem& item,
+Status FileData::plan_disk(OperationKeys& keys, uint64_t file_offset, const FileExtentItem& item,
                            uint64_t pos, MutableByteSpan out, PlannedRead& plan) {
   const uint64_t first = align_down(pos);
   const uint64_t stop = align_up(pos + out.size());
   std::shared_ptr<const block::DataUnitCrypter> crypter;
   uint64_t first_dun = 0;
   if (item.encryption == ExtentEncryption::kFscrypt) {
-    if (!options_.keys) return fail(ENOKEY, "the extent is encrypted and no key is available");
-    auto found = options_.keys->extent_crypter(ino, item.context);
+    auto inode_keys = keys.get();
+    if (!inode_keys) return std::unexpected(inode_keys.error());
+    if (!*inode_keys) {
+      return fail(ENOKEY, "the extent is encrypted and no key is available for its inode");
+    }
+    auto found = (*inode_keys)->extent_crypter(item.context);
     if (!found) return std::unexpected(found.error());
     crypter = std::move(*found);
     // Data unit numbers count from the start of the original extent; the
@@ -324,11 +331,11 @@ Status FileData::plan_disk(uint64_t ino, uint64_t file_offset, const FileExtentI
   return ok();
 }
 
-Status FileData::read_disk(uint64_t ino, uint64_t file_offset, const FileExtentItem& item,
-                           uint64_t pos, MutableByteSpan out) {
+Status FileData::read_disk(OperationKeys& keys, uint64_t ino, uint64_t file_offset,
+                           const FileExtentItem& item, uint64_t pos, MutableByteSpan out) {
   PlannedRead plan;
   plan.ino_ = ino;
-  if (Status planned = plan_disk(ino, file_offset, item, pos, out, plan); !planned) {
+  if (Status planned = plan_disk(keys, file_offset, item, pos, out, plan); !planned) {
     return in_file(ino, file_offset, planned.error());
   }
   auto read = plan.finish();
@@ -336,8 +343,8 @@ Status FileData::read_disk(uint64_t ino, uint64_t file_offset, const FileExtentI
   return ok();
 }
 
-Status FileData::plan_extents(const store::BTree& tree, uint64_t ino, uint64_t start,
-                              MutableByteSpan out, PlannedRead& plan) {
+Status FileData::plan_extents(OperationKeys& keys, const store::BTree& tree, uint64_t ino,
+                              uint64_t start, MutableByteSpan out, PlannedRead& plan) {
   const uint64_t end = start + out.size();
   auto extents = extents_in(tree, ino, start, end);
   if (!extents) return std::unexpected(extents.error());
@@ -352,7 +359,7 @@ Status FileData::plan_extents(const store::BTree& tree, uint64_t ino, uint64_t s
     } else {
       const uint64_t disk =
           extent.item.disk_bytenr + extent.item.extent_offset + (piece_start - extent.offset);
-      if (Status planned = plan_disk(ino, piece_start, extent.item, disk, piece, plan); !planned) {
+      if (Status planned = plan_disk(keys, piece_start, extent.item, disk, piece, plan); !planned) {
         return in_file(ino, piece_start, planned.error());
       }
     }
@@ -362,15 +369,16 @@ Status FileData::plan_extents(const store::BTree& tree, uint64_t ino, uint64_t s
   return ok();
 }
 
-Status FileData::plan_range(const store::BTree& tree, uint64_t ino, uint64_t offset,
-                            MutableByteSpan out, PlannedRead& plan) {
+Status FileData::plan_range(OperationKeys& keys, const store::BTree& tree, uint64_t ino,
+                            uint64_t offset, MutableByteSpan out, PlannedRead& plan) {
   const uint64_t end = offset + out.size();
   uint64_t pos = offset;
   if (const DirtyBuffer* buffer = find_buffer(ino)) {
     for (auto it = buffer->first_ending_after(pos); it != buffer->runs().end() && it->first < end;
          ++it) {
       if (it->first > pos) {
-        ECFS_TRY(plan_extents(tree, ino, pos, out.subspan(pos - offset, it->first - pos), plan));
+        ECFS_TRY(
+            plan_extents(keys, tree, ino, pos, out.subspan(pos - offset, it->first - pos), plan));
         pos = it->first;
       }
       const uint64_t piece_end = std::min(end, it->first + it->second.size());
@@ -379,7 +387,8 @@ Status FileData::plan_range(const store::BTree& tree, uint64_t ino, uint64_t off
       pos = piece_end;
     }
   }
-  if (pos < end) ECFS_TRY(plan_extents(tree, ino, pos, out.subspan(pos - offset, end - pos), plan));
+  if (pos < end)
+    ECFS_TRY(plan_extents(keys, tree, ino, pos, out.subspan(pos - offset, end - pos), plan));
   return ok();
 }
 
@@ -387,7 +396,8 @@ Status FileData::read_range(const store::BTree& tree, uint64_t ino, uint64_t off
                             MutableByteSpan out) {
   PlannedRead plan;
   plan.ino_ = ino;
-  ECFS_TRY(plan_range(tree, ino, offset, out, plan));
+  OperationKeys keys(options_.keys, ino);
+  ECFS_TRY(plan_range(keys, tree, ino, offset, out, plan));
   auto read = plan.finish();
   if (!read) return std::unexpected(read.error());
   return ok();
@@ -402,7 +412,8 @@ Result<PlannedRead> FileData::plan_read(uint64_t ino, uint64_t file_size, uint64
   plan.ino_ = ino;
   if (offset >= file_size || out.empty()) return plan;
   const uint64_t length = std::min<uint64_t>(out.size(), file_size - offset);
-  ECFS_TRY(plan_range(**tree, ino, offset, out.first(length), plan));
+  OperationKeys keys(options_.keys, ino);
+  ECFS_TRY(plan_range(keys, **tree, ino, offset, out.first(length), plan));
   plan.length_ = length;
   return plan;
 }
@@ -440,6 +451,7 @@ Result<int64_t> FileData::write_buffered(store::BTree& tree, uint64_t ino, uint6
       delta += static_cast<int64_t>(gap.length() -
                                     total_length(ranges_of(*extents, gap.start, gap.end)));
     }
+    OperationKeys keys(options_.keys, ino);
     auto read_old = [&](uint64_t sector, uint8_t* out) -> Status {
       std::memset(out, 0, kSector);
       if (sector >= file_size) return ok();
@@ -448,7 +460,8 @@ Result<int64_t> FileData::write_buffered(store::BTree& tree, uint64_t ino, uint6
           if (extent.item.type == FileExtentType::kRegular) {
             const uint64_t disk =
                 extent.item.disk_bytenr + extent.item.extent_offset + (sector - extent.offset);
-            ECFS_TRY(read_disk(ino, sector, extent.item, disk, MutableByteSpan(out, kSector)));
+            ECFS_TRY(
+                read_disk(keys, ino, sector, extent.item, disk, MutableByteSpan(out, kSector)));
           }
           break;
         }
@@ -704,6 +717,7 @@ bool FileData::writing_out(uint64_t ino, uint64_t start, uint64_t end) const {
 
 Status FileData::freeze_into(Writeout& out, std::optional<uint64_t> only_ino, uint64_t max_bytes) {
   auto freeze_buffer = [&](uint64_t ino, DirtyBuffer& buffer) -> Status {
+    OperationKeys keys(options_.keys, ino);  // asked once, for the inode's first extent
     const auto& runs = buffer.runs();
     for (auto first = runs.begin(); first != runs.end() && out.bytes_ < max_bytes;) {
       if (first->second.frozen()) {  // in another writeout
@@ -723,10 +737,10 @@ Status FileData::freeze_into(Writeout& out, std::optional<uint64_t> only_ino, ui
       // fragmented (down to one sector each).
       for (uint64_t done = 0; done < length;) {
         uint64_t want = length - done;
-        auto extent = prepare_extent(ino, FileExtentType::kRegular, want);
+        auto extent = prepare_extent(keys, FileExtentType::kRegular, want);
         while (!extent && extent.error().errno_value() == ENOSPC && want > kSector) {
           want = std::max(kSector, align_down(want / 2));
-          extent = prepare_extent(ino, FileExtentType::kRegular, want);
+          extent = prepare_extent(keys, FileExtentType::kRegular, want);
         }
         if (!extent) return std::unexpected(extent.error());
         const uint64_t extent_start = start + done;

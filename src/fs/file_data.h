@@ -323,7 +323,7 @@ class FileData {
   // The one place where new data extents and their items are made: allocates
   // `length` bytes and, for a regular extent, writes `data` (length bytes)
   // into it. The item is not inserted (insert_extent does that).
-  Result<FileExtentItem> create_extent(uint64_t ino, FileExtentType type, uint64_t length,
+  Result<FileExtentItem> create_extent(OperationKeys& keys, FileExtentType type, uint64_t length,
                                        ByteSpan data);
   // Tree items and their data references, kept in step (one reference per
   // EXTENT_DATA item, matching it exactly).
@@ -355,22 +355,23 @@ class FileData {
                                    uint64_t start, uint64_t end);
   // Plans the read of file range [offset, offset + out.size()): the buffer
   // over the items.
-  Status plan_range(const store::BTree& tree, uint64_t ino, uint64_t offset, MutableByteSpan out,
-                    PlannedRead& plan);
+  // `keys` are the inode's for this operation (extent_keys.h).
+  Status plan_range(OperationKeys& keys, const store::BTree& tree, uint64_t ino, uint64_t offset,
+                    MutableByteSpan out, PlannedRead& plan);
   // Plans the read of file range [start, start + out.size()) from the items
   // alone.
-  Status plan_extents(const store::BTree& tree, uint64_t ino, uint64_t start, MutableByteSpan out,
-                      PlannedRead& plan);
+  Status plan_extents(OperationKeys& keys, const store::BTree& tree, uint64_t ino, uint64_t start,
+                      MutableByteSpan out, PlannedRead& plan);
   // Plans the read of `out.size()` bytes of `item`'s data extent (file
   // offset `file_offset` of inode `ino`), from device byte `pos` (any
   // alignment), as one engine read (decrypted with the extent's key when
   // the item is encrypted).
-  Status plan_disk(uint64_t ino, uint64_t file_offset, const FileExtentItem& item, uint64_t pos,
-                   MutableByteSpan out, PlannedRead& plan);
+  Status plan_disk(OperationKeys& keys, uint64_t file_offset, const FileExtentItem& item,
+                   uint64_t pos, MutableByteSpan out, PlannedRead& plan);
   // The same, planned and finished at once.
   Status read_range(const store::BTree& tree, uint64_t ino, uint64_t offset, MutableByteSpan out);
-  Status read_disk(uint64_t ino, uint64_t file_offset, const FileExtentItem& item, uint64_t pos,
-                   MutableByteSpan out);
+  Status read_disk(OperationKeys& keys, uint64_t ino, uint64_t file_offset,
+                   const FileExtentItem& item, uint64_t pos, MutableByteSpan out);
   // Freezes the runs of `ino` (or of every inode) into `out`, allocating
   // their extents (cancelled on failure).
   Status freeze_into(Writeout& out, std::optional<uint64_t> only_ino, uint64_t max_bytes);
@@ -384,7 +385,7 @@ class FileData {
     FileExtentItem item;
     std::shared_ptr<const block::DataUnitCrypter> crypter;  // null for plaintext
   };
-  Result<PreparedExtent> prepare_extent(uint64_t ino, FileExtentType type, uint64_t length);
+  Result<PreparedExtent> prepare_extent(OperationKeys& keys, FileExtentType type, uint64_t length);
   // EBUSY when a writeout holds data of `ino`: the callers of truncate,
   // punch, copy and removal wait for it first (FileSystem).
   Status check_not_writing_out(uint64_t ino) const;
