@@ -643,6 +643,71 @@ Status Engine::drop_tree(uint64_t id) {
   return drop_subtree(root.bytenr, root.generation, root.level);
 }
 
+Result<bool> Engine::drop_tree_step(uint64_t id, uint64_t subtrees) {
+  ECFS_TRY(check_in_transaction());
+  if (is_device_tree(id)) return fail(EINVAL, "tree " + std::to_string(id) + " is reserved");
+  if (subtrees == 0) return fail(EINVAL, "dropping no subtree of tree " + std::to_string(id));
+  auto opened = open_tree(id);
+  if (!opened) return std::unexpected(opened.error());
+  for (uint64_t dropped = 0; dropped < subtrees; ++dropped) {
+    const RootRef root = trees_.at(id).tree->root();
+    auto root_refs = tree_block_refs(root.bytenr, root.level);
+    if (!root_refs) return std::unexpected(root_refs.error());
+    if (*root_refs != 1 || root.level == 0) {
+      // A shared root costs one reference; a lone leaf is one node.
+      ECFS_TRY(drop_tree(id));
+      return true;
+    }
+    // Down the left edge through nodes only this tree references, copying
+    // each (they move to the copy: nothing is shared), to the lowest one
+    // whose first child can go whole: a leaf, or a subtree that is shared.
+    std::vector<NodeRef> path;
+    auto node = read_node(root.bytenr, root.generation, root.level);
+    if (!node) return std::unexpected(node.error());
+    auto copy = cow_node(*node, id);
+    if (!copy) return std::unexpected(copy.error());
+    path.push_back(*copy);
+    while (path.back()->level >= 2) {
+      const KeyPtr first = path.back()->children.front();
+      auto refs = tree_block_refs(first.bytenr, path.back()->level - 1);
+      if (!refs) return std::unexpected(refs.error());
+      if (*refs != 1) break;
+      auto child = read_node(first.bytenr, first.generation, path.back()->level - 1);
+      if (!child) return std::unexpected(child.error());
+      auto child_copy = cow_node(*child, id);
+      if (!child_copy) return std::unexpected(child_copy.error());
+      KeyPtr& pointer = path.back()->children.front();
+      pointer.bytenr = (*child_copy)->bytenr;
+      pointer.generation = (*child_copy)->generation;
+      path.push_back(*child_copy);
+    }
+    const KeyPtr victim = path.back()->children.front();
+    ECFS_TRY(drop_subtree(victim.bytenr, victim.generation, path.back()->level - 1));
+    path.back()->children.erase(path.back()->children.begin());
+    // Upwards: a node left empty goes too; one that lost its first child
+    // gives its parent a new first key (each parent key is its child's
+    // first key).
+    for (size_t i = path.size() - 1; i > 0; --i) {
+      KeyPtr& pointer = path[i - 1]->children.front();
+      if (path[i]->children.empty()) {
+        ECFS_TRY(free_node(path[i]));
+        path[i - 1]->children.erase(path[i - 1]->children.begin());
+      } else {
+        pointer.key = path[i]->children.front().key;
+      }
+    }
+    if (path.front()->children.empty()) {
+      ECFS_TRY(free_node(path.front()));
+      ECFS_TRY(root_tree_->remove(root_item_key(id)));
+      trees_.erase(id);
+      return true;
+    }
+    trees_.at(id).tree = std::make_unique<BTree>(
+        *this, id, RootRef{path.front()->bytenr, path.front()->generation, path.front()->level});
+  }
+  return false;
+}
+
 Status Engine::drop_subtree(uint64_t bytenr, uint64_t generation, uint8_t level) {
   auto refs = tree_block_refs(bytenr, level);
   if (!refs) return std::unexpected(refs.error());

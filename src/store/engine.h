@@ -189,6 +189,15 @@ class Engine final : public NodeStore {
   Status clone_tree(uint64_t source_id, uint64_t clone_id);
   // Deletes tree `id`, freeing the nodes and data references only it held.
   Status drop_tree(uint64_t id);
+  // Deletes part of tree `id`: up to `subtrees` whole subtrees taken from
+  // its left edge, each a leaf or a subtree other trees share (which costs
+  // one reference), so that the work of one call stays bounded however
+  // large the tree. What is left is a valid tree under the same id,
+  // committed as any other, so a deletion spread over many transactions
+  // resumes after a crash where the last commit left it. True when the tree
+  // is gone (its root item removed). EINVAL for a reserved tree or a zero
+  // budget; ENOENT if absent.
+  Result<bool> drop_tree_step(uint64_t id, uint64_t subtrees);
   // A new data extent of `length` bytes (a multiple of the sector size,
   // EINVAL otherwise; ENOSPC). It is freed at commit unless referenced.
   Result<uint64_t> allocate_data(uint64_t length);

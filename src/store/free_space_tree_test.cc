@@ -4,9 +4,11 @@
 
 #include <map>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "block/fault_device.h"
+#include "block/recording_device.h"
 #include "store/engine.h"
 #include "store/engine_test_util.h"
 
@@ -231,6 +233,59 @@ TEST_F(FreeSpaceTreeTest, ARangeThatDisagreesWithTheExtentTreeIsReported) {
   ECFS_ASSERT_OK(engine_->commit());
   auto report = value_or_die(engine_->check());
   EXPECT_NE(problems_of(report).find("free-space tree"), std::string::npos) << problems_of(report);
+}
+
+// A crash anywhere in the commit that adds the tree to an old image leaves
+// the old image (no bit, no tree) or the converted one (bit and tree),
+// both clean, and the old one converts at its next commit.
+TEST_F(FreeSpaceTreeTest, ACrashDuringTheConversionLeavesOneOfTheTwoImages) {
+  engine_.reset();
+  MkfsOptions options = mkfs_options_;
+  options.free_space_tree = false;
+  ECFS_ASSERT_OK(mkfs(device_, options));
+  OpenOptions old_build;
+  old_build.add_free_space_tree = false;
+  engine_ = value_or_die(Engine::open(device_, old_build));
+  fill(20);
+  engine_.reset();
+
+  block::RecordingDevice recorder(device_);
+  {
+    auto engine = value_or_die(Engine::open(recorder));
+    ECFS_ASSERT_OK(engine->begin());
+    ECFS_ASSERT_OK(
+        value_or_die(engine->open_tree(kFsTreeId))->put(Key{1, 1, 1}, value_bytes(1, 10)));
+    ECFS_ASSERT_OK(engine->commit());
+  }
+  const size_t ops = recorder.op_count();
+  std::set<size_t> points{ops};
+  for (size_t flush : recorder.flush_points()) {
+    points.insert(flush);
+    points.insert(flush + 1);
+  }
+  for (size_t point = 0; point < ops; point += 3) points.insert(point);
+  std::map<bool, int> outcomes;
+  for (size_t point : points) {
+    for (auto mode : {block::CrashMode::kDropAllUnflushed, block::CrashMode::kKeepAllUnflushed,
+                      block::CrashMode::kRandomSubsetWithTears}) {
+      SCOPED_TRACE("crash at op " + std::to_string(point) + " of " + std::to_string(ops));
+      auto image = value_or_die(recorder.crash_image(point, mode, point));
+      auto engine = value_or_die(Engine::open(image));
+      const bool converted = (engine->superblock().compat_ro_flags & kCompatRoFreeSpaceTree) != 0;
+      ++outcomes[converted];
+      auto report = value_or_die(engine->check());
+      ASSERT_TRUE(report.clean()) << problems_of(report);
+      if (!converted) {
+        ECFS_ASSERT_OK(engine->begin());
+        ECFS_ASSERT_OK(engine->commit());
+        EXPECT_NE(engine->superblock().compat_ro_flags & kCompatRoFreeSpaceTree, 0u);
+        auto again = value_or_die(engine->check());
+        ASSERT_TRUE(again.clean()) << problems_of(again);
+      }
+    }
+  }
+  EXPECT_GT(outcomes[false], 0);
+  EXPECT_GT(outcomes[true], 0);
 }
 
 }  // namespace

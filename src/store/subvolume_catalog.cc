@@ -146,16 +146,27 @@ Status SubvolumeCatalog::set_read_only(uint64_t id, bool read_only) {
 }
 
 Status SubvolumeCatalog::drop_dead(uint64_t id) {
+  for (;;) {
+    auto done = drop_dead_step(id, UINT64_MAX);
+    if (!done) return std::unexpected(done.error());
+    if (*done) return ok();
+  }
+}
+
+Result<bool> SubvolumeCatalog::drop_dead_step(uint64_t id, uint64_t subtrees) {
   auto dead = is_dead(id);
   if (!dead) return std::unexpected(dead.error());
   if (!*dead) return fail(ENOENT, subvolume_name(id) + " is not a deleted subvolume");
-  ECFS_TRY(engine_.drop_tree(id));
+  auto gone = engine_.drop_tree_step(id, subtrees);
+  if (!gone) return std::unexpected(gone.error());
+  if (!*gone) return false;
   if (auto info = engine_.find_catalog_item(info_key(id)); !info) {
     return std::unexpected(info.error());
   } else if (*info) {
     ECFS_TRY(engine_.remove_catalog_item(info_key(id)));
   }
-  return engine_.remove_catalog_item(dead_key(id));
+  ECFS_TRY(engine_.remove_catalog_item(dead_key(id)));
+  return true;
 }
 
 Result<std::vector<uint64_t>> SubvolumeCatalog::dead_trees() {

@@ -70,6 +70,10 @@ class SubvolumeCatalog {
   // Drops dead tree `id` and its catalog items (Engine::drop_tree: frees
   // what only it referenced). ENOENT when `id` is not a dead root.
   Status drop_dead(uint64_t id);
+  // drop_dead in bounded parts (Engine::drop_tree_step with `subtrees`):
+  // true when the tree and its catalog items are gone; the dead root item
+  // stays until then, so an interrupted drop resumes at the next mount.
+  Result<bool> drop_dead_step(uint64_t id, uint64_t subtrees);
 
   // ---- reads; in a transaction its state, else the committed one ----
   // Every subvolume, the top level first, then by id; deleted ones too.

@@ -209,8 +209,9 @@ class Volume {
 
   void committer_loop();
   void cleaner_loop();
-  // Drops one dead tree nobody uses and commits; false when none is left
-  // to drop now. A failure turns the volume read-only (logged).
+  // Drops a bounded part of one dead tree nobody uses and commits (the
+  // whole tree over successive calls); false when none is left to drop
+  // now. A failure turns the volume read-only (logged).
   Result<bool> drop_one_dead_tree();
   // Space kept back for metadata so that a change that has begun does not
   // run out of room half way.
