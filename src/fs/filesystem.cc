@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "fs/fs_internal.h"
+#include "fs/snapshot_placeholders.h"
 #include "store/tree_ids.h"
 
 namespace ecfs::fs {
@@ -474,19 +475,25 @@ Result<uint64_t> FileSystem::snapshot(uint64_t source, uint64_t dir, std::string
   }
   std::unique_lock lock(volume_->mutex());
   ECFS_TRY(volume_->check_writable());
-  // The entries naming nested subvolumes would name nothing in the
-  // snapshot (their trees are not part of it).
-  auto nested = volume_->catalog().children((*from)->tree_id());
-  if (!nested) return std::unexpected(nested.error());
-  if (!nested->empty()) {
-    return fail(EBUSY, "the source holds other subvolumes, which a snapshot cannot take along");
-  }
   // What was written before the call goes into the trees first, so that
   // the snapshot holds it: the point the snapshot captures.
   ECFS_TRY(volume_->commit(lock));
-  return add_subvolume(**parent, dir, name, [&](const store::SubvolumeLink& link) {
-    return volume_->catalog().snapshot((*from)->tree_id(), link, read_only);
-  });
+  // Subvolumes nested in the source are trees of their own, not part of
+  // the snapshot: their names in it become empty directories, in the
+  // transaction that makes it (snapshot_placeholders.h).
+  auto nested = volume_->catalog().children((*from)->tree_id());
+  if (!nested) return std::unexpected(nested.error());
+  return add_subvolume(
+      **parent, dir, name, [&](const store::SubvolumeLink& link) -> Result<uint64_t> {
+        auto id = volume_->catalog().snapshot((*from)->tree_id(), link, read_only);
+        if (!id) return std::unexpected(id.error());
+        if (!nested->empty()) {
+          auto tree = volume_->tree(*id);
+          if (!tree) return std::unexpected(tree.error());
+          ECFS_TRY(replace_nested_subvolume_names(**tree, volume_->engine().generation(), *nested));
+        }
+        return *id;
+      });
 }
 
 Result<uint64_t> FileSystem::delete_subvolume(uint64_t dir, std::string_view name) {

@@ -269,13 +269,64 @@ TEST_F(SubvolumeTest, DeletionFreesSpaceInTheBackgroundAndSurvivesRemount) {
   expect_fsck_clean();
 }
 
+// A snapshot takes its source's tree alone: where a nested subvolume was
+// it shows an empty directory of its own (as btrfs), which behaves as any
+// directory; the nested subvolume itself is untouched.
+TEST_F(SubvolumeTest, ASnapshotShowsAnEmptyDirectoryWhereANestedSubvolumeWas) {
+  must(fs_->create_subvolume(kRootDirIno, "outer", kRoot));
+  const uint64_t outer = lookup(kRootDirIno, "outer");
+  const uint64_t dir = must(fs_->mkdir(outer, "dir", 0755, kRoot)).ino;
+  write(create(outer, "file"), 0, "outer data");
+  must(fs_->create_subvolume(outer, "inner", kRoot));
+  must(fs_->create_subvolume(dir, "deeper", kRoot));
+  write(create(lookup(outer, "inner"), "kept"), 0, "inner data");
+  const uint32_t outer_links = must(fs_->getattr(outer)).nlink;
+  const auto listed_before = list(outer);
+
+  for (bool read_only : {false, true}) {
+    const std::string name = read_only ? "snap-ro" : "snap";
+    must(fs_->snapshot(outer, kRootDirIno, name, read_only));
+    const uint64_t snap = lookup(kRootDirIno, name);
+    // The same names in the same order, the same link count.
+    std::set<std::string> names, names_before;
+    for (const auto& [entry, ino] : list(snap)) names.insert(entry);
+    for (const auto& [entry, ino] : listed_before) names_before.insert(entry);
+    EXPECT_EQ(names, names_before);
+    EXPECT_EQ(must(fs_->getattr(snap)).nlink, outer_links);
+    EXPECT_EQ(read_all(lookup(snap, "file")), "outer data");
+    // In place of each nested subvolume, an empty directory of the
+    // snapshot's own (not the subvolume's root).
+    for (const auto& [parent, child] : {std::pair{snap, std::string("inner")},
+                                        std::pair{lookup(snap, "dir"), std::string("deeper")}}) {
+      const uint64_t placeholder = lookup(parent, child);
+      const auto attributes = must(fs_->getattr(placeholder));
+      EXPECT_TRUE(S_ISDIR(attributes.mode));
+      EXPECT_EQ(attributes.nlink, 2u);
+      EXPECT_EQ(list(placeholder).size(), 2u) << "only . and ..";
+      EXPECT_EQ(must(fs_->subvolume_of(placeholder)).id, must(fs_->subvolume_of(snap)).id);
+    }
+    if (!read_only) {
+      // An ordinary directory: it takes files and goes with rmdir.
+      create(lookup(snap, "inner"), "new");
+      ASSERT_OK(fs_->unlink(lookup(snap, "inner"), "new"));
+      ASSERT_OK(fs_->rmdir(snap, "inner"));
+    } else {
+      EXPECT_EQ(error_of(fs_->rmdir(snap, "inner")), EROFS);
+    }
+  }
+  // The nested subvolumes are as they were.
+  EXPECT_EQ(read_all(lookup(lookup(outer, "inner"), "kept")), "inner data");
+  EXPECT_EQ(must(fs_->list_subvolumes()).size(), 6u);  // top, outer, inner, deeper, 2 snapshots
+  expect_fsck_clean();
+  remount();
+  EXPECT_EQ(list(lookup(lookup(kRootDirIno, "snap-ro"), "inner")).size(), 2u);
+}
+
 TEST_F(SubvolumeTest, RmdirDeletesOnlyAnEmptySubvolumeAndNestedOnesComeFirst) {
   must(fs_->create_subvolume(kRootDirIno, "outer", kRoot));
   const uint64_t outer = lookup(kRootDirIno, "outer");
   must(fs_->create_subvolume(outer, "inner", kRoot));
   EXPECT_EQ(error_of(fs_->rmdir(kRootDirIno, "outer")), ENOTEMPTY);
-  EXPECT_EQ(error_of(fs_->snapshot(outer, kRootDirIno, "snap", false)), EBUSY)
-      << "a snapshot cannot take nested subvolumes along";
   EXPECT_EQ(error_of(fs_->delete_subvolume(kRootDirIno, "outer")), ENOTEMPTY);
   create(lookup(outer, "inner"), "file");
   EXPECT_EQ(error_of(fs_->rmdir(outer, "inner")), ENOTEMPTY);
