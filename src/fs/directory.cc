@@ -293,7 +293,7 @@ Result<Attributes> Subvolume::lookup(uint64_t parent_node, std::string_view name
 Result<Attributes> Subvolume::make_node(uint64_t parent, std::string_view name, uint32_t mode,
                                         uint64_t rdev, std::string_view symlink_target,
                                         const Caller& caller) {
-  ECFS_TRY(check_writable());
+  ECFS_TRY(check_names_changeable());
   ECFS_TRY(check_name(name));
   ECFS_TRY(check_space(0));
   auto dir = inode(parent);
@@ -400,7 +400,7 @@ Result<Attributes> Subvolume::link(uint64_t ino_node, uint64_t new_parent_node,
   const uint64_t ino = local(ino_node);
   const uint64_t new_parent = local(new_parent_node);
   std::lock_guard lock(mutex_);
-  ECFS_TRY(check_writable());
+  ECFS_TRY(check_names_changeable());
   ECFS_TRY(check_name(new_name));
   ECFS_TRY(check_space(0));
   auto target = inode(ino);
@@ -442,7 +442,7 @@ Status Subvolume::unlink(uint64_t parent_node, std::string_view name) {
   const uint64_t parent = local(parent_node);
   std::lock_guard lock(mutex_);
   await_writeout();  // it may remove or change file data
-  ECFS_TRY(check_writable());
+  ECFS_TRY(check_names_changeable());
   auto entry = existing_entry(parent, name);
   if (!entry) return std::unexpected(entry.error());
   if (listed_type(entry->type) == DT_DIR) return fail(EISDIR, "is a directory");
@@ -454,7 +454,7 @@ Status Subvolume::rmdir(uint64_t parent_node, std::string_view name) {
   const uint64_t parent = local(parent_node);
   std::lock_guard lock(mutex_);
   await_writeout();  // it may remove or change file data
-  ECFS_TRY(check_writable());
+  ECFS_TRY(check_names_changeable());
   auto entry = existing_entry(parent, name);
   if (!entry) return std::unexpected(entry.error());
   if (listed_type(entry->type) != DT_DIR) return fail(ENOTDIR, "not a directory");
@@ -479,7 +479,7 @@ Status Subvolume::rename(uint64_t parent_node, std::string_view name, uint64_t n
   const uint64_t new_parent = local(new_parent_node);
   std::lock_guard lock(mutex_);
   await_writeout();  // it may remove or change file data
-  ECFS_TRY(check_writable());
+  ECFS_TRY(check_names_changeable());
   if ((flags & ~(kRenameNoReplace | kRenameExchange)) != 0 ||
       (flags & kRenameNoReplace && flags & kRenameExchange)) {
     return fail(EINVAL, "invalid rename flags");
@@ -714,7 +714,7 @@ Status Subvolume::for_each_dir_entry(uint64_t dir, uint64_t first,
 Result<Subvolume::NewName> Subvolume::prepare_subvolume_name(uint64_t dir_node,
                                                              std::string_view name) {
   const uint64_t dir = local(dir_node);
-  ECFS_TRY(check_writable());
+  ECFS_TRY(check_names_changeable());
   ECFS_TRY(check_name(name));
   auto dir_state = inode(dir);
   if (!dir_state) return std::unexpected(dir_state.error());
@@ -734,7 +734,7 @@ Result<Subvolume::NewName> Subvolume::prepare_subvolume_name(uint64_t dir_node,
 Result<uint64_t> Subvolume::delete_subvolume_named(uint64_t dir_node, std::string_view name) {
   const uint64_t dir = local(dir_node);
   await_writeout();
-  ECFS_TRY(check_writable());
+  ECFS_TRY(check_names_changeable());
   auto entry = existing_entry(dir, name);
   if (!entry) return std::unexpected(entry.error());
   if (!names_subvolume(entry->type)) return fail(EINVAL, "not a subvolume");

@@ -111,7 +111,7 @@ Status Subvolume::set_policy(uint64_t ino_node, const fscrypt::Policy& policy,
   if (!caller.is_privileged && caller.uid != state.item->uid) {
     return fail(EACCES, "only the directory's owner may set its encryption policy");
   }
-  ECFS_TRY(check_writable());
+  ECFS_TRY(check_names_changeable());
   auto existing = crypt_context(state);
   if (!existing) return std::unexpected(existing.error());
   if (*existing) {

@@ -27,9 +27,8 @@ Status replace_nested_subvolume_names(
   // New inodes take numbers above every inode of the tree.
   auto last = snapshot_tree.upper_floor({kLastIno, UINT8_MAX, UINT64_MAX});
   if (!last) return std::unexpected(last.error());
-  uint64_t next_ino = *last && (*last)->key.objectid >= kRootDirIno
-                          ? (*last)->key.objectid + 1
-                          : kRootDirIno + 1;
+  uint64_t next_ino =
+      *last && (*last)->key.objectid >= kRootDirIno ? (*last)->key.objectid + 1 : kRootDirIno + 1;
   const Timestamp created = now();
   for (const auto& [tree, ref] : nested) {
     const uint64_t ino = next_ino++;

@@ -120,8 +120,15 @@ Status Subvolume::check_writable() const {
   return ok();
 }
 
+Status Subvolume::check_names_changeable() const {
+  ECFS_TRY(check_writable());
+  if (deleted_) return fail(ENOENT, "the subvolume was deleted");
+  return ok();
+}
+
 Status Subvolume::prepare_close() {
-  if (read_only_) return ok();
+  // A deleted subvolume's tree goes whole at the next mount's drop.
+  if (read_only_ || deleted_) return ok();
   // Every kernel reference ends with the mount: orphans go now.
   for (auto& [ino, state] : inodes_) {
     state->lookups = 0;

@@ -105,13 +105,12 @@ class Subvolume final : public store::VolumeClient {
   // REQUIRES the volume's lock held.
   bool dropped() const { return dropped_; }
   void set_read_only_subvolume(bool read_only) { read_only_ = read_only; }
-  // Its name was deleted: nothing changes it any more, and the last close
-  // of one of its files lets the cleaner drop its tree. REQUIRES the
-  // volume's lock held.
-  void mark_deleted() {
-    deleted_ = true;
-    read_only_ = true;
-  }
+  // Its name was deleted: no new name appears in it (ENOENT, as in a
+  // directory that was removed), while the files still open in it stay
+  // readable and writable as before (btrfs keeps a deleted subvolume's open
+  // files usable); the last close lets the cleaner drop its tree. REQUIRES
+  // the volume's lock held.
+  void mark_deleted() { deleted_ = true; }
   // The node id of this subvolume's root directory.
   uint64_t root_node() const;
   // For statfs, with the volume's lock held: an upper bound of the inodes in
@@ -255,6 +254,9 @@ class Subvolume final : public store::VolumeClient {
   Result<store::BTree> read_tree();
   // ESHUTDOWN after close, EROFS when read-only.
   Status check_writable() const;
+  // check_writable, and ENOENT once the subvolume was deleted: for calls
+  // that change names (create, link, unlink, rename, rmdir, a policy).
+  Status check_names_changeable() const;
   // A read of `state`'s data or listing: updates its atime as the mount's
   // AtimeUpdates says, when the image may change.
   void note_access(InodeState& state);

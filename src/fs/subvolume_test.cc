@@ -322,6 +322,38 @@ TEST_F(SubvolumeTest, ASnapshotShowsAnEmptyDirectoryWhereANestedSubvolumeWas) {
   EXPECT_EQ(list(lookup(lookup(kRootDirIno, "snap-ro"), "inner")).size(), 2u);
 }
 
+// As in btrfs, files open in a subvolume when it is deleted stay usable
+// until closed; no new name appears in it; the last close lets the drop go.
+TEST_F(SubvolumeTest, FilesOpenInADeletedSubvolumeStayWritableUntilClosed) {
+  must(fs_->create_subvolume(kRootDirIno, "vol", kRoot));
+  const uint64_t vol = lookup(kRootDirIno, "vol");
+  const uint64_t file = create(vol, "log");
+  write(file, 0, "before");
+  ASSERT_OK(fs_->sync());
+  const uint64_t free_before = must(fs_->statfs()).free_blocks;
+  ASSERT_TRUE(fs_->open(file, O_RDWR));
+  must(fs_->delete_subvolume(kRootDirIno, "vol"));
+  EXPECT_EQ(error_of(fs_->lookup(kRootDirIno, "vol")), ENOENT);
+  // The open file: written, read, resized, synced.
+  write(file, 6, " and after");
+  EXPECT_EQ(read_all(file), "before and after");
+  ASSERT_OK(fs_->setattr(file, SetAttributes{.size = 6}));
+  EXPECT_EQ(read_all(file), "before");
+  write(file, 0, std::string(1 << 20, 'x'));
+  ASSERT_OK(fs_->fsync(file, false));
+  // No new names in it.
+  EXPECT_EQ(error_of(fs_->mknod(vol, "new", S_IFREG | 0644, 0, kRoot)), ENOENT);
+  EXPECT_EQ(error_of(fs_->mkdir(vol, "dir", 0755, kRoot)), ENOENT);
+  EXPECT_EQ(error_of(fs_->unlink(vol, "log")), ENOENT);
+  EXPECT_EQ(error_of(fs_->rename(vol, "log", vol, "moved", 0)), ENOENT);
+  // Its tree waits for the file; the last close lets it go.
+  fs_->release(file);
+  fs_->forget(file, 1);
+  ASSERT_OK(fs_->wait_for_deletions());
+  EXPECT_GE(must(fs_->statfs()).free_blocks + 64, free_before);
+  expect_fsck_clean();
+}
+
 TEST_F(SubvolumeTest, RmdirDeletesOnlyAnEmptySubvolumeAndNestedOnesComeFirst) {
   must(fs_->create_subvolume(kRootDirIno, "outer", kRoot));
   const uint64_t outer = lookup(kRootDirIno, "outer");
