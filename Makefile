@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   install what is missing, build, run the demonstration
+#   make demo   install what ecfs needs, build it, run the demonstration
 #   make check  install what is missing, build, run every test
 # Plus: make build, make bench, make xfstests, make format.
 
@@ -13,12 +13,14 @@ CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 all: build
 
 deps:
-	@bash scripts/install-deps.sh
+	@bash scripts/install-deps.sh all
 
-$(BUILD)/CMakeCache.txt: | deps
-	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo
-
-build: deps $(BUILD)/CMakeCache.txt
+# Everything: the library layers, ecfs, every test and benchmark. (Re-run
+# each time, so a tree that `make demo` configured without the tests gets
+# them.)
+build: deps
+	cmake -S . -B $(BUILD) $$(test -f $(BUILD)/CMakeCache.txt || echo "$(CMAKE_GEN)") \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DECFS_BUILD_TESTS=ON -DECFS_BUILD_BENCH=ON >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 $(ASAN_BUILD)/CMakeCache.txt: | deps
@@ -29,7 +31,13 @@ $(ASAN_BUILD)/CMakeCache.txt: | deps
 asan: deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target base_tests crypto_tests fscrypt_tests block_tests store_tests fs_tests
 
-demo: build
+# The first run: only what `ecfs` needs is installed and built (a tree
+# configured before keeps its settings; the tests are left out otherwise).
+demo:
+	@bash scripts/install-deps.sh demo
+	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) $(CMAKE_GEN) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DECFS_BUILD_TESTS=OFF -DECFS_BUILD_BENCH=OFF >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target ecfs
 	@bash scripts/demo.sh $(BUILD)/bin/ecfs
 
 test-unit: build

@@ -1,29 +1,45 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages ecfs builds, tests and benchmarks with.
-# Idempotent and quiet when everything is present; needs root only when
-# something is missing.
+# Installs the Debian 12 packages ecfs needs. Idempotent and quiet when
+# everything is present; needs root only when something is missing.
+#
+#   scripts/install-deps.sh [demo|all]
+#
+# demo: what building and running `ecfs` needs (make demo): a compiler,
+#       CMake, and the libraries ecfs links.
+# all (the default): also what the tests, fuzzers and benchmarks use
+#       (make check, make bench, make bench-fs).
 set -euo pipefail
 
-packages=(
+profile=${1:-all}
+
+demo_packages=(
   build-essential cmake pkg-config
   libssl-dev          # OpenSSL 3: every primitive OpenSSL offers
-  libgtest-dev libgmock-dev
-  libbenchmark-dev
   libcli11-dev        # command-line parsing
   libisal-dev         # crc32c (Intel ISA-L)
   libxxhash-dev       # xxhash64
   libb2-dev           # BLAKE2b
-  zlib1g-dev          # golden images are stored gzip-compressed
   libfuse3-dev fuse3  # the FUSE mount (libfuse3 low-level API, fusermount3)
   liburing-dev        # FUSE over io_uring (fuse/ring_channel.h)
+  util-linux          # mount, mountpoint
+)
+test_packages=(
+  libgtest-dev libgmock-dev
+  libbenchmark-dev
+  zlib1g-dev          # golden images are stored gzip-compressed
   attr acl            # getfattr/setfattr, getfacl/setfacl in the mount tests
   fio                 # filesystem benchmarks (bench/fs_bench.sh)
   gocryptfs           # the FUSE encrypted filesystem bench/fs_bench.sh compares with
   clang-16 libc++-16-dev libc++abi-16-dev libfuzzer-16-dev libclang-rt-16-dev  # libFuzzer targets
   e2fsprogs           # mkfs.ext4 / debugfs for the kernel-as-judge tests
-  util-linux          # losetup, mount
   python3
 )
+
+case $profile in
+  demo) packages=("${demo_packages[@]}") ;;
+  all) packages=("${demo_packages[@]}" "${test_packages[@]}") ;;
+  *) echo "install-deps: unknown profile '$profile' (demo or all)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
