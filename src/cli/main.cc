@@ -2,9 +2,11 @@
 // fscryptctl style). main() sets up locked memory for keys, parses, and runs
 // the chosen subcommand.
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/command.h"
@@ -17,6 +19,7 @@
 #include "cli/policy_command.h"
 #include "cli/subvolume_command.h"
 #include "cli/sync_command.h"
+#include "cli/version.h"
 #include "crypto/secret.h"
 
 namespace ecfs::cli {
@@ -62,11 +65,22 @@ int main(int argc, char** argv) {
     return ecfs::cli::run_mount_helper(argc, argv);
   }
 
+  // Before the parser: `ecfs --version` needs no command.
+  if (argc == 2 &&
+      (std::string_view(argv[1]) == "--version" || std::string_view(argv[1]) == "-V")) {
+    std::fputs(ecfs::cli::version_text().c_str(), stdout);
+    return 0;
+  }
+
   CLI::App app(
       "ecfs: an encrypted copy-on-write filesystem whose file contents are encrypted per\n"
       "extent, with keys and formats compatible with Linux fscrypt.",
       "ecfs");
   app.require_subcommand(1);
+  // Listed in --help; answered above.
+  const std::string version_help =
+      "Print the version and the image formats this build reads and writes";
+  app.add_flag("-V,--version", version_help);
   app.footer("Run 'ecfs COMMAND --help' for the options of one command.");
 
   // Before the commands: subcommands take their parent's formatter when added

@@ -54,6 +54,23 @@ class KeyPolicyCliTest : public EcfsCommandTest {
   }
 };
 
+// `ecfs --version` (or -V): the program's version and the image formats it
+// reads and writes, with no command needed; --help lists it.
+TEST_F(KeyPolicyCliTest, VersionNamesTheProgramAndTheImageFormats) {
+  for (const char* flag : {"--version", "-V"}) {
+    const Outcome run = ecfs({flag});
+    EXPECT_EQ(run.exit_status, 0) << run.describe();
+    EXPECT_EQ(run.out.rfind("ecfs 0.", 0), 0u) << run.out;
+    EXPECT_NE(run.out.find("image format version 1"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("free_space_tree"), std::string::npos) << run.out;
+    EXPECT_TRUE(run.err.empty()) << run.err;
+  }
+  const Outcome help = ecfs({"--help"});
+  EXPECT_NE(help.out.find("--version"), std::string::npos) << help.out;
+  // With a command it is not a version request (the command's own options).
+  EXPECT_NE(ecfs({"mkfs", "--version"}).exit_status, 0);
+}
+
 TEST_F(KeyPolicyCliTest, HelpListsTheSubcommands) {
   const Outcome top = ecfs({"--help"});
   EXPECT_EQ(top.exit_status, 0) << top.describe();
