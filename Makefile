@@ -8,7 +8,9 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build asan demo check test-unit test-asan test-kernel fuzz bench bench-fs xfstests format clean
+PREFIX     ?= /usr/local
+
+.PHONY: all deps build asan demo check install uninstall test-unit test-asan test-kernel fuzz bench bench-fs xfstests format clean
 
 all: build
 
@@ -39,6 +41,23 @@ demo:
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DECFS_BUILD_TESTS=OFF -DECFS_BUILD_BENCH=OFF >/dev/null
 	cmake --build $(BUILD) -j $(JOBS) --target ecfs
 	@bash scripts/demo.sh $(BUILD)/bin/ecfs
+
+# Installed as a filesystem tool (PREFIX, DESTDIR as usual): ecfs in
+# PREFIX/sbin, mount.fuse.ecfs and mount.fuseblk.ecfs in /sbin where mount(8)
+# looks, manual pages, bash completion. The build tree must be configured
+# (make demo or make build first, or this configures one without tests).
+install:
+	@bash scripts/install-deps.sh install
+	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) $(CMAKE_GEN) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DECFS_BUILD_TESTS=OFF -DECFS_BUILD_BENCH=OFF >/dev/null
+	cmake -S . -B $(BUILD) >/dev/null  # finds help2man if it was just installed
+	cmake --build $(BUILD) -j $(JOBS) --target ecfs man
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# Removes what the last `make install` of this tree installed.
+uninstall:
+	@test -f $(BUILD)/install_manifest.txt || { echo "uninstall: nothing installed from $(BUILD)" >&2; exit 1; }
+	@while read -r f || [ -n "$$f" ]; do rm -fv "$(DESTDIR)$$f"; done < $(BUILD)/install_manifest.txt
 
 test-unit: build
 	ctest --test-dir $(BUILD) -L unit --output-on-failure -j $(JOBS)

@@ -2,10 +2,11 @@
 # Installs the Debian 12 packages ecfs needs. Idempotent and quiet when
 # everything is present; needs root only when something is missing.
 #
-#   scripts/install-deps.sh [demo|all]
+#   scripts/install-deps.sh [demo|install|all]
 #
 # demo: what building and running `ecfs` needs (make demo): a compiler,
 #       CMake, and the libraries ecfs links.
+# install: that, and help2man for the manual pages (make install).
 # all (the default): also what the tests, fuzzers and benchmarks use
 #       (make check, make bench, make bench-fs).
 set -euo pipefail
@@ -33,12 +34,14 @@ test_packages=(
   clang-16 libc++-16-dev libc++abi-16-dev libfuzzer-16-dev libclang-rt-16-dev  # libFuzzer targets
   e2fsprogs           # mkfs.ext4 / debugfs for the kernel-as-judge tests
   python3
+  help2man            # the manual pages (scripts/man-pages.sh)
 )
 
 case $profile in
   demo) packages=("${demo_packages[@]}") ;;
+  install) packages=("${demo_packages[@]}" help2man) ;;
   all) packages=("${demo_packages[@]}" "${test_packages[@]}") ;;
-  *) echo "install-deps: unknown profile '$profile' (demo or all)" >&2; exit 2 ;;
+  *) echo "install-deps: unknown profile '$profile' (demo, install or all)" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -15,8 +15,8 @@ std::string version_text() {
   static_assert(store::kIncompatKnown ==
                 (store::kIncompatLargeXattrValues | store::kIncompatSubvolumes));
   static_assert(store::kCompatRoKnown == store::kCompatRoFreeSpaceTree);
-  return std::string("ecfs ") + ECFS_VERSION + "\n" +
-         "image format version " + std::to_string(store::kFormatVersion) +
+  return std::string("ecfs ") + ECFS_VERSION + "\n" + "image format version " +
+         std::to_string(store::kFormatVersion) +
          " (reads and writes it)\n"
          "features: incompat large_xattr_values, subvolumes; compat_ro free_space_tree\n";
 }
