@@ -10,7 +10,7 @@ CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build asan demo check install uninstall test-unit test-asan test-kernel fuzz bench bench-fs xfstests format clean
+.PHONY: all deps build asan demo check install uninstall package test-unit test-asan test-kernel fuzz bench bench-fs xfstests format clean
 
 all: build
 
@@ -58,6 +58,16 @@ install:
 uninstall:
 	@test -f $(BUILD)/install_manifest.txt || { echo "uninstall: nothing installed from $(BUILD)" >&2; exit 1; }
 	@while read -r f || [ -n "$$f" ]; do rm -fv "$(DESTDIR)$$f"; done < $(BUILD)/install_manifest.txt
+
+# A Debian package of what `make install` installs (prefix /usr), in
+# $(BUILD): apt install ./$(BUILD)/ecfs_*.deb
+package:
+	@bash scripts/install-deps.sh install
+	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) $(CMAKE_GEN) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DECFS_BUILD_TESTS=OFF -DECFS_BUILD_BENCH=OFF >/dev/null
+	cmake -S . -B $(BUILD) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target ecfs man
+	cd $(BUILD) && cpack -G DEB
 
 test-unit: build
 	ctest --test-dir $(BUILD) -L unit --output-on-failure -j $(JOBS)

@@ -105,14 +105,54 @@ TEST_F(InstallTest, TheInstalledBinaryRunsAndCompletes) {
   EXPECT_EQ(version.out.rfind("ecfs 0.", 0), 0u) << version.out;
   // The completion, sourced by bash as bash-completion would.
   const std::string script =
-      "source " + dest_ + "/usr/share/bash-completion/completions/ecfs\n"
-      "PATH=" + dest_ + "/usr/sbin:$PATH\n"
+      "source " + dest_ +
+      "/usr/share/bash-completion/completions/ecfs\n"
+      "PATH=" +
+      dest_ +
+      "/usr/sbin:$PATH\n"
       "COMP_WORDS=(ecfs sub); COMP_CWORD=1; _ecfs; echo \"${COMPREPLY[*]}\"\n"
       "COMP_WORDS=(ecfs subvolume ''); COMP_CWORD=2; _ecfs; echo \"${COMPREPLY[*]}\"\n"
       "COMP_WORDS=(ecfs mkfs --node); COMP_CWORD=2; _ecfs; echo \"${COMPREPLY[*]}\"\n";
   const Outcome completed = run_program({"/bin/bash", "-c", script}, scratch_.path());
   EXPECT_EQ(completed.exit_status, 0) << completed.describe();
   EXPECT_EQ(completed.out, "subvolume\ncreate snapshot list show delete sync\n--nodesize\n");
+}
+
+// `make package`'s Debian package (cpack with the build tree's config): the
+// same files under /usr, stripped, and the runtime dependencies
+// dpkg-shlibdeps finds, with fuse3 for fusermount3.
+TEST_F(InstallTest, TheDebianPackageHoldsTheFilesAndNamesItsDependencies) {
+  if (access("/usr/bin/cpack", X_OK) != 0 || access("/usr/bin/dpkg-shlibdeps", X_OK) != 0) {
+    GTEST_SKIP() << "cpack or dpkg-shlibdeps (dpkg-dev) is not installed";
+  }
+  const std::string out = scratch_.file("package");
+  const Outcome packed = run_program(
+      {"/usr/bin/cpack", "-G", "DEB", "-B", out, "--config", build_ + "/CPackConfig.cmake"},
+      scratch_.path(), {}, 300);
+  ASSERT_EQ(packed.exit_status, 0) << packed.describe();
+  std::string deb;
+  for (const auto& entry : stdfs::directory_iterator(out)) {
+    if (entry.path().extension() == ".deb") deb = entry.path();
+  }
+  ASSERT_FALSE(deb.empty()) << packed.out;
+  const Outcome info = run_program({"/usr/bin/dpkg-deb", "-I", deb}, scratch_.path());
+  ASSERT_EQ(info.exit_status, 0) << info.describe();
+  for (const char* needed : {"Package: ecfs", "fuse3", "libfuse3-3", "libssl3", "liburing2",
+                             "libisal2", "libxxhash0", "libb2-1"}) {
+    EXPECT_NE(info.out.find(needed), std::string::npos) << needed << "\n" << info.out;
+  }
+  const Outcome contents = run_program({"/usr/bin/dpkg-deb", "-c", deb}, scratch_.path());
+  ASSERT_EQ(contents.exit_status, 0) << contents.describe();
+  std::set<std::string> expected{
+      "./usr/sbin/ecfs", "./sbin/mount.fuse.ecfs", "./sbin/mount.fuseblk.ecfs",
+      "./usr/share/bash-completion/completions/ecfs", "./usr/share/man/man8/ecfs.8"};
+  for (const std::string& name : commands()) {
+    expected.insert("./usr/share/man/man8/ecfs-" + name + ".8");
+  }
+  for (const std::string& path : expected) {
+    EXPECT_NE(contents.out.find(" " + path), std::string::npos) << path << "\n" << contents.out;
+  }
+  EXPECT_NE(contents.out.find("./sbin/mount.fuse.ecfs -> /usr/sbin/ecfs"), std::string::npos);
 }
 
 // mount(8) runs /sbin/mount.fuse.ecfs IMAGE DIR -o OPTIONS: through a link
