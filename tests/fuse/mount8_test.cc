@@ -40,14 +40,23 @@ class Mount8Test : public FuseTest {
     ASSERT_NO_FATAL_FAILURE(unmount());
   }
 
-  // Runs `script` after the preamble in a private mount namespace; fails
-  // the test with the script's output unless it exits 0.
-  void run_script(const std::string& script) {
-    const Outcome run =
-        cli_test::run_program({"/usr/bin/unshare", "--mount", "--propagation", "private",
-                               "/bin/bash", "-c", std::string(kPreamble) + script, "bash", image_,
-                               mountpoint_, ECFS_BINARY, scratch_.path()},
-                              scratch_.path(), {}, 300);
+  // Runs `script` after the preamble in a private mount namespace ($5...
+  // are `extra`); fails the test with the script's output unless it exits 0.
+  void run_script(const std::string& script, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {"/usr/bin/unshare",
+                                     "--mount",
+                                     "--propagation",
+                                     "private",
+                                     "/bin/bash",
+                                     "-c",
+                                     std::string(kPreamble) + script,
+                                     "bash",
+                                     image_,
+                                     mountpoint_,
+                                     ECFS_BINARY,
+                                     scratch_.path()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    const Outcome run = cli_test::run_program(argv, scratch_.path(), {}, 300);
     EXPECT_EQ(run.exit_status, 0) << run.describe();
     // The namespace went with the script; its mounts with it.
     ASSERT_TRUE(wait_until([&] { return image_unlocked(image_); }, 60s));
@@ -77,6 +86,52 @@ done
 echo x 2>/dev/null > "$MNT/null" && fail "a device node opened on a nodev mount"
 umount "$MNT" || fail "umount"
 )sh");
+}
+
+// docs/mounting.md's fstab line, with this test's image and mount point:
+// `mount -a` against a scratch fstab mounts it and leaves a noauto line
+// alone.
+TEST_F(Mount8Test, MountAllMountsTheDocumentedFstabLine) {
+  const std::string docs =
+      cli_test::read_whole_file(std::string(ECFS_SOURCE_DIR) + "/docs/mounting.md");
+  const size_t at = docs.find("/srv/ecfs.img    /mnt/secure   fuse.ecfs");
+  ASSERT_NE(at, std::string::npos) << "docs/mounting.md lost its fstab line";
+  const std::string line = docs.substr(at, docs.find('\n', at) - at);
+  run_script(R"sh(
+LINE=$5
+second="$SCRATCH/second"
+mkdir -p "$second"
+{
+  echo "$LINE" | sed -e "s|/srv/ecfs.img|$IMG|" -e "s|/mnt/secure|$MNT|"
+  echo "$IMG $second fuse.ecfs noauto 0 0"
+} > "$SCRATCH/fstab"
+mount -a -T "$SCRATCH/fstab" || fail "mount -a"
+mountpoint -q "$MNT" || fail "the fstab line was not mounted"
+mountpoint -q "$second" && fail "a noauto line was mounted"
+has_option noatime || fail "the line's noatime did not take effect: $(options)"
+echo data > "$MNT/file" || fail "writing"
+umount "$MNT" || fail "umount"
+)sh",
+             {line});
+}
+
+// docs/mounting.md's mount unit is one systemd accepts (systemd-analyze
+// verify works without systemd running; systemd-mount needs it).
+TEST_F(Mount8Test, TheDocumentedMountUnitVerifies) {
+  if (access("/usr/bin/systemd-analyze", X_OK) != 0) GTEST_SKIP() << "systemd-analyze is missing";
+  const std::string docs =
+      cli_test::read_whole_file(std::string(ECFS_SOURCE_DIR) + "/docs/mounting.md");
+  const size_t start = docs.find("# /etc/systemd/system/mnt-secure.mount\n");
+  ASSERT_NE(start, std::string::npos) << "docs/mounting.md lost its mount unit";
+  const size_t body = docs.find('\n', start) + 1;
+  const std::string unit = docs.substr(body, docs.find("```", body) - body);
+  const std::string dir = scratch_.file("units");
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  ASSERT_TRUE(write_file(dir + "/mnt-secure.mount", unit));
+  const Outcome verified = cli_test::run_program(
+      {"/usr/bin/systemd-analyze", "verify", "--man=no", dir + "/mnt-secure.mount"},
+      scratch_.path());
+  EXPECT_EQ(verified.exit_status, 0) << verified.describe() << unit;
 }
 
 TEST_F(Mount8Test, RemountReadOnlyCommitsEverythingAndRemountReadWriteWrites) {
