@@ -35,6 +35,7 @@ test_packages=(
   e2fsprogs           # mkfs.ext4 / debugfs for the kernel-as-judge tests
   python3
   help2man            # the manual pages (scripts/man-pages.sh)
+  man-db              # man -l renders each page in tests/cli/install_test.cc
 )
 
 case $profile in

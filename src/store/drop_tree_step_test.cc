@@ -15,6 +15,7 @@
 namespace ecfs::store {
 namespace {
 
+using testing::crash_points;
 using testing::EngineFixture;
 using testing::problems_of;
 using testing::read_all;
@@ -131,12 +132,7 @@ TEST_F(DropTreeStepTest, EveryCrashStateOfASpreadDropIsCleanAndResumes) {
     }
   }
   const size_t ops = recorder.op_count();
-  std::set<size_t> points{ops};
-  for (size_t flush : recorder.flush_points()) {
-    points.insert(flush);
-    points.insert(flush + 1);
-  }
-  for (size_t point = 0; point < ops; point += 5) points.insert(point);
+  const std::set<size_t> points = crash_points(recorder, 5);
   for (size_t point : points) {
     for (auto mode : {block::CrashMode::kDropAllUnflushed, block::CrashMode::kKeepAllUnflushed,
                       block::CrashMode::kRandomSubsetWithTears}) {

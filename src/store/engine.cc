@@ -97,14 +97,8 @@ Status mkfs(block::BlockDevice& device, const MkfsOptions& options) {
   auto root_tree = BTree::create(engine, kRootTreeId);
   if (!root_tree) return std::unexpected(root_tree.error());
   engine.root_tree_.emplace(std::move(*root_tree));
-  auto extent_tree = BTree::create(engine, kExtentTreeId);
+  auto extent_tree = engine.add_empty_tree(kExtentTreeId);
   if (!extent_tree) return std::unexpected(extent_tree.error());
-  Engine::OpenTree extent;
-  extent.item.root = extent_tree->root();
-  extent.stored = extent.item;
-  extent.tree = std::make_unique<BTree>(std::move(*extent_tree));
-  ECFS_TRY(engine.root_tree_->insert(root_item_key(kExtentTreeId), encode_root_item(extent.item)));
-  engine.trees_.emplace(kExtentTreeId, std::move(extent));
   ECFS_TRY(engine.create_tree(kFsTreeId));
   ECFS_TRY(engine.create_tree(kCsumTreeId));
   if (options.populate) ECFS_TRY(options.populate(engine));
@@ -573,6 +567,10 @@ Result<BTree*> Engine::create_tree(uint64_t id) {
   auto existing = root_tree_->find(root_item_key(id));
   if (!existing) return std::unexpected(existing.error());
   if (*existing) return fail(EEXIST, "tree " + std::to_string(id) + " exists");
+  return add_empty_tree(id);
+}
+
+Result<BTree*> Engine::add_empty_tree(uint64_t id) {
   auto tree = BTree::create(*this, id);
   if (!tree) return std::unexpected(tree.error());
   OpenTree open;

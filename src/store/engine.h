@@ -331,6 +331,9 @@ class Engine final : public NodeStore {
                               const CheckOptions& options, CheckReport& report);
   Status commit_transaction();
   Status write_superblocks(Superblock sb);
+  // A new empty tree `id` in the running transaction and its ROOT_ITEM,
+  // without create_tree's checks (mkfs and the engine's own trees).
+  Result<BTree*> add_empty_tree(uint64_t id);
   Status load_root_items();  // at open: the extent and free-space trees' roots
   Status load_space_map();   // the free-space map, once
   // The free-space tree (free_space_tree.cc): created by the commit of

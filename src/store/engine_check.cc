@@ -248,20 +248,10 @@ Result<CheckReport> Engine::check(const CheckOptions& options) {
   // against the allocator, which a mount may have loaded from that tree).
   {
     std::map<uint64_t, uint64_t> taken;  // extents and reserved areas, merged
-    auto take = [&](uint64_t start, uint64_t end) {
-      auto it = taken.upper_bound(start);
-      if (it != taken.begin() && std::prev(it)->second >= start) {
-        --it;
-        start = it->first;
-      }
-      while (it != taken.end() && it->first <= end) {
-        end = std::max(end, it->second);
-        it = taken.erase(it);
-      }
-      taken[start] = end;
-    };
-    for (const ByteRange& range : allocated) take(range.start, range.end());
-    for (const ByteRange& range : allocator_.reserved_ranges()) take(range.start, range.end());
+    for (const ByteRange& range : allocated) add_merged(taken, range.start, range.end());
+    for (const ByteRange& range : allocator_.reserved_ranges()) {
+      add_merged(taken, range.start, range.end());
+    }
     std::map<uint64_t, uint64_t> free;
     uint64_t cursor = 0;
     for (const auto& [start, end] : taken) {

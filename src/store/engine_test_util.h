@@ -5,9 +5,11 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "block/memory_device.h"
+#include "block/recording_device.h"
 #include "store/engine.h"
 
 namespace ecfs::store::testing {
@@ -36,6 +38,19 @@ inline Result<TreeContents> read_all(const BTree& tree) {
     return true;
   }));
   return contents;
+}
+
+// The ops of `recorder` to crash at: each flush point (not done, and done
+// with nothing after it), every `every`th op, and the end.
+inline std::set<size_t> crash_points(const block::RecordingDevice& recorder, size_t every) {
+  const size_t ops = recorder.op_count();
+  std::set<size_t> points{ops};
+  for (size_t flush : recorder.flush_points()) {
+    points.insert(flush);
+    points.insert(flush + 1);
+  }
+  for (size_t point = 0; point < ops; point += every) points.insert(point);
+  return points;
 }
 
 // The engine's free-space map (loaded if it was not).

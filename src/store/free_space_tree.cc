@@ -51,14 +51,8 @@ Result<std::vector<ByteRange>> read_ranges(const BTree& tree) {
 }  // namespace
 
 Status Engine::create_free_space_tree() {
-  auto tree = BTree::create(*this, kFreeSpaceTreeId);
+  auto tree = add_empty_tree(kFreeSpaceTreeId);
   if (!tree) return std::unexpected(tree.error());
-  OpenTree open;
-  open.item.root = tree->root();
-  open.stored = open.item;
-  open.tree = std::make_unique<BTree>(std::move(*tree));
-  ECFS_TRY(root_tree_->insert(Key{kFreeSpaceTreeId, kRootItemKey, 0}, encode_root_item(open.item)));
-  trees_.emplace(kFreeSpaceTreeId, std::move(open));
   // Every range is written by the commit that creates the tree.
   allocator_.mark_all_changed();
   pending_compat_ro_flags_ |= kCompatRoFreeSpaceTree;

@@ -15,6 +15,7 @@
 namespace ecfs::store {
 namespace {
 
+using testing::crash_points;
 using testing::EngineFixture;
 using testing::problems_of;
 using testing::space_map;
@@ -49,6 +50,22 @@ class FreeSpaceTreeTest : public EngineFixture {
       }
       ECFS_ASSERT_OK(engine_->commit());
     }
+  }
+
+  // An image as builds before the tree made them, filled by such a build
+  // (engine_ open on it the same way).
+  void make_old_image(int transactions) {
+    engine_.reset();
+    MkfsOptions options = mkfs_options_;
+    options.free_space_tree = false;
+    ECFS_ASSERT_OK(mkfs(device_, options));
+    engine_ = value_or_die(Engine::open(device_, old_build()));
+    fill(transactions);
+  }
+  static OpenOptions old_build() {
+    OpenOptions options;
+    options.add_free_space_tree = false;
+    return options;
   }
 
   std::mt19937_64 random{11};
@@ -146,15 +163,7 @@ TEST_F(FreeSpaceTreeTest, LoadingTheMapReadsTheFreeSpaceTreeNotTheExtentTree) {
 }
 
 TEST_F(FreeSpaceTreeTest, AnImageMadeWithoutItGetsItAtTheFirstCommit) {
-  // An image as builds before the tree made them, filled by such a build.
-  engine_.reset();
-  MkfsOptions options = mkfs_options_;
-  options.free_space_tree = false;
-  ECFS_ASSERT_OK(mkfs(device_, options));
-  OpenOptions old_build;
-  old_build.add_free_space_tree = false;
-  engine_ = value_or_die(Engine::open(device_, old_build));
-  fill(40);
+  ASSERT_NO_FATAL_FAILURE(make_old_image(40));
   EXPECT_EQ(engine_->superblock().compat_ro_flags, 0u);
   EXPECT_FALSE(value_or_die(engine_->committed_tree(kFsTreeId)).root().bytenr == 0);
   expect_clean();
@@ -162,11 +171,11 @@ TEST_F(FreeSpaceTreeTest, AnImageMadeWithoutItGetsItAtTheFirstCommit) {
   engine_.reset();
   {
     block::FaultDevice counting(device_);
-    auto engine = value_or_die(Engine::open(counting, old_build));
+    auto engine = value_or_die(Engine::open(counting, old_build()));
     (void)space_map(*engine);
     EXPECT_GE(counting.request_count(block::FaultOp::kRead), leaves);  // the whole extent tree
   }
-  engine_ = value_or_die(Engine::open(device_, old_build));
+  engine_ = value_or_die(Engine::open(device_, old_build()));
 
   // Today's build: the first commit adds the tree, and opening gets cheap.
   reopen();
@@ -239,14 +248,7 @@ TEST_F(FreeSpaceTreeTest, ARangeThatDisagreesWithTheExtentTreeIsReported) {
 // the old image (no bit, no tree) or the converted one (bit and tree),
 // both clean, and the old one converts at its next commit.
 TEST_F(FreeSpaceTreeTest, ACrashDuringTheConversionLeavesOneOfTheTwoImages) {
-  engine_.reset();
-  MkfsOptions options = mkfs_options_;
-  options.free_space_tree = false;
-  ECFS_ASSERT_OK(mkfs(device_, options));
-  OpenOptions old_build;
-  old_build.add_free_space_tree = false;
-  engine_ = value_or_die(Engine::open(device_, old_build));
-  fill(20);
+  ASSERT_NO_FATAL_FAILURE(make_old_image(20));
   engine_.reset();
 
   block::RecordingDevice recorder(device_);
@@ -258,12 +260,7 @@ TEST_F(FreeSpaceTreeTest, ACrashDuringTheConversionLeavesOneOfTheTwoImages) {
     ECFS_ASSERT_OK(engine->commit());
   }
   const size_t ops = recorder.op_count();
-  std::set<size_t> points{ops};
-  for (size_t flush : recorder.flush_points()) {
-    points.insert(flush);
-    points.insert(flush + 1);
-  }
-  for (size_t point = 0; point < ops; point += 3) points.insert(point);
+  const std::set<size_t> points = crash_points(recorder, 3);
   std::map<bool, int> outcomes;
   for (size_t point : points) {
     for (auto mode : {block::CrashMode::kDropAllUnflushed, block::CrashMode::kKeepAllUnflushed,

@@ -15,25 +15,28 @@ std::string describe(uint64_t start, uint64_t length) {
 
 }  // namespace
 
+void add_merged(std::map<uint64_t, uint64_t>& ranges, uint64_t start, uint64_t end) {
+  auto it = ranges.upper_bound(start);
+  if (it != ranges.begin() && std::prev(it)->second >= start) {
+    --it;
+    start = it->first;
+  }
+  while (it != ranges.end() && it->first <= end) {
+    end = std::max(end, it->second);
+    it = ranges.erase(it);
+  }
+  ranges[start] = end;
+}
+
 SpaceAllocator::SpaceAllocator(uint64_t device_size, const std::vector<ByteRange>& reserved)
     : device_size_(device_size) {
   // Normalise the reserved ranges (they may overlap, e.g. the boot area and
   // the first superblock copy) by merging them in a map.
   std::map<uint64_t, uint64_t> merged;
   for (const ByteRange& range : reserved) {
-    uint64_t start = std::min(range.start, device_size);
-    uint64_t end = std::min(range.end(), device_size);
-    if (start >= end) continue;
-    auto it = merged.upper_bound(start);
-    if (it != merged.begin() && std::prev(it)->second >= start) {
-      --it;
-      start = it->first;
-    }
-    while (it != merged.end() && it->first <= end) {
-      end = std::max(end, it->second);
-      it = merged.erase(it);
-    }
-    merged[start] = end;
+    const uint64_t start = std::min(range.start, device_size);
+    const uint64_t end = std::min(range.end(), device_size);
+    if (start < end) add_merged(merged, start, end);
   }
   uint64_t cursor = 0;
   for (const auto& [start, end] : merged) {
@@ -189,16 +192,7 @@ Result<SpaceAllocator> SpaceAllocator::from_free_ranges(uint64_t device_size,
 }
 
 void SpaceAllocator::note_changed(uint64_t start, uint64_t end) {
-  auto it = changed_.upper_bound(start);
-  if (it != changed_.begin() && std::prev(it)->second >= start) {
-    --it;
-    start = it->first;
-  }
-  while (it != changed_.end() && it->first <= end) {
-    end = std::max(end, it->second);
-    it = changed_.erase(it);
-  }
-  changed_[start] = end;
+  add_merged(changed_, start, end);
 }
 
 std::map<uint64_t, uint64_t> SpaceAllocator::take_changed() { return std::exchange(changed_, {}); }

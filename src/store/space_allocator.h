@@ -35,6 +35,10 @@ struct ByteRange {
   friend bool operator==(const ByteRange&, const ByteRange&) = default;
 };
 
+// Adds [start, end) to `ranges` (start -> end, disjoint), merging every
+// range it overlaps or touches.
+void add_merged(std::map<uint64_t, uint64_t>& ranges, uint64_t start, uint64_t end);
+
 class SpaceAllocator {
  public:
   // Everything in [0, device_size) is free except the `reserved` ranges.

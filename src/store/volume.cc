@@ -262,9 +262,10 @@ Result<bool> Volume::drop_one_dead_tree() {
     bool in_use = false;
     for (const VolumeClient* client : clients_) in_use = in_use || client->uses_tree(id);
     if (in_use) continue;
-    // A commit first: the drop runs in transactions of its own, so that the
-    // deletion is durable before any of the tree's space is freed.
-    ECFS_TRY(commit_locked());
+    // The drop runs in transactions of its own, so that the deletion is
+    // durable before any of the tree's space is freed: a commit first,
+    // unless nothing changed since the last one (the previous part's).
+    if (changed_ || buffered_bytes() > 0) ECFS_TRY(commit_locked());
     if (read_only()) return false;
     // A bounded part per transaction: the lock is given up between parts,
     // so a large deletion does not stall requests (kDropSubtreesPerCommit).
