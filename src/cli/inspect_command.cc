@@ -4,6 +4,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "fscrypt/policy.h"
 #include "fscrypt/symlink.h"
 #include "store/checksum.h"
+#include "store/image_origin.h"
 #include "store/items.h"
 #include "store/node.h"
 #include "store/superblock.h"
@@ -36,7 +38,9 @@ constexpr const char* kDescription =
     "\n"
     "  ecfs inspect [--json] [--tree ID] IMAGE\n"
     "\n"
-    "Prints every superblock copy's state, every field of the superblock in use, and\n"
+    "Prints every superblock copy's state, every field of the superblock in use with\n"
+    "the names of its feature bits, which ecfs version made the image and when\n"
+    "(\"made_by\"; images made before ecfs recorded it say \"not recorded\"), and\n"
     "each tree node by node: keys as (objectid TYPE offset), item sizes, and item\n"
     "contents decoded where the engine defines the type (root items, extent items,\n"
     "data references, file extent heads), in hex otherwise. --tree limits the dump to\n"
@@ -72,6 +76,8 @@ struct InspectArgs {
 struct DecodedItem {
   std::string kind;  // "root_item", ...; empty when not decoded
   std::vector<std::pair<std::string, uint64_t>> fields;
+  // Named texts, printable ASCII checked by the item's decoder.
+  std::vector<std::pair<std::string, std::string>> texts;
   std::string extra_hex;  // bytes after a decoded head (EXTENT_DATA)
   std::optional<std::string> error;
 };
@@ -108,6 +114,19 @@ DecodedItem decode_item(const store::Key& key, ByteSpan data) {
                     {"flags", item->flags},
                     {"owner", item->owner},
                     {"level", item->level}};
+      break;
+    }
+    case store::kPersistentItemKey: {
+      if (key != store::kImageOriginKey) break;
+      auto origin = store::decode_image_origin(data);
+      if (!origin) {
+        failed(origin.error());
+        break;
+      }
+      out.kind = "image_origin";
+      out.fields = {{"created_sec", static_cast<uint64_t>(origin->created_sec)},
+                    {"created_nsec", origin->created_nsec}};
+      out.texts = {{"program", origin->program}};
       break;
     }
     case store::kExtentDataRefKey: {
@@ -161,6 +180,8 @@ struct TreeDump {
 struct Dump {
   std::vector<SuperblockCopy> copies;
   std::optional<store::Superblock> superblock;
+  // The IMAGE_ORIGIN item of the root tree, when it has one that decodes.
+  std::optional<store::ImageOrigin> origin;
   std::vector<TreeDump> trees;
   // FS_TREE's items by inode, when it was dumped and is not empty.
   std::optional<fs::TreeContents> filesystem;
@@ -297,6 +318,17 @@ Dump gather(const InspectArgs& args) {
       trees.push_back(std::move(tree));
     }
   }
+  for (const store::Node& node : root_tree.nodes) {
+    if (!node.is_leaf()) continue;
+    for (const store::LeafItem& item : node.items) {
+      if (item.key != store::kImageOriginKey) continue;
+      if (auto origin = store::decode_image_origin(item.data); origin) {
+        dump.origin = std::move(*origin);
+      } else {
+        dump.errors.push_back("root tree: " + origin.error().message());
+      }
+    }
+  }
   const bool root_tree_complete = root_tree.errors.empty();
   trees.insert(trees.begin(), std::move(root_tree));
 
@@ -341,6 +373,9 @@ void json_superblock(JsonWriter& json, const store::Superblock& sb) {
   json.field("incompat_flags", sb.incompat_flags);
   json.field("compat_ro_flags", sb.compat_ro_flags);
   json.field("compat_flags", sb.compat_flags);
+  json.field("incompat_features", feature_names(FeatureMask::kIncompat, sb.incompat_flags));
+  json.field("compat_ro_features", feature_names(FeatureMask::kCompatRo, sb.compat_ro_flags));
+  json.field("compat_features", feature_names(FeatureMask::kCompat, sb.compat_flags));
   json.field("checksum_type", static_cast<uint16_t>(sb.checksum_type));
   json.field("checksum_name", store::checksum_name(sb.checksum_type));
   json.field("sector_size", sb.sector_size);
@@ -375,6 +410,7 @@ void json_node(JsonWriter& json, uint64_t tree_id, const store::Node& node) {
         json.key(decoded.kind);
         json.begin_object();
         for (const auto& [name, number] : decoded.fields) json.field(name, number);
+        for (const auto& [name, text] : decoded.texts) json.field(name, text);
         json.end_object();
         if (!decoded.extra_hex.empty()) json.field("rest_hex", decoded.extra_hex);
       } else {
@@ -412,6 +448,17 @@ const char* extent_type_name(fs::FileExtentType type) {
 
 const char* extent_encryption_name(fs::ExtentEncryption encryption) {
   return encryption == fs::ExtentEncryption::kFscrypt ? "fscrypt" : "none";
+}
+
+// "2026-12-07 19:20:01 UTC".
+std::string utc_time_text(int64_t sec) {
+  const time_t t = static_cast<time_t>(sec);
+  tm utc{};
+  char text[40];
+  if (gmtime_r(&t, &utc) == nullptr || std::strftime(text, sizeof text, "%F %T UTC", &utc) == 0) {
+    return std::to_string(sec) + " s after the epoch";
+  }
+  return text;
 }
 
 std::string bytes_text(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
@@ -726,6 +773,18 @@ void print_json(const Dump& dump) {
   } else {
     json.null_value();
   }
+  // Which program made the image (null when not recorded).
+  json.key("origin");
+  if (dump.origin) {
+    json.begin_object();
+    json.field("program", dump.origin->program);
+    json.field("created_sec", dump.origin->created_sec);
+    json.field("created_nsec", dump.origin->created_nsec);
+    json.field("created", utc_time_text(dump.origin->created_sec));
+    json.end_object();
+  } else {
+    json.null_value();
+  }
   json.key("trees");
   json.begin_array();
   for (const TreeDump& tree : dump.trees) {
@@ -778,7 +837,8 @@ void print_json(const Dump& dump) {
 
 // ------------------------------------------------------------------- text
 
-void print_superblock_text(const store::Superblock& sb) {
+void print_superblock_text(const store::Superblock& sb,
+                           const std::optional<store::ImageOrigin>& origin) {
   const auto line = [](const char* name, const std::string& value) {
     std::printf("  %-22s %s\n", name, value.c_str());
   };
@@ -793,12 +853,15 @@ void print_superblock_text(const store::Superblock& sb) {
   line("label", sb.label);
   line("generation", number(sb.generation));
   line("format_version", number(sb.format_version));
-  line("incompat_flags",
-       hex(sb.incompat_flags) + ((sb.incompat_flags & store::kIncompatLargeXattrValues) != 0
-                                     ? " (large_xattr_values)"
-                                     : ""));
-  line("compat_ro_flags", hex(sb.compat_ro_flags));
-  line("compat_flags", hex(sb.compat_flags));
+  const auto flags = [&](FeatureMask mask, uint64_t value) {
+    const std::string names = feature_names(mask, value);
+    return hex(value) + (names.empty() ? "" : " (" + names + ")");
+  };
+  line("incompat_flags", flags(FeatureMask::kIncompat, sb.incompat_flags));
+  line("compat_ro_flags", flags(FeatureMask::kCompatRo, sb.compat_ro_flags));
+  line("compat_flags", flags(FeatureMask::kCompat, sb.compat_flags));
+  line("made_by",
+       origin ? origin->program + ", " + utc_time_text(origin->created_sec) : "(not recorded)");
   line("checksum_type", number(static_cast<uint16_t>(sb.checksum_type)) + " (" +
                             std::string(store::checksum_name(sb.checksum_type)) + ")");
   line("sector_size", number(sb.sector_size));
@@ -832,6 +895,7 @@ void print_node_text(uint64_t tree_id, const store::Node& node) {
       for (const auto& [name, number] : decoded.fields) {
         text += " " + name + " " + std::to_string(number);
       }
+      for (const auto& [name, value] : decoded.texts) text += " " + name + " \"" + value + "\"";
       std::printf("%s\n", text.c_str());
       if (!decoded.extra_hex.empty()) std::printf("      rest %s\n", decoded.extra_hex.c_str());
     } else {
@@ -950,7 +1014,7 @@ void print_text(const Dump& dump) {
       std::printf("superblock copy at %" PRIu64 ": INVALID: %s\n", copy.offset, copy.error.c_str());
     }
   }
-  if (dump.superblock) print_superblock_text(*dump.superblock);
+  if (dump.superblock) print_superblock_text(*dump.superblock, dump.origin);
   for (const TreeDump& tree : dump.trees) {
     std::printf("tree %" PRIu64 " %s root %" PRIu64 " generation %" PRIu64 " level %u", tree.id,
                 std::string(tree_name(tree.id)).c_str(), tree.root.bytenr, tree.root.generation,

@@ -135,6 +135,11 @@ void JsonWriter::write_number(uint64_t number) {
   out_ += std::to_string(number);
 }
 
+void JsonWriter::write_signed(int64_t number) {
+  before_value();
+  out_ += std::to_string(number);
+}
+
 void JsonWriter::value(bool flag) {
   before_value();
   out_ += flag ? "true" : "false";

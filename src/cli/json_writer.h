@@ -4,8 +4,8 @@
 // The caller nests begin/end calls correctly; inside an object every value
 // is preceded by key(). Strings are escaped per RFC 8259 section 7; bytes
 // that are not valid UTF-8 (a label is any bytes) are written as \u00XX, so
-// the document is always valid JSON. Numbers are unsigned 64-bit integers
-// written exactly (readers that parse into doubles lose precision above
+// the document is always valid JSON. Numbers are 64-bit integers written
+// exactly (readers that parse into doubles lose precision above
 // 2^53, which python3's json does not). Not thread-safe.
 #pragma once
 
@@ -33,6 +33,11 @@ class JsonWriter {
   requires(!std::same_as<T, bool>) void value(T number) {
     write_number(static_cast<uint64_t>(number));
   }
+  // Any signed integer type, written exactly with its sign.
+  template <std::signed_integral T>
+  void value(T number) {
+    write_signed(static_cast<int64_t>(number));
+  }
   void null_value();
 
   // key(name) followed by value(v).
@@ -50,6 +55,7 @@ class JsonWriter {
   void open(char bracket);
   void close(char bracket);
   void write_number(uint64_t number);
+  void write_signed(int64_t number);
 
   std::string out_;
   // One entry per open container: how many values it holds so far.

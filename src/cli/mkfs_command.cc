@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "block/file_device.h"
 #include "cli/size_parse.h"
 #include "cli/store_text.h"
+#include "cli/version.h"
 #include "fs/filesystem.h"
 #include "store/checksum.h"
 #include "store/engine.h"
@@ -150,6 +152,10 @@ int run(const MkfsArgs& args) {
     if (!fsid) return usage_error(fsid.error().message());
     options.fsid = *fsid;
   }  // else store::mkfs draws a random version 4 UUID
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  options.origin =
+      store::ImageOrigin{program_version(), now.tv_sec, static_cast<uint32_t>(now.tv_nsec)};
 
   auto existing = inspect_existing(args.image);
   if (!existing) return failure(existing.error().message());

@@ -1,10 +1,14 @@
 #include "cli/store_text.h"
 
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 
 #include "base/bytes.h"
 #include "fs/tree_contents.h"
+#include "store/image_origin.h"
 #include "store/subvolume_items.h"
+#include "store/superblock.h"
 #include "store/tree_ids.h"
 
 namespace ecfs::cli {
@@ -77,6 +81,8 @@ std::string_view item_type_name(uint8_t type) {
       return "DEAD_ROOT";
     case store::kFreeSpaceExtentKey:
       return "FREE_SPACE_EXTENT";
+    case store::kPersistentItemKey:
+      return "PERSISTENT_ITEM";
     default:
       return "UNKNOWN";
   }
@@ -88,6 +94,34 @@ bool is_filesystem_tree(uint64_t tree_id) {
 
 std::string_view item_type_name(uint64_t tree_id, uint8_t type) {
   return is_filesystem_tree(tree_id) ? fs::fs_item_type_name(type) : item_type_name(type);
+}
+
+std::string feature_names(FeatureMask mask, uint64_t flags) {
+  struct Feature {
+    FeatureMask mask;
+    uint64_t bit;
+    const char* name;
+  };
+  static constexpr Feature kFeatures[] = {
+      {FeatureMask::kIncompat, store::kIncompatLargeXattrValues, "large_xattr_values"},
+      {FeatureMask::kIncompat, store::kIncompatSubvolumes, "subvolumes"},
+      {FeatureMask::kCompatRo, store::kCompatRoFreeSpaceTree, "free_space_tree"},
+      {FeatureMask::kCompat, store::kCompatImageOrigin, "image_origin"},
+  };
+  std::string names;
+  const auto add = [&](const std::string& name) { names += (names.empty() ? "" : ", ") + name; };
+  uint64_t unknown = flags;
+  for (const Feature& feature : kFeatures) {
+    if (feature.mask != mask || (flags & feature.bit) == 0) continue;
+    add(feature.name);
+    unknown &= ~feature.bit;
+  }
+  if (unknown != 0) {
+    char text[24];
+    std::snprintf(text, sizeof text, "0x%" PRIx64, unknown);
+    add(std::string("unknown ") + text);
+  }
+  return names;
 }
 
 std::string key_text(uint64_t tree_id, const store::Key& key) {

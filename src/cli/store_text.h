@@ -38,6 +38,14 @@ bool is_filesystem_tree(uint64_t tree_id);
 // type that the tree's layer does not define. Named by the tree because the
 // two layers' numbers may overlap.
 std::string_view item_type_name(uint64_t tree_id, uint8_t type);
+// The superblock's three feature masks (docs/FORMAT.md "Versions and
+// feature flags").
+enum class FeatureMask { kIncompat, kCompatRo, kCompat };
+// The names of the bits set in `flags` of `mask`, comma separated
+// ("large_xattr_values, subvolumes"), with "unknown 0x..." for bits this
+// build does not know; empty when none is set.
+std::string feature_names(FeatureMask mask, uint64_t flags);
+
 // "(objectid TYPE offset)" for a key of tree `tree_id`, TYPE as above, or
 // "UNKNOWN/<number>" for a type without a name.
 std::string key_text(uint64_t tree_id, const store::Key& key);

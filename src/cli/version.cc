@@ -9,16 +9,20 @@
 
 namespace ecfs::cli {
 
+std::string program_version() { return std::string("ecfs ") + ECFS_VERSION; }
+
 std::string version_text() {
   // The names of docs/FORMAT.md's feature table; a build that learns a bit
   // adds it here (the static_asserts keep the lists complete).
   static_assert(store::kIncompatKnown ==
                 (store::kIncompatLargeXattrValues | store::kIncompatSubvolumes));
   static_assert(store::kCompatRoKnown == store::kCompatRoFreeSpaceTree);
-  return std::string("ecfs ") + ECFS_VERSION + "\n" + "image format version " +
+  static_assert(store::kCompatKnown == store::kCompatImageOrigin);
+  return program_version() + "\n" + "image format version " +
          std::to_string(store::kFormatVersion) +
          " (reads and writes it)\n"
-         "features: incompat large_xattr_values, subvolumes; compat_ro free_space_tree\n";
+         "features: incompat large_xattr_values, subvolumes; compat_ro free_space_tree; "
+         "compat image_origin\n";
 }
 
 }  // namespace ecfs::cli

@@ -8,5 +8,7 @@
 namespace ecfs::cli {
 
 std::string version_text();
+// "ecfs 0.1.0": what mkfs records as the image's maker (store::ImageOrigin).
+std::string program_version();
 
 }  // namespace ecfs::cli

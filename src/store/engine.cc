@@ -101,6 +101,12 @@ Status mkfs(block::BlockDevice& device, const MkfsOptions& options) {
   if (!extent_tree) return std::unexpected(extent_tree.error());
   ECFS_TRY(engine.create_tree(kFsTreeId));
   ECFS_TRY(engine.create_tree(kCsumTreeId));
+  if (options.origin) {
+    auto origin = encode_image_origin(*options.origin);
+    if (!origin) return std::unexpected(origin.error());
+    ECFS_TRY(engine.root_tree_->put(kImageOriginKey, *origin));
+    engine.sb_.compat_flags |= kCompatImageOrigin;
+  }
   if (options.populate) ECFS_TRY(options.populate(engine));
   return engine.commit();
 }
@@ -801,6 +807,17 @@ Result<BTree> Engine::committed_tree(uint64_t id) {
   auto item = decode_root_item(**data);
   if (!item) return std::unexpected(item.error());
   return BTree(*this, id, item->root);
+}
+
+Result<std::optional<ImageOrigin>> Engine::image_origin() {
+  BTree root_tree(*this, kRootTreeId,
+                  RootRef{sb_.root_tree_bytenr, sb_.root_tree_generation, sb_.root_tree_level});
+  auto data = root_tree.find(kImageOriginKey);
+  if (!data) return std::unexpected(data.error());
+  if (!*data) return std::optional<ImageOrigin>();
+  auto origin = decode_image_origin(**data);
+  if (!origin) return std::unexpected(origin.error());
+  return std::optional<ImageOrigin>(std::move(*origin));
 }
 
 // ---------------------------------------------------------------- data extents

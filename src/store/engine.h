@@ -47,6 +47,7 @@
 #include "store/data_read.h"
 #include "store/data_write.h"
 #include "store/extent_refs.h"
+#include "store/image_origin.h"
 #include "store/items.h"
 #include "store/node_cache.h"
 #include "store/node_store.h"
@@ -71,6 +72,9 @@ struct MkfsOptions {
   // need not read the extent tree. Off only to make images as older builds
   // did (the first read-write mount adds the tree then).
   bool free_space_tree = true;
+  // Recorded in the root tree (compat kCompatImageOrigin) for `ecfs
+  // inspect`; none only to make images as older builds did.
+  std::optional<ImageOrigin> origin;
 };
 
 // The space of the device, by state (SpaceAllocator's counts), known without
@@ -279,6 +283,9 @@ class Engine final : public NodeStore {
   Result<std::vector<uint64_t>> list_trees();
   // Tree `id` as last committed, for reading. ENOENT if absent.
   Result<BTree> committed_tree(uint64_t id);
+  // Which program made the image (MkfsOptions::origin); nullopt for an
+  // image made without it. EUCLEAN for a malformed item.
+  Result<std::optional<ImageOrigin>> image_origin();
 
   // fsck of the committed state: tree invariants, every extent's reference
   // count against the references found by walking all trees, data back

@@ -269,6 +269,15 @@ Result<CheckReport> Engine::check(const CheckOptions& options) {
   } else {
     report.problems.push_back("the root tree has no csum tree");
   }
+  // The image origin: present and well formed exactly when the bit says so.
+  if (auto origin = image_origin(); !origin) {
+    if (origin.error().errno_value() != EUCLEAN) return std::unexpected(origin.error());
+    report.problems.push_back(origin.error().message());
+  } else if (origin->has_value() != ((sb_.compat_flags & kCompatImageOrigin) != 0)) {
+    report.problems.push_back(origin->has_value()
+                                  ? "an image origin without the compat bit image_origin"
+                                  : "the compat bit image_origin without an image origin");
+  }
   // The subvolume catalog in the root tree.
   ECFS_TRY(SubvolumeCatalog(*this).check(report.problems));
   return report;

@@ -55,6 +55,8 @@ struct GoldenSpec {
   // Made with a free-space tree (compat_ro kCompatRoFreeSpaceTree); the
   // images from before it existed are made without.
   bool free_space_tree;
+  // Made with an image origin (compat kCompatImageOrigin, kGoldenOrigin).
+  bool origin = false;
 };
 
 // The main image (default node size, enough items for internal nodes) and a
@@ -65,12 +67,14 @@ constexpr GoldenSpec kGoldenSpecs[] = {
     {"format-v1-sha256.img.gz", ChecksumType::kSha256, 4096, 3 * kMiB / 2, 64, false},
     {"format-v1-blake2b.img.gz", ChecksumType::kBlake2b, 4096, 3 * kMiB / 2, 64, false},
     {"format-v1-free-space-tree.img.gz", ChecksumType::kCrc32c, 16384, 4 * kMiB, 1500, true},
+    {"format-v1-image-origin.img.gz", ChecksumType::kCrc32c, 4096, 3 * kMiB / 2, 64, true, true},
 };
 
 // Fixed, so that the images are reproducible (a version 4 UUID in form).
 constexpr std::array<uint8_t, kFsidSize> kGoldenFsid = {
     0xec, 0xf5, 0x60, 0x1d, 0x90, 0x1d, 0x4e, 0x01, 0x80, 0x00, 0x0f, 0x04, 0x3a, 0x7e, 0x00, 0x01};
 constexpr const char* kGoldenLabel = "ecfs golden image v1";
+const ImageOrigin kGoldenOrigin{"ecfs golden generator", 1796688000, 123456789};
 
 // The generator's trees. Engine-level ids below the subvolume range, not
 // filesystem trees: their items are the engine's test pattern, not inodes,
@@ -378,6 +382,7 @@ MkfsOptions golden_mkfs_options(const GoldenSpec& spec) {
   options.label = kGoldenLabel;
   options.fsid = kGoldenFsid;
   options.free_space_tree = spec.free_space_tree;
+  if (spec.origin) options.origin = kGoldenOrigin;
   return options;
 }
 
@@ -415,7 +420,10 @@ void expect_image_holds(Engine& engine, const GoldenSpec& spec, const GoldenMode
   EXPECT_EQ(sb.label, kGoldenLabel);
   EXPECT_EQ(sb.generation, 1 + model.commits);  // mkfs commits generation 1
   EXPECT_EQ(sb.total_bytes, spec.device_size);
-  EXPECT_EQ(sb.incompat_flags | sb.compat_flags, 0u);
+  EXPECT_EQ(sb.incompat_flags, 0u);
+  EXPECT_EQ(sb.compat_flags, spec.origin ? kCompatImageOrigin : 0u);
+  EXPECT_EQ(value_or_die(engine.image_origin()),
+            spec.origin ? std::optional(kGoldenOrigin) : std::nullopt);
   // Images made without a free-space tree get one at their first commit.
   const bool free_space_tree = spec.free_space_tree || model.written_since;
   EXPECT_EQ(sb.compat_ro_flags, free_space_tree ? kCompatRoFreeSpaceTree : 0u);

@@ -37,6 +37,10 @@ inline constexpr uint64_t kIncompatKnown = kIncompatLargeXattrValues | kIncompat
 // read-write mount of an image made without it.
 inline constexpr uint64_t kCompatRoFreeSpaceTree = 1ull << 0;
 inline constexpr uint64_t kCompatRoKnown = kCompatRoFreeSpaceTree;
+// kCompatImageOrigin: the root tree holds an IMAGE_ORIGIN item naming the
+// program that made the image (image_origin.h). Set by mkfs; informational.
+inline constexpr uint64_t kCompatImageOrigin = 1ull << 0;
+inline constexpr uint64_t kCompatKnown = kCompatImageOrigin;
 // The longest label; the on-disk field is NUL-terminated (docs/FORMAT.md).
 inline constexpr size_t kMaxLabelSize = 255;
 

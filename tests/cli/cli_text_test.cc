@@ -165,6 +165,8 @@ TEST(JsonWriterTest, NestedDocumentIsExactAndParses) {
   json.field("name", "tree");
   json.field("id", uint64_t{5});
   json.field("big", UINT64_MAX);
+  json.field("before", int64_t{-1796671104});
+  json.field("lowest", INT64_MIN);
   json.field("clean", true);
   json.key("empty");
   json.begin_array();
@@ -182,6 +184,8 @@ TEST(JsonWriterTest, NestedDocumentIsExactAndParses) {
             "  \"name\": \"tree\",\n"
             "  \"id\": 5,\n"
             "  \"big\": 18446744073709551615,\n"
+            "  \"before\": -1796671104,\n"
+            "  \"lowest\": -9223372036854775808,\n"
             "  \"clean\": true,\n"
             "  \"empty\": [],\n"
             "  \"list\": [\n"
@@ -192,10 +196,23 @@ TEST(JsonWriterTest, NestedDocumentIsExactAndParses) {
             "}\n");
   if (!cli_test::python3_available()) GTEST_SKIP() << "python3 not installed";
   cli_test::ScratchDir scratch;
-  const cli_test::Outcome parsed =
-      cli_test::python_json(json.text(), "d['big'], d['list'], d['clean']", scratch.path());
+  const cli_test::Outcome parsed = cli_test::python_json(
+      json.text(), "d['big'], d['before'], d['list'], d['clean']", scratch.path());
   EXPECT_EQ(parsed.exit_status, 0) << parsed.describe();
-  EXPECT_EQ(parsed.out, "18446744073709551615 [1, None, {}] True");
+  EXPECT_EQ(parsed.out, "18446744073709551615 -1796671104 [1, None, {}] True");
+}
+
+// The superblock's feature bits by name, unknown bits in hex; each mask has
+// its own names (bit 0 is a different feature in each).
+TEST(StoreTextTest, FeatureNames) {
+  EXPECT_EQ(feature_names(FeatureMask::kIncompat, 0), "");
+  EXPECT_EQ(feature_names(FeatureMask::kIncompat, 0x3), "large_xattr_values, subvolumes");
+  EXPECT_EQ(feature_names(FeatureMask::kCompatRo, 0x1), "free_space_tree");
+  EXPECT_EQ(feature_names(FeatureMask::kCompat, 0x1), "image_origin");
+  EXPECT_EQ(feature_names(FeatureMask::kCompat, 0x11), "image_origin, unknown 0x10");
+  EXPECT_EQ(feature_names(FeatureMask::kCompatRo, 0x8000000000000000ull),
+            "unknown 0x8000000000000000");
+  EXPECT_EQ(item_type_name(249), "PERSISTENT_ITEM");
 }
 
 TEST(JsonWriterTest, HostileStringsStillParse) {

@@ -184,6 +184,8 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
         {"format-v1-subvolumes.img.gz", {"True 9 golden-subvolumes", "1 [1, 2, 5, 7, 256, 258]"}},
         {"format-v1-free-space-tree.img.gz",
          {"True 6 ecfs golden image v1", "1 [1, 2, 5, 7, 10, 200, 202, 203]"}},
+        {"format-v1-image-origin.img.gz",
+         {"True 6 ecfs golden image v1", "1 [1, 2, 5, 7, 10, 200, 202, 203]"}},
     };
     const auto filesystem_image = kFilesystemImages.find(entry.path().filename().string());
     const Expected expected =
@@ -210,6 +212,10 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
     EXPECT_EQ(
         query(inspect.out, "d['superblock']['format_version'], [t['id'] for t in d['trees']]"),
         expected_trees);
+    // Only the image made with an origin names its maker.
+    EXPECT_EQ(query(inspect.out, "d['origin'] and d['origin']['program']"),
+              entry.path().filename() == "format-v1-image-origin.img.gz" ? "ecfs golden generator"
+                                                                         : "None");
     if (entry.path().filename() == "format-v1-subvolumes.img.gz") {
       // Every subvolume's inodes, beside the top level's.
       EXPECT_EQ(query(inspect.out, "[s['tree'] for s in d['subvolumes']]"), "[256, 258]");

@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -122,7 +124,7 @@ TEST_F(StoreCliTest, FreshImageIsCleanAndInspectShowsGenerationOneAndTheInitialT
                   "for t in d['trees'] if t['id'] == i['key']['objectid'])"),
             "True");
   EXPECT_EQ(query(json, "[i['key']['type_name'] for i in d['trees'][0]['nodes'][0]['items']]"),
-            "['ROOT_ITEM', 'ROOT_ITEM', 'ROOT_ITEM', 'ROOT_ITEM']");
+            "['ROOT_ITEM', 'ROOT_ITEM', 'ROOT_ITEM', 'ROOT_ITEM', 'PERSISTENT_ITEM']");
   // The extent tree holds one METADATA_ITEM per tree node, each with one
   // reference and the right owner.
   EXPECT_EQ(
@@ -135,6 +137,55 @@ TEST_F(StoreCliTest, FreshImageIsCleanAndInspectShowsGenerationOneAndTheInitialT
   EXPECT_EQ(query(json, "d['superblock']['root_tree_bytenr'] == d['trees'][0]['root']['bytenr']"),
             "True");
   EXPECT_EQ(query(json, "d['errors']"), "[]");
+}
+
+// mkfs records which ecfs made the image and when; inspect shows it, and
+// the feature bits by name.
+TEST_F(StoreCliTest, MkfsRecordsTheVersionThatMadeTheImage) {
+  const time_t before = time(nullptr);
+  make_image();
+  const time_t after = time(nullptr);
+  const Outcome version = ecfs({"--version"});
+  ASSERT_EQ(version.exit_status, 0) << version.describe();
+  const std::string program = version.out.substr(0, version.out.find('\n'));
+  ASSERT_EQ(program.rfind("ecfs ", 0), 0u) << version.out;
+
+  const std::string json = inspect_json();
+  EXPECT_EQ(query(json, "d['origin']['program']"), program);
+  const int64_t created = std::stoll(query(json, "d['origin']['created_sec']"));
+  EXPECT_GE(created, before);
+  EXPECT_LE(created, after);
+  EXPECT_EQ(query(json, "d['superblock']['compat_features'], d['superblock']['compat_flags']"),
+            "image_origin 1");
+  EXPECT_EQ(query(json, "d['superblock']['compat_ro_features']"), "free_space_tree");
+  EXPECT_EQ(query(json, "d['trees'][0]['nodes'][0]['items'][-1]['image_origin']['program']"),
+            program);
+
+  const Outcome text = ecfs({"inspect", image_});
+  ASSERT_EQ(text.exit_status, 0) << text.describe();
+  EXPECT_NE(text.out.find("made_by                " + program + ", " +
+                          query(json, "d['origin']['created']")),
+            std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("compat_flags           0x1 (image_origin)"), std::string::npos)
+      << text.out;
+}
+
+// An image made before the origin was recorded says so, and stays clean.
+TEST_F(StoreCliTest, ImagesWithoutAnOriginSayNotRecorded) {
+  const std::string golden =
+      (std::filesystem::path(__FILE__).parent_path().parent_path() / "golden/").string();
+  const Outcome unpacked =
+      run_program({"/bin/sh", "-c", "gzip -dc \"$0\"", golden + "format-v1-free-space-tree.img.gz"},
+                  scratch_.path());
+  ASSERT_EQ(unpacked.exit_status, 0) << unpacked.describe();
+  const std::string old_image = scratch_.file("old.img");
+  std::ofstream(old_image, std::ios::binary | std::ios::trunc) << unpacked.out;
+  const Outcome text = ecfs({"inspect", "--tree", "1", old_image});
+  ASSERT_EQ(text.exit_status, 0) << text.describe();
+  EXPECT_NE(text.out.find("made_by                (not recorded)"), std::string::npos) << text.out;
+  const Outcome json = ecfs({"inspect", "--json", "--tree", "1", old_image});
+  EXPECT_EQ(query(json.out, "d['origin'], d['superblock']['compat_features']"), "None ");
 }
 
 TEST_F(StoreCliTest, InspectTextShowsSuperblockAndDecodedItems) {
