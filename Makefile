@@ -44,7 +44,7 @@ demo:
 
 # Installed as a filesystem tool (PREFIX, DESTDIR as usual): ecfs in
 # PREFIX/sbin, mount.fuse.ecfs and mount.fuseblk.ecfs in /sbin where mount(8)
-# looks, manual pages, bash completion. The build tree must be configured
+# looks (/usr/sbin with PREFIX=/usr), manual pages, bash completion. The build tree must be configured
 # (make demo or make build first, or this configures one without tests).
 install:
 	@bash scripts/install-deps.sh install

@@ -3,7 +3,7 @@
 # they follow the program.
 _ecfs_commands() {  # the commands or subcommands a --help text lists
   "$@" --help 2>/dev/null |
-    awk '/^Subcommands:/ {on = 1; next} on && /^  [a-z]/ {sub(/,$/, "", $1); print $1}'
+    awk '/^Subcommands:/ {on = 1; next} on && /^$/ {exit} on && /^  [a-z]/ {sub(/,$/, "", $1); print $1}'
 }
 
 _ecfs_options() {  # the options a --help text names

@@ -15,13 +15,13 @@ namespace {
 constexpr const char* kDescription =
     "fscrypt oracle: encrypt or decrypt stdin exactly as Linux fscrypt stores data\n"
     "\n"
+    "  ecfs crypt [OPTIONS] CIPHER MASTER_KEY_HEX  < input > output\n"
+    "  ecfs crypt --dump-key-identifier [--kdf=HKDF-SHA512] MASTER_KEY_HEX\n"
+    "\n"
     "Encrypts (or decrypts) standard input to standard output the way fscrypt encrypts\n"
     "file contents and filenames on disk, to check ciphertext written by a kernel or\n"
     "by ecfs. Same options as xfstests' fscrypt-crypt-util, plus --extent-nonce for\n"
     "ecfs's per-extent keys.\n"
-    "\n"
-    "  ecfs crypt [OPTIONS] CIPHER MASTER_KEY_HEX  < input > output\n"
-    "  ecfs crypt --dump-key-identifier [--kdf=HKDF-SHA512] MASTER_KEY_HEX\n"
     "\n"
     "CIPHER is AES-256-XTS, AES-256-CTS-CBC, AES-128-CBC-ESSIV, AES-128-CTS-CBC,\n"
     "Adiantum or AES-256-HCTR2. MASTER_KEY_HEX is the raw master key in hex (at most\n"
@@ -31,20 +31,23 @@ constexpr const char* kDescription =
     "partial unit is zero-padded to the data unit size, or with --padding to the\n"
     "next multiple of the padding (how filenames are padded).";
 
+// Examples last: help2man's EXAMPLES section runs to the end of the text.
 constexpr const char* kFooter =
-    "Examples:\n"
-    "  # a v2 (HKDF) file's contents, 4096-byte data units, as stored on ext4:\n"
-    "  ecfs crypt --kdf=HKDF-SHA512 --file-nonce=$NONCE AES-256-XTS $KEY < plain > cipher\n"
-    "  # a filename in a v2 directory with 32-byte padding:\n"
-    "  printf name | ecfs crypt --kdf=HKDF-SHA512 --file-nonce=$DIR_NONCE \\\n"
-    "      --data-unit-size=255 --padding=32 AES-256-CTS-CBC $KEY\n"
-    "  # the same data under an ecfs per-extent key, from the 3rd unit of the extent:\n"
-    "  ecfs crypt --kdf=HKDF-SHA512 --extent-nonce=$EXTENT_NONCE --data-unit-index=2 \\\n"
-    "      AES-256-XTS $KEY < plain > cipher\n"
-    "\n"
     "Exit status: 0 on success; 1 if reading or writing failed; 2 for bad options or\n"
     "operands, or for a data unit the cipher cannot take (processing stops there).\n"
-    "The key is never printed.";
+    "The key is never printed.\n"
+    "\n"
+    "Examples:\n"
+    "  A v2 (HKDF) file's contents, 4096-byte data units, as stored on ext4:\n"
+    "    ecfs crypt --kdf=HKDF-SHA512 --file-nonce=$NONCE AES-256-XTS $KEY <plain >cipher\n"
+    "\n"
+    "  A filename in a v2 directory with 32-byte padding:\n"
+    "    opts=\"--kdf=HKDF-SHA512 --file-nonce=$DIR_NONCE --data-unit-size=255 --padding=32\"\n"
+    "    printf name | ecfs crypt $opts AES-256-CTS-CBC $KEY\n"
+    "\n"
+    "  The same data under an ecfs per-extent key, from the 3rd unit of the extent:\n"
+    "    opts=\"--kdf=HKDF-SHA512 --extent-nonce=$EXTENT_NONCE --data-unit-index=2\"\n"
+    "    ecfs crypt $opts AES-256-XTS $KEY <plain >cipher";
 
 // Adds `--name=VALUE` storing the text in `target` (checked later, by
 // parse_crypt_request, so that every message comes from one place).

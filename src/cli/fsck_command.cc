@@ -37,7 +37,14 @@ constexpr const char* kDescription =
 constexpr const char* kFooter =
     "Exit status: 0 when the image is consistent; 1 when problems were found or the\n"
     "image could not be read (not an ecfs image, every superblock copy damaged, I/O\n"
-    "error); 2 for bad options.";
+    "error); 2 for bad options.\n"
+    "\n"
+    "Examples:\n"
+    "  Check everything, data included:\n"
+    "    ecfs fsck fs.img\n"
+    "\n"
+    "  Trees and counts only, without reading data, as JSON:\n"
+    "    ecfs fsck --metadata-only --json fs.img";
 
 struct FsckArgs {
   std::string image;

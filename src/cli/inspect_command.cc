@@ -64,7 +64,14 @@ constexpr const char* kDescription =
 
 constexpr const char* kFooter =
     "Exit status: 0 when everything was read; 1 when the image or part of a tree could\n"
-    "not be read (what was read is still printed); 2 for bad options.";
+    "not be read (what was read is still printed); 2 for bad options.\n"
+    "\n"
+    "Examples:\n"
+    "  The superblock and the root tree:\n"
+    "    ecfs inspect --tree 1 fs.img\n"
+    "\n"
+    "  The inodes of the top-level subvolume, as JSON:\n"
+    "    ecfs inspect --json --tree 5 fs.img | jq '.filesystem.inodes'";
 
 struct InspectArgs {
   std::string image;

@@ -65,6 +65,18 @@ constexpr const char* kFooter =
     "Exit status: 0 on success (warnings included); 1 if the operation failed (not an ecfs\n"
     "mount, key not present, permission denied, ...); 2 for bad options or key input.";
 
+constexpr const char* kKeyExamples =
+    "\n"
+    "\n"
+    "Examples:\n"
+    "  Make a key and add it (prints its identifier):\n"
+    "    head -c 64 /dev/urandom > key.bin\n"
+    "    ecfs key add /mnt --key-file key.bin\n"
+    "\n"
+    "  See whether it is present, then remove it:\n"
+    "    ecfs key status /mnt 0123456789abcdef0123456789abcdef\n"
+    "    ecfs key remove /mnt 0123456789abcdef0123456789abcdef";
+
 // FSCRYPT_MIN_KEY_SIZE: the shortest raw key the kernel accepts (AES-128
 // modes); whether it is long enough for a policy is checked when it is used.
 constexpr size_t kMinRawKeyBytes = 16;
@@ -257,7 +269,7 @@ int run_status(const KeyArgs& args) {
 void add_key_command(CLI::App& app, CommandRunner& runner) {
   CLI::App* key = app.add_subcommand("key", kKeyDescription);
   key->require_subcommand(1);
-  key->footer(kFooter);
+  key->footer(std::string(kFooter) + kKeyExamples);
 
   auto add_args = std::make_shared<AddArgs>();
   CLI::App* add = key->add_subcommand("add", kAddDescription);

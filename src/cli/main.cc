@@ -4,7 +4,6 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +11,7 @@
 #include "cli/command.h"
 #include "cli/crypt_command.h"
 #include "cli/fsck_command.h"
+#include "cli/help_formatter.h"
 #include "cli/inspect_command.h"
 #include "cli/key_command.h"
 #include "cli/mkfs_command.h"
@@ -25,19 +25,6 @@
 namespace ecfs::cli {
 
 namespace {
-
-// Lists each subcommand with the first line of its description only; the
-// whole description is shown by `ecfs COMMAND --help`.
-class SummaryFormatter : public CLI::Formatter {
- public:
-  std::string make_subcommand(const CLI::App* sub) const override {
-    const std::string& description = sub->get_description();
-    std::stringstream out;
-    CLI::detail::format_help(out, sub->get_display_name(true),
-                             description.substr(0, description.find('\n')), column_width_);
-    return out.str();
-  }
-};
 
 // A first operand that is not an option must name a subcommand; CLI11 would
 // only say "A subcommand is required".
@@ -73,19 +60,32 @@ int main(int argc, char** argv) {
   }
 
   CLI::App app(
-      "ecfs: an encrypted copy-on-write filesystem whose file contents are encrypted per\n"
-      "extent, with keys and formats compatible with Linux fscrypt.",
+      "an encrypted copy-on-write filesystem with per-extent fscrypt keys\n"
+      "\n"
+      "  ecfs COMMAND [OPTIONS] [ARGUMENTS]\n"
+      "  ecfs --version\n"
+      "\n"
+      "File contents are encrypted per extent, with the keys, ciphers and formats of\n"
+      "Linux fscrypt; checksums cover the ciphertext, so snapshots, fsck and inspect\n"
+      "need no key.",
       "ecfs");
   app.require_subcommand(1);
   // Listed in --help; answered above.
   const std::string version_help =
       "Print the version and the image formats this build reads and writes";
   app.add_flag("-V,--version", version_help);
-  app.footer("Run 'ecfs COMMAND --help' for the options of one command.");
+  app.footer(
+      "Run 'ecfs COMMAND --help' for the options of one command.\n"
+      "\n"
+      "Examples:\n"
+      "  Make an 8 GiB filesystem in an image file, mount it, unmount it:\n"
+      "    ecfs mkfs --size 8G fs.img\n"
+      "    mkdir -p /mnt/ecfs && ecfs mount fs.img /mnt/ecfs\n"
+      "    umount /mnt/ecfs");
 
   // Before the commands: subcommands take their parent's formatter when added
   // (`ecfs key --help` lists its own subcommands the same way).
-  app.formatter(std::make_shared<ecfs::cli::SummaryFormatter>());
+  app.formatter(std::make_shared<ecfs::cli::HelpFormatter>());
   ecfs::cli::CommandRunner runner;
   ecfs::cli::add_crypt_command(app, runner);
   ecfs::cli::add_mkfs_command(app, runner);

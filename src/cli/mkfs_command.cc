@@ -38,7 +38,14 @@ constexpr const char* kDescription =
 constexpr const char* kFooter =
     "Sizes take binary unit suffixes K, M, G, T, P, E (8G = 8 GiB).\n"
     "Exit status: 0 on success; 1 if the filesystem could not be made (existing\n"
-    "filesystem without --force, I/O error, image too small); 2 for bad options.";
+    "filesystem without --force, I/O error, image too small); 2 for bad options.\n"
+    "\n"
+    "Examples:\n"
+    "  An 8 GiB image file, created sparse:\n"
+    "    ecfs mkfs --size 8G fs.img\n"
+    "\n"
+    "  A whole block device, labelled, with SHA-256 checksums:\n"
+    "    ecfs mkfs -L backup --checksum sha256 /dev/sdb1";
 
 // Where every superblock copy keeps its magic (docs/FORMAT.md "Superblock":
 // csum[32] | fsid[16] | bytenr u64 | magic u64 ...).

@@ -81,7 +81,16 @@ constexpr const char* kDescription =
 
 constexpr const char* kFooter =
     "Exit status: 0 once the filesystem is mounted (with -f: after it was unmounted\n"
-    "cleanly); 1 if it could not be mounted or closing it failed; 2 for bad options.";
+    "cleanly); 1 if it could not be mounted or closing it failed; 2 for bad options.\n"
+    "\n"
+    "Examples:\n"
+    "  Mount, and mount read-only with commits every 30 seconds:\n"
+    "    ecfs mount fs.img /mnt\n"
+    "    ecfs mount -o ro,commit=30 fs.img /mnt\n"
+    "\n"
+    "  The same through mount(8), and as a line of /etc/fstab:\n"
+    "    mount -t fuse.ecfs -o ro /srv/fs.img /mnt\n"
+    "    /srv/fs.img  /mnt  fuse.ecfs  defaults,nofail  0  0";
 
 struct MountArgs {
   std::string image;

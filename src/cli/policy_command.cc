@@ -69,6 +69,15 @@ constexpr const char* kFooter =
     "Exit status: 0 on success; 1 if the operation failed (not an ecfs mount, not\n"
     "encrypted, directory not empty, policy refused, ...); 2 for bad options.";
 
+constexpr const char* kPolicyExamples =
+    "\n"
+    "\n"
+    "Examples:\n"
+    "  Encrypt a new directory with a new key, and show its policy:\n"
+    "    mkdir /mnt/private\n"
+    "    ecfs policy set /mnt/private \"$(ecfs key add /mnt --key-file key.bin)\"\n"
+    "    ecfs policy get /mnt/private";
+
 // fscryptctl's mode names (its mode_strings[]), indexed by FSCRYPT_MODE_*.
 struct ModeName {
   uint8_t number;
@@ -375,7 +384,7 @@ int run_get(const GetArgs& args) {
 void add_policy_command(CLI::App& app, CommandRunner& runner) {
   CLI::App* policy = app.add_subcommand("policy", kPolicyDescription);
   policy->require_subcommand(1);
-  policy->footer(kFooter);
+  policy->footer(std::string(kFooter) + kPolicyExamples);
 
   auto set_args = std::make_shared<SetArgs>();
   CLI::App* set = policy->add_subcommand("set", kSetDescription);

@@ -39,6 +39,20 @@ constexpr const char* kFooter =
     "Exit status: 0 on success; 1 if the operation failed; 2 for bad usage.\n"
     "create, snapshot and delete need CAP_SYS_ADMIN, as btrfs's do.";
 
+constexpr const char* kSubvolumeExamples =
+    "\n"
+    "\n"
+    "Examples:\n"
+    "  Make a subvolume:\n"
+    "    ecfs subvolume create /mnt/home\n"
+    "\n"
+    "  Snapshot it read-only (no key needed, even if it holds encrypted files):\n"
+    "    ecfs subvolume snapshot -r /mnt/home /mnt/home@monday\n"
+    "\n"
+    "  List the subvolumes, and delete the snapshot:\n"
+    "    ecfs subvolume list /mnt\n"
+    "    ecfs subvolume delete /mnt/home@monday";
+
 // The directory that would hold `path` and the last name of it.
 struct Placement {
   std::string parent;
@@ -310,7 +324,7 @@ int run_sync(const std::string& mountpoint) {
 void add_subvolume_command(CLI::App& app, CommandRunner& runner) {
   CLI::App* subvolume = app.add_subcommand("subvolume", kDescription);
   subvolume->require_subcommand(1);
-  subvolume->footer(kFooter);
+  subvolume->footer(std::string(kFooter) + kSubvolumeExamples);
 
   auto create_path = std::make_shared<std::string>();
   CLI::App* create = subvolume->add_subcommand(

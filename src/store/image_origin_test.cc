@@ -36,9 +36,9 @@ TEST(ImageOriginTest, RoundTripsAndHasTheDocumentedLayout) {
 }
 
 TEST(ImageOriginTest, EncodingRefusesWhatDecodingWouldReject) {
-  for (const ImageOrigin& bad : {ImageOrigin{"", 0, 0}, ImageOrigin{std::string(65, 'a'), 0, 0},
-                                 ImageOrigin{"ecfs\n", 0, 0}, ImageOrigin{"\xc3\xa9", 0, 0},
-                                 ImageOrigin{"ecfs", 0, 1'000'000'000}}) {
+  for (const ImageOrigin& bad :
+       {ImageOrigin{"", 0, 0}, ImageOrigin{std::string(65, 'a'), 0, 0}, ImageOrigin{"ecfs\n", 0, 0},
+        ImageOrigin{"\xc3\xa9", 0, 0}, ImageOrigin{"ecfs", 0, 1'000'000'000}}) {
     auto encoded = encode_image_origin(bad);
     ASSERT_FALSE(encoded) << bad.program;
     EXPECT_EQ(encoded.error().errno_value(), EINVAL);
@@ -49,7 +49,7 @@ TEST(ImageOriginTest, EncodingRefusesWhatDecodingWouldReject) {
 TEST(ImageOriginTest, MalformedItemsAreEuclean) {
   const Bytes good = value_or_die(encode_image_origin(kOrigin));
   std::vector<Bytes> bad;
-  bad.push_back(Bytes(13, 0));                       // shorter than the head
+  bad.push_back(Bytes(13, 0));                         // shorter than the head
   bad.push_back(Bytes(good.begin(), good.end() - 1));  // program cut short
   Bytes longer = good;
   longer.push_back('x');  // a byte past the program
@@ -132,8 +132,7 @@ TEST(ImageOriginTest, CheckReportsTheBitAndTheItemApart) {
     rewrite_superblocks(device, 0);
     auto engine = value_or_die(Engine::open(device));
     const CheckReport report = value_or_die(engine->check());
-    EXPECT_NE(problems_of(report).find("an image origin without the compat bit"),
-              std::string::npos)
+    EXPECT_NE(problems_of(report).find("an image origin without the compat bit"), std::string::npos)
         << problems_of(report);
   }
   {

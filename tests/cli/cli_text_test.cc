@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <string>
 
+#include "cli/help_formatter.h"
 #include "cli/json_writer.h"
 #include "cli/size_parse.h"
 #include "cli/store_text.h"
@@ -200,6 +201,36 @@ TEST(JsonWriterTest, NestedDocumentIsExactAndParses) {
       json.text(), "d['big'], d['before'], d['list'], d['clean']", scratch.path());
   EXPECT_EQ(parsed.exit_status, 0) << parsed.describe();
   EXPECT_EQ(parsed.out, "18446744073709551615 -1796671104 [1, None, {}] True");
+}
+
+// A description's usage forms are found only in the paragraph after the
+// summary, and only when the paragraph is nothing else.
+TEST(HelpFormatterTest, SplitsSummaryFormsAndRest) {
+  const HelpDescription full = split_description(
+      "do a thing\n"
+      "\n"
+      "  ecfs thing add X\n"
+      "  ecfs thing set DIR KEY [--long N]\n"
+      "                 [--longer M]\n"
+      "\n"
+      "More text.\n"
+      "\n"
+      "  ecfs thing example inside prose");
+  EXPECT_EQ(full.summary, "do a thing");
+  EXPECT_EQ(full.forms, (std::vector<std::string>{
+                            "ecfs thing add X", "ecfs thing set DIR KEY [--long N] [--longer M]"}));
+  EXPECT_EQ(full.rest, "More text.\n\n  ecfs thing example inside prose");
+
+  const HelpDescription prose = split_description("summary\n\nText first.\n  ecfs x");
+  EXPECT_TRUE(prose.forms.empty());
+  EXPECT_EQ(prose.rest, "Text first.\n  ecfs x");
+  const HelpDescription mixed = split_description("summary\n\n  ecfs x\nthen text");
+  EXPECT_TRUE(mixed.forms.empty());
+  EXPECT_EQ(mixed.rest, "  ecfs x\nthen text");
+  const HelpDescription alone = split_description("just a summary");
+  EXPECT_EQ(alone.summary, "just a summary");
+  EXPECT_TRUE(alone.forms.empty() && alone.rest.empty());
+  EXPECT_EQ(split_description("").summary, "");
 }
 
 // The superblock's feature bits by name, unknown bits in hex; each mask has

@@ -41,6 +41,8 @@ class InstallTest : public EcfsCommandTest {
     for (std::string line; std::getline(help, line);) {
       if (line == "Subcommands:") {
         listing = true;
+      } else if (listing && line.empty()) {
+        break;
       } else if (listing && line.rfind("  ", 0) == 0 && line.size() > 2 && line[2] != ' ') {
         std::string name = line.substr(2, line.find_first_of(", ", 2) - 2);
         names.insert(name);
@@ -58,17 +60,18 @@ TEST_F(InstallTest, EveryFileGoesWhereAFilesystemToolsFilesGo) {
   struct stat st {};
   ASSERT_EQ(stat(binary.c_str(), &st), 0);
   EXPECT_TRUE(S_ISREG(st.st_mode) && (st.st_mode & 0111) == 0111);
-  // mount(8)'s helpers, in /sbin whatever the prefix, link to the binary.
+  // mount(8)'s helpers link to the binary: in /sbin, or with the prefix /usr
+  // in /usr/sbin (the same directory on merged-/usr systems).
   for (const char* helper : {"mount.fuse.ecfs", "mount.fuseblk.ecfs"}) {
-    const stdfs::path link = dest_ + "/sbin/" + helper;
+    const stdfs::path link = dest_ + "/usr/sbin/" + helper;
     ASSERT_TRUE(stdfs::is_symlink(link)) << link;
     EXPECT_EQ(stdfs::read_symlink(link), "/usr/sbin/ecfs");
   }
   // One page per command, and ecfs(8); each renders.
-  std::set<std::string> pages{"ecfs.8"};
+  std::set<std::string> pages{"ecfs.8.gz"};
   const std::set<std::string> names = commands();
   ASSERT_GE(names.size(), 9u);
-  for (const std::string& name : names) pages.insert("ecfs-" + name + ".8");
+  for (const std::string& name : names) pages.insert("ecfs-" + name + ".8.gz");
   std::set<std::string> installed;
   for (const auto& entry : stdfs::directory_iterator(dest_ + "/usr/share/man/man8")) {
     installed.insert(entry.path().filename());
@@ -85,10 +88,21 @@ TEST_F(InstallTest, EveryFileGoesWhereAFilesystemToolsFilesGo) {
     EXPECT_EQ(shown.err, "");
   }
   const Outcome mount_page = run_program(
-      {"/usr/bin/env", "MANWIDTH=80", "man", "-l", dest_ + "/usr/share/man/man8/ecfs-mount.8"},
+      {"/usr/bin/env", "MANWIDTH=80", "man", "-l", dest_ + "/usr/share/man/man8/ecfs-mount.8.gz"},
       scratch_.path());
   EXPECT_NE(mount_page.out.find("ecfs-mount - mount an ecfs image"), std::string::npos)
       << mount_page.out;
+  EXPECT_NE(mount_page.out.find("fstab(5)"), std::string::npos) << mount_page.out;
+  // A command with several forms has each on its own SYNOPSIS line; its
+  // examples are a section of their own.
+  const Outcome subvolume_page = run_program({"/usr/bin/env", "MANWIDTH=80", "man", "-l",
+                                              dest_ + "/usr/share/man/man8/ecfs-subvolume.8.gz"},
+                                             scratch_.path());
+  for (const char* line : {"SYNOPSIS\n       ecfs subvolume create PATH\n"
+                           "       ecfs subvolume snapshot [-r] SOURCE DEST\n",
+                           "\nEXAMPLES\n", "ecfs subvolume snapshot -r /mnt/home"}) {
+    EXPECT_NE(subvolume_page.out.find(line), std::string::npos) << line << subvolume_page.out;
+  }
   EXPECT_TRUE(stdfs::is_regular_file(dest_ + "/usr/share/bash-completion/completions/ecfs"));
   // Nothing else.
   size_t files = 0;
@@ -96,6 +110,23 @@ TEST_F(InstallTest, EveryFileGoesWhereAFilesystemToolsFilesGo) {
     if (!entry.is_directory()) ++files;
   }
   EXPECT_EQ(files, 1 + 2 + pages.size() + 1);
+}
+
+// With any other prefix (make install's /usr/local) the helpers go to /sbin,
+// where mount(8) looks on every system, and point into the prefix.
+TEST_F(InstallTest, HelpersOfOtherPrefixesGoToSbin) {
+  const std::string dest = scratch_.file("local");
+  const Outcome installed = run_program(
+      {"/usr/bin/env", "DESTDIR=" + dest, "cmake", "--install", build_, "--prefix", "/usr/local"},
+      scratch_.path());
+  ASSERT_EQ(installed.exit_status, 0) << installed.describe();
+  EXPECT_TRUE(stdfs::is_regular_file(dest + "/usr/local/sbin/ecfs"));
+  for (const char* helper : {"mount.fuse.ecfs", "mount.fuseblk.ecfs"}) {
+    const stdfs::path link = dest + "/sbin/" + helper;
+    ASSERT_TRUE(stdfs::is_symlink(link)) << link;
+    EXPECT_EQ(stdfs::read_symlink(link), "/usr/local/sbin/ecfs");
+  }
+  EXPECT_TRUE(stdfs::is_regular_file(dest + "/usr/local/share/man/man8/ecfs-mount.8.gz"));
 }
 
 TEST_F(InstallTest, TheInstalledBinaryRunsAndCompletes) {
@@ -144,15 +175,17 @@ TEST_F(InstallTest, TheDebianPackageHoldsTheFilesAndNamesItsDependencies) {
   const Outcome contents = run_program({"/usr/bin/dpkg-deb", "-c", deb}, scratch_.path());
   ASSERT_EQ(contents.exit_status, 0) << contents.describe();
   std::set<std::string> expected{
-      "./usr/sbin/ecfs", "./sbin/mount.fuse.ecfs", "./sbin/mount.fuseblk.ecfs",
-      "./usr/share/bash-completion/completions/ecfs", "./usr/share/man/man8/ecfs.8"};
+      "./usr/sbin/ecfs", "./usr/sbin/mount.fuse.ecfs", "./usr/sbin/mount.fuseblk.ecfs",
+      "./usr/share/bash-completion/completions/ecfs", "./usr/share/man/man8/ecfs.8.gz"};
   for (const std::string& name : commands()) {
-    expected.insert("./usr/share/man/man8/ecfs-" + name + ".8");
+    expected.insert("./usr/share/man/man8/ecfs-" + name + ".8.gz");
   }
   for (const std::string& path : expected) {
     EXPECT_NE(contents.out.find(" " + path), std::string::npos) << path << "\n" << contents.out;
   }
-  EXPECT_NE(contents.out.find("./sbin/mount.fuse.ecfs -> /usr/sbin/ecfs"), std::string::npos);
+  EXPECT_NE(contents.out.find("./usr/sbin/mount.fuse.ecfs -> /usr/sbin/ecfs"), std::string::npos);
+  // Debian ships files under /usr only (merged /usr).
+  EXPECT_EQ(contents.out.find(" ./sbin/"), std::string::npos) << contents.out;
 }
 
 // mount(8) runs /sbin/mount.fuse.ecfs IMAGE DIR -o OPTIONS: through a link
