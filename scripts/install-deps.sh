@@ -16,6 +16,7 @@ profile=${1:-all}
 demo_packages=(
   build-essential cmake pkg-config
   libssl-dev          # OpenSSL 3: every primitive OpenSSL offers
+  libargon2-dev       # Argon2id for passphrase protectors
   libcli11-dev        # command-line parsing
   libisal-dev         # crc32c (Intel ISA-L)
   libxxhash-dev       # xxhash64

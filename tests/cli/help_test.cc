@@ -108,9 +108,10 @@ TEST_F(HelpTest, GroupsShowEveryForm) {
             0u)
       << subvolume.out;
   const Outcome policy = ecfs({"policy", "--help"});
-  EXPECT_NE(policy.out.find("Usage: ecfs policy set DIR KEY_ID [--contents MODE] [--filenames MODE] "
-                            "[--padding N] [--data-unit-size N]\n"),
-            std::string::npos)
+  EXPECT_NE(
+      policy.out.find("Usage: ecfs policy set DIR KEY_ID [--contents MODE] [--filenames MODE] "
+                      "[--padding N] [--data-unit-size N]\n"),
+      std::string::npos)
       << policy.out;
 }
 
