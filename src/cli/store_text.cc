@@ -50,6 +50,8 @@ std::string_view tree_name(uint64_t id) {
       return "CSUM_TREE";
     case store::kFreeSpaceTreeId:
       return "FREE_SPACE_TREE";
+    case store::kProtectorTreeId:
+      return "PROTECTOR_TREE";
     default:
       return id >= store::kFirstFreeTreeId ? "SUBVOLUME" : "TREE";
   }
@@ -83,6 +85,10 @@ std::string_view item_type_name(uint8_t type) {
       return "FREE_SPACE_EXTENT";
     case store::kPersistentItemKey:
       return "PERSISTENT_ITEM";
+    case store::kProtectorItemKey:
+      return "PROTECTOR";
+    case store::kWrappedKeyItemKey:
+      return "WRAPPED_KEY";
     default:
       return "UNKNOWN";
   }
@@ -107,6 +113,7 @@ std::string feature_names(FeatureMask mask, uint64_t flags) {
       {FeatureMask::kIncompat, store::kIncompatSubvolumes, "subvolumes"},
       {FeatureMask::kCompatRo, store::kCompatRoFreeSpaceTree, "free_space_tree"},
       {FeatureMask::kCompat, store::kCompatImageOrigin, "image_origin"},
+      {FeatureMask::kCompat, store::kCompatProtectors, "protectors"},
   };
   std::string names;
   const auto add = [&](const std::string& name) { names += (names.empty() ? "" : ", ") + name; };

@@ -20,8 +20,8 @@ std::string format_uuid(const Fsid& fsid);
 // The form above in either case. EINVAL for anything else.
 Result<Fsid> parse_uuid(std::string_view text);
 
-// "ROOT_TREE", "EXTENT_TREE", "FS_TREE", "CSUM_TREE", "SUBVOLUME" (ids from
-// 256) or "TREE" for other ids.
+// "ROOT_TREE", "EXTENT_TREE", "FS_TREE", "CSUM_TREE", "FREE_SPACE_TREE",
+// "PROTECTOR_TREE", "SUBVOLUME" (ids from 256) or "TREE" for other ids.
 std::string_view tree_name(uint64_t id);
 // "ROOT_ITEM", "EXTENT_ITEM", ... or "UNKNOWN" for a type the engine does
 // not define. The engine's names only: for an item of a known tree use the

@@ -17,12 +17,12 @@ std::string version_text() {
   static_assert(store::kIncompatKnown ==
                 (store::kIncompatLargeXattrValues | store::kIncompatSubvolumes));
   static_assert(store::kCompatRoKnown == store::kCompatRoFreeSpaceTree);
-  static_assert(store::kCompatKnown == store::kCompatImageOrigin);
+  static_assert(store::kCompatKnown == (store::kCompatImageOrigin | store::kCompatProtectors));
   return program_version() + "\n" + "image format version " +
          std::to_string(store::kFormatVersion) +
          " (reads and writes it)\n"
          "features: incompat large_xattr_values, subvolumes; compat_ro free_space_tree; "
-         "compat image_origin\n";
+         "compat image_origin, protectors\n";
 }
 
 }  // namespace ecfs::cli

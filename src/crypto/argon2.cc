@@ -55,7 +55,8 @@ Result<SecretBytes> argon2id(ByteSpan password, ByteSpan salt, const Argon2Param
   context.flags = ARGON2_DEFAULT_FLAGS;
   const int result = argon2_ctx(&context, Argon2_id);
   if (result == ARGON2_MEMORY_ALLOCATION_ERROR) {
-    return fail(ENOMEM, "argon2id could not allocate " + std::to_string(params.memory_kib) + " KiB");
+    return fail(ENOMEM,
+                "argon2id could not allocate " + std::to_string(params.memory_kib) + " KiB");
   }
   if (result != ARGON2_OK) {
     return fail(EINVAL, std::string("argon2id failed: ") + argon2_error_message(result));
@@ -68,7 +69,8 @@ Result<Argon2Params> calibrate_argon2id(std::chrono::milliseconds target, uint32
   using Clock = std::chrono::steady_clock;
   Argon2Params params;
   params.parallelism = std::clamp<uint32_t>(max_parallelism, 1, kArgon2MaxParallelism);
-  max_memory_kib = std::clamp<uint32_t>(max_memory_kib, 8 * params.parallelism, kArgon2MaxMemoryKib);
+  max_memory_kib =
+      std::clamp<uint32_t>(max_memory_kib, 8 * params.parallelism, kArgon2MaxMemoryKib);
   const Bytes password(16, 0x70);
   const Bytes salt(16, 0x73);
   const auto time_one = [&]() -> Result<Clock::duration> {
@@ -79,8 +81,8 @@ Result<Argon2Params> calibrate_argon2id(std::chrono::milliseconds target, uint32
   };
   // Memory, doubling from 1 MiB (or the cap) while one pass stays under
   // the target.
-  params.memory_kib = std::min<uint32_t>(std::max<uint32_t>(1024, 8 * params.parallelism),
-                                         max_memory_kib);
+  params.memory_kib =
+      std::min<uint32_t>(std::max<uint32_t>(1024, 8 * params.parallelism), max_memory_kib);
   auto elapsed = time_one();
   if (!elapsed) return std::unexpected(elapsed.error());
   while (params.memory_kib < max_memory_kib && *elapsed * 2 <= target) {

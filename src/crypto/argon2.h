@@ -15,9 +15,9 @@
 namespace ecfs::crypto {
 
 struct Argon2Params {
-  uint32_t time_cost = 1;     // passes over memory, t >= 1
-  uint32_t memory_kib = 8;    // m, at least 8 * parallelism
-  uint32_t parallelism = 1;   // lanes, p >= 1
+  uint32_t time_cost = 1;    // passes over memory, t >= 1
+  uint32_t memory_kib = 8;   // m, at least 8 * parallelism
+  uint32_t parallelism = 1;  // lanes, p >= 1
   friend bool operator==(const Argon2Params&, const Argon2Params&) = default;
 };
 

@@ -43,7 +43,8 @@ TEST(Argon2Test, BadParametersAreEinval) {
   for (const Argon2Params& bad :
        {Argon2Params{0, 64, 1}, Argon2Params{1, 64, 0}, Argon2Params{1, 7, 1},
         Argon2Params{1, 16, 4}, Argon2Params{kArgon2MaxTimeCost + 1, 64, 1},
-        Argon2Params{1, kArgon2MaxMemoryKib + 1, 1}, Argon2Params{1, 1024, kArgon2MaxParallelism + 1}}) {
+        Argon2Params{1, kArgon2MaxMemoryKib + 1, 1},
+        Argon2Params{1, 1024, kArgon2MaxParallelism + 1}}) {
     auto out = argon2id(Bytes{'x'}, salt, bad, 32);
     ASSERT_FALSE(out);
     EXPECT_EQ(out.error().errno_value(), EINVAL);

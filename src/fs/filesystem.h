@@ -36,6 +36,7 @@
 #include "base/error.h"
 #include "block/block_device.h"
 #include "fs/node_ids.h"
+#include "fs/protector_store.h"
 #include "fs/subvolume.h"
 #include "fs/vfs_types.h"
 #include "fscrypt/keyring.h"
@@ -229,6 +230,20 @@ class FileSystem final : private SubvolumeHost {
   // FS_IOC_GET_ENCRYPTION_POLICY_EX: ENODATA for an unencrypted inode.
   // Needs no key.
   Result<fscrypt::Policy> get_policy(uint64_t ino);
+
+  // ---- protectors (fs/protector_store.h has the rules) ----
+  // Each change is committed before it returns; EROFS on a read-only mount.
+  // A wrapped key is filed only for a master key the caller holds (added to
+  // this mount's keyring by the caller; any holder for a privileged one).
+  Status put_protector(const fscrypt::Caller& caller, const fscrypt::ProtectorRecord& record);
+  Status put_wrapped_key(const fscrypt::Caller& caller, const fscrypt::WrappedKeyRecord& record);
+  Status remove_protector(const fscrypt::Caller& caller, const fscrypt::ProtectorId& id,
+                          bool force);
+  Status remove_wrapped_key(const fscrypt::Caller& caller, const fscrypt::ProtectorId& protector,
+                            const fscrypt::KeyIdentifier& identifier, bool force);
+  // The protector tree's records in order, one per call (needs nothing).
+  Result<std::optional<ProtectorItem>> next_protector_item(
+      const std::optional<ProtectorItem>& after);
 
   // ---- subvolumes and snapshots (btrfs-progs' shapes) ----
   // A new empty subvolume `name` in directory `dir`, its root directory

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "fs/file_data.h"
+#include "fs/protector_store.h"
 #include "fscrypt/extent.h"
 #include "fscrypt/policy.h"
 
@@ -615,6 +616,8 @@ Result<FsCheckReport> check_all_subvolumes(store::Engine& engine) {
     for (const std::string& problem : report->problems) total.problems.push_back(prefix + problem);
     for (const std::string& warning : report->warnings) total.warnings.push_back(prefix + warning);
   }
+  // The protector tree beside the subvolumes (fs/protector_store.h).
+  ECFS_TRY(check_protector_tree(engine, total.problems));
   return total;
 }
 

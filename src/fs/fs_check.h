@@ -26,6 +26,9 @@
 //  - fscrypt: the FSCRYPT_INODE_CTX item (40 bytes) exactly on inodes with
 //    the encrypted flag; fscrypt extent contexts of 34 bytes;
 //  - items of an inode number without an INODE_ITEM are problems;
+//  - (check_all_subvolumes) the protector tree: every record decodes, every
+//    wrapped key has its protector and is filed under its identifier, and
+//    the compat bit protectors is set exactly when the tree exists;
 //  - subvolumes: an entry naming one (items.h kDirEntrySubvolume) is a
 //    directory entry counted in nlink with no inode of this tree; every
 //    ROOT_REF of the tree in the catalog has its entry and every such entry

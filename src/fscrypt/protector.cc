@@ -57,8 +57,9 @@ std::string protector_id_text(const ProtectorId& id) { return to_hex(id); }
 
 Result<ProtectorId> parse_protector_id(std::string_view text) {
   std::string lower(text);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  });
   auto bytes = from_hex(lower);
   if (!bytes || bytes->size() != kProtectorIdSize) {
     return fail(EINVAL, "'" + std::string(text) + "' is not a protector id (16 hex digits)");
@@ -138,7 +139,8 @@ Result<WrappedKeyRecord> decode_wrapped_key(const ProtectorId& protector, ByteSp
   const auto bad = [&](const std::string& why) {
     return fail(EUCLEAN, "wrapped key of protector " + protector_id_text(protector) + ": " + why);
   };
-  if (data.size() != kWrappedKeySize) return bad("record of " + std::to_string(data.size()) + " bytes");
+  if (data.size() != kWrappedKeySize)
+    return bad("record of " + std::to_string(data.size()) + " bytes");
   if (data[0] != kRecordVersion) return bad("unknown record version " + std::to_string(data[0]));
   if (std::any_of(data.begin() + 1, data.begin() + 8, [](uint8_t b) { return b != 0; })) {
     return bad("reserved bytes are not zero");

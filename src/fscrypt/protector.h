@@ -68,7 +68,7 @@ struct ProtectorRecord {
   crypto::Argon2Params argon2{};
   std::array<uint8_t, kArgon2SaltSize> salt{};
   int64_t created_sec = 0;
-  std::string name;  // the user's label, 0..64 printable bytes
+  std::string name;                             // the user's label, 0..64 printable bytes
   WrappedBytes<kProtectorKeySize> wrapped_key;  // the protector key
   friend bool operator==(const ProtectorRecord&, const ProtectorRecord&) = default;
 };

@@ -35,7 +35,8 @@ TEST(ProtectorTest, PassphraseProtectorUnwrapsItsKeysAndNothingElse) {
   NewProtector made = must(create_protector(ProtectorKind::kPassphrase, text("correct horse"),
                                             kCheap, 1000, "laptop", 1796688000));
   const crypto::SecretBytes master = random_master_key();
-  const WrappedKeyRecord wrapped = must(wrap_master_key(made.record.id, made.protector_key, master));
+  const WrappedKeyRecord wrapped =
+      must(wrap_master_key(made.record.id, made.protector_key, master));
   EXPECT_EQ(wrapped.key_identifier, must(compute_key_identifier(master.span())));
 
   // Through the stored bytes, as a later mount would.
@@ -58,8 +59,7 @@ TEST(ProtectorTest, PassphraseProtectorUnwrapsItsKeysAndNothingElse) {
 TEST(ProtectorTest, KeyFileProtectorTakesExactly32Bytes) {
   Bytes key_file(32);
   ASSERT_TRUE(crypto::random_bytes(key_file));
-  NewProtector made =
-      must(create_protector(ProtectorKind::kKeyFile, key_file, kCheap, 0, "", 0));
+  NewProtector made = must(create_protector(ProtectorKind::kKeyFile, key_file, kCheap, 0, "", 0));
   EXPECT_EQ(made.record.argon2, (crypto::Argon2Params{0, 0, 0}));  // no costs kept
   EXPECT_TRUE(must(open_protector(made.record, key_file)).equals(made.protector_key.span()));
   Bytes other = key_file;
@@ -68,10 +68,9 @@ TEST(ProtectorTest, KeyFileProtectorTakesExactly32Bytes) {
   EXPECT_NE(open_protector(made.record, other).error().message().find("wrong key file"),
             std::string::npos);
   EXPECT_EQ(open_protector(made.record, Bytes(31)).error().errno_value(), EINVAL);
-  EXPECT_EQ(create_protector(ProtectorKind::kKeyFile, Bytes(64), kCheap, 0, "", 0)
-                .error()
-                .errno_value(),
-            EINVAL);
+  EXPECT_EQ(
+      create_protector(ProtectorKind::kKeyFile, Bytes(64), kCheap, 0, "", 0).error().errno_value(),
+      EINVAL);
 }
 
 // A passphrase change keeps the protector key, so every wrapped master key
@@ -80,9 +79,10 @@ TEST(ProtectorTest, RewrapChangesThePassphraseOnly) {
   NewProtector made =
       must(create_protector(ProtectorKind::kPassphrase, text("old"), kCheap, 0, "x", 0));
   const crypto::SecretBytes master = random_master_key();
-  const WrappedKeyRecord wrapped = must(wrap_master_key(made.record.id, made.protector_key, master));
-  const ProtectorRecord changed =
-      must(rewrap_protector(made.record, made.protector_key, text("new"), crypto::Argon2Params{2, 64, 1}));
+  const WrappedKeyRecord wrapped =
+      must(wrap_master_key(made.record.id, made.protector_key, master));
+  const ProtectorRecord changed = must(rewrap_protector(
+      made.record, made.protector_key, text("new"), crypto::Argon2Params{2, 64, 1}));
   EXPECT_NE(changed.salt, made.record.salt);
   EXPECT_EQ(changed.argon2.time_cost, 2u);
   EXPECT_EQ(open_protector(changed, text("old")).error().errno_value(), EKEYREJECTED);
@@ -112,7 +112,8 @@ TEST(ProtectorTest, TamperedRecordsDoNotOpen) {
   EXPECT_FALSE(open_protector(must(decode_protector(other_id, encoded)), text("pw")));
 
   const crypto::SecretBytes master = random_master_key();
-  const WrappedKeyRecord wrapped = must(wrap_master_key(made.record.id, made.protector_key, master));
+  const WrappedKeyRecord wrapped =
+      must(wrap_master_key(made.record.id, made.protector_key, master));
   const Bytes key_bytes = encode_wrapped_key(wrapped);
   for (size_t i = 8; i < key_bytes.size(); ++i) {
     Bytes changed = key_bytes;
@@ -122,7 +123,8 @@ TEST(ProtectorTest, TamperedRecordsDoNotOpen) {
     ASSERT_FALSE(opened) << "byte " << i;
     EXPECT_EQ(opened.error().errno_value(), EKEYREJECTED) << "byte " << i;
   }
-  EXPECT_FALSE(unwrap_master_key(must(decode_wrapped_key(other_id, key_bytes)), made.protector_key));
+  EXPECT_FALSE(
+      unwrap_master_key(must(decode_wrapped_key(other_id, key_bytes)), made.protector_key));
 }
 
 // Records made by an earlier build, frozen: every later build must open
@@ -161,12 +163,12 @@ TEST(ProtectorTest, MalformedRecordsAreEuclean) {
       must(create_protector(ProtectorKind::kPassphrase, text("pw"), kCheap, 0, "name", 0));
   const Bytes good = must(encode_protector(made.record));
   std::vector<std::pair<size_t, uint8_t>> edits = {
-      {0, 2},     // version
-      {1, 0},     // kind
-      {1, 9},     // kind
-      {3, 1},     // reserved
-      {20, 1},    // reserved
-      {8, 0},     // no passes
+      {0, 2},   // version
+      {1, 0},   // kind
+      {1, 9},   // kind
+      {3, 1},   // reserved
+      {20, 1},  // reserved
+      {8, 0},   // no passes
   };
   for (const auto& [at, value] : edits) {
     Bytes bad = good;

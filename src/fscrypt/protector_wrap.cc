@@ -1,7 +1,7 @@
 #include "fscrypt/protector_wrap.h"
 
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 
 #include "crypto/aes_gcm.h"
 #include "crypto/hkdf.h"
@@ -65,8 +65,8 @@ Result<crypto::SecretBytes> open(ByteSpan key, std::string_view info, ByteSpan a
   auto cipher = wrap_cipher(key, info);
   if (!cipher) return std::unexpected(cipher.error());
   crypto::SecretBytes out(N);
-  if (Status opened = cipher->open(wrapped.nonce, aad, wrapped.ciphertext, wrapped.tag,
-                                   out.mutable_span());
+  if (Status opened =
+          cipher->open(wrapped.nonce, aad, wrapped.ciphertext, wrapped.tag, out.mutable_span());
       !opened) {
     if (opened.error().errno_value() == EBADMSG) return fail(EKEYREJECTED, "does not open");
     return std::unexpected(opened.error());
@@ -92,8 +92,8 @@ Result<crypto::SecretBytes> protector_wrapping_key(const ProtectorRecord& record
     return crypto::argon2id(secret, record.salt, record.argon2, kProtectorKeySize);
   }
   if (secret.size() != kProtectorKeySize) {
-    return fail(EINVAL, "a key file must hold exactly 32 bytes, not " +
-                            std::to_string(secret.size()));
+    return fail(EINVAL,
+                "a key file must hold exactly 32 bytes, not " + std::to_string(secret.size()));
   }
   return crypto::SecretBytes::copy_of(secret);
 }
@@ -159,9 +159,9 @@ Result<WrappedKeyRecord> wrap_master_key(const ProtectorId& protector,
   auto identifier = compute_key_identifier(master_key.span());
   if (!identifier) return std::unexpected(identifier.error());
   record.key_identifier = *identifier;
-  auto wrapped = seal<kMasterKeySize>(protector_key.span(), kMasterKeyInfo,
-                                      master_key_aad(protector, record.key_identifier),
-                                      master_key.span());
+  auto wrapped =
+      seal<kMasterKeySize>(protector_key.span(), kMasterKeyInfo,
+                           master_key_aad(protector, record.key_identifier), master_key.span());
   if (!wrapped) return std::unexpected(wrapped.error());
   record.wrapped_key = *wrapped;
   return record;

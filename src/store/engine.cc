@@ -425,6 +425,7 @@ void Engine::abort() {
   saved_allocator_.reset();
   pending_incompat_flags_ = 0;
   pending_compat_ro_flags_ = 0;
+  pending_compat_flags_ = 0;
   in_transaction_ = false;
   transaction_generation_ = sb_.generation + 1;
 }
@@ -435,6 +436,15 @@ Status Engine::enable_incompat_features(uint64_t flags) {
     return fail(EINVAL, "unknown incompat feature flags " + std::to_string(flags));
   }
   pending_incompat_flags_ |= flags & ~sb_.incompat_flags;
+  return ok();
+}
+
+Status Engine::enable_compat_features(uint64_t flags) {
+  ECFS_TRY(check_in_transaction());
+  if ((flags & ~kCompatKnown) != 0) {
+    return fail(EINVAL, "unknown compat feature flags " + std::to_string(flags));
+  }
+  pending_compat_flags_ |= flags & ~sb_.compat_flags;
   return ok();
 }
 
@@ -522,6 +532,7 @@ Status Engine::commit_transaction() {
   next.bytes_used = space_usage().allocated_bytes();
   next.incompat_flags |= pending_incompat_flags_;
   next.compat_ro_flags |= pending_compat_ro_flags_;
+  next.compat_flags |= pending_compat_flags_;
   if (Status written = write_superblocks(next); !written) {
     failed_ = true;
     return written;
@@ -543,6 +554,7 @@ Status Engine::commit_transaction() {
   new_data_extents_.clear();
   pending_incompat_flags_ = 0;
   pending_compat_ro_flags_ = 0;
+  pending_compat_flags_ = 0;
   in_transaction_ = false;
   transaction_generation_ = sb_.generation + 1;
   return ok();
@@ -568,7 +580,11 @@ Status Engine::write_superblocks(Superblock sb) {
 
 Result<BTree*> Engine::create_tree(uint64_t id) {
   ECFS_TRY(check_in_transaction());
-  if (is_unshared_tree(id)) return fail(EINVAL, "tree " + std::to_string(id) + " is reserved");
+  // The engine's own trees; the protector tree is unshared too but belongs
+  // to a layer above, which creates it on first use.
+  if (is_unshared_tree(id) && id != kProtectorTreeId) {
+    return fail(EINVAL, "tree " + std::to_string(id) + " is reserved");
+  }
   if (trees_.contains(id)) return fail(EEXIST, "tree " + std::to_string(id) + " exists");
   auto existing = root_tree_->find(root_item_key(id));
   if (!existing) return std::unexpected(existing.error());

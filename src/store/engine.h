@@ -181,10 +181,12 @@ class Engine final : public NodeStore {
   // above that starts writing what older readers would misread. EINVAL
   // without a transaction or for flags this build does not know.
   Status enable_incompat_features(uint64_t flags);
+  // The same for compat (informational) feature `flags` (kCompat*).
+  Status enable_compat_features(uint64_t flags);
 
   // The following REQUIRE a running transaction (EINVAL otherwise).
-  // A new empty tree. EEXIST if `id` exists; EINVAL for the root and extent
-  // tree ids.
+  // A new empty tree. EEXIST if `id` exists; EINVAL for the engine's own
+  // trees (root, extent, free-space).
   Result<BTree*> create_tree(uint64_t id);
   // An existing tree, changeable in this transaction. ENOENT if absent.
   Result<BTree*> open_tree(uint64_t id);
@@ -371,6 +373,7 @@ class Engine final : public NodeStore {
   bool in_transaction_ = false;
   uint64_t pending_incompat_flags_ = 0;   // enable_incompat_features, until commit or abort
   uint64_t pending_compat_ro_flags_ = 0;  // create_free_space_tree, until commit or abort
+  uint64_t pending_compat_flags_ = 0;     // enable_compat_features, until commit or abort
   uint64_t transaction_generation_ = 0;
   std::optional<SpaceAllocator> saved_allocator_;  // restored by abort()
   bool saved_space_map_loaded_ = false;

@@ -40,7 +40,12 @@ inline constexpr uint64_t kCompatRoKnown = kCompatRoFreeSpaceTree;
 // kCompatImageOrigin: the root tree holds an IMAGE_ORIGIN item naming the
 // program that made the image (image_origin.h). Set by mkfs; informational.
 inline constexpr uint64_t kCompatImageOrigin = 1ull << 0;
-inline constexpr uint64_t kCompatKnown = kCompatImageOrigin;
+// kCompatProtectors: the image holds a protector tree (tree 11) with
+// passphrase and key-file protectors and wrapped master keys. Builds that
+// predate it neither read nor change that tree, and keep it through their
+// commits; set by the commit that creates the tree.
+inline constexpr uint64_t kCompatProtectors = 1ull << 1;
+inline constexpr uint64_t kCompatKnown = kCompatImageOrigin | kCompatProtectors;
 // The longest label; the on-disk field is NUL-terminated (docs/FORMAT.md).
 inline constexpr size_t kMaxLabelSize = 255;
 

@@ -1,0 +1,292 @@
+#include "fs/protector_store.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <map>
+#include <set>
+
+#include "store/superblock.h"
+#include "store/tree_ids.h"
+
+namespace ecfs::fs {
+namespace {
+
+using fscrypt::KeyIdentifier;
+using fscrypt::ProtectorId;
+using store::Key;
+
+uint64_t id_objectid(const ProtectorId& id) { return load_le64(id.data()); }
+
+ProtectorId objectid_id(uint64_t objectid) {
+  ProtectorId id;
+  store_le64(id.data(), objectid);
+  return id;
+}
+
+Key protector_key(const ProtectorId& id) {
+  return Key{id_objectid(id), store::kProtectorItemKey, 0};
+}
+
+Key wrapped_key_key(const ProtectorId& protector, const KeyIdentifier& identifier) {
+  return Key{id_objectid(protector), store::kWrappedKeyItemKey, load_le64(identifier.data())};
+}
+
+// The tree's items decoded; the first malformed one is the error.
+struct TreeRecords {
+  std::map<ProtectorId, fscrypt::ProtectorRecord> protectors;
+  std::vector<fscrypt::WrappedKeyRecord> wrapped;
+};
+
+}  // namespace
+
+Result<store::BTree*> ProtectorStore::writable_tree() {
+  ECFS_TRY(volume_.check_writable());
+  store::Engine& engine = volume_.engine();
+  auto trees = engine.list_trees();
+  if (!trees) return std::unexpected(trees.error());
+  if (std::find(trees->begin(), trees->end(), store::kProtectorTreeId) == trees->end()) {
+    ECFS_TRY(engine.create_tree(store::kProtectorTreeId));
+    ECFS_TRY(engine.enable_compat_features(store::kCompatProtectors));
+  }
+  volume_.note_change();
+  return volume_.tree(store::kProtectorTreeId);
+}
+
+Status ProtectorStore::check_may_change(const fscrypt::Caller& caller,
+                                        const fscrypt::ProtectorRecord& record) {
+  if (caller.is_privileged || caller.uid == record.owner_uid) return ok();
+  return fail(EPERM, "protector " + fscrypt::protector_id_text(record.id) +
+                         " belongs to another user");
+}
+
+Result<std::optional<fscrypt::ProtectorRecord>> ProtectorStore::protector(const ProtectorId& id) {
+  auto tree = volume_.read_tree(store::kProtectorTreeId);
+  if (!tree) {
+    if (tree.error().errno_value() == ENOENT) return std::optional<fscrypt::ProtectorRecord>();
+    return std::unexpected(tree.error());
+  }
+  auto data = tree->find(protector_key(id));
+  if (!data) return std::unexpected(data.error());
+  if (!*data) return std::optional<fscrypt::ProtectorRecord>();
+  auto record = fscrypt::decode_protector(id, **data);
+  if (!record) return std::unexpected(record.error());
+  return std::optional<fscrypt::ProtectorRecord>(std::move(*record));
+}
+
+Result<std::vector<fscrypt::WrappedKeyRecord>> ProtectorStore::wrapped_keys() {
+  std::vector<fscrypt::WrappedKeyRecord> out;
+  auto tree = volume_.read_tree(store::kProtectorTreeId);
+  if (!tree) {
+    if (tree.error().errno_value() == ENOENT) return out;
+    return std::unexpected(tree.error());
+  }
+  Status decoded = ok();
+  ECFS_TRY(tree->for_each(Key::min(), Key::max(), [&](const Key& key, ByteSpan data) {
+    if (key.type != store::kWrappedKeyItemKey) return true;
+    auto record = fscrypt::decode_wrapped_key(objectid_id(key.objectid), data);
+    if (!record) {
+      decoded = std::unexpected(record.error());
+      return false;
+    }
+    out.push_back(std::move(*record));
+    return true;
+  }));
+  ECFS_TRY(decoded);
+  return out;
+}
+
+Result<size_t> ProtectorStore::protector_count(const KeyIdentifier& identifier) {
+  auto keys = wrapped_keys();
+  if (!keys) return std::unexpected(keys.error());
+  return static_cast<size_t>(std::count_if(keys->begin(), keys->end(), [&](const auto& record) {
+    return record.key_identifier == identifier;
+  }));
+}
+
+Status ProtectorStore::put_protector(const fscrypt::Caller& caller,
+                                     const fscrypt::ProtectorRecord& record) {
+  auto encoded = fscrypt::encode_protector(record);
+  if (!encoded) return std::unexpected(encoded.error());
+  auto existing = protector(record.id);
+  if (!existing) return std::unexpected(existing.error());
+  if (*existing) {
+    ECFS_TRY(check_may_change(caller, **existing));
+    if ((*existing)->kind != record.kind) {
+      return fail(EINVAL, "protector " + fscrypt::protector_id_text(record.id) +
+                              " cannot change kind");
+    }
+    if ((*existing)->owner_uid != record.owner_uid) {
+      return fail(EPERM, "protector " + fscrypt::protector_id_text(record.id) +
+                             " cannot change owner");
+    }
+  } else if (!caller.is_privileged && record.owner_uid != caller.uid) {
+    return fail(EPERM, "a protector must belong to the user who makes it");
+  }
+  auto tree = writable_tree();
+  if (!tree) return std::unexpected(tree.error());
+  return (*tree)->put(protector_key(record.id), *encoded);
+}
+
+Status ProtectorStore::put_wrapped_key(const fscrypt::Caller& caller,
+                                       const fscrypt::WrappedKeyRecord& record,
+                                       bool caller_holds_key) {
+  auto owner = protector(record.protector);
+  if (!owner) return std::unexpected(owner.error());
+  if (!*owner) {
+    return fail(ENOENT, "no protector " + fscrypt::protector_id_text(record.protector));
+  }
+  ECFS_TRY(check_may_change(caller, **owner));
+  if (!caller_holds_key) {
+    return fail(ENOKEY, "a key is filed under a protector only by a user who has added it");
+  }
+  // One identifier per (protector, first 8 bytes): another identifier with
+  // the same first half under the same protector cannot be filed (a 2^-64
+  // chance for keys ecfs makes).
+  const Key key = wrapped_key_key(record.protector, record.key_identifier);
+  auto keys = wrapped_keys();
+  if (!keys) return std::unexpected(keys.error());
+  for (const auto& other : *keys) {
+    if (other.protector == record.protector && other.key_identifier != record.key_identifier &&
+        wrapped_key_key(other.protector, other.key_identifier) == key) {
+      return fail(EEXIST, "another key with the same first 8 identifier bytes is filed there");
+    }
+  }
+  auto tree = writable_tree();
+  if (!tree) return std::unexpected(tree.error());
+  return (*tree)->put(key, fscrypt::encode_wrapped_key(record));
+}
+
+Status ProtectorStore::remove_protector(const fscrypt::Caller& caller, const ProtectorId& id,
+                                        bool force) {
+  auto record = protector(id);
+  if (!record) return std::unexpected(record.error());
+  if (!*record) return fail(ENOENT, "no protector " + fscrypt::protector_id_text(id));
+  ECFS_TRY(check_may_change(caller, **record));
+  auto keys = wrapped_keys();
+  if (!keys) return std::unexpected(keys.error());
+  std::vector<KeyIdentifier> mine;
+  for (const auto& wrapped : *keys) {
+    if (wrapped.protector == id) mine.push_back(wrapped.key_identifier);
+  }
+  if (!force) {
+    for (const KeyIdentifier& identifier : mine) {
+      auto count = protector_count(identifier);
+      if (!count) return std::unexpected(count.error());
+      if (*count <= 1) {
+        return fail(EBUSY, "protector " + fscrypt::protector_id_text(id) +
+                               " is the last one of key " + to_hex(identifier) +
+                               "; removing it would lose the key");
+      }
+    }
+  }
+  auto tree = writable_tree();
+  if (!tree) return std::unexpected(tree.error());
+  for (const KeyIdentifier& identifier : mine) {
+    ECFS_TRY((*tree)->remove(wrapped_key_key(id, identifier)));
+  }
+  return (*tree)->remove(protector_key(id));
+}
+
+Status ProtectorStore::remove_wrapped_key(const fscrypt::Caller& caller,
+                                          const ProtectorId& protector_id,
+                                          const KeyIdentifier& identifier, bool force) {
+  auto record = protector(protector_id);
+  if (!record) return std::unexpected(record.error());
+  if (!*record) return fail(ENOENT, "no protector " + fscrypt::protector_id_text(protector_id));
+  ECFS_TRY(check_may_change(caller, **record));
+  auto keys = wrapped_keys();
+  if (!keys) return std::unexpected(keys.error());
+  const bool filed = std::any_of(keys->begin(), keys->end(), [&](const auto& wrapped) {
+    return wrapped.protector == protector_id && wrapped.key_identifier == identifier;
+  });
+  if (!filed) {
+    return fail(ENOENT, "protector " + fscrypt::protector_id_text(protector_id) +
+                            " does not protect key " + to_hex(identifier));
+  }
+  if (!force) {
+    auto count = protector_count(identifier);
+    if (!count) return std::unexpected(count.error());
+    if (*count <= 1) {
+      return fail(EBUSY, "protector " + fscrypt::protector_id_text(protector_id) +
+                             " is the last one of key " + to_hex(identifier));
+    }
+  }
+  auto tree = writable_tree();
+  if (!tree) return std::unexpected(tree.error());
+  return (*tree)->remove(wrapped_key_key(protector_id, identifier));
+}
+
+Result<std::optional<ProtectorItem>> ProtectorStore::next(
+    const std::optional<ProtectorItem>& after) {
+  auto tree = volume_.read_tree(store::kProtectorTreeId);
+  if (!tree) {
+    if (tree.error().errno_value() == ENOENT) return std::optional<ProtectorItem>();
+    return std::unexpected(tree.error());
+  }
+  Key from = Key::min();
+  if (after) {
+    const Key at = after->kind == ProtectorItemKind::kProtector
+                       ? protector_key(after->protector)
+                       : wrapped_key_key(after->protector, after->key_identifier);
+    if (at == Key::max()) return std::optional<ProtectorItem>();
+    from = at.offset != UINT64_MAX ? Key{at.objectid, at.type, at.offset + 1}
+                                   : Key{at.objectid, static_cast<uint8_t>(at.type + 1), 0};
+  }
+  auto item = tree->lower_bound(from);
+  if (!item) return std::unexpected(item.error());
+  if (!*item) return std::optional<ProtectorItem>();
+  ProtectorItem out;
+  out.protector = objectid_id((*item)->key.objectid);
+  out.record = (*item)->data;
+  if ((*item)->key.type == store::kProtectorItemKey) {
+    out.kind = ProtectorItemKind::kProtector;
+  } else if ((*item)->key.type == store::kWrappedKeyItemKey) {
+    out.kind = ProtectorItemKind::kWrappedKey;
+    auto record = fscrypt::decode_wrapped_key(out.protector, out.record);
+    if (!record) return std::unexpected(record.error());
+    out.key_identifier = record->key_identifier;
+  } else {
+    return fail(EUCLEAN, "protector tree: unknown item type " +
+                             std::to_string((*item)->key.type));
+  }
+  return std::optional<ProtectorItem>(std::move(out));
+}
+
+Status check_protector_tree(store::Engine& engine, std::vector<std::string>& problems) {
+  const bool flagged = (engine.superblock().compat_flags & store::kCompatProtectors) != 0;
+  auto tree = engine.committed_tree(store::kProtectorTreeId);
+  if (!tree) {
+    if (tree.error().errno_value() != ENOENT) return std::unexpected(tree.error());
+    if (flagged) problems.push_back("the compat bit protectors without a protector tree");
+    return ok();
+  }
+  if (!flagged) problems.push_back("a protector tree without the compat bit protectors");
+  std::set<ProtectorId> protectors;
+  ECFS_TRY(tree->for_each(Key::min(), Key::max(), [&](const Key& key, ByteSpan data) {
+    const ProtectorId id = objectid_id(key.objectid);
+    if (key.type == store::kProtectorItemKey && key.offset == 0) {
+      if (auto record = fscrypt::decode_protector(id, data); !record) {
+        problems.push_back(record.error().message());
+      }
+      protectors.insert(id);
+    } else if (key.type == store::kWrappedKeyItemKey) {
+      auto record = fscrypt::decode_wrapped_key(id, data);
+      if (!record) {
+        problems.push_back(record.error().message());
+      } else if (load_le64(record->key_identifier.data()) != key.offset) {
+        problems.push_back("wrapped key of protector " + fscrypt::protector_id_text(id) +
+                           " filed under the wrong identifier");
+      } else if (!protectors.contains(id)) {
+        // Protector items sort before their wrapped keys.
+        problems.push_back("wrapped key " + to_hex(record->key_identifier) +
+                           " of a missing protector " + fscrypt::protector_id_text(id));
+      }
+    } else {
+      problems.push_back("protector tree: an item of unknown type " + std::to_string(key.type));
+    }
+    return true;
+  }));
+  return ok();
+}
+
+}  // namespace ecfs::fs
