@@ -48,6 +48,9 @@ std::string explain_ioctl_errno(IoctlOperation operation, int errno_value) {
     case EOPNOTSUPP:
       return "this ecfs mount does not support encryption";
     case ENOKEY:
+      if (operation == IoctlOperation::kProtector) {
+        return "the key must be unlocked (added) by you before a protector can keep it";
+      }
       if (operation == IoctlOperation::kSetPolicy) {
         return "the key is not added (add it with 'ecfs key add' first; only the user who added "
                "it, or root, may use it in a policy)";
@@ -70,6 +73,9 @@ std::string explain_ioctl_errno(IoctlOperation operation, int errno_value) {
         return "permission denied (creating, snapshotting and deleting subvolumes needs "
                "CAP_SYS_ADMIN)";
       }
+      if (operation == IoctlOperation::kProtector) {
+        return "permission denied: the protector belongs to another user";
+      }
       break;
     case ENODATA:
       if (operation == IoctlOperation::kGetPolicy) return "file or directory not encrypted";
@@ -87,7 +93,14 @@ std::string explain_ioctl_errno(IoctlOperation operation, int errno_value) {
         return "the subvolume holds other subvolumes (delete those first)";
       }
       break;
+    case ENOENT:
+      if (operation == IoctlOperation::kProtector) return "no such protector";
+      break;
     case EBUSY:
+      if (operation == IoctlOperation::kProtector) {
+        return "it is the last protector of a key: without it the files under that key could "
+               "not be unlocked any more (--force removes it anyway)";
+      }
       if (operation == IoctlOperation::kSubvolume) {
         return "the source holds other subvolumes, which a snapshot cannot take along "
                "(snapshot those separately)";

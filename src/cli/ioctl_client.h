@@ -38,7 +38,8 @@ enum class IoctlOperation {
   kGetPolicy,
   kSync,
   kRemount,
-  kSubvolume
+  kSubvolume,
+  kProtector
 };
 
 // What `errno_value` means for `operation`, in the words of a user of

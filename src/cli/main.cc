@@ -10,6 +10,7 @@
 
 #include "cli/command.h"
 #include "cli/crypt_command.h"
+#include "cli/encrypt_command.h"
 #include "cli/fsck_command.h"
 #include "cli/help_formatter.h"
 #include "cli/inspect_command.h"
@@ -17,8 +18,11 @@
 #include "cli/mkfs_command.h"
 #include "cli/mount_command.h"
 #include "cli/policy_command.h"
+#include "cli/protector_command.h"
+#include "cli/status_command.h"
 #include "cli/subvolume_command.h"
 #include "cli/sync_command.h"
+#include "cli/unlock_command.h"
 #include "cli/version.h"
 #include "crypto/secret.h"
 
@@ -92,6 +96,10 @@ int main(int argc, char** argv) {
   ecfs::cli::add_fsck_command(app, runner);
   ecfs::cli::add_inspect_command(app, runner);
   ecfs::cli::add_mount_command(app, runner);
+  ecfs::cli::add_encrypt_command(app, runner);
+  ecfs::cli::add_unlock_commands(app, runner);
+  ecfs::cli::add_protector_command(app, runner);
+  ecfs::cli::add_status_command(app, runner);
   ecfs::cli::add_key_command(app, runner);
   ecfs::cli::add_policy_command(app, runner);
   ecfs::cli::add_sync_command(app, runner);

@@ -20,8 +20,8 @@ Status commit_change(store::Volume& volume, Change&& change) {
     // The rules refuse before anything is written; an error after that
     // leaves a half-made change.
     const int error = changed.error().errno_value();
-    if (error == EPERM || error == ENOENT || error == EBUSY || error == ENOKEY ||
-        error == EINVAL || error == EEXIST) {
+    if (error == EPERM || error == ENOENT || error == EBUSY || error == ENOKEY || error == EINVAL ||
+        error == EEXIST) {
       return changed;
     }
     return volume.abort_change(changed.error());
@@ -40,11 +40,11 @@ Status FileSystem::put_protector(const fscrypt::Caller& caller,
 
 Status FileSystem::put_wrapped_key(const fscrypt::Caller& caller,
                                    const fscrypt::WrappedKeyRecord& record) {
-  const fscrypt::KeyStatusReport status = keyring_.key_status(
-      caller, fscrypt::KeySpecifier::from_identifier(record.key_identifier));
-  const bool holds = status.status == fscrypt::KeyStatus::kPresent &&
-                     (caller.is_privileged ||
-                      (status.status_flags & fscrypt::kKeyStatusFlagAddedBySelf) != 0);
+  const fscrypt::KeyStatusReport status =
+      keyring_.key_status(caller, fscrypt::KeySpecifier::from_identifier(record.key_identifier));
+  const bool holds =
+      status.status == fscrypt::KeyStatus::kPresent &&
+      (caller.is_privileged || (status.status_flags & fscrypt::kKeyStatusFlagAddedBySelf) != 0);
   return commit_change(*volume_, [&](ProtectorStore& protectors) {
     return protectors.put_wrapped_key(caller, record, holds);
   });

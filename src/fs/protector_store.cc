@@ -55,8 +55,8 @@ Result<store::BTree*> ProtectorStore::writable_tree() {
 Status ProtectorStore::check_may_change(const fscrypt::Caller& caller,
                                         const fscrypt::ProtectorRecord& record) {
   if (caller.is_privileged || caller.uid == record.owner_uid) return ok();
-  return fail(EPERM, "protector " + fscrypt::protector_id_text(record.id) +
-                         " belongs to another user");
+  return fail(EPERM,
+              "protector " + fscrypt::protector_id_text(record.id) + " belongs to another user");
 }
 
 Result<std::optional<fscrypt::ProtectorRecord>> ProtectorStore::protector(const ProtectorId& id) {
@@ -112,12 +112,12 @@ Status ProtectorStore::put_protector(const fscrypt::Caller& caller,
   if (*existing) {
     ECFS_TRY(check_may_change(caller, **existing));
     if ((*existing)->kind != record.kind) {
-      return fail(EINVAL, "protector " + fscrypt::protector_id_text(record.id) +
-                              " cannot change kind");
+      return fail(EINVAL,
+                  "protector " + fscrypt::protector_id_text(record.id) + " cannot change kind");
     }
     if ((*existing)->owner_uid != record.owner_uid) {
-      return fail(EPERM, "protector " + fscrypt::protector_id_text(record.id) +
-                             " cannot change owner");
+      return fail(EPERM,
+                  "protector " + fscrypt::protector_id_text(record.id) + " cannot change owner");
     }
   } else if (!caller.is_privileged && record.owner_uid != caller.uid) {
     return fail(EPERM, "a protector must belong to the user who makes it");
@@ -246,8 +246,7 @@ Result<std::optional<ProtectorItem>> ProtectorStore::next(
     if (!record) return std::unexpected(record.error());
     out.key_identifier = record->key_identifier;
   } else {
-    return fail(EUCLEAN, "protector tree: unknown item type " +
-                             std::to_string((*item)->key.type));
+    return fail(EUCLEAN, "protector tree: unknown item type " + std::to_string((*item)->key.type));
   }
   return std::optional<ProtectorItem>(std::move(out));
 }

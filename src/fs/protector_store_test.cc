@@ -103,7 +103,8 @@ TEST_F(ProtectorStoreTest, OnlyOwnersChangeProtectorsAndOnlyHoldersFileKeys) {
   EXPECT_EQ(error_of(fs_->remove_protector(kBob, alice.record.id, true)), EPERM);
   // A key is filed only by someone who holds it.
   const crypto::SecretBytes bobs_key = add_master_key(kBob);
-  const auto wrapped = must(fscrypt::wrap_master_key(alice.record.id, alice.protector_key, bobs_key));
+  const auto wrapped =
+      must(fscrypt::wrap_master_key(alice.record.id, alice.protector_key, bobs_key));
   EXPECT_EQ(error_of(fs_->put_wrapped_key(kAlice, wrapped)), ENOKEY);
   EXPECT_EQ(error_of(fs_->put_wrapped_key(kBob, wrapped)), EPERM);  // not Bob's protector
   must(fs_->add_key(kAlice, fscrypt::KeySpecifier::from_identifier({}), bobs_key.span()));
@@ -128,7 +129,8 @@ TEST_F(ProtectorStoreTest, TheLastProtectorOfAKeyIsRemovedOnlyByForce) {
   for (const auto* protector : {&first, &second}) {
     ASSERT_OK(fs_->put_protector(kAlice, protector->record));
     ASSERT_OK(fs_->put_wrapped_key(
-        kAlice, must(fscrypt::wrap_master_key(protector->record.id, protector->protector_key, master))));
+        kAlice,
+        must(fscrypt::wrap_master_key(protector->record.id, protector->protector_key, master))));
   }
   const auto identifier = must(fscrypt::compute_key_identifier(master.span()));
   // Two protectors: either may go.

@@ -195,6 +195,29 @@ static_assert(sizeof(SubvolInfoArg) == 4208);
 // ECFS_IOC_SUBVOL_SYNC: returns once every deleted subvolume is dropped.
 // Uses SyncArg.
 
+// ECFS_IOC_PROTECTOR_PUT files a protector record or a wrapped master key
+// (fscrypt/protector.h encodings) in the image's protector tree;
+// ECFS_IOC_PROTECTOR_REMOVE removes one (with kProtectorRemoveForce even the
+// last protector of a key); ECFS_IOC_PROTECTOR_NEXT returns the record after
+// the one named (item 0: the first), item 0 at the end. The rules of who may
+// change what are fs/protector_store.h's. Records are public: nothing
+// secret crosses this interface (master keys travel only wrapped).
+inline constexpr uint32_t kProtectorItemProtector = 1;
+inline constexpr uint32_t kProtectorItemWrappedKey = 2;
+inline constexpr uint32_t kProtectorRemoveForce = 0x1;
+inline constexpr size_t kProtectorRecordBytes = 256;
+struct ProtectorArg {
+  uint32_t version;                       // in: kIoctlAbiVersion
+  uint32_t flags;                         // in: remove: kProtectorRemoveForce; else 0
+  uint32_t item;                          // in / out (next): kProtectorItem*, 0 = start / end
+  uint32_t record_len;                    // put, in / next, out: bytes of record[] used
+  uint8_t protector[8];                   // the protector id
+  uint8_t key_identifier[16];             // wrapped keys: the master key's identifier; else 0
+  uint32_t reserved[4];                   // 0
+  uint8_t record[kProtectorRecordBytes];  // put, in / next, out: the encoding, zero padded
+};
+static_assert(sizeof(ProtectorArg) == 312);
+
 // The command numbers.
 inline constexpr unsigned ECFS_IOC_ADD_KEY = _IOWR(kIoctlType, 0x40, AddKeyArg);
 inline constexpr unsigned ECFS_IOC_REMOVE_KEY = _IOWR(kIoctlType, 0x41, RemoveKeyArg);
@@ -207,6 +230,9 @@ inline constexpr unsigned ECFS_IOC_SUBVOL_CREATE = _IOWR(kIoctlType, 0x47, Subvo
 inline constexpr unsigned ECFS_IOC_SUBVOL_DELETE = _IOWR(kIoctlType, 0x48, SubvolArg);
 inline constexpr unsigned ECFS_IOC_SUBVOL_INFO = _IOWR(kIoctlType, 0x49, SubvolInfoArg);
 inline constexpr unsigned ECFS_IOC_SUBVOL_SYNC = _IOWR(kIoctlType, 0x4a, SyncArg);
+inline constexpr unsigned ECFS_IOC_PROTECTOR_PUT = _IOWR(kIoctlType, 0x4b, ProtectorArg);
+inline constexpr unsigned ECFS_IOC_PROTECTOR_REMOVE = _IOWR(kIoctlType, 0x4c, ProtectorArg);
+inline constexpr unsigned ECFS_IOC_PROTECTOR_NEXT = _IOWR(kIoctlType, 0x4d, ProtectorArg);
 
 // The argument size a command carries, or 0 for a number that is not an
 // ecfs command.
@@ -232,6 +258,10 @@ constexpr size_t ioctl_argument_size(unsigned command) {
       return sizeof(SubvolInfoArg);
     case ECFS_IOC_SUBVOL_SYNC:
       return sizeof(SyncArg);
+    case ECFS_IOC_PROTECTOR_PUT:
+    case ECFS_IOC_PROTECTOR_REMOVE:
+    case ECFS_IOC_PROTECTOR_NEXT:
+      return sizeof(ProtectorArg);
     default:
       return 0;
   }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -12,6 +13,7 @@
 #include "crypto/secret.h"
 #include "fscrypt/key_identifier.h"
 #include "fscrypt/policy.h"
+#include "fscrypt/protector.h"
 #include "fuse/ioctl_abi.h"
 
 namespace ecfs::fuse {
@@ -383,6 +385,109 @@ IoctlAnswer subvolume_sync(fs::FileSystem& filesystem) {
   return answer_with(out);
 }
 
+// ---- ECFS_IOC_PROTECTOR_PUT / _REMOVE / _NEXT (fs/protector_store.h) -----
+
+fscrypt::ProtectorId protector_id_of(const ProtectorArg& arg) {
+  fscrypt::ProtectorId id;
+  std::memcpy(id.data(), arg.protector, id.size());
+  return id;
+}
+
+fscrypt::KeyIdentifier identifier_of(const ProtectorArg& arg) {
+  fscrypt::KeyIdentifier identifier;
+  std::memcpy(identifier.data(), arg.key_identifier, identifier.size());
+  return identifier;
+}
+
+IoctlAnswer protector_change(fs::FileSystem& filesystem, const fscrypt::Caller& caller,
+                             unsigned command, ByteSpan in) {
+  const auto arg = load<ProtectorArg>(in);
+  if (!all_zero(arg.reserved)) return refuse(EINVAL, "protector: reserved fields are not zero");
+  const bool put = command == ECFS_IOC_PROTECTOR_PUT;
+  if (arg.flags & ~(put ? 0u : kProtectorRemoveForce)) {
+    return refuse(EINVAL, "protector: unknown flags");
+  }
+  const size_t length = put ? arg.record_len : 0;
+  if (length > kProtectorRecordBytes || !all_zero(ByteSpan(arg.record).subspan(length))) {
+    return refuse(EINVAL, "protector: record length or padding is wrong");
+  }
+  const ByteSpan record(arg.record, length);
+  const fscrypt::ProtectorId id = protector_id_of(arg);
+  const fscrypt::KeyIdentifier identifier = identifier_of(arg);
+  const bool force = (arg.flags & kProtectorRemoveForce) != 0;
+  Status done = ok();
+  switch (arg.item) {
+    case kProtectorItemProtector: {
+      if (!all_zero(ByteSpan(arg.key_identifier))) {
+        return refuse(EINVAL, "protector: a key identifier for a protector");
+      }
+      if (!put) {
+        done = filesystem.remove_protector(caller, id, force);
+        break;
+      }
+      auto decoded = fscrypt::decode_protector(id, record);
+      if (!decoded) return refuse(EINVAL, decoded.error().message());
+      done = filesystem.put_protector(caller, *decoded);
+      break;
+    }
+    case kProtectorItemWrappedKey: {
+      if (!put) {
+        done = filesystem.remove_wrapped_key(caller, id, identifier, force);
+        break;
+      }
+      auto decoded = fscrypt::decode_wrapped_key(id, record);
+      if (!decoded) return refuse(EINVAL, decoded.error().message());
+      if (decoded->key_identifier != identifier) {
+        return refuse(EINVAL, "protector: the record wraps another key than the one named");
+      }
+      done = filesystem.put_wrapped_key(caller, *decoded);
+      break;
+    }
+    default:
+      return refuse(EINVAL, "protector: unknown item " + std::to_string(arg.item));
+  }
+  if (!done) return refuse(done.error());
+  ProtectorArg out = arg;
+  return answer_with(out);
+}
+
+IoctlAnswer protector_next(fs::FileSystem& filesystem, ByteSpan in) {
+  const auto arg = load<ProtectorArg>(in);
+  if (arg.flags != 0 || !all_zero(arg.reserved)) {
+    return refuse(EINVAL, "protector list: flags or reserved fields are not zero");
+  }
+  std::optional<fs::ProtectorItem> after;
+  if (arg.item != 0) {
+    if (arg.item != kProtectorItemProtector && arg.item != kProtectorItemWrappedKey) {
+      return refuse(EINVAL, "protector list: unknown item " + std::to_string(arg.item));
+    }
+    after.emplace();
+    after->kind = arg.item == kProtectorItemProtector ? fs::ProtectorItemKind::kProtector
+                                                      : fs::ProtectorItemKind::kWrappedKey;
+    after->protector = protector_id_of(arg);
+    after->key_identifier = identifier_of(arg);
+  }
+  auto next = filesystem.next_protector_item(after);
+  if (!next) return refuse(next.error());
+  ProtectorArg out;
+  std::memset(&out, 0, sizeof(out));
+  out.version = kIoctlAbiVersion;
+  if (*next) {
+    if ((*next)->record.size() > kProtectorRecordBytes) {
+      return refuse(EUCLEAN, "protector list: a record larger than the interface carries");
+    }
+    out.item = (*next)->kind == fs::ProtectorItemKind::kProtector ? kProtectorItemProtector
+                                                                  : kProtectorItemWrappedKey;
+    std::memcpy(out.protector, (*next)->protector.data(), sizeof(out.protector));
+    if ((*next)->kind == fs::ProtectorItemKind::kWrappedKey) {
+      std::memcpy(out.key_identifier, (*next)->key_identifier.data(), sizeof(out.key_identifier));
+    }
+    out.record_len = static_cast<uint32_t>((*next)->record.size());
+    std::memcpy(out.record, (*next)->record.data(), (*next)->record.size());
+  }
+  return answer_with(out);
+}
+
 }  // namespace
 
 IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt::Caller& caller,
@@ -422,6 +527,11 @@ IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt
       return subvolume_info(filesystem, ino, in);
     case ECFS_IOC_SUBVOL_SYNC:
       return subvolume_sync(filesystem);
+    case ECFS_IOC_PROTECTOR_PUT:
+    case ECFS_IOC_PROTECTOR_REMOVE:
+      return protector_change(filesystem, caller, command, in);
+    case ECFS_IOC_PROTECTOR_NEXT:
+      return protector_next(filesystem, in);
     default:
       return refuse(ENOTTY, "not an ecfs ioctl");
   }

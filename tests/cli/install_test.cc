@@ -169,7 +169,7 @@ TEST_F(InstallTest, TheDebianPackageHoldsTheFilesAndNamesItsDependencies) {
   const Outcome info = run_program({"/usr/bin/dpkg-deb", "-I", deb}, scratch_.path());
   ASSERT_EQ(info.exit_status, 0) << info.describe();
   for (const char* needed : {"Package: ecfs", "fuse3", "libfuse3-3", "libssl3", "liburing2",
-                             "libisal2", "libxxhash0", "libb2-1"}) {
+                             "libisal2", "libxxhash0", "libb2-1", "libargon2-1"}) {
     EXPECT_NE(info.out.find(needed), std::string::npos) << needed << "\n" << info.out;
   }
   const Outcome contents = run_program({"/usr/bin/dpkg-deb", "-c", deb}, scratch_.path());

@@ -1,0 +1,160 @@
+#include "cli/protector_access.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <thread>
+
+#include "fscrypt/protector_wrap.h"
+
+namespace ecfs::cli {
+namespace {
+
+constexpr uint32_t kMaxMemoryKib = 128 * 1024;  // google/fscrypt's cap
+constexpr uint32_t kMaxLanes = 8;
+
+PassphraseSource passphrase_source(const SecretOptions& options) {
+  return PassphraseSource{options.passphrase_fd};
+}
+
+// The secret as a protector of `kind` hashes it: recovery passphrases are
+// normalized (any case, any grouping).
+crypto::SecretBytes secret_for(fscrypt::ProtectorKind kind, const crypto::SecretBytes& secret) {
+  if (kind == fscrypt::ProtectorKind::kRecoveryPassphrase) {
+    return fscrypt::normalize_recovery_passphrase(secret.span());
+  }
+  return crypto::SecretBytes::copy_of(secret.span());
+}
+
+}  // namespace
+
+void add_secret_options(CLI::App& command, SecretOptions& options, bool with_protector) {
+  command.add_option("--key-file", options.key_file, "use a key-file protector (32 raw bytes)")
+      ->type_name("FILE");
+  command
+      .add_option("--passphrase-fd", options.passphrase_fd,
+                  "read the passphrase from descriptor N (to a newline) instead of the terminal")
+      ->type_name("N");
+  if (with_protector) {
+    command.add_option("--protector", options.protector, "use only protector ID (16 hex digits)")
+        ->type_name("ID");
+  }
+}
+
+Result<UnwrappedKey> unwrap_key(const ProtectorListing& listing,
+                                const fscrypt::KeyIdentifier& identifier,
+                                const SecretOptions& secret, const std::string& what) {
+  std::optional<fscrypt::ProtectorId> only;
+  if (secret.protector) {
+    auto id = fscrypt::parse_protector_id(*secret.protector);
+    if (!id) return std::unexpected(id.error());
+    only = *id;
+  }
+  const bool key_file = secret.key_file.has_value();
+  std::vector<const fscrypt::ProtectorRecord*> candidates;
+  for (const auto* record : listing.protecting(identifier)) {
+    if (only && record->id != *only) continue;
+    if (key_file != (record->kind == fscrypt::ProtectorKind::kKeyFile)) continue;
+    candidates.push_back(record);
+  }
+  if (candidates.empty()) {
+    return fail(ENOKEY, std::string("no ") + (key_file ? "key-file" : "passphrase") +
+                            (only ? " protector " + *secret.protector : " protector") +
+                            " protects the key of " + what);
+  }
+  // Chosen passphrases before recovery passphrases: the usual case first.
+  std::stable_sort(candidates.begin(), candidates.end(), [](const auto* a, const auto* b) {
+    return a->kind == fscrypt::ProtectorKind::kPassphrase &&
+           b->kind == fscrypt::ProtectorKind::kRecoveryPassphrase;
+  });
+  auto typed = key_file ? read_protector_key_file(*secret.key_file)
+                        : read_passphrase(passphrase_source(secret),
+                                          "Enter the passphrase for " + what + ": ", false);
+  if (!typed) return std::unexpected(typed.error());
+  for (const auto* record : candidates) {
+    const crypto::SecretBytes attempt = secret_for(record->kind, *typed);
+    auto protector_key = fscrypt::open_protector(*record, attempt.span());
+    if (!protector_key) {
+      if (protector_key.error().errno_value() == EKEYREJECTED) continue;
+      return std::unexpected(protector_key.error());
+    }
+    const fscrypt::WrappedKeyRecord* wrapped = listing.wrapped(record->id, identifier);
+    auto key = fscrypt::unwrap_master_key(*wrapped, *protector_key);
+    if (!key) return std::unexpected(key.error());
+    return UnwrappedKey{std::move(*key), record->id};
+  }
+  return fail(EKEYREJECTED, std::string("wrong ") + (key_file ? "key file" : "passphrase") +
+                                " for " + what);
+}
+
+Result<crypto::SecretBytes> open_named_protector(const fscrypt::ProtectorRecord& record,
+                                                 const SecretOptions& secret,
+                                                 const std::string& prompt) {
+  const bool key_file = record.kind == fscrypt::ProtectorKind::kKeyFile;
+  if (key_file != secret.key_file.has_value()) {
+    return fail(EINVAL, "protector " + fscrypt::protector_id_text(record.id) + " is a " +
+                            fscrypt::protector_kind_name(record.kind) +
+                            (key_file ? " protector: give --key-file" : " protector"));
+  }
+  auto typed = key_file ? read_protector_key_file(*secret.key_file)
+                        : read_passphrase(passphrase_source(secret), prompt, false);
+  if (!typed) return std::unexpected(typed.error());
+  const crypto::SecretBytes attempt = secret_for(record.kind, *typed);
+  return fscrypt::open_protector(record, attempt.span());
+}
+
+Result<crypto::Argon2Params> calibrated_costs(std::chrono::milliseconds target) {
+  uint32_t memory = kMaxMemoryKib;
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page_size > 0) {
+    const uint64_t quarter_kib = static_cast<uint64_t>(pages) * page_size / 4 / 1024;
+    memory = static_cast<uint32_t>(std::min<uint64_t>(memory, quarter_kib));
+  }
+  const uint32_t lanes =
+      std::clamp<uint32_t>(std::thread::hardware_concurrency(), 1, kMaxLanes);
+  return crypto::calibrate_argon2id(target, memory, lanes);
+}
+
+Result<std::chrono::milliseconds> parse_kdf_time(const std::string& text) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (...) {
+    used = 0;
+  }
+  const std::string unit = text.substr(used);
+  double ms = 0;
+  if (used == 0) {
+    ms = -1;
+  } else if (unit.empty() || unit == "s") {
+    ms = value * 1000;
+  } else if (unit == "ms") {
+    ms = value;
+  } else {
+    ms = -1;
+  }
+  if (!(ms >= 1 && ms <= 60000)) {
+    return fail(EINVAL, "'" + text + "' is not a time from 1ms to 60s (for example 1s or 250ms)");
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+Result<NewSecret> read_new_secret(const SecretOptions& options, const std::string& prompt) {
+  NewSecret made;
+  if (options.key_file) {
+    made.kind = fscrypt::ProtectorKind::kKeyFile;
+    auto key = read_protector_key_file(*options.key_file);
+    if (!key) return std::unexpected(key.error());
+    made.secret = std::move(*key);
+    return made;
+  }
+  auto passphrase = read_passphrase(passphrase_source(options), prompt, true);
+  if (!passphrase) return std::unexpected(passphrase.error());
+  made.secret = std::move(*passphrase);
+  return made;
+}
+
+}  // namespace ecfs::cli

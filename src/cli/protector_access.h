@@ -1,0 +1,67 @@
+// What the protector commands share: turning the user's secret into a
+// master key through the image's protectors, making new protectors with
+// costs calibrated on this machine, and the options that name a secret.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "base/error.h"
+#include "cli/key_client.h"
+#include "cli/secret_input.h"
+#include "crypto/argon2.h"
+#include "crypto/secret.h"
+#include "fscrypt/protector.h"
+
+namespace ecfs::cli {
+
+// How the user proves who they are: --key-file F (a key-file protector),
+// otherwise a passphrase from the terminal or --passphrase-fd N;
+// --protector ID picks one protector.
+struct SecretOptions {
+  std::optional<std::string> key_file;
+  std::optional<int> passphrase_fd;
+  std::optional<std::string> protector;
+};
+// Registers --key-file, --passphrase-fd and (with `with_protector`)
+// --protector on `command`.
+void add_secret_options(CLI::App& command, SecretOptions& options, bool with_protector);
+
+// The master key `identifier`, unwrapped with the first protector of the
+// listing that wraps it, is of the secret's kind (and is --protector, if
+// given) and opens with the secret (passphrase protectors before recovery
+// ones). `what` names the directory in the prompt. ENOKEY when no protector
+// fits; EKEYREJECTED when none opens.
+struct UnwrappedKey {
+  crypto::SecretBytes key;
+  fscrypt::ProtectorId protector{};
+};
+Result<UnwrappedKey> unwrap_key(const ProtectorListing& listing,
+                                const fscrypt::KeyIdentifier& identifier,
+                                const SecretOptions& secret, const std::string& what);
+
+// The protector a secret opens, with its key (for change-passphrase and for
+// adding a key to an existing protector). EKEYREJECTED, ENOENT.
+Result<crypto::SecretBytes> open_named_protector(const fscrypt::ProtectorRecord& record,
+                                                 const SecretOptions& secret,
+                                                 const std::string& prompt);
+
+// Argon2id costs for a new passphrase protector: about `target` of CPU on
+// this machine, memory capped at 128 MiB (a quarter of RAM if that is less),
+// lanes up to the CPUs (at most 8).
+Result<crypto::Argon2Params> calibrated_costs(std::chrono::milliseconds target);
+// "1s", "250ms", "2" (seconds): 1 ms to 60 s. EINVAL otherwise.
+Result<std::chrono::milliseconds> parse_kdf_time(const std::string& text);
+
+// The secret for a new protector: the key file, or a new passphrase
+// (asked twice on a terminal).
+struct NewSecret {
+  fscrypt::ProtectorKind kind = fscrypt::ProtectorKind::kPassphrase;
+  crypto::SecretBytes secret;
+};
+Result<NewSecret> read_new_secret(const SecretOptions& options, const std::string& prompt);
+
+}  // namespace ecfs::cli
