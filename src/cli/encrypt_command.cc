@@ -144,9 +144,8 @@ int run(const EncryptArgs& args) {
     if (!listing) return failure(listing.error());
     const fscrypt::ProtectorRecord* record = listing->find(*id);
     if (record == nullptr) return failure(Error(ENOENT, "no protector " + *args.secret.protector));
-    auto opened = open_named_protector(*record, args.secret,
-                                       "Enter the passphrase of protector " +
-                                           *args.secret.protector + ": ");
+    auto opened = open_named_protector(
+        *record, args.secret, "Enter the passphrase of protector " + *args.secret.protector + ": ");
     if (!opened) return failure(opened.error());
     protector_key = std::move(*opened);
     existing_id = *id;
@@ -205,10 +204,11 @@ int run(const EncryptArgs& args) {
     if (!generated) return fail_and_undo(generated.error());
     auto params = costs_now();
     if (!params) return fail_and_undo(params.error());
-    const crypto::SecretBytes normalized = fscrypt::normalize_recovery_passphrase(generated->span());
-    auto created = fscrypt::create_protector(fscrypt::ProtectorKind::kRecoveryPassphrase,
-                                             normalized.span(), *params, getuid(),
-                                             "recovery", now_seconds());
+    const crypto::SecretBytes normalized =
+        fscrypt::normalize_recovery_passphrase(generated->span());
+    auto created =
+        fscrypt::create_protector(fscrypt::ProtectorKind::kRecoveryPassphrase, normalized.span(),
+                                  *params, getuid(), "recovery", now_seconds());
     if (!created) return fail_and_undo(created.error());
     if (Status put = put_protector(fd, created->record, "filing the recovery protector"); !put) {
       return fail_and_undo(put.error());

@@ -49,8 +49,7 @@ Result<fscrypt::KeyIdentifier> add_master_key(int fd, const crypto::SecretBytes&
   arg.key_spec.type = fuse::kKeySpecTypeIdentifier;
   arg.raw_size = static_cast<uint32_t>(key.size());
   std::memcpy(arg.raw, key.data(), key.size());
-  const Status added =
-      call_ioctl(fd, fuse::ECFS_IOC_ADD_KEY, &arg, IoctlOperation::kAddKey, where);
+  const Status added = call_ioctl(fd, fuse::ECFS_IOC_ADD_KEY, &arg, IoctlOperation::kAddKey, where);
   crypto::secure_zero(MutableByteSpan(arg.raw, sizeof(arg.raw)));
   if (!added) return std::unexpected(added.error());
   fscrypt::KeyIdentifier identifier;

@@ -19,7 +19,9 @@
 #include "block/loop_device.h"
 #include "cli/background.h"
 #include "cli/mount_table.h"
+#include "cli/protector_access.h"
 #include "cli/remount.h"
+#include "cli/unlock_command.h"
 #include "fs/filesystem.h"
 #include "fuse/backing_device.h"
 #include "fuse/mount_options.h"
@@ -33,6 +35,8 @@ constexpr const char* kDescription =
     "mount an ecfs image through FUSE\n"
     "\n"
     "  ecfs mount [-f] [-o OPTIONS] IMAGE MOUNTPOINT\n"
+    "  ecfs mount [-o OPTIONS] IMAGE MOUNTPOINT --unlock DIR [--key-file FILE |\n"
+    "             --passphrase-fd N]\n"
     "\n"
     "Opens IMAGE (locking it, so it cannot be mounted twice), mounts it on MOUNTPOINT and\n"
     "serves it from a background process; with -f the process stays in the foreground.\n"
@@ -40,6 +44,10 @@ constexpr const char* kDescription =
     "and committed before the process exits. SIGTERM and SIGINT unmount the same way.\n"
     "An image whose previous daemon is still finishing an unmount is waited for (30 s\n"
     "at most); a mounted image is refused.\n"
+    "\n"
+    "--unlock DIR unlocks an encrypted directory once the mount is up, through its\n"
+    "protectors, as 'ecfs unlock' does (for boot: a key file, or --passphrase-fd);\n"
+    "if that fails the filesystem stays mounted, DIR locked, and the exit status is 1.\n"
     "\n"
     "Durability: fsync(2) commits, and a periodic commit (commit=) bounds what a crash\n"
     "loses. Mounted by root, the mount is of type fuseblk over a loop device attached to\n"
@@ -100,6 +108,10 @@ struct MountArgs {
   bool sloppy = false;  // unknown -o options are ignored (mount -s)
   bool fake = false;    // check, do not mount (mount -f)
   int ready_fd = -1;    // set in the background child (background.h)
+  // --unlock DIR (relative to the mount point unless absolute), with the
+  // secret options of `ecfs unlock`.
+  std::optional<std::string> unlock;
+  SecretOptions secret;
 };
 
 int usage_error(const std::string& message) {
@@ -317,16 +329,29 @@ int run(const MountArgs& args) {
   const auto mountpoint = real_path(args.mountpoint);
   if (!image || !mountpoint)
     return failure(std::string("resolving paths: ") + std::strerror(errno));
+  const bool foreground = args.foreground || config.debug || args.ready_fd >= 0;
+  if (args.unlock && foreground) {
+    return usage_error("--unlock needs a background mount (not -f or -o debug)");
+  }
   if (args.fake) return kExitOk;
 
-  const bool foreground = args.foreground || config.debug || args.ready_fd >= 0;
   if (!foreground) {
     std::vector<std::string> child = {"mount", *image, *mountpoint, "--foreground"};
     if (const std::string options = join_options(args.options); !options.empty()) {
       child.insert(child.end(), {"-o", options});
     }
     if (args.sloppy) child.push_back("--sloppy");
-    return run_in_background(child);
+    const int mounted = run_in_background(child);
+    if (mounted != kExitOk || !args.unlock) return mounted;
+    // Mounted: now the directory's key, through its protectors. A failure
+    // leaves the filesystem mounted and locked, and says so.
+    const std::string directory =
+        args.unlock->starts_with('/') ? *args.unlock : *mountpoint + "/" + *args.unlock;
+    const int unlocked = unlock_directory("mount", directory, args.secret);
+    if (unlocked != kExitOk) {
+      print_error("mount", *mountpoint + " is mounted, but " + directory + " stays locked");
+    }
+    return unlocked;
   }
   return serve_in_this_process(args, config, *image, *mountpoint);
 }
@@ -344,6 +369,12 @@ void add_mount_command(CLI::App& app, CommandRunner& runner) {
       ->type_name("OPTIONS")
       ->allow_extra_args(false);
   command->add_flag("--sloppy", args->sloppy, "ignore unknown mount options")->group("");
+  command
+      ->add_option("--unlock", args->unlock,
+                   "once mounted, unlock this encrypted directory (under MOUNTPOINT unless "
+                   "absolute), as 'ecfs unlock' does")
+      ->type_name("DIR");
+  add_secret_options(*command, args->secret, true);
   command->add_option("--ready-fd", args->ready_fd, "internal: report readiness here")->group("");
   command->callback([args, &runner] { runner = [args] { return run(*args); }; });
 }

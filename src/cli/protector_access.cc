@@ -84,8 +84,8 @@ Result<UnwrappedKey> unwrap_key(const ProtectorListing& listing,
     if (!key) return std::unexpected(key.error());
     return UnwrappedKey{std::move(*key), record->id};
   }
-  return fail(EKEYREJECTED, std::string("wrong ") + (key_file ? "key file" : "passphrase") +
-                                " for " + what);
+  return fail(EKEYREJECTED,
+              std::string("wrong ") + (key_file ? "key file" : "passphrase") + " for " + what);
 }
 
 Result<crypto::SecretBytes> open_named_protector(const fscrypt::ProtectorRecord& record,
@@ -112,8 +112,7 @@ Result<crypto::Argon2Params> calibrated_costs(std::chrono::milliseconds target) 
     const uint64_t quarter_kib = static_cast<uint64_t>(pages) * page_size / 4 / 1024;
     memory = static_cast<uint32_t>(std::min<uint64_t>(memory, quarter_kib));
   }
-  const uint32_t lanes =
-      std::clamp<uint32_t>(std::thread::hardware_concurrency(), 1, kMaxLanes);
+  const uint32_t lanes = std::clamp<uint32_t>(std::thread::hardware_concurrency(), 1, kMaxLanes);
   return crypto::calibrate_argon2id(target, memory, lanes);
 }
 

@@ -3,11 +3,10 @@
 // costs calibrated on this machine, and the options that name a secret.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <optional>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "base/error.h"
 #include "cli/key_client.h"

@@ -228,8 +228,8 @@ int run_add(const AddArgs& args) {
     if (new_protector) (void)remove_protector(fd, target, true, "cleaning up");
     return failure(kCommand, put.error());
   }
-  std::printf("Protector %s now keeps the key of %s.\n",
-              fscrypt::protector_id_text(target).c_str(), args.directory.c_str());
+  std::printf("Protector %s now keeps the key of %s.\n", fscrypt::protector_id_text(target).c_str(),
+              args.directory.c_str());
   return kExitOk;
 }
 
@@ -244,8 +244,9 @@ int run_remove(const RemoveArgs& args) {
     if (!directory) return failure(kCommand, directory.error());
     auto identifier = key_of(directory->fd(), *args.from);
     if (!identifier) return failure(kCommand, identifier.error());
-    if (Status removed = remove_wrapped_key(path->fd(), *id, *identifier, args.force,
-                                            "removing protector " + args.id + " from " + *args.from);
+    if (Status removed =
+            remove_wrapped_key(path->fd(), *id, *identifier, args.force,
+                               "removing protector " + args.id + " from " + *args.from);
         !removed) {
       return failure(kCommand, removed.error());
     }
@@ -284,8 +285,8 @@ int run_change(const ChangeArgs& args) {
   current.passphrase_fd = args.passphrase_fd;
   auto protector_key = open_named_protector(*record, current, "Enter the current passphrase: ");
   if (!protector_key) return failure(kCommand, protector_key.error());
-  auto fresh = read_passphrase(PassphraseSource{args.passphrase_fd}, "Enter the new passphrase: ",
-                               true);
+  auto fresh =
+      read_passphrase(PassphraseSource{args.passphrase_fd}, "Enter the new passphrase: ", true);
   if (!fresh) return failure(kCommand, fresh.error());
   auto costs = calibrated_costs(*time);
   if (!costs) return failure(kCommand, costs.error());
@@ -306,8 +307,8 @@ void add_protector_command(CLI::App& app, CommandRunner& runner) {
   protector->footer(std::string(kFooter) + kExamples);
 
   auto list_args = std::make_shared<ListArgs>();
-  CLI::App* list = protector->add_subcommand(
-      "list", "list the protectors of the mount and the keys each keeps");
+  CLI::App* list =
+      protector->add_subcommand("list", "list the protectors of the mount and the keys each keeps");
   list->footer(kFooter);
   list->add_option("PATH", list_args->path, "any path on the ecfs mount")->required();
   list->add_flag("--json", list_args->json, "print JSON");
@@ -347,8 +348,7 @@ void add_protector_command(CLI::App& app, CommandRunner& runner) {
       protector->add_subcommand("change-passphrase", "change the passphrase of a protector");
   change->footer(kFooter);
   change->add_option("PATH", change_args->path, "any path on the ecfs mount")->required();
-  change->add_option("ID", change_args->id, "the passphrase protector (16 hex digits)")
-      ->required();
+  change->add_option("ID", change_args->id, "the passphrase protector (16 hex digits)")->required();
   change
       ->add_option("--passphrase-fd", change_args->passphrase_fd,
                    "read the current and then the new passphrase from descriptor N, one per line")

@@ -104,9 +104,9 @@ Result<crypto::SecretBytes> read_protector_key_file(const std::string& path) {
   ECFS_TRY(status);
   if (size != fscrypt::kProtectorKeySize) {
     return fail(EINVAL, "the key file " + path + " must hold exactly 32 bytes" +
-                            (size > fscrypt::kProtectorKeySize ? " (it holds more)"
-                                                               : " (it holds " +
-                                                                     std::to_string(size) + ")") +
+                            (size > fscrypt::kProtectorKeySize
+                                 ? " (it holds more)"
+                                 : " (it holds " + std::to_string(size) + ")") +
                             "; make one with 'head -c 32 /dev/urandom > FILE'");
   }
   return crypto::SecretBytes::copy_of(buffer.span().first(size));

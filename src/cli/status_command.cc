@@ -135,8 +135,9 @@ int run(const StatusArgs& args) {
   }
   std::vector<const fscrypt::ProtectorRecord*> idle;
   for (const auto& record : listing->protectors) {
-    const bool keeps = std::any_of(listing->wrapped_keys.begin(), listing->wrapped_keys.end(),
-                                   [&](const auto& wrapped) { return wrapped.protector == record.id; });
+    const bool keeps =
+        std::any_of(listing->wrapped_keys.begin(), listing->wrapped_keys.end(),
+                    [&](const auto& wrapped) { return wrapped.protector == record.id; });
     if (!keeps) idle.push_back(&record);
   }
   if (args.json) {

@@ -83,8 +83,8 @@ int run_lock(const LockArgs& args) {
   if (!directory) return failure(kCommand, directory.error());
   auto identifier = key_of(directory->fd(), args.directory);
   if (!identifier) return failure(kCommand, identifier.error());
-  auto removal = remove_master_key(directory->fd(), *identifier, args.all_users,
-                                   "locking " + args.directory);
+  auto removal =
+      remove_master_key(directory->fd(), *identifier, args.all_users, "locking " + args.directory);
   if (!removal) return failure(kCommand, removal.error());
   if (removal->other_users) {
     std::printf("warning: other users still have this key added: %s stays unlocked for them\n",

@@ -208,41 +208,6 @@ class EncryptionTest : public FuseTest {
     EXPECT_EQ(run.exit_status, 0) << run.describe();
     return dir;
   }
-
-  // `ecfs ARGS...` as uid/gid `uid` (no supplementary groups) with `input`
-  // on standard input. The output files are opened before the switch of
-  // user, so the child needs no write access to the scratch directory.
-  Outcome ecfs_as(uid_t uid, const std::vector<std::string>& args, const std::string& input = {}) {
-    std::vector<std::string> argv = {ECFS_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    const std::string in_path = scratch_.file(".as-in"), out_path = scratch_.file(".as-out"),
-                      err_path = scratch_.file(".as-err");
-    EXPECT_TRUE(write_file(in_path, input, O_TRUNC, 0600));
-    const int in = open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
-    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    std::vector<char*> c_argv;
-    for (std::string& arg : argv) c_argv.push_back(arg.data());
-    c_argv.push_back(nullptr);
-    Outcome run;
-    const pid_t pid = fork();
-    if (pid == 0) {
-      dup2(in, STDIN_FILENO);
-      dup2(out, STDOUT_FILENO);
-      dup2(err, STDERR_FILENO);
-      if (setgroups(0, nullptr) != 0 || setgid(uid) != 0 || setuid(uid) != 0) _exit(126);
-      execv(c_argv[0], c_argv.data());
-      _exit(127);
-    }
-    close(in);
-    close(out);
-    close(err);
-    if (pid < 0) return run;
-    cli_test::wait_for_program(pid, 60, run);
-    run.out = cli_test::read_whole_file(out_path);
-    run.err = cli_test::read_whole_file(err_path);
-    return run;
-  }
 };
 
 // ---- What the commands print ------------------------------------------
