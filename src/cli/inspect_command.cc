@@ -22,6 +22,7 @@
 #include "fscrypt/key_identifier.h"
 #include "fscrypt/mode.h"
 #include "fscrypt/policy.h"
+#include "fscrypt/protector.h"
 #include "fscrypt/symlink.h"
 #include "store/checksum.h"
 #include "store/image_origin.h"
@@ -134,6 +135,39 @@ DecodedItem decode_item(const store::Key& key, ByteSpan data) {
       out.fields = {{"created_sec", static_cast<uint64_t>(origin->created_sec)},
                     {"created_nsec", origin->created_nsec}};
       out.texts = {{"program", origin->program}};
+      break;
+    }
+    case store::kProtectorItemKey: {
+      fscrypt::ProtectorId id;
+      store_le64(id.data(), key.objectid);
+      auto record = fscrypt::decode_protector(id, data);
+      if (!record) {
+        failed(record.error());
+        break;
+      }
+      out.kind = "protector";
+      out.fields = {{"kind", static_cast<uint8_t>(record->kind)},
+                    {"owner_uid", record->owner_uid},
+                    {"argon2_time_cost", record->argon2.time_cost},
+                    {"argon2_memory_kib", record->argon2.memory_kib},
+                    {"argon2_parallelism", record->argon2.parallelism},
+                    {"created_sec", static_cast<uint64_t>(record->created_sec)}};
+      out.texts = {{"id", fscrypt::protector_id_text(id)},
+                   {"kind_name", fscrypt::protector_kind_name(record->kind)},
+                   {"name", record->name}};
+      break;
+    }
+    case store::kWrappedKeyItemKey: {
+      fscrypt::ProtectorId id;
+      store_le64(id.data(), key.objectid);
+      auto record = fscrypt::decode_wrapped_key(id, data);
+      if (!record) {
+        failed(record.error());
+        break;
+      }
+      out.kind = "wrapped_key";
+      out.texts = {{"protector", fscrypt::protector_id_text(id)},
+                   {"key_identifier", to_hex(record->key_identifier)}};
       break;
     }
     case store::kExtentDataRefKey: {

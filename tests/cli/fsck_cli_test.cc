@@ -186,6 +186,7 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
          {"True 6 ecfs golden image v1", "1 [1, 2, 5, 7, 10, 200, 202, 203]"}},
         {"format-v1-image-origin.img.gz",
          {"True 6 ecfs golden image v1", "1 [1, 2, 5, 7, 10, 200, 202, 203]"}},
+        {"format-v1-protectors.img.gz", {"True 8 golden-protectors", "1 [1, 2, 5, 7, 10, 11]"}},
     };
     const auto filesystem_image = kFilesystemImages.find(entry.path().filename().string());
     const Expected expected =
@@ -212,10 +213,13 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
     EXPECT_EQ(
         query(inspect.out, "d['superblock']['format_version'], [t['id'] for t in d['trees']]"),
         expected_trees);
-    // Only the image made with an origin names its maker.
+    // Only the images made with an origin name their maker.
+    static const std::map<std::string, std::string> kMakers = {
+        {"format-v1-image-origin.img.gz", "ecfs golden generator"},
+        {"format-v1-protectors.img.gz", "ecfs 0.1.0"}};
+    const auto maker = kMakers.find(entry.path().filename().string());
     EXPECT_EQ(query(inspect.out, "d['origin'] and d['origin']['program']"),
-              entry.path().filename() == "format-v1-image-origin.img.gz" ? "ecfs golden generator"
-                                                                         : "None");
+              maker != kMakers.end() ? maker->second : "None");
     if (entry.path().filename() == "format-v1-subvolumes.img.gz") {
       // Every subvolume's inodes, beside the top level's.
       EXPECT_EQ(query(inspect.out, "[s['tree'] for s in d['subvolumes']]"), "[256, 258]");

@@ -40,9 +40,9 @@ class ProtectorTest : public FuseTest {
   // the recovery passphrase printed.
   std::string encrypt(const std::string& name, const std::vector<std::string>& extra = {}) {
     EXPECT_EQ(mkdir(path(name).c_str(), 0755), 0) << std::strerror(errno);
-    const Outcome run = ecfs_in(
-        with(with({"encrypt", path(name), "--passphrase-fd", "0"}, kCheap), extra),
-        std::string(kPassphrase) + "\n");
+    const Outcome run =
+        ecfs_in(with(with({"encrypt", path(name), "--passphrase-fd", "0"}, kCheap), extra),
+                std::string(kPassphrase) + "\n");
     EXPECT_EQ(run.exit_status, 0) << run.describe();
     std::smatch match;
     const std::regex recovery("\n    ([a-z0-9-]{31})\n");
@@ -52,8 +52,8 @@ class ProtectorTest : public FuseTest {
   std::vector<std::pair<std::string, std::string>> protectors() {
     const Outcome run = ecfs({"protector", "list", mountpoint_, "--json"});
     EXPECT_EQ(run.exit_status, 0) << run.describe();
-    const std::string listed =
-        query(run.out, "' '.join(p['id'] + ':' + p['kind'].replace(' ', '_') for p in d['protectors'])");
+    const std::string listed = query(
+        run.out, "' '.join(p['id'] + ':' + p['kind'].replace(' ', '_') for p in d['protectors'])");
     std::vector<std::pair<std::string, std::string>> out;
     std::istringstream words(listed);
     for (std::string word; words >> word;) {
@@ -100,8 +100,8 @@ TEST_F(ProtectorTest, PassphraseAndRecoveryUnlockAfterARemount) {
   EXPECT_EQ(wrong.err.find("wrong\n"), std::string::npos);
   EXPECT_FALSE(readable(path("private/notes")));
 
-  const Outcome unlocked = ecfs_in({"unlock", path("private"), "--passphrase-fd", "0"},
-                                   std::string(kPassphrase) + "\n");
+  const Outcome unlocked =
+      ecfs_in({"unlock", path("private"), "--passphrase-fd", "0"}, std::string(kPassphrase) + "\n");
   ASSERT_EQ(unlocked.exit_status, 0) << unlocked.describe();
   EXPECT_EQ(read_file(path("private/notes")), "meet at noon");
 
@@ -138,8 +138,8 @@ TEST_F(ProtectorTest, SeveralProtectorsAndTheLastOneStays) {
   ASSERT_FALSE(passphrase_protector.empty());
 
   ASSERT_NO_FATAL_FAILURE(remount());
-  const Outcome by_passphrase = ecfs_in({"unlock", path("vault"), "--passphrase-fd", "0"},
-                                        std::string(kPassphrase) + "\n");
+  const Outcome by_passphrase =
+      ecfs_in({"unlock", path("vault"), "--passphrase-fd", "0"}, std::string(kPassphrase) + "\n");
   ASSERT_EQ(by_passphrase.exit_status, 0) << by_passphrase.describe();
   EXPECT_EQ(read_file(path("vault/data")), "payload");
   EXPECT_EQ(ecfs({"lock", path("vault")}).exit_status, 0);
@@ -154,8 +154,8 @@ TEST_F(ProtectorTest, SeveralProtectorsAndTheLastOneStays) {
   const Outcome last = ecfs({"protector", "remove", mountpoint_, passphrase_protector});
   EXPECT_EQ(last.exit_status, 1);
   EXPECT_NE(last.err.find("last protector"), std::string::npos) << last.err;
-  const Outcome again = ecfs_in({"unlock", path("vault"), "--passphrase-fd", "0"},
-                                std::string(kPassphrase) + "\n");
+  const Outcome again =
+      ecfs_in({"unlock", path("vault"), "--passphrase-fd", "0"}, std::string(kPassphrase) + "\n");
   ASSERT_EQ(again.exit_status, 0) << again.describe();
   EXPECT_EQ(read_file(path("vault/data")), "payload");
 }
@@ -170,10 +170,10 @@ TEST_F(ProtectorTest, ChangePassphraseKeepsTheKey) {
       std::string(kPassphrase) + "\nnew passphrase\n");
   ASSERT_EQ(changed.exit_status, 0) << changed.describe();
   ASSERT_NO_FATAL_FAILURE(remount());
-  EXPECT_EQ(ecfs_in({"unlock", path("private"), "--passphrase-fd", "0"},
-                    std::string(kPassphrase) + "\n")
-                .exit_status,
-            1);
+  EXPECT_EQ(
+      ecfs_in({"unlock", path("private"), "--passphrase-fd", "0"}, std::string(kPassphrase) + "\n")
+          .exit_status,
+      1);
   const Outcome unlocked =
       ecfs_in({"unlock", path("private"), "--passphrase-fd", "0"}, "new passphrase\n");
   ASSERT_EQ(unlocked.exit_status, 0) << unlocked.describe();
@@ -207,7 +207,8 @@ TEST_F(ProtectorTest, LockReportsBusyFilesAndFinishesOnceClosed) {
 TEST_F(ProtectorTest, OnlyTheOwnerChangesAProtector) {
   encrypt("private");
   const std::string id = id_of_kind("passphrase");
-  const Outcome by_nobody = ecfs_as(kNobodyUid, {"protector", "remove", mountpoint_, id, "--force"});
+  const Outcome by_nobody =
+      ecfs_as(kNobodyUid, {"protector", "remove", mountpoint_, id, "--force"});
   EXPECT_EQ(by_nobody.exit_status, 1) << by_nobody.describe();
   EXPECT_NE(by_nobody.err.find("belongs to another user"), std::string::npos) << by_nobody.err;
   EXPECT_EQ(protectors().size(), 2u);
@@ -220,9 +221,9 @@ TEST_F(ProtectorTest, OnlyTheOwnerChangesAProtector) {
 TEST_F(ProtectorTest, MountUnlocksAtOnceForBoot) {
   const std::string key = key_file();
   ASSERT_EQ(mkdir(path("boot").c_str(), 0755), 0);
-  ASSERT_EQ(ecfs(with({"encrypt", path("boot"), "--key-file", key, "--no-recovery"}, kCheap))
-                .exit_status,
-            0);
+  ASSERT_EQ(
+      ecfs(with({"encrypt", path("boot"), "--key-file", key, "--no-recovery"}, kCheap)).exit_status,
+      0);
   ASSERT_TRUE(write_file(path("boot/config"), "ready"));
   ASSERT_NO_FATAL_FAILURE(unmount());
   const Outcome mounted =
@@ -273,6 +274,42 @@ TEST_F(ProtectorTest, NoSecretReachesTheImageOrTheLog) {
     ASSERT_GE(secret.size(), 16u);
     EXPECT_EQ(image->find(secret), std::string::npos);
     EXPECT_EQ(logged->find(secret), std::string::npos);
+  }
+}
+
+// tests/golden/format-v1-protectors.img.gz, made by an earlier build
+// (docs/FORMAT.md "Golden images"): its three protectors still open, each
+// on its own, and the files read back.
+TEST_F(ProtectorTest, ProtectorsOfAnEarlierBuildOpen) {
+  ASSERT_NO_FATAL_FAILURE(unmount());
+  const Outcome unpacked = cli_test::run_program(
+      {"/bin/sh", "-c", "gzip -dc \"$0\" > \"$1\"",
+       std::string(ECFS_SOURCE_DIR) + "/tests/golden/format-v1-protectors.img.gz", image_},
+      scratch_.path());
+  ASSERT_EQ(unpacked.exit_status, 0) << unpacked.describe();
+  expect_fsck_clean();
+  ASSERT_NO_FATAL_FAILURE(mount());
+  EXPECT_EQ(read_file(path("plain/file")), "plain\n");
+  EXPECT_FALSE(readable(path("private/notes")));
+  const Outcome status = ecfs({"status", path("private"), "--json"});
+  EXPECT_EQ(query(status.out,
+                  "d['key']['key_identifier'], sorted(p['id'] for p in d['key']['protectors'])"),
+            "d475da33210eb5c41a89ba81e1f8d08b ['23e3b2908756481c', '6a8c6ffd9094164c', "
+            "'96194ebc4993d174']");
+  // The passphrase, the key file (byte i is 37i + 11), the recovery
+  // passphrase: each unlocks it.
+  const std::string key = key_file();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> ways = {
+      {{"--passphrase-fd", "0"}, "ecfs golden passphrase\n"},
+      {{"--key-file", key}, ""},
+      {{"--passphrase-fd", "0"}, "83g3r-ztqmz-bx6u7-6w58w-ddxy7-3\n"},
+  };
+  for (const auto& [options, input] : ways) {
+    const Outcome unlocked = ecfs_in(with({"unlock", path("private")}, options), input);
+    ASSERT_EQ(unlocked.exit_status, 0) << unlocked.describe();
+    EXPECT_EQ(read_file(path("private/notes")), "golden protectors\n");
+    ASSERT_EQ(ecfs({"lock", path("private")}).exit_status, 0);
+    EXPECT_FALSE(readable(path("private/notes")));
   }
 }
 
