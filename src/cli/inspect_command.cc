@@ -17,6 +17,7 @@
 #include "block/file_device.h"
 #include "cli/json_writer.h"
 #include "cli/store_text.h"
+#include "cli/time_text.h"
 #include "fs/tree_contents.h"
 #include "fscrypt/extent.h"
 #include "fscrypt/key_identifier.h"
@@ -489,17 +490,6 @@ const char* extent_type_name(fs::FileExtentType type) {
 
 const char* extent_encryption_name(fs::ExtentEncryption encryption) {
   return encryption == fs::ExtentEncryption::kFscrypt ? "fscrypt" : "none";
-}
-
-// "2026-12-07 19:20:01 UTC".
-std::string utc_time_text(int64_t sec) {
-  const time_t t = static_cast<time_t>(sec);
-  tm utc{};
-  char text[40];
-  if (gmtime_r(&t, &utc) == nullptr || std::strftime(text, sizeof text, "%F %T UTC", &utc) == 0) {
-    return std::to_string(sec) + " s after the epoch";
-  }
-  return text;
 }
 
 std::string bytes_text(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }

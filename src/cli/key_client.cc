@@ -106,9 +106,19 @@ Result<fscrypt::Policy> directory_policy(int fd, const std::string& where) {
   auto policy = fscrypt::parse_policy(ByteSpan(arg.policy, arg.policy_size));
   if (!policy) {
     return fail(policy.error().errno_value(),
-                where + ": the directory uses an unrecognized encryption policy version");
+                where + ": file or directory uses an unrecognized encryption policy version");
   }
   return *policy;
+}
+
+Result<fscrypt::KeyIdentifier> directory_key(int fd, const std::string& directory) {
+  auto policy = directory_policy(fd, "getting the policy of " + directory);
+  if (!policy) return std::unexpected(policy.error());
+  const auto* v2 = std::get_if<fscrypt::PolicyV2>(&*policy);
+  if (v2 == nullptr) {
+    return fail(EINVAL, directory + " has a v1 policy, which protectors do not keep");
+  }
+  return v2->master_key_identifier;
 }
 
 const fscrypt::ProtectorRecord* ProtectorListing::find(const fscrypt::ProtectorId& id) const {

@@ -41,6 +41,9 @@ Result<KeyState> master_key_status(int fd, const fscrypt::KeyIdentifier& identif
 Status set_directory_policy(int fd, const fscrypt::Policy& policy, const std::string& where);
 // ENODATA (explained) for an unencrypted file.
 Result<fscrypt::Policy> directory_policy(int fd, const std::string& where);
+// The master key identifier of the v2 policy of `directory` (open as `fd`);
+// EINVAL for a v1 policy, which protectors do not keep.
+Result<fscrypt::KeyIdentifier> directory_key(int fd, const std::string& directory);
 
 // The protector tree, decoded.
 struct ProtectorListing {

@@ -12,6 +12,7 @@
 
 #include "base/bytes.h"
 #include "cli/ioctl_client.h"
+#include "cli/key_client.h"
 #include "crypto/secret.h"
 #include "fscrypt/key_identifier.h"
 #include "fuse/ioctl_abi.h"
@@ -159,21 +160,10 @@ int run_add(const AddArgs& args) {
   auto mount = open_for_ioctl(args.mountpoint, false);
   if (!mount) return failure(kCommand, mount.error());
 
-  fuse::AddKeyArg arg;
-  std::memset(&arg, 0, sizeof(arg));
-  arg.version = fuse::kIoctlAbiVersion;
-  arg.key_spec.type = fuse::kKeySpecTypeIdentifier;
-  arg.raw_size = static_cast<uint32_t>(input.key->size());
-  std::memcpy(arg.raw, input.key->data(), input.key->size());
+  auto identifier = add_master_key(mount->fd(), *input.key, "adding the key to " + args.mountpoint);
   input.key.reset();
-  const Status added = call_ioctl(mount->fd(), fuse::ECFS_IOC_ADD_KEY, &arg,
-                                  IoctlOperation::kAddKey, "adding the key to " + args.mountpoint);
-  // The daemon answers with raw[] zeroed; wipe it here all the same (a
-  // failed call copies nothing back).
-  crypto::secure_zero(MutableByteSpan(arg.raw, sizeof(arg.raw)));
-  if (!added) return failure(kCommand, added.error());
-  const std::string identifier = to_hex(ByteSpan(arg.key_spec.bytes, fuse::kKeyIdentifierBytes));
-  std::printf("%s\n", identifier.c_str());
+  if (!identifier) return failure(kCommand, identifier.error());
+  std::printf("%s\n", to_hex(*identifier).c_str());
   return kExitOk;
 }
 

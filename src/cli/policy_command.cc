@@ -17,6 +17,7 @@
 #include "base/bytes.h"
 #include "cli/ioctl_client.h"
 #include "cli/json_writer.h"
+#include "cli/key_client.h"
 #include "fscrypt/extent.h"
 #include "fscrypt/key_identifier.h"
 #include "fscrypt/mode.h"
@@ -241,15 +242,8 @@ int run_set(const SetArgs& args) {
 
   auto directory = open_for_ioctl(args.directory, true);
   if (!directory) return failure(kCommand, directory.error());
-  fuse::PolicyArg arg;
-  std::memset(&arg, 0, sizeof(arg));
-  arg.version = fuse::kIoctlAbiVersion;
-  const Bytes bytes = fscrypt::serialize_policy(policy);
-  arg.policy_size = static_cast<uint32_t>(bytes.size());
-  std::memcpy(arg.policy, bytes.data(), bytes.size());
   const std::string what = "setting the policy of " + args.directory;
-  Status set = call_ioctl(directory->fd(), fuse::ECFS_IOC_SET_POLICY, &arg,
-                          IoctlOperation::kSetPolicy, what);
+  Status set = set_directory_policy(directory->fd(), policy, what);
   if (!set) {
     if (set.error().errno_value() == EINVAL) {
       return failure(kCommand, Error(EINVAL, what + ": " + explain_refused_policy(policy)));
@@ -355,22 +349,8 @@ int run_get(const GetArgs& args) {
   constexpr const char* kCommand = "policy get";
   auto file = open_for_ioctl(args.path, false);
   if (!file) return failure(kCommand, file.error());
-  fuse::PolicyArg arg;
-  std::memset(&arg, 0, sizeof(arg));
-  arg.version = fuse::kIoctlAbiVersion;
-  const Status got = call_ioctl(file->fd(), fuse::ECFS_IOC_GET_POLICY, &arg,
-                                IoctlOperation::kGetPolicy, "getting the policy of " + args.path);
-  if (!got) return failure(kCommand, got.error());
-  if (arg.policy_size > sizeof(arg.policy)) {
-    return failure(kCommand, Error(EPROTO, "the mount answered a malformed policy"));
-  }
-  auto policy = fscrypt::parse_policy(ByteSpan(arg.policy, arg.policy_size));
-  if (!policy) {
-    return failure(kCommand,
-                   Error(policy.error().errno_value(),
-                         "getting the policy of " + args.path +
-                             ": file or directory uses an unrecognized encryption policy version"));
-  }
+  auto policy = directory_policy(file->fd(), "getting the policy of " + args.path);
+  if (!policy) return failure(kCommand, policy.error());
   if (args.json) {
     print_json(args.path, *policy);
   } else {

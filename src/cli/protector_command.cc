@@ -13,6 +13,7 @@
 #include "cli/json_writer.h"
 #include "cli/key_client.h"
 #include "cli/protector_access.h"
+#include "cli/time_text.h"
 #include "fscrypt/policy.h"
 #include "fscrypt/protector_wrap.h"
 
@@ -89,25 +90,6 @@ int usage_error(const std::string& command, const std::string& message) {
   print_error(command, message);
   return kExitUsage;
 }
-
-std::string date_text(int64_t sec) {
-  const time_t t = static_cast<time_t>(sec);
-  tm utc{};
-  char text[32];
-  if (gmtime_r(&t, &utc) == nullptr || std::strftime(text, sizeof text, "%F", &utc) == 0) {
-    return "?";
-  }
-  return text;
-}
-
-Result<fscrypt::KeyIdentifier> key_of(int fd, const std::string& directory) {
-  auto policy = directory_policy(fd, "getting the policy of " + directory);
-  if (!policy) return std::unexpected(policy.error());
-  const auto* v2 = std::get_if<fscrypt::PolicyV2>(&*policy);
-  if (v2 == nullptr) return fail(EINVAL, directory + " has a v1 policy");
-  return v2->master_key_identifier;
-}
-
 int run_list(const ListArgs& args) {
   constexpr const char* kCommand = "protector list";
   auto path = open_for_ioctl(args.path, false);
@@ -156,7 +138,7 @@ int run_list(const ListArgs& args) {
   for (const auto& record : listing->protectors) {
     std::printf("%-16s  %-19s  %-6u  %-10s  %s\n", fscrypt::protector_id_text(record.id).c_str(),
                 fscrypt::protector_kind_name(record.kind), record.owner_uid,
-                date_text(record.created_sec).c_str(), record.name.c_str());
+                utc_date_text(record.created_sec).c_str(), record.name.c_str());
     for (const auto& wrapped : listing->wrapped_keys) {
       if (wrapped.protector == record.id) {
         std::printf("%60s key %s\n", "", to_hex(wrapped.key_identifier).c_str());
@@ -176,7 +158,7 @@ int run_add(const AddArgs& args) {
   auto directory = open_for_ioctl(args.directory, true);
   if (!directory) return failure(kCommand, directory.error());
   const int fd = directory->fd();
-  auto identifier = key_of(fd, args.directory);
+  auto identifier = directory_key(fd, args.directory);
   if (!identifier) return failure(kCommand, identifier.error());
   auto listing = list_protectors(fd, "listing the protectors of " + args.directory);
   if (!listing) return failure(kCommand, listing.error());
@@ -242,7 +224,7 @@ int run_remove(const RemoveArgs& args) {
   if (args.from) {
     auto directory = open_for_ioctl(*args.from, true);
     if (!directory) return failure(kCommand, directory.error());
-    auto identifier = key_of(directory->fd(), *args.from);
+    auto identifier = directory_key(directory->fd(), *args.from);
     if (!identifier) return failure(kCommand, identifier.error());
     if (Status removed =
             remove_wrapped_key(path->fd(), *id, *identifier, args.force,

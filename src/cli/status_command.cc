@@ -100,11 +100,9 @@ int run(const StatusArgs& args) {
     return KeyReport{identifier, state_text(*state), listing->protecting(identifier)};
   };
 
-  auto policy = directory_policy(fd, "getting the policy of " + args.path);
-  if (policy) {
-    const auto* v2 = std::get_if<fscrypt::PolicyV2>(&*policy);
-    if (v2 == nullptr) return failure(Error(EINVAL, args.path + " has a v1 policy"));
-    auto report = report_for(v2->master_key_identifier);
+  auto identifier = directory_key(fd, args.path);
+  if (identifier) {
+    auto report = report_for(*identifier);
     if (!report) return failure(report.error());
     if (args.json) {
       JsonWriter json;
@@ -122,7 +120,7 @@ int run(const StatusArgs& args) {
     }
     return kExitOk;
   }
-  if (policy.error().errno_value() != ENODATA) return failure(policy.error());
+  if (identifier.error().errno_value() != ENODATA) return failure(identifier.error());
 
   // Not encrypted: the mount as a whole, key by key.
   std::vector<KeyReport> keys;

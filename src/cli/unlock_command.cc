@@ -66,22 +66,11 @@ int failure(const std::string& command, const Error& error) {
   return kExitFailure;
 }
 
-// DIR's v2 key identifier. ENODATA (explained) when not encrypted.
-Result<fscrypt::KeyIdentifier> key_of(int fd, const std::string& directory) {
-  auto policy = directory_policy(fd, "getting the policy of " + directory);
-  if (!policy) return std::unexpected(policy.error());
-  const auto* v2 = std::get_if<fscrypt::PolicyV2>(&*policy);
-  if (v2 == nullptr) {
-    return fail(EINVAL, directory + " has a v1 policy, which protectors do not keep");
-  }
-  return v2->master_key_identifier;
-}
-
 int run_lock(const LockArgs& args) {
   constexpr const char* kCommand = "lock";
   auto directory = open_for_ioctl(args.directory, true);
   if (!directory) return failure(kCommand, directory.error());
-  auto identifier = key_of(directory->fd(), args.directory);
+  auto identifier = directory_key(directory->fd(), args.directory);
   if (!identifier) return failure(kCommand, identifier.error());
   auto removal =
       remove_master_key(directory->fd(), *identifier, args.all_users, "locking " + args.directory);
@@ -109,7 +98,7 @@ int unlock_directory(const std::string& command, const std::string& path,
   auto directory = open_for_ioctl(path, true);
   if (!directory) return failure(command, directory.error());
   const int fd = directory->fd();
-  auto identifier = key_of(fd, path);
+  auto identifier = directory_key(fd, path);
   if (!identifier) return failure(command, identifier.error());
   auto state = master_key_status(fd, *identifier, "checking the key of " + path);
   if (!state) return failure(command, state.error());
