@@ -10,7 +10,7 @@ CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build asan demo check install uninstall package test-unit test-asan test-kernel fuzz bench bench-fs xfstests format clean
+.PHONY: all deps build asan demo check install uninstall package test-unit test-asan test-kernel fuzz bench bench-fs bench-unlock xfstests format clean
 
 all: build
 
@@ -92,6 +92,11 @@ bench: build
 # (root, /dev/fuse; ECFS_BENCH_SIZE / ECFS_BENCH_FILES to scale it).
 bench-fs: build
 	bash bench/fs_bench.sh $(BUILD)
+
+# Unlock time of a passphrase protector (calibrated to about 1 s by design)
+# beside a key-file protector (root, /dev/fuse).
+bench-unlock: build
+	bash bench/unlock_bench.sh $(BUILD)
 
 # xfstests' generic quick group through a FUSE mount (root, /dev/fuse; the
 # checkout, images and results live outside the repository, see the script).

@@ -76,6 +76,16 @@ int usage_error(const std::string& message) {
   return kExitUsage;
 }
 
+Status write_all(int fd, ByteSpan bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(errno, "writing the recovery passphrase");
+    bytes = bytes.subspan(static_cast<size_t>(n));
+  }
+  return ok();
+}
+
 int64_t now_seconds() { return static_cast<int64_t>(std::time(nullptr)); }
 
 // What encrypt filed, so that a later failure can take it back.
@@ -110,8 +120,8 @@ int run(const EncryptArgs& args) {
   if (args.secret.protector && !args.name.empty()) {
     return usage_error("--name names a new protector; --protector uses an existing one");
   }
-  if (args.name.size() > fscrypt::kMaxProtectorNameSize) {
-    return usage_error("a protector name is at most 64 bytes");
+  if (Status name = check_protector_name(args.name); !name) {
+    return usage_error(name.error().message());
   }
   auto directory = open_for_ioctl(args.directory, true);
   if (!directory) return failure(directory.error());
@@ -185,8 +195,6 @@ int run(const EncryptArgs& args) {
       return fail_and_undo(put.error());
     }
     filed.new_protectors.push_back(made->record.id);
-  } else {
-    filed.wrapped_under.push_back(*existing_id);
   }
   const fscrypt::ProtectorId protector_id = made ? made->record.id : *existing_id;
   const crypto::SecretBytes& wrapping_key = made ? made->protector_key : protector_key;
@@ -195,6 +203,7 @@ int run(const EncryptArgs& args) {
   if (Status put = put_wrapped_key(fd, *wrapped, "filing the wrapped key"); !put) {
     return fail_and_undo(put.error());
   }
+  if (!made) filed.wrapped_under.push_back(*existing_id);
 
   // The recovery passphrase: a protector of its own.
   std::optional<crypto::SecretBytes> recovery;
@@ -241,8 +250,14 @@ int run(const EncryptArgs& args) {
         "\nRecovery passphrase, protector %s: it unlocks %s if the %s is lost.\n"
         "Write it down and keep it safe; it is not shown again:\n\n    ",
         fscrypt::protector_id_text(*recovery_id).c_str(), where.c_str(),
-        made && made->record.kind == fscrypt::ProtectorKind::kKeyFile ? "key file" : "passphrase");
-    std::fwrite(recovery->data(), 1, recovery->size(), stdout);
+        !made                                                   ? "protector's secret"
+        : made->record.kind == fscrypt::ProtectorKind::kKeyFile ? "key file"
+                                                                : "passphrase");
+    if (std::fflush(stdout) != 0) return failure(Error(EIO, "writing standard output failed"));
+    // Straight from locked memory: no copy in stdio's buffer.
+    if (Status written = write_all(STDOUT_FILENO, recovery->span()); !written) {
+      return failure(written.error());
+    }
     std::printf("\n\n");
   }
   if (std::fflush(stdout) != 0) return failure(Error(EIO, "writing standard output failed"));

@@ -94,7 +94,14 @@ std::string explain_ioctl_errno(IoctlOperation operation, int errno_value) {
       }
       break;
     case ENOENT:
-      if (operation == IoctlOperation::kProtector) return "no such protector";
+      if (operation == IoctlOperation::kProtector) {
+        return "no such protector, or it does not keep that key";
+      }
+      break;
+    case EDQUOT:
+      if (operation == IoctlOperation::kProtector) {
+        return "you own as many protectors as one user may (remove some first)";
+      }
       break;
     case EBUSY:
       if (operation == IoctlOperation::kProtector) {
@@ -120,6 +127,9 @@ std::string explain_ioctl_errno(IoctlOperation operation, int errno_value) {
                "takes subvolumes only)";
       }
       if (operation == IoctlOperation::kSync || operation == IoctlOperation::kRemount) break;
+      if (operation == IoctlOperation::kProtector) {
+        return "invalid protector record or change (a protector keeps its kind and owner)";
+      }
       if (operation == IoctlOperation::kSetPolicy) return "invalid encryption options provided";
       if (operation == IoctlOperation::kGetPolicy) {
         return "file or directory uses an unrecognized encryption policy version";

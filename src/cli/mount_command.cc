@@ -1,5 +1,6 @@
 #include "cli/mount_command.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -332,6 +333,18 @@ int run(const MountArgs& args) {
   const bool foreground = args.foreground || config.debug || args.ready_fd >= 0;
   if (args.unlock && foreground) {
     return usage_error("--unlock needs a background mount (not -f or -o debug)");
+  }
+  if (!args.unlock &&
+      (args.secret.key_file || args.secret.passphrase_fd || args.secret.protector)) {
+    return usage_error("--key-file, --passphrase-fd and --protector go with --unlock DIR");
+  }
+  // The daemon must not inherit the passphrase's descriptor.
+  if (args.secret.passphrase_fd) {
+    const int flags = fcntl(*args.secret.passphrase_fd, F_GETFD);
+    if (flags < 0 || fcntl(*args.secret.passphrase_fd, F_SETFD, flags | FD_CLOEXEC) != 0) {
+      return usage_error("--passphrase-fd " + std::to_string(*args.secret.passphrase_fd) +
+                         " is not an open descriptor");
+    }
   }
   if (args.fake) return kExitOk;
 

@@ -52,16 +52,20 @@ Result<UnwrappedKey> unwrap_key(const ProtectorListing& listing,
     only = *id;
   }
   const bool key_file = secret.key_file.has_value();
+  // Another user's protector is tried only when named: its costs are that
+  // user's choice, up to hours of hashing (crypto/argon2.h limits).
+  const uid_t self = getuid();
   std::vector<const fscrypt::ProtectorRecord*> candidates;
   for (const auto* record : listing.protecting(identifier)) {
-    if (only && record->id != *only) continue;
+    if (only ? record->id != *only : record->owner_uid != self) continue;
     if (key_file != (record->kind == fscrypt::ProtectorKind::kKeyFile)) continue;
     candidates.push_back(record);
   }
   if (candidates.empty()) {
     return fail(ENOKEY, std::string("no ") + (key_file ? "key-file" : "passphrase") +
-                            (only ? " protector " + *secret.protector : " protector") +
-                            " protects the key of " + what);
+                            (only ? " protector " + *secret.protector : " protector of yours") +
+                            " keeps the key of " + what +
+                            (only ? "" : " (name another user's with --protector ID)"));
   }
   // Chosen passphrases before recovery passphrases: the usual case first.
   std::stable_sort(candidates.begin(), candidates.end(), [](const auto* a, const auto* b) {
@@ -139,6 +143,15 @@ Result<std::chrono::milliseconds> parse_kdf_time(const std::string& text) {
     return fail(EINVAL, "'" + text + "' is not a time from 1ms to 60s (for example 1s or 250ms)");
   }
   return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+Status check_protector_name(const std::string& name) {
+  const bool printable =
+      std::all_of(name.begin(), name.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  if (name.size() > fscrypt::kMaxProtectorNameSize || !printable) {
+    return fail(EINVAL, "a protector name is at most 64 printable ASCII characters");
+  }
+  return ok();
 }
 
 Result<NewSecret> read_new_secret(const SecretOptions& options, const std::string& prompt) {

@@ -30,10 +30,12 @@ struct SecretOptions {
 void add_secret_options(CLI::App& command, SecretOptions& options, bool with_protector);
 
 // The master key `identifier`, unwrapped with the first protector of the
-// listing that wraps it, is of the secret's kind (and is --protector, if
-// given) and opens with the secret (passphrase protectors before recovery
-// ones). `what` names the directory in the prompt. ENOKEY when no protector
-// fits; EKEYREJECTED when none opens.
+// listing that wraps it, is of the secret's kind, is the caller's own (or
+// the one --protector names: another user's protector is never tried
+// unasked, since its costs are its owner's choice) and opens with the
+// secret (passphrase protectors before recovery ones). `what` names the
+// directory in the prompt. ENOKEY when no protector fits; EKEYREJECTED when
+// none opens.
 struct UnwrappedKey {
   crypto::SecretBytes key;
   fscrypt::ProtectorId protector{};
@@ -54,6 +56,10 @@ Result<crypto::SecretBytes> open_named_protector(const fscrypt::ProtectorRecord&
 Result<crypto::Argon2Params> calibrated_costs(std::chrono::milliseconds target);
 // "1s", "250ms", "2" (seconds): 1 ms to 60 s. EINVAL otherwise.
 Result<std::chrono::milliseconds> parse_kdf_time(const std::string& text);
+
+// EINVAL unless `name` is a protector name (at most 64 printable ASCII
+// bytes), so that a bad --name is refused before any secret is asked.
+Status check_protector_name(const std::string& name);
 
 // The secret for a new protector: the key file, or a new passphrase
 // (asked twice on a terminal).

@@ -148,12 +148,15 @@ int run_list(const ListArgs& args) {
   return kExitOk;
 }
 
+int add_with_key(const AddArgs& args, int fd, const ProtectorListing& listing,
+                 const crypto::SecretBytes& master, std::chrono::milliseconds time);
+
 int run_add(const AddArgs& args) {
   constexpr const char* kCommand = "protector add";
   auto time = parse_kdf_time(args.kdf_time);
   if (!time) return usage_error(kCommand, time.error().message());
-  if (args.name.size() > fscrypt::kMaxProtectorNameSize) {
-    return usage_error(kCommand, "a protector name is at most 64 bytes");
+  if (Status name = check_protector_name(args.name); !name) {
+    return usage_error(kCommand, name.error().message());
   }
   auto directory = open_for_ioctl(args.directory, true);
   if (!directory) return failure(kCommand, directory.error());
@@ -165,17 +168,36 @@ int run_add(const AddArgs& args) {
   // The key itself, through a protector that keeps it now.
   auto key = unwrap_key(*listing, *identifier, args.with_secret, args.directory);
   if (!key) return failure(kCommand, key.error());
-  // Holding the key in the mount is what lets the daemon file it.
+  // Holding the key in the mount is what lets the daemon file it; a
+  // directory that was locked is locked again afterwards, whatever happens.
+  auto state = master_key_status(fd, *identifier, "checking the key of " + args.directory);
+  if (!state) return failure(kCommand, state.error());
+  const bool held = state->present() && state->added_by_self;
   auto added = add_master_key(fd, key->key, "adding the key of " + args.directory);
   if (!added) return failure(kCommand, added.error());
+  const int status = add_with_key(args, fd, *listing, key->key, *time);
+  if (!held) {
+    if (auto removed = remove_master_key(fd, *identifier, false, "locking " + args.directory);
+        !removed) {
+      print_error(kCommand, "locking it again: " + removed.error().to_string());
+      return kExitFailure;
+    }
+  }
+  return status;
+}
 
+// The rest of `protector add`, with DIR's key held: the new (or named)
+// protector, and the key wrapped for it.
+int add_with_key(const AddArgs& args, int fd, const ProtectorListing& listing,
+                 const crypto::SecretBytes& master, std::chrono::milliseconds time) {
+  constexpr const char* kCommand = "protector add";
   fscrypt::ProtectorId target{};
   crypto::SecretBytes protector_key;
   bool new_protector = false;
   if (args.secret.protector) {
     auto id = fscrypt::parse_protector_id(*args.secret.protector);
     if (!id) return usage_error(kCommand, id.error().message());
-    const fscrypt::ProtectorRecord* record = listing->find(*id);
+    const fscrypt::ProtectorRecord* record = listing.find(*id);
     if (record == nullptr) {
       return failure(kCommand, Error(ENOENT, "no protector " + *args.secret.protector));
     }
@@ -189,7 +211,7 @@ int run_add(const AddArgs& args) {
     if (!secret) return failure(kCommand, secret.error());
     crypto::Argon2Params costs{0, 0, 0};
     if (fscrypt::is_passphrase_kind(secret->kind)) {
-      auto calibrated = calibrated_costs(*time);
+      auto calibrated = calibrated_costs(time);
       if (!calibrated) return failure(kCommand, calibrated.error());
       costs = *calibrated;
     }
@@ -203,11 +225,16 @@ int run_add(const AddArgs& args) {
     protector_key = std::move(made->protector_key);
     new_protector = true;
   }
-  auto wrapped = fscrypt::wrap_master_key(target, protector_key, key->key);
+  auto wrapped = fscrypt::wrap_master_key(target, protector_key, master);
   Status put = wrapped ? put_wrapped_key(fd, *wrapped, "filing the wrapped key")
                        : Status(std::unexpected(wrapped.error()));
   if (!put) {
-    if (new_protector) (void)remove_protector(fd, target, true, "cleaning up");
+    if (new_protector) {
+      if (Status removed = remove_protector(fd, target, true, "removing the new protector");
+          !removed) {
+        print_error(kCommand, "cleaning up: " + removed.error().to_string());
+      }
+    }
     return failure(kCommand, put.error());
   }
   std::printf("Protector %s now keeps the key of %s.\n", fscrypt::protector_id_text(target).c_str(),
@@ -262,6 +289,9 @@ int run_change(const ChangeArgs& args) {
                                                fscrypt::protector_kind_name(record->kind) +
                                                ", not a passphrase of yours; add a new "
                                                "protector and remove this one instead"));
+  }
+  if (record->owner_uid != getuid() && getuid() != 0) {
+    return failure(kCommand, Error(EPERM, "protector " + args.id + " belongs to another user"));
   }
   SecretOptions current;
   current.passphrase_fd = args.passphrase_fd;

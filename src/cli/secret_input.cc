@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <iterator>
 
 #include "fscrypt/protector.h"
 
@@ -33,20 +35,45 @@ Result<crypto::SecretBytes> read_line(int fd) {
   return crypto::SecretBytes::copy_of(buffer.span().first(size));
 }
 
-// The terminal with echo off while `read` runs.
+// The terminal's settings while echo is off, for the signal handler that
+// puts them back when Ctrl-C (or another signal) ends the program at the
+// prompt. One prompt at a time.
+int g_echo_off_tty = -1;
+termios g_saved_termios{};
+
+void restore_terminal_and_reraise(int signal_number) {
+  if (g_echo_off_tty >= 0) tcsetattr(g_echo_off_tty, TCSAFLUSH, &g_saved_termios);
+  std::signal(signal_number, SIG_DFL);
+  std::raise(signal_number);
+}
+
+// The terminal with echo off while the line is read; refused (EIO) when
+// echo cannot be turned off, since the passphrase would show.
 Result<crypto::SecretBytes> read_from_terminal(int tty, const std::string& prompt) {
   termios saved{};
-  const bool is_terminal = tcgetattr(tty, &saved) == 0;
-  if (is_terminal) {
-    termios quiet = saved;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    quiet.c_lflag |= ECHONL;
-    tcsetattr(tty, TCSAFLUSH, &quiet);
+  if (tcgetattr(tty, &saved) != 0) return fail(errno, "reading the terminal's settings");
+  termios quiet = saved;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  quiet.c_lflag |= ECHONL;
+  g_saved_termios = saved;
+  g_echo_off_tty = tty;
+  constexpr int kSignals[] = {SIGINT, SIGTERM, SIGQUIT, SIGHUP};
+  struct sigaction handler {};
+  handler.sa_handler = restore_terminal_and_reraise;
+  sigemptyset(&handler.sa_mask);
+  struct sigaction previous[std::size(kSignals)];
+  for (size_t i = 0; i < std::size(kSignals); ++i) {
+    sigaction(kSignals[i], &handler, &previous[i]);
   }
-  std::fprintf(stderr, "%s", prompt.c_str());
-  std::fflush(stderr);
-  auto line = read_line(tty);
-  if (is_terminal) tcsetattr(tty, TCSAFLUSH, &saved);
+  Result<crypto::SecretBytes> line = fail(EIO, "the terminal would not stop echoing");
+  if (tcsetattr(tty, TCSAFLUSH, &quiet) == 0) {
+    std::fprintf(stderr, "%s", prompt.c_str());
+    std::fflush(stderr);
+    line = read_line(tty);
+    tcsetattr(tty, TCSAFLUSH, &saved);
+  }
+  g_echo_off_tty = -1;
+  for (size_t i = 0; i < std::size(kSignals); ++i) sigaction(kSignals[i], &previous[i], nullptr);
   return line;
 }
 

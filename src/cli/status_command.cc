@@ -100,9 +100,25 @@ int run(const StatusArgs& args) {
     return KeyReport{identifier, state_text(*state), listing->protecting(identifier)};
   };
 
-  auto identifier = directory_key(fd, args.path);
-  if (identifier) {
-    auto report = report_for(*identifier);
+  auto policy = directory_policy(fd, "getting the policy of " + args.path);
+  if (policy && std::holds_alternative<fscrypt::PolicyV1>(*policy)) {
+    // v1 keys are named by descriptors and never kept by protectors.
+    if (args.json) {
+      JsonWriter json;
+      json.begin_object();
+      json.field("path", args.path);
+      json.field("encrypted", true);
+      json.field("policy_version", 1u);
+      json.end_object();
+      std::fputs(json.text().c_str(), stdout);
+    } else {
+      std::printf("%s: encrypted with a v1 policy (its key is managed with 'ecfs key')\n",
+                  args.path.c_str());
+    }
+    return kExitOk;
+  }
+  if (policy) {
+    auto report = report_for(std::get<fscrypt::PolicyV2>(*policy).master_key_identifier);
     if (!report) return failure(report.error());
     if (args.json) {
       JsonWriter json;
@@ -120,7 +136,7 @@ int run(const StatusArgs& args) {
     }
     return kExitOk;
   }
-  if (identifier.error().errno_value() != ENODATA) return failure(identifier.error());
+  if (policy.error().errno_value() != ENODATA) return failure(policy.error());
 
   // Not encrypted: the mount as a whole, key by key.
   std::vector<KeyReport> keys;

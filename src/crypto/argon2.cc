@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <string>
 
 namespace ecfs::crypto {
@@ -90,12 +91,20 @@ Result<Argon2Params> calibrate_argon2id(std::chrono::milliseconds target, uint32
     elapsed = time_one();
     if (!elapsed) return std::unexpected(elapsed.error());
   }
-  // Then passes: time grows linearly with them.
-  if (*elapsed < target) {
-    const double per_pass = std::chrono::duration<double>(*elapsed).count();
-    const double wanted = std::chrono::duration<double>(target).count();
-    params.time_cost = std::clamp<uint32_t>(
-        static_cast<uint32_t>(wanted / std::max(per_pass, 1e-6)), 1, kArgon2MaxTimeCost);
+  // Then passes. A hash costs filling the memory plus each pass, so the
+  // first estimate (passes in proportion) is refined by measuring again, a
+  // few times at most, until it lands within a tenth of the target.
+  const double wanted = std::chrono::duration<double>(target).count();
+  for (int refinement = 0; refinement < 4; ++refinement) {
+    const double took = std::chrono::duration<double>(*elapsed).count();
+    if (std::abs(took - wanted) <= wanted / 10 || (took > wanted && params.time_cost == 1)) break;
+    const double scaled = std::clamp(params.time_cost * wanted / std::max(took, 1e-6) + 0.5, 1.0,
+                                     static_cast<double>(kArgon2MaxTimeCost));
+    const auto next = static_cast<uint32_t>(scaled);
+    if (next == params.time_cost) break;
+    params.time_cost = next;
+    elapsed = time_one();
+    if (!elapsed) return std::unexpected(elapsed.error());
   }
   return params;
 }

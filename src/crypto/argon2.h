@@ -37,7 +37,8 @@ Status check_argon2_params(const Argon2Params& params);
 Result<SecretBytes> argon2id(ByteSpan password, ByteSpan salt, const Argon2Params& params,
                              size_t out_size, ByteSpan secret = {}, ByteSpan associated_data = {});
 
-// Costs that make one argon2id() take about `target` on this machine, using
+// Costs that make one argon2id() take about `target` (wall time, within a
+// tenth when the machine is steady) on this machine, using
 // up to `max_memory_kib` of memory and up to `max_parallelism` lanes (the
 // machine's CPUs, capped). Memory is raised before passes, since it is what
 // makes guessing expensive on other hardware.

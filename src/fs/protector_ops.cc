@@ -15,15 +15,14 @@ template <typename Change>
 Status commit_change(store::Volume& volume, Change&& change) {
   std::unique_lock lock(volume.mutex());
   ECFS_TRY(volume.check_writable());
+  // Short of space the change is refused before it starts (ENOSPC), as
+  // every other change is, rather than failing half way.
+  ECFS_TRY(volume.check_space(0));
   ProtectorStore protectors(volume);
   if (Status changed = change(protectors); !changed) {
-    // The rules refuse before anything is written; an error after that
-    // leaves a half-made change.
-    const int error = changed.error().errno_value();
-    if (error == EPERM || error == ENOENT || error == EBUSY || error == ENOKEY || error == EINVAL ||
-        error == EEXIST) {
-      return changed;
-    }
+    // A refusal (the rules, a malformed record read) changed nothing; an
+    // error once the tree was written leaves a half-made change.
+    if (!protectors.wrote()) return changed;
     return volume.abort_change(changed.error());
   }
   return volume.commit(lock);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "store/superblock.h"
@@ -49,6 +50,7 @@ Result<store::BTree*> ProtectorStore::writable_tree() {
     ECFS_TRY(engine.enable_compat_features(store::kCompatProtectors));
   }
   volume_.note_change();
+  wrote_ = true;
   return volume_.tree(store::kProtectorTreeId);
 }
 
@@ -121,6 +123,23 @@ Status ProtectorStore::put_protector(const fscrypt::Caller& caller,
     }
   } else if (!caller.is_privileged && record.owner_uid != caller.uid) {
     return fail(EPERM, "a protector must belong to the user who makes it");
+  } else if (!caller.is_privileged) {
+    size_t owned = 0;
+    std::optional<ProtectorItem> at;
+    for (;;) {
+      auto item = next(at);
+      if (!item) return std::unexpected(item.error());
+      if (!*item) break;
+      if ((*item)->kind == ProtectorItemKind::kProtector) {
+        auto other = fscrypt::decode_protector((*item)->protector, (*item)->record);
+        if (other && other->owner_uid == caller.uid) ++owned;
+      }
+      at = std::move(*item);
+    }
+    if (owned >= kMaxProtectorsPerUser) {
+      return fail(EDQUOT, "a user may own at most " + std::to_string(kMaxProtectorsPerUser) +
+                              " protectors");
+    }
   }
   auto tree = writable_tree();
   if (!tree) return std::unexpected(tree.error());
@@ -238,13 +257,23 @@ Result<std::optional<ProtectorItem>> ProtectorStore::next(
   ProtectorItem out;
   out.protector = objectid_id((*item)->key.objectid);
   out.record = (*item)->data;
+  // The next call resumes from the key rebuilt from what this returns, so
+  // an item filed under a key its contents do not give (a damaged image,
+  // which fsck reports) is an error rather than a loop or a skip.
   if ((*item)->key.type == store::kProtectorItemKey) {
     out.kind = ProtectorItemKind::kProtector;
+    if ((*item)->key.offset != 0) {
+      return fail(EUCLEAN, "protector tree: a PROTECTOR item with offset " +
+                               std::to_string((*item)->key.offset));
+    }
   } else if ((*item)->key.type == store::kWrappedKeyItemKey) {
     out.kind = ProtectorItemKind::kWrappedKey;
     auto record = fscrypt::decode_wrapped_key(out.protector, out.record);
     if (!record) return std::unexpected(record.error());
     out.key_identifier = record->key_identifier;
+    if (load_le64(out.key_identifier.data()) != (*item)->key.offset) {
+      return fail(EUCLEAN, "protector tree: a wrapped key filed under another identifier");
+    }
   } else {
     return fail(EUCLEAN, "protector tree: unknown item type " + std::to_string((*item)->key.type));
   }

@@ -11,7 +11,8 @@
 //    only for a master key the caller holds (added to the mount's keyring),
 //    so nobody files keys they cannot use; removed by the same rule;
 //  - removing the last protector of a master key would lose every file
-//    under it: EBUSY, unless forced.
+//    under it: EBUSY, unless forced;
+//  - an unprivileged user owns at most kMaxProtectorsPerUser protectors.
 //
 // Records are public (google/fscrypt keeps its metadata world-readable):
 // listing needs no permission. Every call REQUIRES the volume's mutex held;
@@ -72,6 +73,10 @@ class ProtectorStore {
   Result<std::optional<fscrypt::ProtectorRecord>> protector(const fscrypt::ProtectorId& id);
   Result<std::vector<fscrypt::WrappedKeyRecord>> wrapped_keys();
 
+  // Whether a call has written to the tree (so that a failure after it
+  // must abort the transaction).
+  bool wrote() const { return wrote_; }
+
  private:
   Result<store::BTree*> writable_tree();
   Status check_may_change(const fscrypt::Caller& caller, const fscrypt::ProtectorRecord& record);
@@ -79,7 +84,12 @@ class ProtectorStore {
   Result<size_t> protector_count(const fscrypt::KeyIdentifier& identifier);
 
   store::Volume& volume_;
+  bool wrote_ = false;
 };
+
+// How many protectors one unprivileged user may own: the records are kept
+// by everyone's image, so one user cannot fill it (EDQUOT past it).
+inline constexpr size_t kMaxProtectorsPerUser = 64;
 
 // fsck of the protector tree of `engine`'s committed state: every record
 // decodes and has its protector; the compat bit is set exactly when the

@@ -170,6 +170,16 @@ TEST_F(ProtectorStoreTest, ListingWalksProtectorsThenTheirKeys) {
   }
 }
 
+// One user cannot fill everyone's image with protectors.
+TEST_F(ProtectorStoreTest, AUserOwnsABoundedNumberOfProtectors) {
+  for (size_t i = 0; i < kMaxProtectorsPerUser; ++i) {
+    ASSERT_OK(fs_->put_protector(kAlice, make_protector(kAlice, "p").record));
+  }
+  EXPECT_EQ(error_of(fs_->put_protector(kAlice, make_protector(kAlice, "p").record)), EDQUOT);
+  ASSERT_OK(fs_->put_protector(kBob, make_protector(kBob, "p").record));      // others still may
+  ASSERT_OK(fs_->put_protector(kAdmin, make_protector(kAlice, "p").record));  // and root
+}
+
 TEST_F(ProtectorStoreTest, ReadOnlyMountsRefuseChanges) {
   fscrypt::NewProtector alice = make_protector(kAlice, "a");
   ASSERT_OK(fs_->close());

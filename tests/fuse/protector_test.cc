@@ -160,6 +160,26 @@ TEST_F(ProtectorTest, SeveralProtectorsAndTheLastOneStays) {
   EXPECT_EQ(read_file(path("vault/data")), "payload");
 }
 
+// Adding a protector to a locked directory needs its key for a moment; the
+// directory is locked again afterwards.
+TEST_F(ProtectorTest, AddingAProtectorLeavesALockedDirectoryLocked) {
+  encrypt("private", {"--no-recovery"});
+  ASSERT_TRUE(write_file(path("private/f"), "x"));
+  ASSERT_NO_FATAL_FAILURE(remount());
+  const Outcome added = ecfs_in(with({"protector", "add", path("private"), "--key-file", key_file(),
+                                      "--with-passphrase-fd", "0"},
+                                     kCheap),
+                                std::string(kPassphrase) + "\n");
+  ASSERT_EQ(added.exit_status, 0) << added.describe();
+  const Outcome status = ecfs({"status", path("private"), "--json"});
+  EXPECT_EQ(query(status.out, "d['key']['state'], len(d['key']['protectors'])"), "locked 2");
+  EXPECT_FALSE(readable(path("private/f")));
+  // A bad name is refused before any secret is asked for.
+  const Outcome bad_name =
+      ecfs({"protector", "add", path("private"), "--key-file", key_file(), "--name", "tab\there"});
+  EXPECT_EQ(bad_name.exit_status, 2) << bad_name.describe();
+}
+
 TEST_F(ProtectorTest, ChangePassphraseKeepsTheKey) {
   encrypt("private", {"--no-recovery"});
   ASSERT_TRUE(write_file(path("private/f"), "x"));
