@@ -334,9 +334,10 @@ int run(const MountArgs& args) {
   if (args.unlock && foreground) {
     return usage_error("--unlock needs a background mount (not -f or -o debug)");
   }
-  if (!args.unlock &&
-      (args.secret.key_file || args.secret.passphrase_fd || args.secret.protector)) {
-    return usage_error("--key-file, --passphrase-fd and --protector go with --unlock DIR");
+  if (!args.unlock && (args.secret.passphrase || args.secret.key_file ||
+                       args.secret.passphrase_fd || args.secret.protector)) {
+    return usage_error(
+        "--passphrase, --key-file, --passphrase-fd and --protector go with --unlock DIR");
   }
   // The daemon must not inherit the passphrase's descriptor.
   if (args.secret.passphrase_fd) {

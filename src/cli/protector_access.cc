@@ -30,15 +30,24 @@ crypto::SecretBytes secret_for(fscrypt::ProtectorKind kind, const crypto::Secret
 }  // namespace
 
 void add_secret_options(CLI::App& command, SecretOptions& options, bool with_protector) {
-  command.add_option("--key-file", options.key_file, "use a key-file protector (32 raw bytes)")
-      ->type_name("FILE");
-  command
-      .add_option("--passphrase-fd", options.passphrase_fd,
-                  "read the passphrase from descriptor N (to a newline) instead of the terminal")
-      ->type_name("N");
+  CLI::Option* passphrase = command.add_flag("--passphrase", options.passphrase,
+                                             "use a passphrase protector (the default)");
+  CLI::Option* key_file =
+      command.add_option("--key-file", options.key_file, "use a key-file protector (32 raw bytes)")
+          ->type_name("FILE");
+  CLI::Option* passphrase_fd =
+      command
+          .add_option(
+              "--passphrase-fd", options.passphrase_fd,
+              "read the passphrase from descriptor N (to a newline) instead of the terminal")
+          ->type_name("N");
+  key_file->excludes(passphrase)->excludes(passphrase_fd);
   if (with_protector) {
-    command.add_option("--protector", options.protector, "use only protector ID (16 hex digits)")
-        ->type_name("ID");
+    CLI::Option* protector =
+        command
+            .add_option("--protector", options.protector, "use only protector ID (16 hex digits)")
+            ->type_name("ID");
+    protector->excludes(passphrase);
   }
 }
 

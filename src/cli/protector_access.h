@@ -21,12 +21,14 @@ namespace ecfs::cli {
 // otherwise a passphrase from the terminal or --passphrase-fd N;
 // --protector ID picks one protector.
 struct SecretOptions {
+  bool passphrase = false;  // --passphrase: the default, said explicitly
   std::optional<std::string> key_file;
   std::optional<int> passphrase_fd;
   std::optional<std::string> protector;
 };
-// Registers --key-file, --passphrase-fd and (with `with_protector`)
-// --protector on `command`.
+// Registers --passphrase, --key-file, --passphrase-fd and (with
+// `with_protector`) --protector on `command`; --key-file excludes the
+// passphrase options and --protector.
 void add_secret_options(CLI::App& command, SecretOptions& options, bool with_protector);
 
 // The master key `identifier`, unwrapped with the first protector of the
