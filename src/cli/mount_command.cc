@@ -47,8 +47,9 @@ constexpr const char* kDescription =
     "at most); a mounted image is refused.\n"
     "\n"
     "--unlock DIR unlocks an encrypted directory once the mount is up, through its\n"
-    "protectors, as 'ecfs unlock' does (for boot: a key file, or --passphrase-fd);\n"
-    "if that fails the filesystem stays mounted, DIR locked, and the exit status is 1.\n"
+    "protectors, as 'ecfs unlock' does (for boot: a key file, or --passphrase-fd;\n"
+    "in /etc/fstab: -o unlock=DIR,unlock_key_file=FILE); if that fails the filesystem\n"
+    "stays mounted, DIR locked, and the exit status is 1.\n"
     "\n"
     "Durability: fsync(2) commits, and a periodic commit (commit=) bounds what a crash\n"
     "loses. Mounted by root, the mount is of type fuseblk over a loop device attached to\n"
@@ -61,6 +62,8 @@ constexpr const char* kDescription =
     "Options (-o, comma separated, may be repeated):\n"
     "  ro, rw               read-only or read-write (default)\n"
     "  commit=SECONDS       commit interval (default 5; 0 = default)\n"
+    "  unlock=DIR           once mounted, unlock DIR (under the mount point) with the\n"
+    "  unlock_key_file=FILE key-file protector FILE, as --unlock DIR --key-file FILE\n"
     "  allow_other          let other users access the mount (always on for root)\n"
     "  debug                print libfuse's request trace (implies -f)\n"
     "  no_writeback_cache   send every write through at once instead of caching it in\n"
@@ -306,6 +309,48 @@ int serve_in_this_process(const MountArgs& args, const fuse::MountConfig& config
   return kExitOk;
 }
 
+// The rest of run(), with -o unlock= turned into --unlock.
+int run_with_unlock(const MountArgs& args, const fuse::MountConfig& config, bool foreground,
+                    const std::string& image, const std::string& mountpoint) {
+  if (args.unlock && foreground) {
+    return usage_error("--unlock needs a background mount (not -f or -o debug)");
+  }
+  if (!args.unlock && (args.secret.passphrase || args.secret.key_file ||
+                       args.secret.passphrase_fd || args.secret.protector)) {
+    return usage_error(
+        "--passphrase, --key-file, --passphrase-fd and --protector go with --unlock DIR");
+  }
+  // The daemon must not inherit the passphrase's descriptor.
+  if (args.secret.passphrase_fd) {
+    const int flags = fcntl(*args.secret.passphrase_fd, F_GETFD);
+    if (flags < 0 || fcntl(*args.secret.passphrase_fd, F_SETFD, flags | FD_CLOEXEC) != 0) {
+      return usage_error("--passphrase-fd " + std::to_string(*args.secret.passphrase_fd) +
+                         " is not an open descriptor");
+    }
+  }
+  if (args.fake) return kExitOk;
+
+  if (!foreground) {
+    std::vector<std::string> child = {"mount", image, mountpoint, "--foreground"};
+    if (const std::string options = join_options(args.options); !options.empty()) {
+      child.insert(child.end(), {"-o", options});
+    }
+    if (args.sloppy) child.push_back("--sloppy");
+    const int mounted = run_in_background(child);
+    if (mounted != kExitOk || !args.unlock) return mounted;
+    // Mounted: now the directory's key, through its protectors. A failure
+    // leaves the filesystem mounted and locked, and says so.
+    const std::string directory =
+        args.unlock->starts_with('/') ? *args.unlock : mountpoint + "/" + *args.unlock;
+    const int unlocked = unlock_directory("mount", directory, args.secret);
+    if (unlocked != kExitOk) {
+      print_error("mount", mountpoint + " is mounted, but " + directory + " stays locked");
+    }
+    return unlocked;
+  }
+  return serve_in_this_process(args, config, image, mountpoint);
+}
+
 int run(const MountArgs& args) {
   fuse::MountConfig config;
   for (const std::string& list : args.options) {
@@ -331,43 +376,21 @@ int run(const MountArgs& args) {
   if (!image || !mountpoint)
     return failure(std::string("resolving paths: ") + std::strerror(errno));
   const bool foreground = args.foreground || config.debug || args.ready_fd >= 0;
-  if (args.unlock && foreground) {
-    return usage_error("--unlock needs a background mount (not -f or -o debug)");
-  }
-  if (!args.unlock && (args.secret.passphrase || args.secret.key_file ||
-                       args.secret.passphrase_fd || args.secret.protector)) {
-    return usage_error(
-        "--passphrase, --key-file, --passphrase-fd and --protector go with --unlock DIR");
-  }
-  // The daemon must not inherit the passphrase's descriptor.
-  if (args.secret.passphrase_fd) {
-    const int flags = fcntl(*args.secret.passphrase_fd, F_GETFD);
-    if (flags < 0 || fcntl(*args.secret.passphrase_fd, F_SETFD, flags | FD_CLOEXEC) != 0) {
-      return usage_error("--passphrase-fd " + std::to_string(*args.secret.passphrase_fd) +
-                         " is not an open descriptor");
+  // -o unlock=DIR[,unlock_key_file=FILE] is --unlock DIR [--key-file FILE]
+  // (the background child, which gets the options too, leaves it to its
+  // parent).
+  MountArgs with_options = args;
+  if (config.unlock && args.ready_fd < 0) {
+    if (args.unlock) return usage_error("both -o unlock= and --unlock");
+    with_options.unlock = config.unlock;
+    if (config.unlock_key_file) {
+      if (args.secret.key_file) return usage_error("both -o unlock_key_file= and --key-file");
+      with_options.secret.key_file = config.unlock_key_file;
     }
+  } else if (config.unlock_key_file && args.ready_fd < 0) {
+    return usage_error("unlock_key_file= goes with unlock=DIR");
   }
-  if (args.fake) return kExitOk;
-
-  if (!foreground) {
-    std::vector<std::string> child = {"mount", *image, *mountpoint, "--foreground"};
-    if (const std::string options = join_options(args.options); !options.empty()) {
-      child.insert(child.end(), {"-o", options});
-    }
-    if (args.sloppy) child.push_back("--sloppy");
-    const int mounted = run_in_background(child);
-    if (mounted != kExitOk || !args.unlock) return mounted;
-    // Mounted: now the directory's key, through its protectors. A failure
-    // leaves the filesystem mounted and locked, and says so.
-    const std::string directory =
-        args.unlock->starts_with('/') ? *args.unlock : *mountpoint + "/" + *args.unlock;
-    const int unlocked = unlock_directory("mount", directory, args.secret);
-    if (unlocked != kExitOk) {
-      print_error("mount", *mountpoint + " is mounted, but " + directory + " stays locked");
-    }
-    return unlocked;
-  }
-  return serve_in_this_process(args, config, *image, *mountpoint);
+  return run_with_unlock(with_options, config, foreground, *image, *mountpoint);
 }
 
 }  // namespace

@@ -84,7 +84,10 @@ constexpr std::array<std::string_view, 7> kMountTimeOnly = {
     "no_blkdev", "io_uring",        "no_io_uring"};
 
 // Mount-time options that carry a value.
-bool is_mount_time_only_value(std::string_view option) { return option.starts_with("subvol="); }
+bool is_mount_time_only_value(std::string_view option) {
+  return option.starts_with("subvol=") || option.starts_with("unlock=") ||
+         option.starts_with("unlock_key_file=");
+}
 
 Status parse_one(std::string_view option, bool sloppy, MountConfig& config) {
   if (option.empty()) return ok();
@@ -104,6 +107,12 @@ Status parse_one(std::string_view option, bool sloppy, MountConfig& config) {
     std::string_view path = option.substr(7);
     while (path.starts_with('/')) path.remove_prefix(1);
     config.subvolume = std::string(path);
+  } else if (option.starts_with("unlock=")) {
+    if (option.size() == 7) return fail(EINVAL, "unlock= needs a directory");
+    config.unlock = std::string(option.substr(7));
+  } else if (option.starts_with("unlock_key_file=")) {
+    if (option.size() == 16) return fail(EINVAL, "unlock_key_file= needs a file");
+    config.unlock_key_file = std::string(option.substr(16));
   } else if (option.starts_with("read_ahead_kb=")) {
     return parse_read_ahead(option.substr(14), config);
   } else if (option.starts_with("dirty_ratio=")) {

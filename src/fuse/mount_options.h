@@ -7,6 +7,10 @@
 //                          as ext4's and btrfs's commit=
 //   subvol=PATH            mount the subvolume at PATH (from the top level's
 //                          root) as the root, as btrfs's subvol=
+//   unlock=DIR             once mounted, unlock the encrypted directory DIR
+//   unlock_key_file=FILE   (under the mount point unless absolute) with the
+//                          key-file protector FILE, as `ecfs mount --unlock
+//                          DIR --key-file FILE` (for /etc/fstab at boot)
 //   allow_other            let other users in (always on when root mounts)
 //   debug                  libfuse's request trace on stderr (stays in the
 //                          foreground)
@@ -80,6 +84,8 @@ namespace ecfs::fuse {
 struct MountConfig {
   bool read_only = false;
   std::string subvolume;                                // subvol=: empty for the top level
+  std::optional<std::string> unlock;                    // unlock=DIR
+  std::optional<std::string> unlock_key_file;           // unlock_key_file=FILE
   std::optional<std::chrono::seconds> commit_interval;  // unset: the filesystem's default
   bool allow_other = false;
   bool debug = false;

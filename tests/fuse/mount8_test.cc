@@ -115,6 +115,35 @@ umount "$MNT" || fail "umount"
              {line});
 }
 
+// docs/mounting.md's fstab line that unlocks a directory at mount time,
+// with this test's image, mount point and a key file: after `mount -a` the
+// directory's files read.
+TEST_F(Mount8Test, MountAllUnlocksTheDocumentedDirectory) {
+  const std::string docs =
+      cli_test::read_whole_file(std::string(ECFS_SOURCE_DIR) + "/docs/mounting.md");
+  const size_t at = docs.find("/srv/ecfs.img    /mnt/secure   fuse.ecfs  noatime,unlock=");
+  ASSERT_NE(at, std::string::npos) << "docs/mounting.md lost its unlocking fstab line";
+  const std::string line = docs.substr(at, docs.find('\n', at) - at);
+  const std::string key = scratch_.file("private.key");
+  ASSERT_TRUE(write_file(key, std::string(32, '\x5a'), O_TRUNC, 0600));
+  ASSERT_NO_FATAL_FAILURE(mount());
+  ASSERT_EQ(mkdir(path("private").c_str(), 0755), 0);
+  const Outcome encrypted = ecfs({"encrypt", path("private"), "--key-file", key, "--no-recovery"});
+  ASSERT_EQ(encrypted.exit_status, 0) << encrypted.describe();
+  ASSERT_TRUE(write_file(path("private/file"), "unlocked at mount"));
+  ASSERT_NO_FATAL_FAILURE(unmount());
+  run_script(R"sh(
+LINE=$5 KEY=$6
+echo "$LINE" | sed -e "s|/srv/ecfs.img|$IMG|" -e "s|/mnt/secure|$MNT|" \
+  -e "s|/etc/ecfs/private.key|$KEY|" > "$SCRATCH/fstab"
+mount -a -T "$SCRATCH/fstab" || fail "mount -a"
+mountpoint -q "$MNT" || fail "the fstab line was not mounted"
+[[ $(cat "$MNT/private/file") == "unlocked at mount" ]] || fail "the directory is not unlocked"
+umount "$MNT" || fail "umount"
+)sh",
+             {line, key});
+}
+
 // docs/mounting.md's mount unit is one systemd accepts (systemd-analyze
 // verify works without systemd running; systemd-mount needs it).
 TEST_F(Mount8Test, TheDocumentedMountUnitVerifies) {

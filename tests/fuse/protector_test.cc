@@ -252,6 +252,13 @@ TEST_F(ProtectorTest, MountUnlocksAtOnceForBoot) {
   mounted_ = true;
   EXPECT_EQ(read_file(path("boot/config")), "ready");
   ASSERT_NO_FATAL_FAILURE(unmount());
+  // The same as mount options, as /etc/fstab gives them to mount.fuse.ecfs.
+  const Outcome by_options =
+      ecfs({"mount", image_, mountpoint_, "-o", "noatime,unlock=boot,unlock_key_file=" + key}, 60);
+  ASSERT_EQ(by_options.exit_status, 0) << by_options.describe();
+  mounted_ = true;
+  EXPECT_EQ(read_file(path("boot/config")), "ready");
+  ASSERT_NO_FATAL_FAILURE(unmount());
   // A wrong key: mounted, locked, exit status 1.
   const std::string other = scratch_.file("other.key");
   ASSERT_TRUE(write_file(other, std::string(32, 'x'), O_TRUNC, 0600));
