@@ -121,6 +121,36 @@ Result<fscrypt::KeyIdentifier> directory_key(int fd, const std::string& director
   return v2->master_key_identifier;
 }
 
+Result<std::vector<KeyUsageRow>> key_usage(int fd, const std::string& where) {
+  std::vector<KeyUsageRow> rows;
+  fuse::KeyUsageArg arg;
+  std::memset(&arg, 0, sizeof(arg));
+  arg.version = fuse::kIoctlAbiVersion;
+  for (;;) {
+    ECFS_TRY(call_ioctl(fd, fuse::ECFS_IOC_KEY_USAGE, &arg, IoctlOperation::kKeyStatus, where));
+    if (arg.count > fuse::kKeyUsageEntries) {
+      return fail(EPROTO, where + ": the mount answered a malformed key usage");
+    }
+    for (uint32_t i = 0; i < arg.count; ++i) {
+      KeyUsageRow row;
+      std::memcpy(row.identifier.data(), arg.entries[i].key_identifier, row.identifier.size());
+      // Strictly increasing, or the listing would not end.
+      if (!rows.empty() && !(rows.back().identifier < row.identifier)) {
+        return fail(EPROTO, where + ": the mount answered keys out of order");
+      }
+      row.extents = arg.entries[i].extents;
+      row.bytes = arg.entries[i].bytes;
+      rows.push_back(row);
+    }
+    if (!arg.more || arg.count == 0) return rows;
+    const fuse::KeyUsageEntry last = arg.entries[arg.count - 1];
+    std::memset(&arg, 0, sizeof(arg));
+    arg.version = fuse::kIoctlAbiVersion;
+    arg.flags = fuse::kKeyUsageContinue;
+    std::memcpy(arg.after, last.key_identifier, sizeof(arg.after));
+  }
+}
+
 const fscrypt::ProtectorRecord* ProtectorListing::find(const fscrypt::ProtectorId& id) const {
   for (const auto& record : protectors) {
     if (record.id == id) return &record;

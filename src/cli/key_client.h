@@ -45,6 +45,15 @@ Result<fscrypt::Policy> directory_policy(int fd, const std::string& where);
 // EINVAL for a v1 policy, which protectors do not keep.
 Result<fscrypt::KeyIdentifier> directory_key(int fd, const std::string& directory);
 
+// Extents and bytes per master key across the mount (ECFS_IOC_KEY_USAGE),
+// in identifier order.
+struct KeyUsageRow {
+  fscrypt::KeyIdentifier identifier{};
+  uint64_t extents = 0;
+  uint64_t bytes = 0;
+};
+Result<std::vector<KeyUsageRow>> key_usage(int fd, const std::string& where);
+
 // The protector tree, decoded.
 struct ProtectorListing {
   std::vector<fscrypt::ProtectorRecord> protectors;

@@ -12,7 +12,9 @@
 
 #include "base/bytes.h"
 #include "cli/ioctl_client.h"
+#include "cli/json_writer.h"
 #include "cli/key_client.h"
+#include "cli/size_parse.h"
 #include "crypto/secret.h"
 #include "fscrypt/key_identifier.h"
 #include "fuse/ioctl_abi.h"
@@ -26,6 +28,7 @@ constexpr const char* kKeyDescription =
     "  ecfs key add MOUNTPOINT [--key-file FILE]\n"
     "  ecfs key remove MOUNTPOINT KEY_ID [--all-users]\n"
     "  ecfs key status MOUNTPOINT KEY_ID\n"
+    "  ecfs key usage MOUNTPOINT [--json]\n"
     "\n"
     "Keys live in the mount's memory only, as the kernel's fscrypt keyring keeps them per\n"
     "filesystem: each user who adds a key holds a claim on it, and a key is removed when\n"
@@ -210,6 +213,57 @@ int run_remove(const KeyArgs& args) {
   return kExitOk;
 }
 
+constexpr const char* kUsageDescription =
+    "show how much data each master key encrypts, across every subvolume and snapshot\n"
+    "\n"
+    "  ecfs key usage MOUNTPOINT [--json]\n"
+    "\n"
+    "Counts the data extents (each once, however many files and snapshots share it)\n"
+    "and their bytes per master key identifier, from the keys their extent contexts\n"
+    "name: no key is needed. Buffered data is committed first. A key that encrypts\n"
+    "nothing any more can lose its protectors without losing a file.";
+
+struct UsageArgs {
+  std::string mountpoint;
+  bool json = false;
+};
+
+int run_usage(const UsageArgs& args) {
+  constexpr const char* kCommand = "key usage";
+  auto mount = open_for_ioctl(args.mountpoint, false);
+  if (!mount) return failure(kCommand, mount.error());
+  auto rows = key_usage(mount->fd(), "counting the keys' data on " + args.mountpoint);
+  if (!rows) return failure(kCommand, rows.error());
+  if (args.json) {
+    JsonWriter json;
+    json.begin_object();
+    json.key("keys");
+    json.begin_array();
+    for (const KeyUsageRow& row : *rows) {
+      json.begin_object();
+      json.field("key_identifier", to_hex(row.identifier));
+      json.field("extents", row.extents);
+      json.field("bytes", row.bytes);
+      json.end_object();
+    }
+    json.end_array();
+    json.end_object();
+    std::fputs(json.text().c_str(), stdout);
+    return kExitOk;
+  }
+  if (rows->empty()) {
+    std::printf("No encrypted data on %s.\n", args.mountpoint.c_str());
+    return kExitOk;
+  }
+  std::printf("%-32s  %10s  %s\n", "KEY", "EXTENTS", "BYTES");
+  for (const KeyUsageRow& row : *rows) {
+    std::printf("%-32s  %10llu  %s (%llu)\n", to_hex(row.identifier).c_str(),
+                static_cast<unsigned long long>(row.extents), format_size(row.bytes).c_str(),
+                static_cast<unsigned long long>(row.bytes));
+  }
+  return kExitOk;
+}
+
 int run_status(const KeyArgs& args) {
   constexpr const char* kCommand = "key status";
   const auto spec = parse_key_id(kCommand, args.key_id);
@@ -289,6 +343,15 @@ void add_key_command(CLI::App& app, CommandRunner& runner) {
       ->required();
   status->callback(
       [status_args, &runner] { runner = [status_args] { return run_status(*status_args); }; });
+
+  auto usage_args = std::make_shared<UsageArgs>();
+  CLI::App* usage = key->add_subcommand("usage", kUsageDescription);
+  usage->footer(kFooter);
+  usage->add_option("MOUNTPOINT", usage_args->mountpoint, "the ecfs mount (any path inside it)")
+      ->required();
+  usage->add_flag("--json", usage_args->json, "print JSON");
+  usage->callback(
+      [usage_args, &runner] { runner = [usage_args] { return run_usage(*usage_args); }; });
 }
 
 }  // namespace ecfs::cli

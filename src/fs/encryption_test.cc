@@ -554,3 +554,43 @@ TEST_F(EncryptionTest, DirtyDataIsWrittenBeforeTheKeyGoes) {
 
 }  // namespace
 }  // namespace ecfs::fs
+
+namespace ecfs::fs {
+namespace {
+
+// key usage counts every data extent once per master key, reflinks and
+// snapshots included, unencrypted data not, and needs no key.
+TEST_F(EncryptionTest, KeyUsageCountsEachExtentOnceWithoutAKey) {
+  const fscrypt::KeyIdentifier second = add(master_key(2));
+  const uint64_t a = encrypted_dir(kRootDirIno, "a");
+  const uint64_t b = must(fs_->mkdir(kRootDirIno, "b", 0755, kRoot)).ino;
+  must(fs_->set_policy(b, policy_for(second), kKeyRoot));
+  const uint64_t big = create(a, "big");
+  write(big, 0, pattern(64 * 1024, 'x'));
+  write(create(b, "small"), 0, pattern(8 * 1024, 'y'));
+  write(create(kRootDirIno, "plain"), 0, pattern(16 * 1024, 'z'));
+  // A reflink of the big file, and a snapshot of a subvolume holding an
+  // encrypted file: both share extents, which count once.
+  const uint64_t copy = create(a, "copy");
+  must(fs_->copy_file_range(big, 0, copy, 0, 64 * 1024));
+  const uint64_t sub = must(fs_->create_subvolume(kRootDirIno, "sub", kRoot));
+  (void)sub;
+  const uint64_t sub_root = must(fs_->lookup(kRootDirIno, "sub")).ino;
+  const uint64_t inner = encrypted_dir(sub_root, "inner");
+  write(create(inner, "f"), 0, pattern(4096, 'w'));
+  must(fs_->snapshot(sub_root, kRootDirIno, "snap", true));
+
+  const auto usage = must(fs_->key_usage());
+  ASSERT_EQ(usage.size(), 2u);
+  EXPECT_EQ(usage.at(key_), (KeyUsage{2, 64 * 1024 + 4096}));
+  EXPECT_EQ(usage.at(second), (KeyUsage{1, 8 * 1024}));
+
+  // Without any key, after a remount, the same.
+  remove(key_);
+  remove(second);
+  remount();
+  EXPECT_EQ(must(fs_->key_usage()), usage);
+}
+
+}  // namespace
+}  // namespace ecfs::fs

@@ -35,6 +35,7 @@
 #include "base/bytes.h"
 #include "base/error.h"
 #include "block/block_device.h"
+#include "fs/key_usage.h"
 #include "fs/node_ids.h"
 #include "fs/protector_store.h"
 #include "fs/subvolume.h"
@@ -241,6 +242,10 @@ class FileSystem final : private SubvolumeHost {
                           bool force);
   Status remove_wrapped_key(const fscrypt::Caller& caller, const fscrypt::ProtectorId& protector,
                             const fscrypt::KeyIdentifier& identifier, bool force);
+  // Extents and bytes per master key across every subvolume and snapshot
+  // (fs/key_usage.h), after committing what is buffered; needs no key.
+  // Holds the lock for the whole walk.
+  Result<std::map<fscrypt::KeyIdentifier, KeyUsage>> key_usage();
   // The protector tree's records in order, one per call (needs nothing).
   Result<std::optional<ProtectorItem>> next_protector_item(
       const std::optional<ProtectorItem>& after);

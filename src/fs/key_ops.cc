@@ -92,6 +92,15 @@ Result<KeyChange> FileSystem::remove_key(const fscrypt::Caller& caller,
   return change;
 }
 
+Result<std::map<fscrypt::KeyIdentifier, KeyUsage>> FileSystem::key_usage() {
+  std::unique_lock lock(volume_->mutex());
+  if (volume_->closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  // Buffered data has no extents yet: written out and committed first, so
+  // that what is counted is everything written before the call.
+  if (!volume_->read_only()) ECFS_TRY(volume_->commit(lock));
+  return fs::key_usage(*volume_);
+}
+
 fscrypt::KeyStatusReport FileSystem::key_status(const fscrypt::Caller& caller,
                                                 const fscrypt::KeySpecifier& key) {
   return keyring_.key_status(caller, key);

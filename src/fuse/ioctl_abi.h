@@ -218,6 +218,30 @@ struct ProtectorArg {
 };
 static_assert(sizeof(ProtectorArg) == 312);
 
+// ECFS_IOC_KEY_USAGE: extents and bytes per master key identifier across
+// every subvolume and snapshot (fs/key_usage.h), in identifier order, up to
+// kKeyUsageEntries per call: the first call from the start, each next one
+// with kKeyUsageContinue and `after` the last identifier received, while
+// `more` says some remain. Needs no key.
+inline constexpr uint32_t kKeyUsageContinue = 0x1;
+inline constexpr size_t kKeyUsageEntries = 16;
+struct KeyUsageEntry {
+  uint8_t key_identifier[16];
+  uint64_t extents;  // distinct data extents under the key
+  uint64_t bytes;    // their allocated size
+};
+static_assert(sizeof(KeyUsageEntry) == 32);
+struct KeyUsageArg {
+  uint32_t version;      // in: kIoctlAbiVersion
+  uint32_t flags;        // in: 0 or kKeyUsageContinue
+  uint8_t after[16];     // in, with kKeyUsageContinue: list identifiers above this one
+  uint32_t count;        // out: entries filled
+  uint32_t more;         // out: 1 when identifiers above the last entry remain
+  uint32_t reserved[4];  // 0
+  KeyUsageEntry entries[kKeyUsageEntries];  // out
+};
+static_assert(sizeof(KeyUsageArg) == 560);
+
 // The command numbers.
 inline constexpr unsigned ECFS_IOC_ADD_KEY = _IOWR(kIoctlType, 0x40, AddKeyArg);
 inline constexpr unsigned ECFS_IOC_REMOVE_KEY = _IOWR(kIoctlType, 0x41, RemoveKeyArg);
@@ -233,6 +257,7 @@ inline constexpr unsigned ECFS_IOC_SUBVOL_SYNC = _IOWR(kIoctlType, 0x4a, SyncArg
 inline constexpr unsigned ECFS_IOC_PROTECTOR_PUT = _IOWR(kIoctlType, 0x4b, ProtectorArg);
 inline constexpr unsigned ECFS_IOC_PROTECTOR_REMOVE = _IOWR(kIoctlType, 0x4c, ProtectorArg);
 inline constexpr unsigned ECFS_IOC_PROTECTOR_NEXT = _IOWR(kIoctlType, 0x4d, ProtectorArg);
+inline constexpr unsigned ECFS_IOC_KEY_USAGE = _IOWR(kIoctlType, 0x4e, KeyUsageArg);
 
 // The argument size a command carries, or 0 for a number that is not an
 // ecfs command.
@@ -262,6 +287,8 @@ constexpr size_t ioctl_argument_size(unsigned command) {
     case ECFS_IOC_PROTECTOR_REMOVE:
     case ECFS_IOC_PROTECTOR_NEXT:
       return sizeof(ProtectorArg);
+    case ECFS_IOC_KEY_USAGE:
+      return sizeof(KeyUsageArg);
     default:
       return 0;
   }

@@ -488,6 +488,37 @@ IoctlAnswer protector_next(fs::FileSystem& filesystem, ByteSpan in) {
   return answer_with(out);
 }
 
+// ---- ECFS_IOC_KEY_USAGE (fs/key_usage.h) ---------------------------------
+
+IoctlAnswer key_usage(fs::FileSystem& filesystem, ByteSpan in) {
+  const auto arg = load<KeyUsageArg>(in);
+  if ((arg.flags & ~kKeyUsageContinue) != 0 || !all_zero(arg.reserved)) {
+    return refuse(EINVAL, "key usage: unknown flags or reserved fields not zero");
+  }
+  if ((arg.flags & kKeyUsageContinue) == 0 && !all_zero(ByteSpan(arg.after))) {
+    return refuse(EINVAL, "key usage: 'after' without kKeyUsageContinue");
+  }
+  auto usage = filesystem.key_usage();
+  if (!usage) return refuse(usage.error());
+  auto it = usage->begin();
+  if (arg.flags & kKeyUsageContinue) {
+    fscrypt::KeyIdentifier after;
+    std::memcpy(after.data(), arg.after, after.size());
+    it = usage->upper_bound(after);
+  }
+  KeyUsageArg out;
+  std::memset(&out, 0, sizeof(out));
+  out.version = kIoctlAbiVersion;
+  for (; it != usage->end() && out.count < kKeyUsageEntries; ++it, ++out.count) {
+    KeyUsageEntry& entry = out.entries[out.count];
+    std::memcpy(entry.key_identifier, it->first.data(), sizeof(entry.key_identifier));
+    entry.extents = it->second.extents;
+    entry.bytes = it->second.bytes;
+  }
+  out.more = it != usage->end() ? 1 : 0;
+  return answer_with(out);
+}
+
 }  // namespace
 
 IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt::Caller& caller,
@@ -532,6 +563,8 @@ IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt
       return protector_change(filesystem, caller, command, in);
     case ECFS_IOC_PROTECTOR_NEXT:
       return protector_next(filesystem, in);
+    case ECFS_IOC_KEY_USAGE:
+      return key_usage(filesystem, in);
     default:
       return refuse(ENOTTY, "not an ecfs ioctl");
   }

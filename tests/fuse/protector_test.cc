@@ -87,6 +87,9 @@ TEST_F(ProtectorTest, PassphraseAndRecoveryUnlockAfterARemount) {
   ASSERT_EQ(recovery.size(), 31u);
   ASSERT_TRUE(write_file(path("private/notes"), "meet at noon"));
   ASSERT_NO_FATAL_FAILURE(remount());
+  // The data is counted under its key without the key.
+  const Outcome usage = ecfs({"key", "usage", mountpoint_, "--json"});
+  EXPECT_EQ(query(usage.out, "[(k['extents'], k['bytes']) for k in d['keys']]"), "[(1, 4096)]");
 
   // Locked after the mount: names are no-key names, contents unreadable.
   EXPECT_FALSE(readable(path("private/notes")));
