@@ -45,7 +45,8 @@ HelpDescription split_description(std::string_view description) {
     const std::string_view line = lines[next];
     if (line.starts_with(kFormIndent)) {
       forms.emplace_back(line.substr(2));
-    } else if (!forms.empty() && line.starts_with(kContinuationIndent)) {
+    } else if (!forms.empty() && line.starts_with(kContinuationIndent) &&
+               line.find_first_not_of(' ') != std::string_view::npos) {
       forms.back() += ' ';
       forms.back() += line.substr(line.find_first_not_of(' '));
     } else {

@@ -227,6 +227,9 @@ TEST(HelpFormatterTest, SplitsSummaryFormsAndRest) {
   const HelpDescription mixed = split_description("summary\n\n  ecfs x\nthen text");
   EXPECT_TRUE(mixed.forms.empty());
   EXPECT_EQ(mixed.rest, "  ecfs x\nthen text");
+  // A line of spaces ends the forms (it is not a continuation).
+  const HelpDescription blank = split_description("s\n\n  ecfs x\n     \nrest");
+  EXPECT_TRUE(blank.forms.empty());
   const HelpDescription alone = split_description("just a summary");
   EXPECT_EQ(alone.summary, "just a summary");
   EXPECT_TRUE(alone.forms.empty() && alone.rest.empty());
