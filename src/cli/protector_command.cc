@@ -90,6 +90,7 @@ int usage_error(const std::string& command, const std::string& message) {
   print_error(command, message);
   return kExitUsage;
 }
+
 int run_list(const ListArgs& args) {
   constexpr const char* kCommand = "protector list";
   auto path = open_for_ioctl(args.path, false);

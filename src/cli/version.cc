@@ -1,5 +1,6 @@
 #include "cli/version.h"
 
+#include "cli/store_text.h"
 #include "store/format.h"
 #include "store/superblock.h"
 
@@ -12,17 +13,13 @@ namespace ecfs::cli {
 std::string program_version() { return std::string("ecfs ") + ECFS_VERSION; }
 
 std::string version_text() {
-  // The names of docs/FORMAT.md's feature table; a build that learns a bit
-  // adds it here (the static_asserts keep the lists complete).
-  static_assert(store::kIncompatKnown ==
-                (store::kIncompatLargeXattrValues | store::kIncompatSubvolumes));
-  static_assert(store::kCompatRoKnown == store::kCompatRoFreeSpaceTree);
-  static_assert(store::kCompatKnown == (store::kCompatImageOrigin | store::kCompatProtectors));
+  // The names of docs/FORMAT.md's feature table, from the table the whole
+  // command line uses (store_text.h), for every bit this build knows.
   return program_version() + "\n" + "image format version " +
-         std::to_string(store::kFormatVersion) +
-         " (reads and writes it)\n"
-         "features: incompat large_xattr_values, subvolumes; compat_ro free_space_tree; "
-         "compat image_origin, protectors\n";
+         std::to_string(store::kFormatVersion) + " (reads and writes it)\n" +
+         "features: incompat " + feature_names(FeatureMask::kIncompat, store::kIncompatKnown) +
+         "; compat_ro " + feature_names(FeatureMask::kCompatRo, store::kCompatRoKnown) +
+         "; compat " + feature_names(FeatureMask::kCompat, store::kCompatKnown) + "\n";
 }
 
 }  // namespace ecfs::cli

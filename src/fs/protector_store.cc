@@ -32,13 +32,34 @@ Key wrapped_key_key(const ProtectorId& protector, const KeyIdentifier& identifie
   return Key{id_objectid(protector), store::kWrappedKeyItemKey, load_le64(identifier.data())};
 }
 
-// The tree's items decoded; the first malformed one is the error.
+}  // namespace
+
+// The tree's records, decoded in one walk; what the rules look at.
 struct TreeRecords {
   std::map<ProtectorId, fscrypt::ProtectorRecord> protectors;
   std::vector<fscrypt::WrappedKeyRecord> wrapped;
-};
 
-}  // namespace
+  const fscrypt::ProtectorRecord* protector(const ProtectorId& id) const {
+    auto it = protectors.find(id);
+    return it == protectors.end() ? nullptr : &it->second;
+  }
+  // How many protectors wrap `identifier`.
+  size_t protectors_of(const KeyIdentifier& identifier) const {
+    return static_cast<size_t>(std::count_if(wrapped.begin(), wrapped.end(), [&](const auto& w) {
+      return w.key_identifier == identifier;
+    }));
+  }
+  bool filed(const ProtectorId& protector, const KeyIdentifier& identifier) const {
+    return std::any_of(wrapped.begin(), wrapped.end(), [&](const auto& w) {
+      return w.protector == protector && w.key_identifier == identifier;
+    });
+  }
+  size_t owned_by(uint32_t uid) const {
+    return static_cast<size_t>(
+        std::count_if(protectors.begin(), protectors.end(),
+                      [&](const auto& p) { return p.second.owner_uid == uid; }));
+  }
+};
 
 Result<store::BTree*> ProtectorStore::writable_tree() {
   ECFS_TRY(volume_.check_writable());
@@ -61,85 +82,58 @@ Status ProtectorStore::check_may_change(const fscrypt::Caller& caller,
               "protector " + fscrypt::protector_id_text(record.id) + " belongs to another user");
 }
 
-Result<std::optional<fscrypt::ProtectorRecord>> ProtectorStore::protector(const ProtectorId& id) {
+Result<TreeRecords> ProtectorStore::records() {
+  TreeRecords records;
   auto tree = volume_.read_tree(store::kProtectorTreeId);
   if (!tree) {
-    if (tree.error().errno_value() == ENOENT) return std::optional<fscrypt::ProtectorRecord>();
-    return std::unexpected(tree.error());
-  }
-  auto data = tree->find(protector_key(id));
-  if (!data) return std::unexpected(data.error());
-  if (!*data) return std::optional<fscrypt::ProtectorRecord>();
-  auto record = fscrypt::decode_protector(id, **data);
-  if (!record) return std::unexpected(record.error());
-  return std::optional<fscrypt::ProtectorRecord>(std::move(*record));
-}
-
-Result<std::vector<fscrypt::WrappedKeyRecord>> ProtectorStore::wrapped_keys() {
-  std::vector<fscrypt::WrappedKeyRecord> out;
-  auto tree = volume_.read_tree(store::kProtectorTreeId);
-  if (!tree) {
-    if (tree.error().errno_value() == ENOENT) return out;
+    if (tree.error().errno_value() == ENOENT) return records;
     return std::unexpected(tree.error());
   }
   Status decoded = ok();
   ECFS_TRY(tree->for_each(Key::min(), Key::max(), [&](const Key& key, ByteSpan data) {
-    if (key.type != store::kWrappedKeyItemKey) return true;
-    auto record = fscrypt::decode_wrapped_key(objectid_id(key.objectid), data);
-    if (!record) {
-      decoded = std::unexpected(record.error());
-      return false;
+    const ProtectorId id = objectid_id(key.objectid);
+    if (key.type == store::kProtectorItemKey) {
+      auto record = fscrypt::decode_protector(id, data);
+      if (record) {
+        records.protectors.emplace(id, std::move(*record));
+      } else {
+        decoded = std::unexpected(record.error());
+      }
+    } else if (key.type == store::kWrappedKeyItemKey) {
+      auto record = fscrypt::decode_wrapped_key(id, data);
+      if (record) {
+        records.wrapped.push_back(std::move(*record));
+      } else {
+        decoded = std::unexpected(record.error());
+      }
     }
-    out.push_back(std::move(*record));
-    return true;
+    return decoded.has_value();
   }));
   ECFS_TRY(decoded);
-  return out;
-}
-
-Result<size_t> ProtectorStore::protector_count(const KeyIdentifier& identifier) {
-  auto keys = wrapped_keys();
-  if (!keys) return std::unexpected(keys.error());
-  return static_cast<size_t>(std::count_if(keys->begin(), keys->end(), [&](const auto& record) {
-    return record.key_identifier == identifier;
-  }));
+  return records;
 }
 
 Status ProtectorStore::put_protector(const fscrypt::Caller& caller,
                                      const fscrypt::ProtectorRecord& record) {
   auto encoded = fscrypt::encode_protector(record);
   if (!encoded) return std::unexpected(encoded.error());
-  auto existing = protector(record.id);
-  if (!existing) return std::unexpected(existing.error());
-  if (*existing) {
-    ECFS_TRY(check_may_change(caller, **existing));
-    if ((*existing)->kind != record.kind) {
+  auto records = this->records();
+  if (!records) return std::unexpected(records.error());
+  if (const fscrypt::ProtectorRecord* existing = records->protector(record.id)) {
+    ECFS_TRY(check_may_change(caller, *existing));
+    if (existing->kind != record.kind) {
       return fail(EINVAL,
                   "protector " + fscrypt::protector_id_text(record.id) + " cannot change kind");
     }
-    if ((*existing)->owner_uid != record.owner_uid) {
+    if (existing->owner_uid != record.owner_uid) {
       return fail(EPERM,
                   "protector " + fscrypt::protector_id_text(record.id) + " cannot change owner");
     }
   } else if (!caller.is_privileged && record.owner_uid != caller.uid) {
     return fail(EPERM, "a protector must belong to the user who makes it");
-  } else if (!caller.is_privileged) {
-    size_t owned = 0;
-    std::optional<ProtectorItem> at;
-    for (;;) {
-      auto item = next(at);
-      if (!item) return std::unexpected(item.error());
-      if (!*item) break;
-      if ((*item)->kind == ProtectorItemKind::kProtector) {
-        auto other = fscrypt::decode_protector((*item)->protector, (*item)->record);
-        if (other && other->owner_uid == caller.uid) ++owned;
-      }
-      at = std::move(*item);
-    }
-    if (owned >= kMaxProtectorsPerUser) {
-      return fail(EDQUOT, "a user may own at most " + std::to_string(kMaxProtectorsPerUser) +
-                              " protectors");
-    }
+  } else if (!caller.is_privileged && records->owned_by(caller.uid) >= kMaxProtectorsPerUser) {
+    return fail(EDQUOT,
+                "a user may own at most " + std::to_string(kMaxProtectorsPerUser) + " protectors");
   }
   auto tree = writable_tree();
   if (!tree) return std::unexpected(tree.error());
@@ -149,12 +143,13 @@ Status ProtectorStore::put_protector(const fscrypt::Caller& caller,
 Status ProtectorStore::put_wrapped_key(const fscrypt::Caller& caller,
                                        const fscrypt::WrappedKeyRecord& record,
                                        bool caller_holds_key) {
-  auto owner = protector(record.protector);
-  if (!owner) return std::unexpected(owner.error());
-  if (!*owner) {
+  auto records = this->records();
+  if (!records) return std::unexpected(records.error());
+  const fscrypt::ProtectorRecord* owner = records->protector(record.protector);
+  if (owner == nullptr) {
     return fail(ENOENT, "no protector " + fscrypt::protector_id_text(record.protector));
   }
-  ECFS_TRY(check_may_change(caller, **owner));
+  ECFS_TRY(check_may_change(caller, *owner));
   if (!caller_holds_key) {
     return fail(ENOKEY, "a key is filed under a protector only by a user who has added it");
   }
@@ -162,9 +157,7 @@ Status ProtectorStore::put_wrapped_key(const fscrypt::Caller& caller,
   // the same first half under the same protector cannot be filed (a 2^-64
   // chance for keys ecfs makes).
   const Key key = wrapped_key_key(record.protector, record.key_identifier);
-  auto keys = wrapped_keys();
-  if (!keys) return std::unexpected(keys.error());
-  for (const auto& other : *keys) {
+  for (const auto& other : records->wrapped) {
     if (other.protector == record.protector && other.key_identifier != record.key_identifier &&
         wrapped_key_key(other.protector, other.key_identifier) == key) {
       return fail(EEXIST, "another key with the same first 8 identifier bytes is filed there");
@@ -177,21 +170,18 @@ Status ProtectorStore::put_wrapped_key(const fscrypt::Caller& caller,
 
 Status ProtectorStore::remove_protector(const fscrypt::Caller& caller, const ProtectorId& id,
                                         bool force) {
-  auto record = protector(id);
-  if (!record) return std::unexpected(record.error());
-  if (!*record) return fail(ENOENT, "no protector " + fscrypt::protector_id_text(id));
-  ECFS_TRY(check_may_change(caller, **record));
-  auto keys = wrapped_keys();
-  if (!keys) return std::unexpected(keys.error());
+  auto records = this->records();
+  if (!records) return std::unexpected(records.error());
+  const fscrypt::ProtectorRecord* record = records->protector(id);
+  if (record == nullptr) return fail(ENOENT, "no protector " + fscrypt::protector_id_text(id));
+  ECFS_TRY(check_may_change(caller, *record));
   std::vector<KeyIdentifier> mine;
-  for (const auto& wrapped : *keys) {
+  for (const auto& wrapped : records->wrapped) {
     if (wrapped.protector == id) mine.push_back(wrapped.key_identifier);
   }
   if (!force) {
     for (const KeyIdentifier& identifier : mine) {
-      auto count = protector_count(identifier);
-      if (!count) return std::unexpected(count.error());
-      if (*count <= 1) {
+      if (records->protectors_of(identifier) <= 1) {
         return fail(EBUSY, "protector " + fscrypt::protector_id_text(id) +
                                " is the last one of key " + to_hex(identifier) +
                                "; removing it would lose the key");
@@ -209,26 +199,20 @@ Status ProtectorStore::remove_protector(const fscrypt::Caller& caller, const Pro
 Status ProtectorStore::remove_wrapped_key(const fscrypt::Caller& caller,
                                           const ProtectorId& protector_id,
                                           const KeyIdentifier& identifier, bool force) {
-  auto record = protector(protector_id);
-  if (!record) return std::unexpected(record.error());
-  if (!*record) return fail(ENOENT, "no protector " + fscrypt::protector_id_text(protector_id));
-  ECFS_TRY(check_may_change(caller, **record));
-  auto keys = wrapped_keys();
-  if (!keys) return std::unexpected(keys.error());
-  const bool filed = std::any_of(keys->begin(), keys->end(), [&](const auto& wrapped) {
-    return wrapped.protector == protector_id && wrapped.key_identifier == identifier;
-  });
-  if (!filed) {
+  auto records = this->records();
+  if (!records) return std::unexpected(records.error());
+  const fscrypt::ProtectorRecord* record = records->protector(protector_id);
+  if (record == nullptr) {
+    return fail(ENOENT, "no protector " + fscrypt::protector_id_text(protector_id));
+  }
+  ECFS_TRY(check_may_change(caller, *record));
+  if (!records->filed(protector_id, identifier)) {
     return fail(ENOENT, "protector " + fscrypt::protector_id_text(protector_id) +
                             " does not protect key " + to_hex(identifier));
   }
-  if (!force) {
-    auto count = protector_count(identifier);
-    if (!count) return std::unexpected(count.error());
-    if (*count <= 1) {
-      return fail(EBUSY, "protector " + fscrypt::protector_id_text(protector_id) +
-                             " is the last one of key " + to_hex(identifier));
-    }
+  if (!force && records->protectors_of(identifier) <= 1) {
+    return fail(EBUSY, "protector " + fscrypt::protector_id_text(protector_id) +
+                           " is the last one of key " + to_hex(identifier));
   }
   auto tree = writable_tree();
   if (!tree) return std::unexpected(tree.error());

@@ -44,6 +44,8 @@ struct ProtectorItem {
   Bytes record;
 };
 
+struct TreeRecords;  // protector_store.cc
+
 class ProtectorStore {
  public:
   explicit ProtectorStore(store::Volume& volume) : volume_(volume) {}
@@ -69,10 +71,6 @@ class ProtectorStore {
   // each followed by its wrapped keys); from the start when `after` is
   // nullopt; nullopt at the end.
   Result<std::optional<ProtectorItem>> next(const std::optional<ProtectorItem>& after);
-  // Decoded, for the rules and for tests.
-  Result<std::optional<fscrypt::ProtectorRecord>> protector(const fscrypt::ProtectorId& id);
-  Result<std::vector<fscrypt::WrappedKeyRecord>> wrapped_keys();
-
   // Whether a call has written to the tree (so that a failure after it
   // must abort the transaction).
   bool wrote() const { return wrote_; }
@@ -80,8 +78,8 @@ class ProtectorStore {
  private:
   Result<store::BTree*> writable_tree();
   Status check_may_change(const fscrypt::Caller& caller, const fscrypt::ProtectorRecord& record);
-  // How many protectors wrap `identifier`.
-  Result<size_t> protector_count(const fscrypt::KeyIdentifier& identifier);
+  // Every record of the tree, decoded (EUCLEAN for one that does not).
+  Result<TreeRecords> records();
 
   store::Volume& volume_;
   bool wrote_ = false;

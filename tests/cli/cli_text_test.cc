@@ -12,6 +12,7 @@
 #include "cli/size_parse.h"
 #include "cli/store_text.h"
 #include "cli_test_util.h"
+#include "store/superblock.h"
 #include "store/tree_ids.h"
 
 namespace ecfs::cli {
@@ -247,6 +248,13 @@ TEST(StoreTextTest, FeatureNames) {
   EXPECT_EQ(feature_names(FeatureMask::kCompatRo, 0x8000000000000000ull),
             "unknown 0x8000000000000000");
   EXPECT_EQ(item_type_name(249), "PERSISTENT_ITEM");
+  // Every bit this build knows has a name (ecfs --version lists them).
+  EXPECT_EQ(feature_names(FeatureMask::kIncompat, store::kIncompatKnown).find("unknown"),
+            std::string::npos);
+  EXPECT_EQ(feature_names(FeatureMask::kCompatRo, store::kCompatRoKnown).find("unknown"),
+            std::string::npos);
+  EXPECT_EQ(feature_names(FeatureMask::kCompat, store::kCompatKnown).find("unknown"),
+            std::string::npos);
 }
 
 TEST(JsonWriterTest, HostileStringsStillParse) {
