@@ -1,23 +1,16 @@
 #include "cli/encrypt_command.h"
 
-#include <unistd.h>
-
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <memory>
-#include <optional>
 #include <string>
-#include <vector>
 
 #include "cli/ioctl_client.h"
 #include "cli/key_client.h"
+#include "cli/protected_key.h"
 #include "cli/protector_access.h"
-#include "crypto/random.h"
 #include "fscrypt/mode.h"
 #include "fscrypt/policy.h"
-#include "fscrypt/protector_wrap.h"
 
 namespace ecfs::cli {
 namespace {
@@ -76,44 +69,6 @@ int usage_error(const std::string& message) {
   return kExitUsage;
 }
 
-Status write_all(int fd, ByteSpan bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(errno, "writing the recovery passphrase");
-    bytes = bytes.subspan(static_cast<size_t>(n));
-  }
-  return ok();
-}
-
-int64_t now_seconds() { return static_cast<int64_t>(std::time(nullptr)); }
-
-// What encrypt filed, so that a later failure can take it back.
-struct Filed {
-  int fd = -1;
-  std::optional<fscrypt::KeyIdentifier> key;
-  std::vector<fscrypt::ProtectorId> new_protectors;
-  std::vector<fscrypt::ProtectorId> wrapped_under;  // existing protectors given the key
-
-  void undo(const std::string& where) {
-    for (const auto& id : new_protectors) {
-      if (Status removed = remove_protector(fd, id, true, where); !removed) {
-        print_error(kCommand, "cleaning up: " + removed.error().to_string());
-      }
-    }
-    for (const auto& id : wrapped_under) {
-      if (Status removed = remove_wrapped_key(fd, id, *key, true, where); !removed) {
-        print_error(kCommand, "cleaning up: " + removed.error().to_string());
-      }
-    }
-    if (key) {
-      if (auto removed = remove_master_key(fd, *key, false, where); !removed) {
-        print_error(kCommand, "cleaning up: " + removed.error().to_string());
-      }
-    }
-  }
-};
-
 int run(const EncryptArgs& args) {
   auto time = parse_kdf_time(args.kdf_time);
   if (!time) return usage_error(time.error().message());
@@ -122,6 +77,11 @@ int run(const EncryptArgs& args) {
   }
   if (Status name = check_protector_name(args.name); !name) {
     return usage_error(name.error().message());
+  }
+  if (args.secret.protector) {
+    if (auto id = fscrypt::parse_protector_id(*args.secret.protector); !id) {
+      return usage_error(id.error().message());
+    }
   }
   auto directory = open_for_ioctl(args.directory, true);
   if (!directory) return failure(directory.error());
@@ -134,132 +94,24 @@ int run(const EncryptArgs& args) {
     return failure(policy.error());
   }
 
-  // The protector: an existing one, opened, or a new one.
-  std::optional<fscrypt::NewProtector> made;
-  std::optional<fscrypt::ProtectorId> existing_id;
-  crypto::SecretBytes protector_key;
-  std::optional<crypto::Argon2Params> costs;
-  const auto costs_now = [&]() -> Result<crypto::Argon2Params> {
-    if (!costs) {
-      auto calibrated = calibrated_costs(*time);
-      if (!calibrated) return std::unexpected(calibrated.error());
-      costs = *calibrated;
-    }
-    return *costs;
-  };
-  if (args.secret.protector) {
-    auto id = fscrypt::parse_protector_id(*args.secret.protector);
-    if (!id) return usage_error(id.error().message());
-    auto listing = list_protectors(fd, where);
-    if (!listing) return failure(listing.error());
-    const fscrypt::ProtectorRecord* record = listing->find(*id);
-    if (record == nullptr) return failure(Error(ENOENT, "no protector " + *args.secret.protector));
-    auto opened = open_named_protector(
-        *record, args.secret, "Enter the passphrase of protector " + *args.secret.protector + ": ");
-    if (!opened) return failure(opened.error());
-    protector_key = std::move(*opened);
-    existing_id = *id;
-  } else {
-    auto secret = read_new_secret(args.secret, "Enter a passphrase for " + where + ": ");
-    if (!secret) return failure(secret.error());
-    crypto::Argon2Params params{0, 0, 0};
-    if (fscrypt::is_passphrase_kind(secret->kind)) {
-      auto calibrated = costs_now();
-      if (!calibrated) return failure(calibrated.error());
-      params = *calibrated;
-    }
-    auto created = fscrypt::create_protector(secret->kind, secret->secret.span(), params, getuid(),
-                                             args.name, now_seconds());
-    if (!created) return failure(created.error());
-    made = std::move(*created);
-  }
-
-  // The master key, into the mount's keyring first: the daemon files a
-  // wrapped key only for a key its caller holds.
-  crypto::SecretBytes master(fscrypt::kMasterKeySize);
-  if (Status drawn = crypto::random_bytes(master.mutable_span()); !drawn) {
-    return failure(drawn.error());
-  }
-  Filed filed;
-  filed.fd = fd;
-  auto identifier = add_master_key(fd, master, "adding the new key to " + where);
-  if (!identifier) return failure(identifier.error());
-  filed.key = *identifier;
-  const auto fail_and_undo = [&](const Error& error) {
-    filed.undo(where);
-    return failure(error);
-  };
-
-  if (made) {
-    if (Status put = put_protector(fd, made->record, "filing the protector"); !put) {
-      return fail_and_undo(put.error());
-    }
-    filed.new_protectors.push_back(made->record.id);
-  }
-  const fscrypt::ProtectorId protector_id = made ? made->record.id : *existing_id;
-  const crypto::SecretBytes& wrapping_key = made ? made->protector_key : protector_key;
-  auto wrapped = fscrypt::wrap_master_key(protector_id, wrapping_key, master);
-  if (!wrapped) return fail_and_undo(wrapped.error());
-  if (Status put = put_wrapped_key(fd, *wrapped, "filing the wrapped key"); !put) {
-    return fail_and_undo(put.error());
-  }
-  if (!made) filed.wrapped_under.push_back(*existing_id);
-
-  // The recovery passphrase: a protector of its own.
-  std::optional<crypto::SecretBytes> recovery;
-  std::optional<fscrypt::ProtectorId> recovery_id;
-  if (!args.no_recovery) {
-    auto generated = fscrypt::generate_recovery_passphrase();
-    if (!generated) return fail_and_undo(generated.error());
-    auto params = costs_now();
-    if (!params) return fail_and_undo(params.error());
-    const crypto::SecretBytes normalized =
-        fscrypt::normalize_recovery_passphrase(generated->span());
-    auto created =
-        fscrypt::create_protector(fscrypt::ProtectorKind::kRecoveryPassphrase, normalized.span(),
-                                  *params, getuid(), "recovery", now_seconds());
-    if (!created) return fail_and_undo(created.error());
-    if (Status put = put_protector(fd, created->record, "filing the recovery protector"); !put) {
-      return fail_and_undo(put.error());
-    }
-    filed.new_protectors.push_back(created->record.id);
-    auto recovery_wrapped =
-        fscrypt::wrap_master_key(created->record.id, created->protector_key, master);
-    if (!recovery_wrapped) return fail_and_undo(recovery_wrapped.error());
-    if (Status put = put_wrapped_key(fd, *recovery_wrapped, "filing the recovery key"); !put) {
-      return fail_and_undo(put.error());
-    }
-    recovery = std::move(*generated);
-    recovery_id = created->record.id;
-  }
+  NewKeyOptions key_options{args.secret, args.name, args.no_recovery, *time};
+  auto key = make_protected_key(fd, kCommand, where, key_options);
+  if (!key) return failure(key.error());
 
   fscrypt::PolicyV2 policy;
   policy.contents_mode = fscrypt::kModeAes256Xts;
   policy.filenames_mode = fscrypt::kModeAes256Cts;
   policy.flags = fscrypt::kPolicyFlagsPad32;
-  policy.master_key_identifier = *identifier;
+  policy.master_key_identifier = key->identifier();
   if (Status set = set_directory_policy(fd, policy, "setting the policy of " + where); !set) {
-    return fail_and_undo(set.error());
+    key->undo(kCommand, where);
+    return failure(set.error());
   }
 
   std::printf("Encrypted %s with key %s, protector %s (%s).\n", where.c_str(),
-              to_hex(*identifier).c_str(), fscrypt::protector_id_text(protector_id).c_str(),
-              made ? fscrypt::protector_kind_name(made->record.kind) : "existing");
-  if (recovery) {
-    std::printf(
-        "\nRecovery passphrase, protector %s: it unlocks %s if the %s is lost.\n"
-        "Write it down and keep it safe; it is not shown again:\n\n    ",
-        fscrypt::protector_id_text(*recovery_id).c_str(), where.c_str(),
-        !made                                                   ? "protector's secret"
-        : made->record.kind == fscrypt::ProtectorKind::kKeyFile ? "key file"
-                                                                : "passphrase");
-    if (std::fflush(stdout) != 0) return failure(Error(EIO, "writing standard output failed"));
-    // Straight from locked memory: no copy in stdio's buffer.
-    if (Status written = write_all(STDOUT_FILENO, recovery->span()); !written) {
-      return failure(written.error());
-    }
-    std::printf("\n\n");
-  }
+              to_hex(key->identifier()).c_str(),
+              fscrypt::protector_id_text(key->protector()).c_str(), key->protector_kind());
+  if (Status printed = key->print_recovery(where); !printed) return failure(printed.error());
   if (std::fflush(stdout) != 0) return failure(Error(EIO, "writing standard output failed"));
   return kExitOk;
 }

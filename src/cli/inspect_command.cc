@@ -18,6 +18,7 @@
 #include "cli/json_writer.h"
 #include "cli/store_text.h"
 #include "cli/time_text.h"
+#include "fs/key_history.h"
 #include "fs/tree_contents.h"
 #include "fscrypt/extent.h"
 #include "fscrypt/key_identifier.h"
@@ -526,6 +527,16 @@ std::optional<InodeCrypt> inode_crypt(const fs::InodeContents& inode) {
   return out;
 }
 
+// An inode's KEY_HISTORY (fs/key_history.h): the master keys it was under
+// before a rotation, oldest first.
+std::string key_history_text(const Bytes& stored) {
+  auto previous = fs::decode_key_history(stored);
+  if (!previous) return "previous keys: cannot decode: " + previous.error().message();
+  std::string text = "previous keys:";
+  for (const fscrypt::KeyIdentifier& key : *previous) text += " " + to_hex(key);
+  return text;
+}
+
 // The parts of an encrypted symlink's record (struct fscrypt_symlink_data:
 // __le16 len | ciphertext[len] | NUL), checked as fscrypt_get_symlink does
 // (fscrypt/symlink.h), and the target the kernel shows without the key.
@@ -757,6 +768,17 @@ void json_inode(JsonWriter& json, uint64_t ino, const fs::InodeContents& inode, 
   json.end_array();
   if (inode.fscrypt_context) json.field("fscrypt_context_hex", to_hex(*inode.fscrypt_context));
   if (crypt) json_inode_context(json, *crypt);
+  if (inode.key_history) {
+    auto previous = fs::decode_key_history(*inode.key_history);
+    if (!previous) {
+      json.field("previous_keys_error", previous.error().message());
+    } else {
+      json.key("previous_keys");
+      json.begin_array();
+      for (const fscrypt::KeyIdentifier& key : *previous) json.value(to_hex(key));
+      json.end_array();
+    }
+  }
   json.field("orphan", orphan);
   json.end_object();
 }
@@ -989,6 +1011,7 @@ void print_filesystem_text(uint64_t tree, const fs::TreeContents& contents) {
     }
     const std::optional<InodeCrypt> crypt = inode_crypt(inode);
     if (crypt) std::printf("    %s\n", inode_crypt_text(*crypt).c_str());
+    if (inode.key_history) std::printf("    %s\n", key_history_text(*inode.key_history).c_str());
     for (const auto& [parent, refs] : inode.refs) {
       for (const fs::InodeRef& ref : refs) {
         std::printf("    name %s in %" PRIu64 " index %" PRIu64 "\n",

@@ -56,6 +56,10 @@ std::string explain_ioctl_errno(IoctlOperation operation, int errno_value) {
                "it, or root, may use it in a policy)";
       }
       if (operation == IoctlOperation::kGetPolicy) return "the encryption key is not added";
+      if (operation == IoctlOperation::kRekey) {
+        return "both keys must be present: the directory's current one (unlock it) and the "
+               "new one, added by you";
+      }
       return "the key is not present, or was not added by you";
     case EACCES:
     case EPERM:
@@ -76,9 +80,19 @@ std::string explain_ioctl_errno(IoctlOperation operation, int errno_value) {
       if (operation == IoctlOperation::kProtector) {
         return "permission denied: the protector belongs to another user";
       }
+      if (operation == IoctlOperation::kRekey) {
+        return "permission denied: only the directory's owner (or root) may change its key";
+      }
       break;
     case ENODATA:
       if (operation == IoctlOperation::kGetPolicy) return "file or directory not encrypted";
+      if (operation == IoctlOperation::kRekey) return "the directory is not encrypted";
+      break;
+    case EOVERFLOW:
+      if (operation == IoctlOperation::kRekey) {
+        return "a file there was already under 16 earlier keys (its old extents must be "
+               "rewritten first)";
+      }
       break;
     case EEXIST:
       if (operation == IoctlOperation::kSetPolicy) {

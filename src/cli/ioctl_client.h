@@ -39,7 +39,8 @@ enum class IoctlOperation {
   kSync,
   kRemount,
   kSubvolume,
-  kProtector
+  kProtector,
+  kRekey
 };
 
 // What `errno_value` means for `operation`, in the words of a user of

@@ -151,6 +151,31 @@ Result<std::vector<KeyUsageRow>> key_usage(int fd, const std::string& where) {
   }
 }
 
+Result<RekeyCounts> rekey_directory(int fd, const fscrypt::KeyIdentifier& to,
+                                    const std::string& where) {
+  fuse::RekeyArg arg;
+  std::memset(&arg, 0, sizeof(arg));
+  arg.version = fuse::kIoctlAbiVersion;
+  std::memcpy(arg.key_identifier, to.data(), sizeof(arg.key_identifier));
+  ECFS_TRY(call_ioctl(fd, fuse::ECFS_IOC_REKEY, &arg, IoctlOperation::kRekey, where));
+  return RekeyCounts{arg.names, arg.inodes, arg.skipped};
+}
+
+Result<std::vector<fscrypt::KeyIdentifier>> previous_keys(int fd, const std::string& where) {
+  fuse::PreviousKeysArg arg;
+  std::memset(&arg, 0, sizeof(arg));
+  arg.version = fuse::kIoctlAbiVersion;
+  ECFS_TRY(call_ioctl(fd, fuse::ECFS_IOC_PREVIOUS_KEYS, &arg, IoctlOperation::kGetPolicy, where));
+  if (arg.count > fuse::kPreviousKeysMax) {
+    return fail(EPROTO, where + ": the mount answered a malformed key list");
+  }
+  std::vector<fscrypt::KeyIdentifier> keys(arg.count);
+  for (uint32_t i = 0; i < arg.count; ++i) {
+    std::memcpy(keys[i].data(), arg.key_identifiers[i], keys[i].size());
+  }
+  return keys;
+}
+
 const fscrypt::ProtectorRecord* ProtectorListing::find(const fscrypt::ProtectorId& id) const {
   for (const auto& record : protectors) {
     if (record.id == id) return &record;

@@ -54,6 +54,20 @@ struct KeyUsageRow {
 };
 Result<std::vector<KeyUsageRow>> key_usage(int fd, const std::string& where);
 
+// ECFS_IOC_REKEY on directory `fd`: it, its names, files and symlinks move
+// to master key `to` (subdirectories take calls of their own).
+struct RekeyCounts {
+  uint64_t names = 0;
+  uint64_t inodes = 0;
+  uint64_t skipped = 0;
+};
+Result<RekeyCounts> rekey_directory(int fd, const fscrypt::KeyIdentifier& to,
+                                    const std::string& where);
+
+// The master keys the inode open as `fd` was under before rotations,
+// oldest first (ECFS_IOC_PREVIOUS_KEYS).
+Result<std::vector<fscrypt::KeyIdentifier>> previous_keys(int fd, const std::string& where);
+
 // The protector tree, decoded.
 struct ProtectorListing {
   std::vector<fscrypt::ProtectorRecord> protectors;

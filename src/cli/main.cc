@@ -19,6 +19,7 @@
 #include "cli/mount_command.h"
 #include "cli/policy_command.h"
 #include "cli/protector_command.h"
+#include "cli/rekey_command.h"
 #include "cli/status_command.h"
 #include "cli/subvolume_command.h"
 #include "cli/sync_command.h"
@@ -98,6 +99,7 @@ int main(int argc, char** argv) {
   ecfs::cli::add_mount_command(app, runner);
   ecfs::cli::add_encrypt_command(app, runner);
   ecfs::cli::add_unlock_commands(app, runner);
+  ecfs::cli::add_rekey_command(app, runner);
   ecfs::cli::add_protector_command(app, runner);
   ecfs::cli::add_status_command(app, runner);
   ecfs::cli::add_key_command(app, runner);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
 #include <thread>
 
 #include "fscrypt/protector_wrap.h"
@@ -51,54 +52,99 @@ void add_secret_options(CLI::App& command, SecretOptions& options, bool with_pro
   }
 }
 
-Result<UnwrappedKey> unwrap_key(const ProtectorListing& listing,
-                                const fscrypt::KeyIdentifier& identifier,
-                                const SecretOptions& secret, const std::string& what) {
+std::vector<Result<UnwrappedKey>> unwrap_keys(const ProtectorListing& listing,
+                                              std::span<const fscrypt::KeyIdentifier> identifiers,
+                                              const SecretOptions& secret,
+                                              const std::string& what) {
+  std::vector<Result<UnwrappedKey>> results;
   std::optional<fscrypt::ProtectorId> only;
   if (secret.protector) {
     auto id = fscrypt::parse_protector_id(*secret.protector);
-    if (!id) return std::unexpected(id.error());
+    if (!id) {
+      for (size_t i = 0; i < identifiers.size(); ++i)
+        results.push_back(std::unexpected(id.error()));
+      return results;
+    }
     only = *id;
   }
   const bool key_file = secret.key_file.has_value();
   // Another user's protector is tried only when named: its costs are that
   // user's choice, up to hours of hashing (crypto/argon2.h limits).
   const uid_t self = getuid();
-  std::vector<const fscrypt::ProtectorRecord*> candidates;
-  for (const auto* record : listing.protecting(identifier)) {
-    if (only ? record->id != *only : record->owner_uid != self) continue;
-    if (key_file != (record->kind == fscrypt::ProtectorKind::kKeyFile)) continue;
-    candidates.push_back(record);
-  }
-  if (candidates.empty()) {
-    return fail(ENOKEY, std::string("no ") + (key_file ? "key-file" : "passphrase") +
-                            (only ? " protector " + *secret.protector : " protector of yours") +
-                            " keeps the key of " + what +
-                            (only ? "" : " (name another user's with --protector ID)"));
-  }
-  // Chosen passphrases before recovery passphrases: the usual case first.
-  std::stable_sort(candidates.begin(), candidates.end(), [](const auto* a, const auto* b) {
-    return a->kind == fscrypt::ProtectorKind::kPassphrase &&
-           b->kind == fscrypt::ProtectorKind::kRecoveryPassphrase;
-  });
-  auto typed = key_file ? read_protector_key_file(*secret.key_file)
-                        : read_passphrase(passphrase_source(secret),
-                                          "Enter the passphrase for " + what + ": ", false);
-  if (!typed) return std::unexpected(typed.error());
-  for (const auto* record : candidates) {
-    const crypto::SecretBytes attempt = secret_for(record->kind, *typed);
-    auto protector_key = fscrypt::open_protector(*record, attempt.span());
-    if (!protector_key) {
-      if (protector_key.error().errno_value() == EKEYREJECTED) continue;
-      return std::unexpected(protector_key.error());
+  std::vector<std::vector<const fscrypt::ProtectorRecord*>> candidates(identifiers.size());
+  bool any = false;
+  for (size_t i = 0; i < identifiers.size(); ++i) {
+    for (const auto* record : listing.protecting(identifiers[i])) {
+      if (only ? record->id != *only : record->owner_uid != self) continue;
+      if (key_file != (record->kind == fscrypt::ProtectorKind::kKeyFile)) continue;
+      candidates[i].push_back(record);
     }
-    const fscrypt::WrappedKeyRecord* wrapped = listing.wrapped(record->id, identifier);
-    auto key = fscrypt::unwrap_master_key(*wrapped, *protector_key);
-    if (!key) return std::unexpected(key.error());
-    return UnwrappedKey{std::move(*key), record->id};
+    // Chosen passphrases before recovery passphrases: the usual case first.
+    std::stable_sort(candidates[i].begin(), candidates[i].end(), [](const auto* a, const auto* b) {
+      return a->kind == fscrypt::ProtectorKind::kPassphrase &&
+             b->kind == fscrypt::ProtectorKind::kRecoveryPassphrase;
+    });
+    any = any || !candidates[i].empty();
   }
-  return fail(EKEYREJECTED,
-              std::string("wrong ") + (key_file ? "key file" : "passphrase") + " for " + what);
+  Result<crypto::SecretBytes> typed = fail(ENOKEY, "no secret read");
+  if (any) {
+    typed = key_file ? read_protector_key_file(*secret.key_file)
+                     : read_passphrase(passphrase_source(secret),
+                                       "Enter the passphrase for " + what + ": ", false);
+  }
+  // Each protector is opened (hashed) at most once, whatever it keeps.
+  std::map<fscrypt::ProtectorId, std::optional<crypto::SecretBytes>> opened;
+  for (size_t i = 0; i < identifiers.size(); ++i) {
+    const std::string key_what = i == 0 ? what : "key " + to_hex(identifiers[i]) + " of " + what;
+    if (candidates[i].empty()) {
+      results.push_back(
+          fail(ENOKEY, std::string("no ") + (key_file ? "key-file" : "passphrase") +
+                           (only ? " protector " + *secret.protector : " protector of yours") +
+                           " keeps the key of " + key_what +
+                           (only ? "" : " (name another user's with --protector ID)")));
+      continue;
+    }
+    if (!typed) {
+      results.push_back(std::unexpected(typed.error()));
+      continue;
+    }
+    std::optional<Result<UnwrappedKey>> found;
+    for (const auto* record : candidates[i]) {
+      auto slot = opened.find(record->id);
+      if (slot == opened.end()) {
+        const crypto::SecretBytes attempt = secret_for(record->kind, *typed);
+        auto protector_key = fscrypt::open_protector(*record, attempt.span());
+        if (!protector_key && protector_key.error().errno_value() != EKEYREJECTED) {
+          found = std::unexpected(protector_key.error());
+          break;
+        }
+        std::optional<crypto::SecretBytes> key;
+        if (protector_key) key = std::move(*protector_key);
+        slot = opened.emplace(record->id, std::move(key)).first;
+      }
+      if (!slot->second) continue;  // the secret does not open it
+      const fscrypt::WrappedKeyRecord* wrapped = listing.wrapped(record->id, identifiers[i]);
+      auto key = fscrypt::unwrap_master_key(*wrapped, *slot->second);
+      if (!key) {
+        found = std::unexpected(key.error());
+      } else {
+        found = UnwrappedKey{std::move(*key), record->id};
+      }
+      break;
+    }
+    if (!found) {
+      found = fail(EKEYREJECTED, std::string("wrong ") + (key_file ? "key file" : "passphrase") +
+                                     " for " + key_what);
+    }
+    results.push_back(std::move(*found));
+  }
+  return results;
+}
+
+Result<UnwrappedKey> unwrap_key(const ProtectorListing& listing,
+                                const fscrypt::KeyIdentifier& identifier,
+                                const SecretOptions& secret, const std::string& what) {
+  return std::move(unwrap_keys(listing, std::span(&identifier, 1), secret, what).front());
 }
 
 Result<crypto::SecretBytes> open_named_protector(const fscrypt::ProtectorRecord& record,

@@ -6,7 +6,9 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "base/error.h"
 #include "cli/key_client.h"
@@ -45,6 +47,13 @@ struct UnwrappedKey {
 Result<UnwrappedKey> unwrap_key(const ProtectorListing& listing,
                                 const fscrypt::KeyIdentifier& identifier,
                                 const SecretOptions& secret, const std::string& what);
+// unwrap_key for several keys with one secret, asked once (none asked when
+// no protector fits any): a protector is opened at most once, and serves
+// every key it keeps. One result per identifier, in order (a directory's
+// current key first, then the keys it was under before a rotation).
+std::vector<Result<UnwrappedKey>> unwrap_keys(const ProtectorListing& listing,
+                                              std::span<const fscrypt::KeyIdentifier> identifiers,
+                                              const SecretOptions& secret, const std::string& what);
 
 // The protector a secret opens, with its key (for change-passphrase and for
 // adding a key to an existing protector). EKEYREJECTED, ENOENT.

@@ -25,7 +25,8 @@ constexpr const char* kDescription =
     "\n"
     "For an encrypted directory: its key identifier, whether the key is present\n"
     "(unlocked, for the calling user or another), locked, or incompletely locked (files\n"
-    "still open), and the protectors that keep the key. For any other path on a mount:\n"
+    "still open), and the protectors that keep the key; after a rotation ('ecfs rekey')\n"
+    "the same for the earlier keys its files' older data is under. For any other path:\n"
     "the same for every key the image's protectors keep, and protectors that keep none.\n"
     "Needs no key and changes nothing.";
 
@@ -120,6 +121,15 @@ int run(const StatusArgs& args) {
   if (policy) {
     auto report = report_for(std::get<fscrypt::PolicyV2>(*policy).master_key_identifier);
     if (!report) return failure(report.error());
+    // The keys it was under before a rotation (ecfs rekey).
+    auto earlier_keys = previous_keys(fd, args.path);
+    if (!earlier_keys) return failure(earlier_keys.error());
+    std::vector<KeyReport> earlier;
+    for (const fscrypt::KeyIdentifier& key : *earlier_keys) {
+      auto earlier_report = report_for(key);
+      if (!earlier_report) return failure(earlier_report.error());
+      earlier.push_back(std::move(*earlier_report));
+    }
     if (args.json) {
       JsonWriter json;
       json.begin_object();
@@ -127,12 +137,21 @@ int run(const StatusArgs& args) {
       json.field("encrypted", true);
       json.key("key");
       json_key(json, *report);
+      json.key("earlier_keys");
+      json.begin_array();
+      for (const KeyReport& key : earlier) json_key(json, key);
+      json.end_array();
       json.end_object();
       std::fputs(json.text().c_str(), stdout);
     } else {
       std::printf("%s: encrypted, %s\n  key %s\n", args.path.c_str(), report->state.c_str(),
                   to_hex(report->identifier).c_str());
       print_protectors_text(report->protectors);
+      for (const KeyReport& key : earlier) {
+        std::printf("  earlier key %s (before a rotation), %s\n", to_hex(key.identifier).c_str(),
+                    key.state.c_str());
+        print_protectors_text(key.protectors);
+      }
     }
     return kExitOk;
   }

@@ -111,6 +111,7 @@ std::string feature_names(FeatureMask mask, uint64_t flags) {
   static constexpr Feature kFeatures[] = {
       {FeatureMask::kIncompat, store::kIncompatLargeXattrValues, "large_xattr_values"},
       {FeatureMask::kIncompat, store::kIncompatSubvolumes, "subvolumes"},
+      {FeatureMask::kIncompat, store::kIncompatKeyRotation, "key_rotation"},
       {FeatureMask::kCompatRo, store::kCompatRoFreeSpaceTree, "free_space_tree"},
       {FeatureMask::kCompat, store::kCompatImageOrigin, "image_origin"},
       {FeatureMask::kCompat, store::kCompatProtectors, "protectors"},

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/ioctl_client.h"
 #include "cli/key_client.h"
@@ -75,6 +76,20 @@ int run_lock(const LockArgs& args) {
   auto removal =
       remove_master_key(directory->fd(), *identifier, args.all_users, "locking " + args.directory);
   if (!removal) return failure(kCommand, removal.error());
+  // The keys it was under before a rotation, which its files' older data
+  // still needs, go too (those this user holds).
+  auto earlier = previous_keys(directory->fd(), args.directory);
+  if (!earlier) return failure(kCommand, earlier.error());
+  for (const fscrypt::KeyIdentifier& key : *earlier) {
+    auto state = master_key_status(directory->fd(), key, "checking the keys of " + args.directory);
+    if (!state) return failure(kCommand, state.error());
+    if (!state->present() || (!state->added_by_self && !args.all_users)) continue;
+    auto removed =
+        remove_master_key(directory->fd(), key, args.all_users, "locking " + args.directory);
+    if (!removed) return failure(kCommand, removed.error());
+    removal->other_users = removal->other_users || removed->other_users;
+    removal->files_busy = removal->files_busy || removed->files_busy;
+  }
   if (removal->other_users) {
     std::printf("warning: other users still have this key added: %s stays unlocked for them\n",
                 args.directory.c_str());
@@ -100,26 +115,65 @@ int unlock_directory(const std::string& command, const std::string& path,
   const int fd = directory->fd();
   auto identifier = directory_key(fd, path);
   if (!identifier) return failure(command, identifier.error());
-  auto state = master_key_status(fd, *identifier, "checking the key of " + path);
-  if (!state) return failure(command, state.error());
-  if (state->present() && state->added_by_self) {
+  // After a rotation (ecfs rekey) the files may still hold data under the
+  // keys the directory was under before: those are unlocked too.
+  auto earlier = previous_keys(fd, path);
+  if (!earlier) return failure(command, earlier.error());
+  std::vector<fscrypt::KeyIdentifier> needed;
+  bool current_needed = false;
+  for (size_t i = 0; i <= earlier->size(); ++i) {
+    const fscrypt::KeyIdentifier& key = i == 0 ? *identifier : (*earlier)[i - 1];
+    auto state = master_key_status(fd, key, "checking the keys of " + path);
+    if (!state) return failure(command, state.error());
+    if (state->present() && state->added_by_self) continue;
+    if (i == 0) current_needed = true;
+    needed.push_back(key);
+  }
+  if (needed.empty()) {
     std::printf("%s is already unlocked.\n", path.c_str());
     return kExitOk;
   }
   auto listing = list_protectors(fd, "listing the protectors of " + path);
   if (!listing) return failure(command, listing.error());
-  auto key = unwrap_key(*listing, *identifier, secret, path);
-  if (!key) return failure(command, key.error());
-  auto added = add_master_key(fd, key->key, "adding the key of " + path);
-  if (!added) return failure(command, added.error());
-  if (*added != *identifier) {
-    // unwrap_master_key checked the identifier; the mount must agree.
-    return failure(command, Error(EPROTO, "the mount computed another identifier for the key"));
+  auto keys = unwrap_keys(*listing, needed, secret, path);
+  std::vector<fscrypt::KeyIdentifier> still_locked;
+  size_t unlocked_earlier = 0;
+  for (size_t i = 0; i < needed.size(); ++i) {
+    const bool current = current_needed && i == 0;
+    if (!keys[i]) {
+      // The directory's own key is what unlocking means; earlier ones are
+      // reported and may be opened by another secret.
+      if (current) return failure(command, keys[i].error());
+      still_locked.push_back(needed[i]);
+      continue;
+    }
+    auto added = add_master_key(fd, keys[i]->key, "adding the key of " + path);
+    if (!added) return failure(command, added.error());
+    if (*added != needed[i]) {
+      // unwrap_master_key checked the identifier; the mount must agree.
+      return failure(command, Error(EPROTO, "the mount computed another identifier for the key"));
+    }
+    if (current) {
+      const fscrypt::ProtectorRecord* used = listing->find(keys[i]->protector);
+      std::printf("Unlocked %s with protector %s (%s).\n", path.c_str(),
+                  fscrypt::protector_id_text(keys[i]->protector).c_str(),
+                  used ? fscrypt::protector_kind_name(used->kind) : "?");
+    } else {
+      std::printf("Unlocked earlier key %s of %s (data written before a rotation).\n",
+                  to_hex(needed[i]).c_str(), path.c_str());
+      ++unlocked_earlier;
+    }
   }
-  const fscrypt::ProtectorRecord* used = listing->find(key->protector);
-  std::printf("Unlocked %s with protector %s (%s).\n", path.c_str(),
-              fscrypt::protector_id_text(key->protector).c_str(),
-              used ? fscrypt::protector_kind_name(used->kind) : "?");
+  for (const fscrypt::KeyIdentifier& key : still_locked) {
+    std::printf(
+        "Earlier key %s of %s stays locked: this secret opens no protector of yours that keeps "
+        "it; data written before the rotation reads as 'Required key not available' until it "
+        "is unlocked (run 'ecfs unlock %s' again with its passphrase or key file).\n",
+        to_hex(key).c_str(), path.c_str(), path.c_str());
+  }
+  if (!current_needed && unlocked_earlier == 0) {
+    return failure(command, Error(EKEYREJECTED, "no earlier key of " + path + " was unlocked"));
+  }
   return kExitOk;
 }
 

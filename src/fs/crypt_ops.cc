@@ -7,11 +7,13 @@
 // no-key names and contents cannot be opened.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <string>
 
 #include "fs/file_data.h"
 #include "fs/filesystem.h"
 #include "fs/fs_internal.h"
+#include "fs/key_history.h"
 #include "fscrypt/fname.h"
 #include "fscrypt/nokey_name.h"
 #include "fscrypt/symlink.h"
@@ -52,7 +54,8 @@ class Subvolume::DataKeys final : public ExtentKeys {
     if (!*context) return nullptr;
     auto info = fs_.crypt_info(**state);
     if (!info) return std::unexpected(info.error());
-    return std::make_shared<const InodeKeys>(fs_.keyring_, std::move(*info), ino);
+    return std::make_shared<const InodeKeys>(fs_.keyring_, std::move(*info), ino,
+                                             (*state)->previous_keys);
   }
 
  private:
@@ -79,7 +82,19 @@ Result<const fscrypt::Context*> Subvolume::crypt_context(InodeState& state) {
       return fail(EUCLEAN, "inode " + std::to_string(state.ino) +
                                ": damaged encryption context: " + context.error().message());
     }
+    auto history = fs_tree->find({state.ino, kKeyHistoryKey, 0});
+    if (!history) return std::unexpected(history.error());
+    std::vector<fscrypt::KeyIdentifier> previous;
+    if (*history) {
+      auto decoded = decode_key_history(**history);
+      if (!decoded) {
+        return fail(EUCLEAN,
+                    "inode " + std::to_string(state.ino) + ": " + decoded.error().message());
+      }
+      previous = std::move(*decoded);
+    }
     state.crypt_context = std::move(*context);
+    state.previous_keys = std::move(previous);
     state.crypt_context_loaded = true;
   }
   return &*state.crypt_context;
@@ -233,11 +248,25 @@ Status Subvolume::check_permitted_context(InodeState& dir, InodeState& child) {
   if (!*dir_context || !encryptable(child.item->mode)) return ok();
   auto child_context = crypt_context(child);
   if (!child_context) return std::unexpected(child_context.error());
-  if (!*child_context ||
-      !fscrypt::policies_equal((*child_context)->policy, (*dir_context)->policy)) {
-    return fail(EXDEV, "an encrypted directory takes only files of its own policy");
+  if (!*child_context) return fail(EXDEV, "an encrypted directory takes only encrypted files");
+  const fscrypt::Policy& child_policy = (*child_context)->policy;
+  const fscrypt::Policy& dir_policy = (*dir_context)->policy;
+  if (fscrypt::policies_equal(child_policy, dir_policy)) return ok();
+  // While a rotation moves a tree to a new key (rekey), a file it has not
+  // reached yet may still move into a directory it has: under the key the
+  // directory was under before, which the rotation will replace.
+  if (same_policy_but_key(child_policy, dir_policy) &&
+      std::ranges::find(dir.previous_keys, policy_key(child_policy)) != dir.previous_keys.end()) {
+    return ok();
   }
-  return ok();
+  return fail(EXDEV, "an encrypted directory takes only files of its own policy");
+}
+
+Result<std::optional<InodeKeySet>> Subvolume::key_set(InodeState& state) {
+  auto context = crypt_context(state);
+  if (!context) return std::unexpected(context.error());
+  if (!*context) return std::nullopt;
+  return InodeKeySet{policy_key((*context)->policy), state.previous_keys};
 }
 
 std::vector<uint64_t> Subvolume::inodes_using_key(const fscrypt::KeySpecifier& key, bool evict) {

@@ -36,6 +36,32 @@ bool same_name(const Bytes& stored, ByteSpan name) {
   return stored.size() == name.size() && std::equal(stored.begin(), stored.end(), name.begin());
 }
 
+// Takes the entry named `name` out of directory `dir`'s DIR_ITEM for that
+// name's hash (the item goes when it was the last).
+Status remove_hashed_name(store::BTree& t, uint64_t dir, ByteSpan name) {
+  const Key item_key{dir, kDirItemKey, name_hash(name)};
+  auto item_data = t.find(item_key);
+  if (!item_data) return std::unexpected(item_data.error());
+  if (!*item_data) return fail(EUCLEAN, "directory entry without its name-hash item");
+  auto entries = decode_dir_entries(**item_data);
+  if (!entries) return std::unexpected(entries.error());
+  std::erase_if(*entries, [&](const DirEntry& e) { return same_name(e.name, name); });
+  if (entries->empty()) return t.remove(item_key);
+  Bytes rest;
+  for (const DirEntry& e : *entries) append_dir_entry(e, rest);
+  return t.update(item_key, rest);
+}
+
+// Adds `entry` to its name hash's DIR_ITEM (made when it is the first).
+Status add_hashed_name(store::BTree& t, uint64_t dir, const DirEntry& entry) {
+  const Key item_key{dir, kDirItemKey, name_hash(entry.name)};
+  auto existing = t.find(item_key);
+  if (!existing) return std::unexpected(existing.error());
+  Bytes item_data = existing->value_or(Bytes{});
+  append_dir_entry(entry, item_data);
+  return t.put(item_key, item_data);
+}
+
 }  // namespace
 
 Result<std::optional<DirEntry>> Subvolume::find_entry(uint64_t dir, ByteSpan name) {
@@ -60,13 +86,7 @@ Status Subvolume::add_entry(uint64_t dir, ByteSpan name, uint64_t ino, uint8_t t
   store::BTree& t = **fs_tree;
   InodeItem& dir_item = *(*dir_state)->item;
   DirEntry entry{ino, dir_item.next_dir_index++, type, Bytes(name.begin(), name.end())};
-
-  const Key item_key{dir, kDirItemKey, name_hash(name)};
-  auto existing = t.find(item_key);
-  if (!existing) return std::unexpected(existing.error());
-  Bytes item_data = existing->value_or(Bytes{});
-  append_dir_entry(entry, item_data);
-  ECFS_TRY(t.put(item_key, item_data));
+  ECFS_TRY(add_hashed_name(t, dir, entry));
 
   Bytes index_data;
   append_dir_entry(entry, index_data);
@@ -93,22 +113,7 @@ Status Subvolume::remove_entry(uint64_t dir, const DirEntry& entry) {
   auto fs_tree = tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
   store::BTree& t = **fs_tree;
-
-  const Key item_key{dir, kDirItemKey, name_hash(entry.name)};
-  auto item_data = t.find(item_key);
-  if (!item_data) return std::unexpected(item_data.error());
-  if (!*item_data) return fail(EUCLEAN, "directory entry without its name-hash item");
-  auto entries = decode_dir_entries(**item_data);
-  if (!entries) return std::unexpected(entries.error());
-  std::erase_if(*entries, [&](const DirEntry& e) { return same_name(e.name, entry.name); });
-  if (entries->empty()) {
-    ECFS_TRY(t.remove(item_key));
-  } else {
-    Bytes rest;
-    for (const DirEntry& e : *entries) append_dir_entry(e, rest);
-    ECFS_TRY(t.update(item_key, rest));
-  }
-
+  ECFS_TRY(remove_hashed_name(t, dir, entry.name));
   ECFS_TRY(t.remove({dir, kDirIndexKey, entry.index}));
   if (names_subvolume(entry.type)) return finish_entry_removal(**dir_state, entry);
 
@@ -127,6 +132,40 @@ Status Subvolume::remove_entry(uint64_t dir, const DirEntry& entry) {
     ECFS_TRY(t.update(ref_key, rest));
   }
   return finish_entry_removal(**dir_state, entry);
+}
+
+Status Subvolume::replace_stored_name(uint64_t dir, const DirEntry& entry, ByteSpan new_name) {
+  auto dir_state = inode(dir);
+  if (!dir_state) return std::unexpected(dir_state.error());
+  auto fs_tree = tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  store::BTree& t = **fs_tree;
+  DirEntry renamed = entry;
+  renamed.name.assign(new_name.begin(), new_name.end());
+  ECFS_TRY(remove_hashed_name(t, dir, entry.name));
+  ECFS_TRY(add_hashed_name(t, dir, renamed));
+  Bytes index_data;
+  append_dir_entry(renamed, index_data);
+  ECFS_TRY(t.update({dir, kDirIndexKey, entry.index}, index_data));
+  if (!names_subvolume(entry.type)) {
+    const Key ref_key{entry.ino, kInodeRefKey, dir};
+    auto ref_data = t.find(ref_key);
+    if (!ref_data) return std::unexpected(ref_data.error());
+    if (!*ref_data) return fail(EUCLEAN, "directory entry without its inode back reference");
+    auto refs = decode_inode_refs(**ref_data);
+    if (!refs) return std::unexpected(refs.error());
+    Bytes updated;
+    for (InodeRef& ref : *refs) {
+      if (ref.index == entry.index) ref.name = renamed.name;
+      append_inode_ref(ref, updated);
+    }
+    ECFS_TRY(t.update(ref_key, updated));
+  }
+  InodeItem& dir_item = *(*dir_state)->item;
+  dir_item.size = dir_item.size - 2 * std::min<uint64_t>(dir_item.size / 2, entry.name.size()) +
+                  2 * renamed.name.size();
+  mark_dirty(**dir_state);
+  return ok();
 }
 
 Status Subvolume::finish_entry_removal(InodeState& dir, const DirEntry& entry) {

@@ -14,6 +14,7 @@
 #include "block/memory_device.h"
 #include "fs/fs_internal.h"
 #include "fs/fs_test_util.h"
+#include "fs/key_history.h"
 #include "fs/tree_contents.h"
 #include "fscrypt/contents.h"
 #include "fscrypt/extent.h"
@@ -590,6 +591,176 @@ TEST_F(EncryptionTest, KeyUsageCountsEachExtentOnceWithoutAKey) {
   remove(second);
   remount();
   EXPECT_EQ(must(fs_->key_usage()), usage);
+}
+
+// ---- key rotation (fs/key_history.h) ----
+
+TEST_F(EncryptionTest, RekeyMovesNamesAndNewWritesToTheNewKeyWhileOldExtentsStay) {
+  const fscrypt::KeyIdentifier second = add(master_key(2));
+  const uint64_t dir = encrypted_dir(kRootDirIno, "secret");
+  const uint64_t file = create(dir, "file");
+  const uint64_t sub = must(fs_->mkdir(dir, "sub", 0755, kRoot)).ino;
+  const uint64_t inner = create(sub, "inner");
+  const uint64_t link = must(fs_->symlink(dir, "ln", "some/target", kRoot)).ino;
+  const std::string old_data = pattern(64 * 1024, 'o');
+  write(file, 0, old_data);
+  write(inner, 0, "inner data");
+  const TreeContents before = committed_contents();
+
+  RekeyReport report = must(fs_->rekey_directory(dir, second, kKeyRoot));
+  EXPECT_EQ(report.names, 3u);   // file, sub, ln
+  EXPECT_EQ(report.inodes, 3u);  // the directory, file and ln (sub takes its own call)
+  report = must(fs_->rekey_directory(sub, second, kKeyRoot));
+  EXPECT_EQ(report.names, 1u);
+  EXPECT_EQ(report.inodes, 2u);
+  // Again: nothing left to do.
+  report = must(fs_->rekey_directory(dir, second, kKeyRoot));
+  EXPECT_EQ(report.names + report.inodes, 0u);
+
+  // New writes go under the new key; the old extent keeps its own.
+  const std::string new_data = pattern(8192, 'n');
+  write(file, old_data.size(), new_data);
+  const TreeContents after = committed_contents();
+  for (uint64_t ino : {dir, file, sub, inner, link}) {
+    const fscrypt::Context context = context_of(after, ino);
+    EXPECT_EQ(policy_key(context.policy), second) << ino;
+    EXPECT_NE(context.nonce, context_of(before, ino).nonce) << ino;
+  }
+  const auto& file_items = after.inodes.at(file);
+  ASSERT_TRUE(file_items.key_history.has_value());
+  EXPECT_EQ(must(decode_key_history(*file_items.key_history)),
+            std::vector<fscrypt::KeyIdentifier>{key_});
+  std::set<fscrypt::KeyIdentifier> extent_keys;
+  for (const auto& [offset, extent] : file_items.extents) {
+    const auto context = must(fscrypt::parse_extent_context(extent.context));
+    extent_keys.insert(context.master_key_identifier);
+    EXPECT_EQ(decrypt_extent(context.master_key_identifier == key_ ? master_key(1) : master_key(2),
+                             extent),
+              (offset == 0 ? old_data : new_data).substr(0, extent.length));
+  }
+  EXPECT_EQ(extent_keys, (std::set<fscrypt::KeyIdentifier>{key_, second}));
+  // Names are stored as the kernel would encrypt them under the new key.
+  for (const auto& [index, entry] : after.inodes.at(dir).index_entries) {
+    EXPECT_NE(entry.name, before.inodes.at(dir).index_entries.at(index).name);
+  }
+  EXPECT_NE(after.inodes.at(link).symlink_targets.at(0),
+            before.inodes.at(link).symlink_targets.at(0));
+  EXPECT_TRUE(fs_->engine_for_test().superblock().incompat_flags & store::kIncompatKeyRotation);
+
+  // With both keys everything reads, across a remount.
+  remount_with_key();
+  EXPECT_EQ(add(master_key(2)), second);
+  EXPECT_EQ(list(dir).size(), 3u);
+  EXPECT_EQ(must(fs_->lookup(sub, "inner")).ino, inner);
+  EXPECT_EQ(must(fs_->readlink(link)), "some/target");
+  EXPECT_EQ(read_all(file), old_data + new_data);
+  // Without the old key: names, targets and new data read; old data ENOKEY.
+  remove(key_);
+  EXPECT_EQ(list(dir).size(), 3u);
+  EXPECT_EQ(must(fs_->readlink(link)), "some/target");
+  must(fs_->open(file, O_RDONLY));
+  Bytes tail(new_data.size());
+  EXPECT_EQ(must(fs_->read(file, old_data.size(), tail)), new_data.size());
+  EXPECT_EQ(std::string(tail.begin(), tail.end()), new_data);
+  Bytes head(4096);
+  EXPECT_EQ(error_of(fs_->read(file, 0, head)), ENOKEY);
+  fs_->release(file);
+  must(fs_->close());
+  fs_.reset();
+  const auto check = testing::full_check(device_);
+  EXPECT_TRUE(check.clean()) << check.problems();
+}
+
+TEST_F(EncryptionTest, RekeyRefusesWithoutChangingAnything) {
+  const fscrypt::KeyIdentifier second = add(master_key(2));
+  const uint64_t dir = encrypted_dir(kRootDirIno, "secret");
+  write(create(dir, "f"), 0, "data");
+  const uint64_t plain = must(fs_->mkdir(kRootDirIno, "plain", 0755, kRoot)).ino;
+  const uint64_t plain_file = create(kRootDirIno, "pf");
+  const fscrypt::KeyIdentifier absent = [&] {
+    fscrypt::KeyIdentifier id = second;
+    id[0] ^= 1;
+    return id;
+  }();
+  EXPECT_EQ(error_of(fs_->rekey_directory(dir, absent, kKeyRoot)), ENOKEY);
+  EXPECT_EQ(error_of(fs_->rekey_directory(dir, second, kKeyUser)), EACCES);
+  EXPECT_EQ(error_of(fs_->rekey_directory(plain, second, kKeyRoot)), ENODATA);
+  EXPECT_EQ(error_of(fs_->rekey_directory(plain_file, second, kKeyRoot)), ENOTDIR);
+  const TreeContents before = committed_contents();
+  // Without the directory's current key its names cannot be re-encrypted.
+  remove(key_);
+  EXPECT_EQ(error_of(fs_->rekey_directory(dir, second, kKeyRoot)), ENOKEY);
+  const TreeContents after = committed_contents();
+  EXPECT_EQ(after.inodes.at(dir).fscrypt_context, before.inodes.at(dir).fscrypt_context);
+  EXPECT_FALSE(fs_->engine_for_test().superblock().incompat_flags & store::kIncompatKeyRotation);
+}
+
+TEST_F(EncryptionTest, MidRotationMovesAndReflinksFollowTheKeySets) {
+  const fscrypt::KeyIdentifier second = add(master_key(2));
+  const uint64_t dir = encrypted_dir(kRootDirIno, "secret");
+  const uint64_t sub = must(fs_->mkdir(dir, "sub", 0755, kRoot)).ino;
+  const uint64_t waiting = create(sub, "waiting");  // under the old key until sub is moved
+  const std::string data = pattern(40960, 'r');
+  write(waiting, 0, data);
+  const uint64_t rotated = create(dir, "rotated");
+  write(rotated, 0, data);
+  must(fs_->rekey_directory(dir, second, kKeyRoot));
+  // A file the rotation has not reached may still enter a directory it has.
+  must(fs_->rename(sub, "waiting", dir, "moved", 0));
+  // An old-key file's extents may be shared into a rotated file (its keys
+  // include the old one); not into a file made after the rotation (its only
+  // key is the new one), nor the other way round.
+  const uint64_t old_file = create(sub, "old");
+  const uint64_t fresh = create(dir, "fresh");
+  must(fs_->copy_file_range(waiting, 0, rotated, data.size(), data.size()));
+  must(fs_->copy_file_range(waiting, 0, fresh, 0, data.size()));
+  must(fs_->copy_file_range(rotated, 0, old_file, 0, data.size()));
+  const TreeContents contents = committed_contents();
+  const auto extent_at = [&](uint64_t ino, uint64_t offset) {
+    return contents.inodes.at(ino).extents.at(offset).disk_bytenr;
+  };
+  EXPECT_EQ(extent_at(rotated, data.size()), extent_at(waiting, 0));
+  EXPECT_NE(extent_at(fresh, 0), extent_at(waiting, 0));
+  EXPECT_NE(extent_at(old_file, 0), extent_at(rotated, 0));
+  // A rotated directory takes no file of a third key.
+  const fscrypt::KeyIdentifier third = add(master_key(3));
+  const uint64_t other = must(fs_->mkdir(kRootDirIno, "other", 0755, kRoot)).ino;
+  must(fs_->set_policy(other, policy_for(third), kKeyRoot));
+  create(other, "stranger");
+  EXPECT_EQ(error_of(fs_->rename(other, "stranger", dir, "stranger", 0)), EXDEV);
+  // The rotation finishes: the moved file goes too.
+  must(fs_->rekey_directory(dir, second, kKeyRoot));
+  must(fs_->rekey_directory(sub, second, kKeyRoot));
+  for (uint64_t ino : {waiting, fresh, old_file}) EXPECT_EQ(read_all(ino), data);
+  EXPECT_EQ(read_all(rotated), data + data);
+  must(fs_->close());
+  fs_.reset();
+  const auto check = testing::full_check(device_);
+  EXPECT_TRUE(check.clean()) << check.problems();
+}
+
+TEST(KeyHistoryItem, EncodesDecodesAndRotates) {
+  const fscrypt::KeyIdentifier a{1}, b{2}, c{3};
+  const std::vector<fscrypt::KeyIdentifier> list{a, b};
+  EXPECT_EQ(must(decode_key_history(encode_key_history(list))), list);
+  EXPECT_EQ(encode_key_history(list).size(), 33u);
+  EXPECT_EQ(error_of(decode_key_history(Bytes{})), EUCLEAN);
+  EXPECT_EQ(error_of(decode_key_history(Bytes{0})), EUCLEAN);
+  Bytes twice = encode_key_history(std::vector<fscrypt::KeyIdentifier>{a, a});
+  EXPECT_EQ(error_of(decode_key_history(twice)), EUCLEAN);
+  Bytes short_item = encode_key_history(list);
+  short_item.pop_back();
+  EXPECT_EQ(error_of(decode_key_history(short_item)), EUCLEAN);
+  // a -> b -> c -> a: the key rotated back to leaves the list.
+  auto history = must(rotated_history({}, a, b));
+  EXPECT_EQ(history, std::vector<fscrypt::KeyIdentifier>{a});
+  history = must(rotated_history(history, b, c));
+  EXPECT_EQ(history, (std::vector<fscrypt::KeyIdentifier>{a, b}));
+  history = must(rotated_history(history, c, a));
+  EXPECT_EQ(history, (std::vector<fscrypt::KeyIdentifier>{b, c}));
+  std::vector<fscrypt::KeyIdentifier> full;
+  for (uint8_t i = 10; i < 10 + kMaxPreviousKeys; ++i) full.push_back({i});
+  EXPECT_EQ(error_of(rotated_history(full, a, b)), EOVERFLOW);
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 #include "fs/extent_keys.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
+#include "fs/key_history.h"
 #include "fscrypt/contents.h"
 #include "fscrypt/extent.h"
 #include "fscrypt/policy.h"
@@ -35,12 +37,16 @@ class ExtentCrypter final : public block::DataUnitCrypter {
 
 }  // namespace
 
-InodeKeys::InodeKeys(fscrypt::Keyring& keyring, fscrypt::FileInfoPtr info, uint64_t ino)
+InodeKeys::InodeKeys(fscrypt::Keyring& keyring, fscrypt::FileInfoPtr info, uint64_t ino,
+                     std::vector<fscrypt::KeyIdentifier> previous_keys)
     : keyring_(keyring),
       info_(std::move(info)),
       ino_(ino),
       data_unit_size_(uint32_t{1} << fscrypt::effective_log2_data_unit_size(info_->policy(),
-                                                                            store::kSectorSize)) {}
+                                                                            store::kSectorSize)),
+      previous_keys_(std::move(previous_keys)) {}
+
+const fscrypt::KeyIdentifier& InodeKeys::current_key() const { return policy_key(info_->policy()); }
 
 Result<NewExtentKey> InodeKeys::new_extent_key() const {
   auto extent = keyring_.new_extent_info(*info_);
@@ -59,7 +65,13 @@ Result<std::shared_ptr<const block::DataUnitCrypter>> InodeKeys::extent_crypter(
     return fail(EUCLEAN, "inode " + std::to_string(ino_) +
                              ": damaged extent context: " + parsed.error().message());
   }
-  auto extent = keyring_.load_extent_info(*parsed, *info_);
+  // An extent written before a rotation names an earlier key of the inode:
+  // checked against the policy as it was then, its key found in the keyring.
+  const fscrypt::KeyIdentifier& key = parsed->master_key_identifier;
+  const bool earlier = key != policy_key(info_->policy()) &&
+                       std::ranges::find(previous_keys_, key) != previous_keys_.end();
+  auto extent = earlier ? keyring_.load_extent_info(*parsed, with_key(info_->policy(), key))
+                        : keyring_.load_extent_info(*parsed, *info_);
   if (!extent) {
     if (extent.error().errno_value() == EINVAL) {
       return fail(EUCLEAN, "inode " + std::to_string(ino_) +

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "base/bytes.h"
 #include "base/error.h"
@@ -37,14 +38,21 @@ struct NewExtentKey {
 // Used under the volume's lock, for the length of one operation.
 class InodeKeys {
  public:
-  InodeKeys(fscrypt::Keyring& keyring, fscrypt::FileInfoPtr info, uint64_t ino);
+  // `previous_keys`: the master keys the inode was under before a rotation
+  // (fs/key_history.h), whose extents it may still hold.
+  InodeKeys(fscrypt::Keyring& keyring, fscrypt::FileInfoPtr info, uint64_t ino,
+            std::vector<fscrypt::KeyIdentifier> previous_keys = {});
 
+  // The master key new extents are written under (the policy's).
+  const fscrypt::KeyIdentifier& current_key() const;
   // A new extent with a fresh nonce. EINVAL if the policy does not allow
   // extent encryption; EIO if the CSPRNG fails.
   Result<NewExtentKey> new_extent_key() const;
-  // The crypter of an existing extent whose item stores `context`. EUCLEAN
-  // for a damaged context or one that does not belong to the inode's
-  // policy; ENOKEY without the master key.
+  // The crypter of an existing extent whose item stores `context`, under
+  // the inode's key or one it was under before. EUCLEAN for a damaged
+  // context or one that does not belong to the inode's policy; ENOKEY
+  // without the extent's master key (an earlier key must be present in the
+  // keyring: the inode's own claim covers only its current key).
   Result<std::shared_ptr<const block::DataUnitCrypter>> extent_crypter(ByteSpan context) const;
 
  private:
@@ -52,6 +60,7 @@ class InodeKeys {
   fscrypt::FileInfoPtr info_;
   uint64_t ino_;  // for messages
   uint32_t data_unit_size_;
+  std::vector<fscrypt::KeyIdentifier> previous_keys_;
 };
 
 class ExtentKeys {

@@ -65,6 +65,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "base/bytes.h"
@@ -188,6 +189,27 @@ class Writeout {
   HelperThread* helper_ = nullptr;  // the FileData's
 };
 
+// Key rotation with the contents (`rekey --contents`, fs/key_history.h):
+// an extent re-encrypted under an inode's current key, remembered so that
+// every other item of the tree that shares the old extent is pointed at the
+// same new one instead of copying it again. A cache only: an entry is used
+// while its witness item (an item of this tree that references the new
+// extent) still does, which proves the new extent is still allocated and
+// the same one.
+struct ReencryptedExtent {
+  FileExtentItem item;  // disk_bytenr, disk_length, generation, type, context
+  uint64_t witness_ino = 0;
+  uint64_t witness_offset = 0;
+};
+using ReencryptCache = std::unordered_map<uint64_t, ReencryptedExtent>;  // by old disk_bytenr
+
+struct ReencryptProgress {
+  uint64_t bytes = 0;    // of old extents read and written again
+  uint64_t extents = 0;  // new extents written
+  uint64_t shared = 0;   // items pointed at an extent re-encrypted before
+  bool done = false;     // no extent under an earlier key is left
+};
+
 class FileData {
  public:
   FileData(store::Engine& engine, uint64_t tree_id, FileDataOptions options = {});
@@ -269,6 +291,24 @@ class FileData {
   Result<int64_t> copy_range_from(FileData& source, uint64_t src, uint64_t src_size,
                                   uint64_t src_offset, uint64_t dst, uint64_t dst_size,
                                   uint64_t dst_offset, uint64_t length, bool may_share = true);
+
+  // Replaces the extents of encrypted inode `ino` that are under a key
+  // other than its current one (a rotation's earlier keys) by copies
+  // encrypted under the current key: each old extent is read whole,
+  // verified, decrypted with its own key and written as a new extent with a
+  // fresh context (so no key and data unit number ever encrypt two
+  // plaintexts), and the items that referenced it (extent_offset and length
+  // kept) are pointed at the copy; items of other files found in `cache`
+  // are pointed at the copy made for them before. Stops once about
+  // `max_bytes` were written (at least one extent), for the caller to give
+  // the lock back; `done` when nothing old is left. Buffered data is left
+  // as it is (it is written under the current key anyway). ENOKEY without
+  // an earlier key, EIO for an old extent that does not verify, ENOSPC:
+  // returned before the item concerned changes, with the items before it
+  // changed consistently (`*tree_changed_badly` false); any other error
+  // may leave the change half made (`*tree_changed_badly` true: abort).
+  Result<ReencryptProgress> reencrypt_old_extents(uint64_t ino, uint64_t max_bytes,
+                                                  ReencryptCache& cache, bool* tree_changed_badly);
 
   // Drops every extent item and buffered sector of `ino` (inode deletion).
   Status remove_all(uint64_t ino);

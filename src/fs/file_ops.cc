@@ -226,25 +226,33 @@ Result<uint64_t> Subvolume::copy_file_range(Subvolume& source, uint64_t ino_in_n
   }
   // Sharing needs no data space; only edges (or everything, when the two
   // offsets fall differently within a sector) are copied.
-  // Extents are shared only between files of the same encryption policy (a
-  // shared extent keeps its context, which names the source's master key);
-  // otherwise the data is copied and encrypted under the destination's.
-  // Each inode's context and key come from its own subvolume.
+  // Extents are shared only where the destination may hold them (a shared
+  // extent keeps its context, which names the master key it was written
+  // under): between files of the same policy, or of policies that differ
+  // only by a rotation, when every key of the source is one of the
+  // destination's (fs/key_history.h). Otherwise the data is copied and
+  // encrypted under the destination's key. Each inode's context and key
+  // come from its own subvolume.
   auto context_in = source.crypt_context(**in);
   if (!context_in) return std::unexpected(context_in.error());
   auto context_out = crypt_context(**out);
   if (!context_out) return std::unexpected(context_out.error());
   if (*context_in) ECFS_TRY(source.crypt_info(**in));
   if (*context_out) ECFS_TRY(crypt_info(**out));
-  const bool same_policy = (!*context_in && !*context_out) ||
-                           (*context_in && *context_out &&
-                            fscrypt::policies_equal((*context_in)->policy, (*context_out)->policy));
+  auto keys_in = source.key_set(**in);
+  if (!keys_in) return std::unexpected(keys_in.error());
+  auto keys_out = key_set(**out);
+  if (!keys_out) return std::unexpected(keys_out.error());
+  const bool may_share = (!*context_in && !*context_out) ||
+                         (*context_in && *context_out &&
+                          same_policy_but_key((*context_in)->policy, (*context_out)->policy) &&
+                          (*keys_out)->includes(**keys_in));
   const bool shareable =
-      same_policy && offset_in % store::kSectorSize == offset_out % store::kSectorSize;
+      may_share && offset_in % store::kSectorSize == offset_out % store::kSectorSize;
   ECFS_TRY(check_space(shareable ? std::min<uint64_t>(length, 2 * store::kSectorSize) : length));
   InodeState& dst = **out;
   auto delta = data_->copy_range_from(*source.data_, ino_in, in_size, offset_in, ino_out,
-                                      dst.item->size, offset_out, length, same_policy);
+                                      dst.item->size, offset_out, length, may_share);
   if (!delta) return abort_change(delta.error());
   add_nbytes(*dst.item, *delta);
   dst.item->size = std::max<uint64_t>(dst.item->size, offset_out + length);

@@ -390,6 +390,19 @@ Status FileSystem::set_policy(uint64_t ino, const fscrypt::Policy& policy,
   return (*subvolume)->set_policy(ino, policy, caller);
 }
 
+Result<RekeyReport> FileSystem::rekey_directory(uint64_t ino, const fscrypt::KeyIdentifier& to,
+                                                const fscrypt::Caller& caller) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->rekey_directory(ino, to, caller);
+}
+
+Result<std::vector<fscrypt::KeyIdentifier>> FileSystem::previous_keys(uint64_t ino) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->previous_keys(ino);
+}
+
 bool FileSystem::is_encrypted(uint64_t ino) {
   auto subvolume = subvolume_for(ino);
   return subvolume && (*subvolume)->is_encrypted(ino);

@@ -226,6 +226,26 @@ class FileSystem final : private SubvolumeHost {
   // for a non-empty unencrypted directory; EEXIST if it already has another
   // policy (the same policy again succeeds); EROFS.
   Status set_policy(uint64_t ino, const fscrypt::Policy& policy, const fscrypt::Caller& caller);
+  // Key rotation (`ecfs rekey`, fs/key_history.h) of directory `ino`: it
+  // moves to master key `to` with a fresh context, its entries' names
+  // re-encrypted under it, and so do the files and symlinks it holds
+  // (symlink targets re-encrypted; existing file extents keep their keys,
+  // listed in the file's KEY_HISTORY, and stay readable while those keys
+  // are present; new writes use `to`). Subdirectories are moved by calls
+  // of their own, parents first; an entry already under `to` is left
+  // alone, so calling again after a crash finishes the job. Atomic per
+  // directory (one transaction; not committed: syncfs makes it durable).
+  // ENOTDIR; ENODATA for an unencrypted directory; EACCES unless the caller
+  // owns it or is privileged; ENOKEY unless the caller added `to` (or is
+  // privileged) and the directory's current key is present; EOVERFLOW when
+  // a file already has kMaxPreviousKeys earlier keys; EROFS.
+  Result<RekeyReport> rekey_directory(uint64_t ino, const fscrypt::KeyIdentifier& to,
+                                      const fscrypt::Caller& caller);
+  // The master keys encrypted inode `ino` was under before rotations, oldest
+  // first (its KEY_HISTORY; empty when it has none): what else `ecfs
+  // unlock` and `lock` take along. ENODATA for an unencrypted inode. Needs
+  // no key.
+  Result<std::vector<fscrypt::KeyIdentifier>> previous_keys(uint64_t ino);
   // Whether inode `ino` has an fscrypt context (false when unknown).
   bool is_encrypted(uint64_t ino);
   // FS_IOC_GET_ENCRYPTION_POLICY_EX: ENODATA for an unencrypted inode.

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "fs/file_data.h"
+#include "fs/key_history.h"
 #include "fs/protector_store.h"
 #include "fscrypt/extent.h"
 #include "fscrypt/policy.h"
@@ -247,6 +248,7 @@ class Checker {
     add(!inode.extents.empty(), "EXTENT_DATA");
     add(!inode.symlink_targets.empty(), "SYMLINK_TARGET");
     add(inode.fscrypt_context.has_value(), "FSCRYPT_INODE_CTX");
+    add(inode.key_history.has_value(), "KEY_HISTORY");
     if (kinds.empty()) kinds = "items that do not decode";
     problem("inode " + std::to_string(ino) + " does not exist (no INODE_ITEM) but has " + kinds);
   }
@@ -463,10 +465,26 @@ class Checker {
         context = std::move(*parsed);
       }
     }
+    // The keys it was under before a rotation (fs/key_history.h).
+    std::vector<fscrypt::KeyIdentifier> previous;
+    if (inode.key_history) {
+      auto decoded = decode_key_history(*inode.key_history);
+      if (!inode.fscrypt_context) {
+        problem(what + " has a KEY_HISTORY but no FSCRYPT_INODE_CTX");
+      } else if (!decoded) {
+        problem(what + ": " + decoded.error().message());
+      } else {
+        previous = std::move(*decoded);
+        if (context && std::ranges::find(previous, policy_key(context->policy)) != previous.end()) {
+          problem(what + ": KEY_HISTORY lists its current key");
+        }
+      }
+    }
     // Every extent of an encrypted file belongs to its policy (its mode and
-    // master key: the series' fscrypt_load_extent_info checks); a file
+    // master key: the series' fscrypt_load_extent_info checks), or to the
+    // policy as it was under a key the file was under before; a file
     // without a context has no encrypted extent, since extents are shared
-    // only between files of one policy.
+    // only between files whose policies allow it.
     for (const auto& [offset, extent] : inode.extents) {
       const std::string at = what + ": extent at file offset " + std::to_string(offset);
       const bool encrypted = extent.encryption == ExtentEncryption::kFscrypt;
@@ -474,8 +492,14 @@ class Checker {
       if (!context) continue;
       if (!encrypted) {
         problem(at + " is not encrypted but the inode is");
-      } else if (auto loaded = fscrypt::load_extent_context(extent.context, context->policy);
-                 !loaded) {
+        continue;
+      }
+      auto parsed = fscrypt::parse_extent_context(extent.context);
+      const fscrypt::Policy policy =
+          parsed && std::ranges::find(previous, parsed->master_key_identifier) != previous.end()
+              ? with_key(context->policy, parsed->master_key_identifier)
+              : context->policy;
+      if (auto loaded = fscrypt::load_extent_context(extent.context, policy); !loaded) {
         problem(at + ": its extent context does not belong to the inode's policy (" +
                 loaded.error().message() + ")");
       }
@@ -577,6 +601,17 @@ Result<FsCheckReport> check_filesystem(store::Engine& engine, uint64_t tree_id) 
       (engine.superblock().incompat_flags & store::kIncompatSubvolumes) == 0) {
     report.problems.push_back(
         "entries name subvolumes, but the superblock lacks the subvolumes feature flag");
+  }
+  // Earlier keys need the feature flag, or an older reader would take
+  // their extents for damage.
+  if ((engine.superblock().incompat_flags & store::kIncompatKeyRotation) == 0) {
+    for (const auto& [ino, inode] : contents->inodes) {
+      if (inode.key_history) {
+        report.problems.push_back("inode " + std::to_string(ino) +
+                                  " has a KEY_HISTORY, but the superblock lacks the "
+                                  "key-rotation feature flag");
+      }
+    }
   }
   // Out-of-line values need the feature flag, or an older reader would
   // take their ids for values.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "fs/filesystem.h"
 #include "fs/items.h"
@@ -36,6 +37,9 @@ struct Subvolume::InodeState {
   // key removal evicts it).
   bool crypt_context_loaded = false;
   std::optional<fscrypt::Context> crypt_context;
+  // The master keys it was under before (its KEY_HISTORY item, loaded with
+  // the context; empty when it has none).
+  std::vector<fscrypt::KeyIdentifier> previous_keys;
   fscrypt::FileInfoPtr crypt_info;
 };
 

@@ -28,6 +28,9 @@ inline constexpr uint8_t kXattrValueKey = 25;
 // (ino, FSCRYPT_INODE_CTX, 0): the inode's 40-byte fscrypt v2 context, as
 // the btrfs extent-encryption series stores it.
 inline constexpr uint8_t kFscryptInodeContextKey = 41;
+// (ino, KEY_HISTORY, 0): the master keys an encrypted inode was under
+// before a key rotation (fs/key_history.h). ecfs's own type.
+inline constexpr uint8_t kKeyHistoryKey = 42;
 inline constexpr uint8_t kOrphanItemKey = 48;
 inline constexpr uint8_t kDirItemKey = 84;
 inline constexpr uint8_t kDirIndexKey = 96;

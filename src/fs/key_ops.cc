@@ -178,6 +178,18 @@ Result<fscrypt::Policy> Subvolume::get_policy(uint64_t ino_node) {
   return (*context)->policy;
 }
 
+Result<std::vector<fscrypt::KeyIdentifier>> Subvolume::previous_keys(uint64_t ino_node) {
+  const uint64_t ino = local(ino_node);
+  std::lock_guard lock(mutex_);
+  if (volume_.closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  auto found = inode(ino);
+  if (!found) return std::unexpected(found.error());
+  auto context = crypt_context(**found);
+  if (!context) return std::unexpected(context.error());
+  if (!*context) return fail(ENODATA, "the inode is not encrypted");
+  return (*found)->previous_keys;
+}
+
 }  // namespace ecfs::fs
 
 namespace ecfs::fs {

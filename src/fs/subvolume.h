@@ -43,6 +43,7 @@
 #include "base/error.h"
 #include "fs/extent_keys.h"
 #include "fs/items.h"
+#include "fs/key_history.h"
 #include "fs/node_ids.h"
 #include "fs/vfs_types.h"
 #include "fscrypt/keyring.h"
@@ -207,9 +208,15 @@ class Subvolume final : public store::VolumeClient {
   Status set_policy(uint64_t ino, const fscrypt::Policy& policy, const fscrypt::Caller& caller);
   bool is_encrypted(uint64_t ino);
   Result<fscrypt::Policy> get_policy(uint64_t ino);
+  Result<std::vector<fscrypt::KeyIdentifier>> previous_keys(uint64_t ino);
   // For tests and fsck-style checks: the number of kernel references and
   // opens an inode holds in memory (0 when unknown).
   uint64_t lookup_count(uint64_t ino) const;
+
+  // FileSystem::rekey_directory for directory `dir_node` of this subvolume
+  // (rekey_ops.cc).
+  Result<RekeyReport> rekey_directory(uint64_t dir_node, const fscrypt::KeyIdentifier& to,
+                                      const fscrypt::Caller& caller);
 
   // Key changes (FileSystem::add_key, remove_key). REQUIRE the volume's
   // lock held. The inodes the kernel holds whose context names `key` (node
@@ -313,6 +320,10 @@ class Subvolume final : public store::VolumeClient {
   // ".." of `dir` as a node id: for the root, the directory of another
   // subvolume that names this one.
   Result<uint64_t> parent_node_of(uint64_t dir);
+  // Entry `entry` of `dir` gets the stored name `new_name` in its DIR_ITEM,
+  // DIR_INDEX and INODE_REF, keeping its index, target and times (a
+  // rotation re-encrypts names under the directory's new key).
+  Status replace_stored_name(uint64_t dir, const DirEntry& entry, ByteSpan new_name);
   // The end of remove_entry: the directory's size and times.
   Status finish_entry_removal(InodeState& dir, const DirEntry& entry);
   // rmdir / delete of the entry naming a subvolume.
@@ -384,8 +395,19 @@ class Subvolume final : public store::VolumeClient {
   Status check_symlink_fits(InodeState& dir, std::string_view target);
   Result<std::string> presented_symlink_target(InodeState& link, const Bytes& stored);
   // EXDEV unless `child` may be linked into encrypted directory `dir`
-  // (fscrypt_has_permitted_context).
+  // (fscrypt_has_permitted_context; a rotation under way also lets in a
+  // file still under the directory's previous key).
   Status check_permitted_context(InodeState& dir, InodeState& child);
+  // The master keys whose extents an encrypted inode may hold; nullopt when
+  // it is not encrypted.
+  Result<std::optional<InodeKeySet>> key_set(InodeState& state);
+  // Key rotation (rekey_ops.cc). REQUIRE mutex_ held.
+  struct InodeRekey;  // one inode's new context, history and key
+  // How encrypted inode `state` moves to policy `target`, changing nothing:
+  // ENOKEY without a key it needs, EOVERFLOW when a file's history is full.
+  Result<InodeRekey> plan_rekey(InodeState& state, const fscrypt::Policy& target);
+  Status apply_rekey(InodeRekey& rekey);
+
   store::Volume& volume_;
   // The volume's transaction lock: guards everything below (store/volume.h).
   std::mutex& mutex_;

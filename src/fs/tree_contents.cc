@@ -21,6 +21,8 @@ std::string_view fs_item_type_name(uint8_t type) {
       return "XATTR_VALUE";
     case kFscryptInodeContextKey:
       return "FSCRYPT_INODE_CTX";
+    case kKeyHistoryKey:
+      return "KEY_HISTORY";
     case kOrphanItemKey:
       return "ORPHAN_ITEM";
     case kDirItemKey:
@@ -176,6 +178,10 @@ void TreeContents::add(const Key& key, ByteSpan data) {
     case kFscryptInodeContextKey:
       if (!offset_must_be_zero()) return;
       inode.fscrypt_context = Bytes(data.begin(), data.end());
+      return;
+    case kKeyHistoryKey:
+      if (!offset_must_be_zero()) return;
+      inode.key_history = Bytes(data.begin(), data.end());
       return;
     default:
       problem("an item type that does not belong in a filesystem tree");

@@ -48,6 +48,8 @@ struct InodeContents {
   std::map<uint64_t, Bytes> symlink_targets;
   // FSCRYPT_INODE_CTX (ino, 41, 0): the context as stored.
   std::optional<Bytes> fscrypt_context;
+  // KEY_HISTORY (ino, 42, 0): the item as stored (fs/key_history.h).
+  std::optional<Bytes> key_history;
 };
 
 class TreeContents {

@@ -126,6 +126,14 @@ struct CachedName {
   std::string name;
 };
 
+// What one directory's rotation to a new key (FileSystem::rekey_directory)
+// changed.
+struct RekeyReport {
+  uint64_t names = 0;    // entry names re-encrypted under the new key
+  uint64_t inodes = 0;   // inodes moved to the new key (the directory included)
+  uint64_t skipped = 0;  // entries of another policy, left as they are
+};
+
 // The outcome of a key change (add_key, remove_key).
 struct KeyChange {
   // The key as the kernel reports it: for an added v2 key, its identifier.

@@ -242,6 +242,31 @@ struct KeyUsageArg {
 };
 static_assert(sizeof(KeyUsageArg) == 560);
 
+// ECFS_IOC_REKEY, on a directory: moves it, the names it holds and its
+// files and symlinks to master key `key_identifier` (fs::FileSystem::
+// rekey_directory has the rules); subdirectories take calls of their own.
+struct RekeyArg {
+  uint32_t version;            // in: kIoctlAbiVersion
+  uint32_t flags;              // in: 0
+  uint8_t key_identifier[16];  // in: the new master key
+  uint64_t names;              // out: names re-encrypted
+  uint64_t inodes;             // out: inodes moved to the key
+  uint64_t skipped;            // out: entries of another policy, left alone
+  uint32_t reserved[4];        // 0
+};
+static_assert(sizeof(RekeyArg) == 64);
+
+// ECFS_IOC_PREVIOUS_KEYS: the master keys an encrypted inode was under
+// before rotations, oldest first (fs/key_history.h). Needs no key.
+inline constexpr size_t kPreviousKeysMax = 16;  // fs::kMaxPreviousKeys
+struct PreviousKeysArg {
+  uint32_t version;                               // in: kIoctlAbiVersion
+  uint32_t count;                                 // out: identifiers filled
+  uint32_t reserved[2];                           // 0
+  uint8_t key_identifiers[kPreviousKeysMax][16];  // out
+};
+static_assert(sizeof(PreviousKeysArg) == 272);
+
 // The command numbers.
 inline constexpr unsigned ECFS_IOC_ADD_KEY = _IOWR(kIoctlType, 0x40, AddKeyArg);
 inline constexpr unsigned ECFS_IOC_REMOVE_KEY = _IOWR(kIoctlType, 0x41, RemoveKeyArg);
@@ -258,6 +283,8 @@ inline constexpr unsigned ECFS_IOC_PROTECTOR_PUT = _IOWR(kIoctlType, 0x4b, Prote
 inline constexpr unsigned ECFS_IOC_PROTECTOR_REMOVE = _IOWR(kIoctlType, 0x4c, ProtectorArg);
 inline constexpr unsigned ECFS_IOC_PROTECTOR_NEXT = _IOWR(kIoctlType, 0x4d, ProtectorArg);
 inline constexpr unsigned ECFS_IOC_KEY_USAGE = _IOWR(kIoctlType, 0x4e, KeyUsageArg);
+inline constexpr unsigned ECFS_IOC_REKEY = _IOWR(kIoctlType, 0x4f, RekeyArg);
+inline constexpr unsigned ECFS_IOC_PREVIOUS_KEYS = _IOWR(kIoctlType, 0x50, PreviousKeysArg);
 
 // The argument size a command carries, or 0 for a number that is not an
 // ecfs command.
@@ -289,6 +316,10 @@ constexpr size_t ioctl_argument_size(unsigned command) {
       return sizeof(ProtectorArg);
     case ECFS_IOC_KEY_USAGE:
       return sizeof(KeyUsageArg);
+    case ECFS_IOC_REKEY:
+      return sizeof(RekeyArg);
+    case ECFS_IOC_PREVIOUS_KEYS:
+      return sizeof(PreviousKeysArg);
     default:
       return 0;
   }

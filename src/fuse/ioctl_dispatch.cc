@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "crypto/secret.h"
+#include "fs/key_history.h"
 #include "fscrypt/key_identifier.h"
 #include "fscrypt/policy.h"
 #include "fscrypt/protector.h"
@@ -519,6 +520,40 @@ IoctlAnswer key_usage(fs::FileSystem& filesystem, ByteSpan in) {
   return answer_with(out);
 }
 
+// ---- ECFS_IOC_REKEY (fs/key_history.h) -----------------------------------
+
+IoctlAnswer rekey(fs::FileSystem& filesystem, uint64_t ino, const fscrypt::Caller& caller,
+                  ByteSpan in) {
+  const auto arg = load<RekeyArg>(in);
+  if (arg.flags != 0 || !all_zero(arg.reserved)) {
+    return refuse(EINVAL, "rekey: unknown flags or reserved fields not zero");
+  }
+  fscrypt::KeyIdentifier to;
+  std::memcpy(to.data(), arg.key_identifier, to.size());
+  auto report = filesystem.rekey_directory(ino, to, caller);
+  if (!report) return refuse(report.error());
+  RekeyArg out = arg;
+  out.names = report->names;
+  out.inodes = report->inodes;
+  out.skipped = report->skipped;
+  return answer_with(out);
+}
+
+IoctlAnswer previous_keys(fs::FileSystem& filesystem, uint64_t ino, ByteSpan in) {
+  const auto arg = load<PreviousKeysArg>(in);
+  if (!all_zero(arg.reserved)) return refuse(EINVAL, "previous keys: reserved fields not zero");
+  auto keys = filesystem.previous_keys(ino);
+  if (!keys) return refuse(keys.error());
+  static_assert(kPreviousKeysMax == fs::kMaxPreviousKeys);
+  PreviousKeysArg out;
+  std::memset(&out, 0, sizeof(out));
+  out.version = kIoctlAbiVersion;
+  for (const fscrypt::KeyIdentifier& key : *keys) {
+    std::memcpy(out.key_identifiers[out.count++], key.data(), key.size());
+  }
+  return answer_with(out);
+}
+
 }  // namespace
 
 IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt::Caller& caller,
@@ -558,6 +593,10 @@ IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt
       return subvolume_info(filesystem, ino, in);
     case ECFS_IOC_SUBVOL_SYNC:
       return subvolume_sync(filesystem);
+    case ECFS_IOC_REKEY:
+      return rekey(filesystem, ino, caller, in);
+    case ECFS_IOC_PREVIOUS_KEYS:
+      return previous_keys(filesystem, ino, in);
     case ECFS_IOC_PROTECTOR_PUT:
     case ECFS_IOC_PROTECTOR_REMOVE:
       return protector_change(filesystem, caller, command, in);

@@ -28,7 +28,13 @@ inline constexpr uint64_t kIncompatLargeXattrValues = 1ull << 0;
 // another tree; set at the commit that creates the first subvolume or
 // snapshot.
 inline constexpr uint64_t kIncompatSubvolumes = 1ull << 1;
-inline constexpr uint64_t kIncompatKnown = kIncompatLargeXattrValues | kIncompatSubvolumes;
+// kIncompatKeyRotation: encrypted inodes may hold extents under master keys
+// they were under before a rotation, listed in their KEY_HISTORY items
+// (fs/key_history.h); a reader that does not know it would take those
+// extents for damage. Set at the commit of the first rotation.
+inline constexpr uint64_t kIncompatKeyRotation = 1ull << 2;
+inline constexpr uint64_t kIncompatKnown =
+    kIncompatLargeXattrValues | kIncompatSubvolumes | kIncompatKeyRotation;
 // kCompatRoFreeSpaceTree: the free-space tree (tree 10) lists every
 // unallocated range, so a mount reads it instead of the whole extent tree. A
 // reader that does not know it could read the image but, writing, would

@@ -187,6 +187,7 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
         {"format-v1-image-origin.img.gz",
          {"True 6 ecfs golden image v1", "1 [1, 2, 5, 7, 10, 200, 202, 203]"}},
         {"format-v1-protectors.img.gz", {"True 8 golden-protectors", "1 [1, 2, 5, 7, 10, 11]"}},
+        {"format-v1-key-rotation.img.gz", {"True 9 golden-rotation", "1 [1, 2, 5, 7, 10, 11]"}},
     };
     const auto filesystem_image = kFilesystemImages.find(entry.path().filename().string());
     const Expected expected =
@@ -216,7 +217,8 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
     // Only the images made with an origin name their maker.
     static const std::map<std::string, std::string> kMakers = {
         {"format-v1-image-origin.img.gz", "ecfs golden generator"},
-        {"format-v1-protectors.img.gz", "ecfs 0.1.0"}};
+        {"format-v1-protectors.img.gz", "ecfs 0.1.0"},
+        {"format-v1-key-rotation.img.gz", "ecfs 0.1.0"}};
     const auto maker = kMakers.find(entry.path().filename().string());
     EXPECT_EQ(query(inspect.out, "d['origin'] and d['origin']['program']"),
               maker != kMakers.end() ? maker->second : "None");
@@ -225,7 +227,7 @@ TEST_F(GoldenImageCliTest, CommittedImagesAreCleanThroughTheCommandLine) {
       EXPECT_EQ(query(inspect.out, "[s['tree'] for s in d['subvolumes']]"), "[256, 258]");
     }
   }
-  EXPECT_GE(images, 7);
+  EXPECT_GE(images, 12);
 }
 
 }  // namespace

@@ -1,0 +1,262 @@
+#include "cli/rekey_command.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cli/ioctl_client.h"
+#include "cli/key_client.h"
+#include "cli/progress_line.h"
+#include "cli/protected_key.h"
+#include "cli/protector_access.h"
+#include "fscrypt/key_identifier.h"
+
+namespace ecfs::cli {
+namespace {
+
+constexpr const char* kCommand = "rekey";
+
+constexpr const char* kDescription =
+    "move an encrypted directory tree to another key for everything written from now on\n"
+    "\n"
+    "  ecfs rekey DIR --to KEY_ID [--passphrase-fd N | --key-file FILE | --protector ID]\n"
+    "  ecfs rekey DIR --new-key [--name NAME] [--no-recovery] [--passphrase-fd N |\n"
+    "             --key-file FILE | --protector ID]\n"
+    "\n"
+    "Every directory, file and symlink under DIR (on the same filesystem) moves to the\n"
+    "new master key: names and symlink targets are encrypted again under it, a\n"
+    "directory at a time, and whatever is written from now on is encrypted with it.\n"
+    "What files already hold keeps the key it was written under, so one file may hold\n"
+    "data under two keys; it stays readable while the old key is present ('ecfs key\n"
+    "usage MNT' shows what an old key still protects). Snapshots keep their old key.\n"
+    "\n"
+    "DIR must be unlocked. --to names a key kept by a protector in the image (opened with\n"
+    "its passphrase or key file unless you added it already); --new-key makes a new key\n"
+    "kept by a new protector (a passphrase asked twice, or --key-file) or an existing one\n"
+    "(--protector), and a new recovery passphrase, printed once, as 'ecfs encrypt' does.\n"
+    "\n"
+    "Each directory moves in one step: after a crash or an error, run the same command\n"
+    "again (with --to the new key) and it finishes what was left.";
+
+constexpr const char* kFooter =
+    "Exit status: 0 when the whole tree is under the new key; 1 if it could not be\n"
+    "(locked, wrong passphrase, not the owner, not an ecfs mount, ...; what was moved\n"
+    "stays moved, run again to finish); 2 for bad options.\n"
+    "\n"
+    "Examples:\n"
+    "  Move /mnt/private to a new key with a new passphrase:\n"
+    "    ecfs unlock /mnt/private && ecfs rekey /mnt/private --new-key\n"
+    "\n"
+    "  Finish an interrupted rotation, or move a tree to an existing key:\n"
+    "    ecfs rekey /mnt/private --to 0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+struct RekeyArgs {
+  std::string directory;
+  std::optional<std::string> to;
+  bool new_key = false;
+  SecretOptions secret;
+  std::string name;
+  bool no_recovery = false;
+  std::string kdf_time = "1s";
+};
+
+int failure(const Error& error) {
+  print_error(kCommand, error.to_string());
+  return kExitFailure;
+}
+
+int usage_error(const std::string& message) {
+  print_error(kCommand, message);
+  return kExitUsage;
+}
+
+// The key --to names, added to the mount by the caller: already, or now
+// through a protector that keeps it.
+Result<fscrypt::KeyIdentifier> existing_key(int fd, const fscrypt::KeyIdentifier& identifier,
+                                            const RekeyArgs& args) {
+  const std::string what = "key " + to_hex(identifier);
+  auto state = master_key_status(fd, identifier, "checking " + what);
+  if (!state) return std::unexpected(state.error());
+  if (state->present() && state->added_by_self) return identifier;
+  auto listing = list_protectors(fd, "listing the protectors of " + what);
+  if (!listing) return std::unexpected(listing.error());
+  auto key = unwrap_key(*listing, identifier, args.secret, what);
+  if (!key) return std::unexpected(key.error());
+  auto added = add_master_key(fd, key->key, "adding " + what);
+  if (!added) return std::unexpected(added.error());
+  if (*added != identifier) {
+    return fail(EPROTO, "the mount computed another identifier for " + what);
+  }
+  return identifier;
+}
+
+struct WalkCounts {
+  uint64_t directories = 0;
+  RekeyCounts moved;
+};
+
+// Moves `root` and every directory under it on the same filesystem, parents
+// before their children. Stops at the first error.
+Status walk(const std::string& root, int root_fd, const fscrypt::KeyIdentifier& to,
+            WalkCounts& counts, ProgressLine& progress) {
+  struct stat root_stat;
+  if (fstat(root_fd, &root_stat) != 0) return fail(errno, "stat " + root);
+  const auto move_one = [&](int fd, const std::string& path) -> Status {
+    auto moved = rekey_directory(fd, to, "moving " + path + " to the new key");
+    if (!moved) return std::unexpected(moved.error());
+    ++counts.directories;
+    counts.moved.names += moved->names;
+    counts.moved.inodes += moved->inodes;
+    counts.moved.skipped += moved->skipped;
+    progress.update("directories", counts.directories, 0);
+    return ok();
+  };
+  ECFS_TRY(move_one(root_fd, root));
+  namespace stdfs = std::filesystem;
+  std::error_code error;
+  stdfs::recursive_directory_iterator it(root, stdfs::directory_options::none, error);
+  for (; !error && it != stdfs::recursive_directory_iterator(); it.increment(error)) {
+    const stdfs::directory_entry& entry = *it;
+    std::error_code status_error;
+    if (!entry.is_directory(status_error) || entry.is_symlink(status_error)) continue;
+    const std::string path = entry.path().string();
+    auto directory = open_for_ioctl(path, true);
+    if (!directory) return std::unexpected(directory.error());
+    struct stat sub_stat;
+    if (fstat(directory->fd(), &sub_stat) != 0) return fail(errno, "stat " + path);
+    if (sub_stat.st_dev != root_stat.st_dev) {
+      it.disable_recursion_pending();  // another filesystem mounted here
+      continue;
+    }
+    ECFS_TRY(move_one(directory->fd(), path));
+  }
+  if (error) return fail(error.value(), "listing " + root + ": " + error.message());
+  return ok();
+}
+
+int run(const RekeyArgs& args) {
+  auto time = parse_kdf_time(args.kdf_time);
+  if (!time) return usage_error(time.error().message());
+  if (args.to.has_value() == args.new_key) return usage_error("give one of --to and --new-key");
+  if (args.to && (!args.name.empty() || args.no_recovery)) {
+    return usage_error("--name and --no-recovery are for --new-key");
+  }
+  std::optional<fscrypt::KeyIdentifier> to;
+  if (args.to) {
+    auto spec = fscrypt::KeySpecifier::from_hex(*args.to);
+    if (!spec || spec->type() != fscrypt::KeySpecifierType::kIdentifier) {
+      return usage_error("--to takes a key identifier (32 hex digits, as 'ecfs status' shows)");
+    }
+    to.emplace();
+    std::ranges::copy(spec->bytes(), to->begin());
+  }
+  if (args.secret.protector) {
+    if (auto id = fscrypt::parse_protector_id(*args.secret.protector); !id) {
+      return usage_error(id.error().message());
+    }
+  }
+  if (Status name = check_protector_name(args.name); !name) {
+    return usage_error(name.error().message());
+  }
+
+  auto directory = open_for_ioctl(args.directory, true);
+  if (!directory) return failure(directory.error());
+  const int fd = directory->fd();
+  const std::string& where = args.directory;
+  auto old_key = directory_key(fd, where);
+  if (!old_key) return failure(old_key.error());
+  auto old_state = master_key_status(fd, *old_key, "checking the key of " + where);
+  if (!old_state) return failure(old_state.error());
+  if (!old_state->present()) {
+    return failure(Error(ENOKEY, where + " is locked: unlock it first ('ecfs unlock " + where +
+                                     "'), its names are encrypted again under the new key"));
+  }
+
+  std::optional<ProtectedKey> made;
+  if (to) {
+    auto added = existing_key(fd, *to, args);
+    if (!added) return failure(added.error());
+  } else {
+    NewKeyOptions options{args.secret, args.name, args.no_recovery, *time};
+    auto key = make_protected_key(fd, kCommand, where, options);
+    if (!key) return failure(key.error());
+    to = key->identifier();
+    made = std::move(*key);
+  }
+
+  WalkCounts counts;
+  ProgressLine progress("ecfs rekey");
+  Status walked = walk(where, fd, *to, counts, progress);
+  progress.clear();
+  if (!walked) {
+    if (made && counts.directories == 0) {
+      made->undo(kCommand, where);  // nothing uses the new key yet
+      return failure(walked.error());
+    }
+    print_error(kCommand, walked.error().to_string());
+    std::fprintf(stderr,
+                 "ecfs rekey: %llu directories were moved to key %s; run 'ecfs rekey %s --to %s' "
+                 "to finish\n",
+                 static_cast<unsigned long long>(counts.directories), to_hex(*to).c_str(),
+                 where.c_str(), to_hex(*to).c_str());
+    if (made) (void)made->print_recovery(where);
+    return kExitFailure;
+  }
+  // Durable before reporting success.
+  if (syncfs(fd) != 0) return failure(Error(errno, "syncing " + where));
+
+  std::printf("Moved %s to key %s: %llu directories, %llu names, %llu inodes", where.c_str(),
+              to_hex(*to).c_str(), static_cast<unsigned long long>(counts.directories),
+              static_cast<unsigned long long>(counts.moved.names),
+              static_cast<unsigned long long>(counts.moved.inodes));
+  if (counts.moved.skipped > 0) {
+    std::printf(" (%llu entries of another policy left alone)",
+                static_cast<unsigned long long>(counts.moved.skipped));
+  }
+  std::printf(".\n");
+  if (made) {
+    std::printf("The new key is kept by protector %s (%s).\n",
+                fscrypt::protector_id_text(made->protector()).c_str(), made->protector_kind());
+  }
+  if (*old_key != *to) {
+    std::printf(
+        "Data written before keeps key %s: keep it until 'ecfs key usage' shows it protects "
+        "nothing.\n",
+        to_hex(*old_key).c_str());
+  }
+  if (made) {
+    if (Status printed = made->print_recovery(where); !printed) return failure(printed.error());
+  }
+  if (std::fflush(stdout) != 0) return failure(Error(EIO, "writing standard output failed"));
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_rekey_command(CLI::App& app, CommandRunner& runner) {
+  auto args = std::make_shared<RekeyArgs>();
+  CLI::App* command = app.add_subcommand("rekey", kDescription);
+  command->footer(kFooter);
+  command->add_option("DIR", args->directory, "an unlocked encrypted directory")->required();
+  CLI::Option* to = command->add_option("--to", args->to, "the key to move to (its identifier)")
+                        ->type_name("KEY_ID");
+  command->add_flag("--new-key", args->new_key, "make a new key kept by a protector")
+      ->excludes(to);
+  add_secret_options(*command, args->secret, true);
+  command->add_option("--name", args->name, "--new-key: a label for a new protector")
+      ->type_name("NAME");
+  command->add_flag("--no-recovery", args->no_recovery, "--new-key: make no recovery passphrase");
+  command
+      ->add_option("--kdf-time", args->kdf_time,
+                   "CPU time one passphrase check costs (Argon2id; default 1s)")
+      ->type_name("TIME");
+  command->callback([args, &runner] { runner = [args] { return run(*args); }; });
+}
+
+}  // namespace ecfs::cli
