@@ -161,6 +161,15 @@ Result<RekeyCounts> rekey_directory(int fd, const fscrypt::KeyIdentifier& to,
   return RekeyCounts{arg.names, arg.inodes, arg.skipped};
 }
 
+Result<RekeyContentsCounts> rekey_contents(int fd, uint64_t max_bytes, const std::string& where) {
+  fuse::RekeyContentsArg arg;
+  std::memset(&arg, 0, sizeof(arg));
+  arg.version = fuse::kIoctlAbiVersion;
+  arg.max_bytes = max_bytes;
+  ECFS_TRY(call_ioctl(fd, fuse::ECFS_IOC_REKEY_CONTENTS, &arg, IoctlOperation::kRekey, where));
+  return RekeyContentsCounts{arg.bytes, arg.extents, arg.shared, arg.done != 0};
+}
+
 Result<std::vector<fscrypt::KeyIdentifier>> previous_keys(int fd, const std::string& where) {
   fuse::PreviousKeysArg arg;
   std::memset(&arg, 0, sizeof(arg));

@@ -64,6 +64,16 @@ struct RekeyCounts {
 Result<RekeyCounts> rekey_directory(int fd, const fscrypt::KeyIdentifier& to,
                                     const std::string& where);
 
+// ECFS_IOC_REKEY_CONTENTS on regular file `fd`: about `max_bytes` of its
+// data under earlier keys re-encrypted under its current key.
+struct RekeyContentsCounts {
+  uint64_t bytes = 0;
+  uint64_t extents = 0;
+  uint64_t shared = 0;
+  bool done = false;
+};
+Result<RekeyContentsCounts> rekey_contents(int fd, uint64_t max_bytes, const std::string& where);
+
 // The master keys the inode open as `fd` was under before rotations,
 // oldest first (ECFS_IOC_PREVIOUS_KEYS).
 Result<std::vector<fscrypt::KeyIdentifier>> previous_keys(int fd, const std::string& where);

@@ -51,7 +51,7 @@ void ProtectedKey::undo(const char* command, const std::string& where) {
 
 Status ProtectedKey::print_recovery(const std::string& where) const {
   if (!recovery_) return ok();
-  const char* lost = !new_kind_                                          ? "protector's secret"
+  const char* lost = !new_kind_                                       ? "protector's secret"
                      : *new_kind_ == fscrypt::ProtectorKind::kKeyFile ? "key file"
                                                                       : "passphrase";
   std::printf(
@@ -88,9 +88,9 @@ Result<ProtectedKey> make_protected_key(int fd, const char* command, const std::
     if (!listing) return std::unexpected(listing.error());
     const fscrypt::ProtectorRecord* record = listing->find(*id);
     if (record == nullptr) return fail(ENOENT, "no protector " + *options.secret.protector);
-    auto opened =
-        open_named_protector(*record, options.secret,
-                             "Enter the passphrase of protector " + *options.secret.protector + ": ");
+    auto opened = open_named_protector(
+        *record, options.secret,
+        "Enter the passphrase of protector " + *options.secret.protector + ": ");
     if (!opened) return std::unexpected(opened.error());
     protector_key = std::move(*opened);
     existing_id = *id;

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 #include "cli/progress_line.h"
 #include "cli/protected_key.h"
 #include "cli/protector_access.h"
+#include "cli/size_parse.h"
 #include "fscrypt/key_identifier.h"
 
 namespace ecfs::cli {
@@ -25,16 +27,20 @@ constexpr const char* kCommand = "rekey";
 constexpr const char* kDescription =
     "move an encrypted directory tree to another key for everything written from now on\n"
     "\n"
-    "  ecfs rekey DIR --to KEY_ID [--passphrase-fd N | --key-file FILE | --protector ID]\n"
-    "  ecfs rekey DIR --new-key [--name NAME] [--no-recovery] [--passphrase-fd N |\n"
-    "             --key-file FILE | --protector ID]\n"
+    "  ecfs rekey DIR --to KEY_ID [--contents] [--passphrase-fd N | --key-file FILE |\n"
+    "             --protector ID]\n"
+    "  ecfs rekey DIR --new-key [--contents] [--name NAME] [--no-recovery]\n"
+    "             [--passphrase-fd N | --key-file FILE | --protector ID]\n"
     "\n"
     "Every directory, file and symlink under DIR (on the same filesystem) moves to the\n"
     "new master key: names and symlink targets are encrypted again under it, a\n"
     "directory at a time, and whatever is written from now on is encrypted with it.\n"
     "What files already hold keeps the key it was written under, so one file may hold\n"
     "data under two keys; it stays readable while the old key is present ('ecfs key\n"
-    "usage MNT' shows what an old key still protects). Snapshots keep their old key.\n"
+    "usage MNT' shows what an old key still protects). With --contents that data is\n"
+    "re-encrypted under the new key too (read, verified, written as new extents with\n"
+    "fresh nonces; data two files share stays shared), a step at a time while the files\n"
+    "stay in use; the old keys must then be unlocked as well. Snapshots keep their keys.\n"
     "\n"
     "DIR must be unlocked. --to names a key kept by a protector in the image (opened with\n"
     "its passphrase or key file unless you added it already); --new-key makes a new key\n"
@@ -54,12 +60,16 @@ constexpr const char* kFooter =
     "    ecfs unlock /mnt/private && ecfs rekey /mnt/private --new-key\n"
     "\n"
     "  Finish an interrupted rotation, or move a tree to an existing key:\n"
-    "    ecfs rekey /mnt/private --to 0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    "    ecfs rekey /mnt/private --to 0f1e2d3c4b5a69788796a5b4c3d2e1f0\n"
+    "\n"
+    "  Re-encrypt what files still hold under the old key, then forget it:\n"
+    "    ecfs rekey /mnt/private --to 0f1e2d3c4b5a69788796a5b4c3d2e1f0 --contents";
 
 struct RekeyArgs {
   std::string directory;
   std::optional<std::string> to;
   bool new_key = false;
+  bool contents = false;
   SecretOptions secret;
   std::string name;
   bool no_recovery = false;
@@ -96,36 +106,57 @@ Result<fscrypt::KeyIdentifier> existing_key(int fd, const fscrypt::KeyIdentifier
   return identifier;
 }
 
+// The work of one contents call: the lock goes back to other requests
+// between calls.
+constexpr uint64_t kContentsStep = 64ull << 20;
+
 struct WalkCounts {
   uint64_t directories = 0;
   RekeyCounts moved;
+  RekeyContentsCounts contents;
 };
 
-// Moves `root` and every directory under it on the same filesystem, parents
-// before their children. Stops at the first error.
-Status walk(const std::string& root, int root_fd, const fscrypt::KeyIdentifier& to,
-            WalkCounts& counts, ProgressLine& progress) {
+// Re-encrypts what the files directly in `directory` hold under earlier
+// keys (--contents).
+Status rewrite_contents(const std::string& directory, WalkCounts& counts, ProgressLine& progress) {
+  namespace stdfs = std::filesystem;
+  std::error_code error;
+  for (stdfs::directory_iterator it(directory, error); !error && it != stdfs::directory_iterator();
+       it.increment(error)) {
+    std::error_code status_error;
+    if (!it->is_regular_file(status_error) || it->is_symlink(status_error)) continue;
+    const std::string path = it->path().string();
+    auto file = open_for_ioctl(path, false);
+    if (!file) return std::unexpected(file.error());
+    for (;;) {
+      auto step = rekey_contents(file->fd(), kContentsStep, "re-encrypting " + path);
+      if (!step) return std::unexpected(step.error());
+      counts.contents.bytes += step->bytes;
+      counts.contents.extents += step->extents;
+      counts.contents.shared += step->shared;
+      progress.update("MiB re-encrypted", counts.contents.bytes >> 20, 0);
+      if (step->done) break;
+    }
+  }
+  if (error) return fail(error.value(), "listing " + directory + ": " + error.message());
+  return ok();
+}
+
+// Calls `visit` with `root` (open as `root_fd`) and then with every
+// directory under it on the same filesystem, parents before their children.
+// Stops at the first error.
+Status for_each_directory(const std::string& root, int root_fd,
+                          const std::function<Status(int fd, const std::string& path)>& visit) {
   struct stat root_stat;
   if (fstat(root_fd, &root_stat) != 0) return fail(errno, "stat " + root);
-  const auto move_one = [&](int fd, const std::string& path) -> Status {
-    auto moved = rekey_directory(fd, to, "moving " + path + " to the new key");
-    if (!moved) return std::unexpected(moved.error());
-    ++counts.directories;
-    counts.moved.names += moved->names;
-    counts.moved.inodes += moved->inodes;
-    counts.moved.skipped += moved->skipped;
-    progress.update("directories", counts.directories, 0);
-    return ok();
-  };
-  ECFS_TRY(move_one(root_fd, root));
+  ECFS_TRY(visit(root_fd, root));
   namespace stdfs = std::filesystem;
   std::error_code error;
   stdfs::recursive_directory_iterator it(root, stdfs::directory_options::none, error);
   for (; !error && it != stdfs::recursive_directory_iterator(); it.increment(error)) {
-    const stdfs::directory_entry& entry = *it;
     std::error_code status_error;
-    if (!entry.is_directory(status_error) || entry.is_symlink(status_error)) continue;
-    const std::string path = entry.path().string();
+    if (!it->is_directory(status_error) || it->is_symlink(status_error)) continue;
+    const std::string path = it->path().string();
     auto directory = open_for_ioctl(path, true);
     if (!directory) return std::unexpected(directory.error());
     struct stat sub_stat;
@@ -134,10 +165,36 @@ Status walk(const std::string& root, int root_fd, const fscrypt::KeyIdentifier& 
       it.disable_recursion_pending();  // another filesystem mounted here
       continue;
     }
-    ECFS_TRY(move_one(directory->fd(), path));
+    ECFS_TRY(visit(directory->fd(), path));
   }
   if (error) return fail(error.value(), "listing " + root + ": " + error.message());
   return ok();
+}
+
+// Moves `root` and every directory under it to key `to` (with `contents`,
+// each directory's files' old data too; once all is done, the directories
+// forget their earlier keys, so that unlock and status stop asking for
+// them).
+Status walk(const std::string& root, int root_fd, const fscrypt::KeyIdentifier& to, bool contents,
+            WalkCounts& counts, ProgressLine& progress) {
+  const auto move_one = [&](int fd, const std::string& path) -> Status {
+    auto moved = rekey_directory(fd, to, "moving " + path + " to the new key");
+    if (!moved) return std::unexpected(moved.error());
+    ++counts.directories;
+    counts.moved.names += moved->names;
+    counts.moved.inodes += moved->inodes;
+    counts.moved.skipped += moved->skipped;
+    progress.update("directories", counts.directories, 0);
+    if (contents) return rewrite_contents(path, counts, progress);
+    return ok();
+  };
+  ECFS_TRY(for_each_directory(root, root_fd, move_one));
+  if (!contents) return ok();
+  return for_each_directory(root, root_fd, [&](int fd, const std::string& path) -> Status {
+    auto forgot = rekey_contents(fd, kContentsStep, "finishing " + path);
+    if (!forgot) return std::unexpected(forgot.error());
+    return ok();
+  });
 }
 
 int run(const RekeyArgs& args) {
@@ -192,7 +249,7 @@ int run(const RekeyArgs& args) {
 
   WalkCounts counts;
   ProgressLine progress("ecfs rekey");
-  Status walked = walk(where, fd, *to, counts, progress);
+  Status walked = walk(where, fd, *to, args.contents, counts, progress);
   progress.clear();
   if (!walked) {
     if (made && counts.directories == 0) {
@@ -220,15 +277,26 @@ int run(const RekeyArgs& args) {
                 static_cast<unsigned long long>(counts.moved.skipped));
   }
   std::printf(".\n");
+  if (args.contents) {
+    std::printf("Re-encrypted %s of older data into %llu new extents (%llu shared again).\n",
+                format_size(counts.contents.bytes).c_str(),
+                static_cast<unsigned long long>(counts.contents.extents),
+                static_cast<unsigned long long>(counts.contents.shared));
+  }
   if (made) {
     std::printf("The new key is kept by protector %s (%s).\n",
                 fscrypt::protector_id_text(made->protector()).c_str(), made->protector_kind());
   }
-  if (*old_key != *to) {
+  if (*old_key != *to && !args.contents) {
     std::printf(
         "Data written before keeps key %s: keep it until 'ecfs key usage' shows it protects "
-        "nothing.\n",
+        "nothing (or run again with --contents).\n",
         to_hex(*old_key).c_str());
+  } else if (*old_key != *to) {
+    std::printf(
+        "Key %s may still protect data in snapshots and in files outside %s: 'ecfs key usage' "
+        "tells.\n",
+        to_hex(*old_key).c_str(), where.c_str());
   }
   if (made) {
     if (Status printed = made->print_recovery(where); !printed) return failure(printed.error());
@@ -246,8 +314,9 @@ void add_rekey_command(CLI::App& app, CommandRunner& runner) {
   command->add_option("DIR", args->directory, "an unlocked encrypted directory")->required();
   CLI::Option* to = command->add_option("--to", args->to, "the key to move to (its identifier)")
                         ->type_name("KEY_ID");
-  command->add_flag("--new-key", args->new_key, "make a new key kept by a protector")
-      ->excludes(to);
+  command->add_flag("--new-key", args->new_key, "make a new key kept by a protector")->excludes(to);
+  command->add_flag("--contents", args->contents,
+                    "also re-encrypt the data files hold under earlier keys");
   add_secret_options(*command, args->secret, true);
   command->add_option("--name", args->name, "--new-key: a label for a new protector")
       ->type_name("NAME");

@@ -739,6 +739,86 @@ TEST_F(EncryptionTest, MidRotationMovesAndReflinksFollowTheKeySets) {
   EXPECT_TRUE(check.clean()) << check.problems();
 }
 
+TEST_F(EncryptionTest, RekeyContentsReencryptsOldExtentsOnceAndKeepsThemShared) {
+  const fscrypt::KeyIdentifier second = add(master_key(2));
+  const uint64_t dir = encrypted_dir(kRootDirIno, "secret");
+  const uint64_t file = create(dir, "file");
+  const uint64_t copy = create(dir, "copy");
+  const std::string data = pattern(3 * 4096 * 4, 'c');
+  write(file, 0, data.substr(0, 4096 * 4));
+  must(fs_->sync());
+  write(file, 4096 * 4, data.substr(4096 * 4));  // a second extent
+  must(fs_->sync());
+  must(fs_->copy_file_range(file, 0, copy, 0, data.size()));  // both shared
+  must(fs_->fallocate(file, 0, data.size(), 8192));           // a prealloc extent
+  write(file, 4096, pattern(4096, 'x'));                      // a piece rewritten
+  std::string expected = data;
+  expected.replace(4096, 4096, pattern(4096, 'x'));
+  must(fs_->rekey_directory(dir, second, kKeyRoot));
+  const auto old_extents = [&](uint64_t ino) {
+    std::set<uint64_t> out;
+    const TreeContents contents = committed_contents();
+    for (const auto& [offset, extent] : contents.inodes.at(ino).extents) {
+      if (must(fscrypt::parse_extent_context(extent.context)).master_key_identifier == key_)
+        out.insert(extent.disk_bytenr);
+    }
+    return out;
+  };
+  // The two data extents and the prealloc one (the rewritten piece was
+  // still buffered: it is written under the new key).
+  ASSERT_EQ(old_extents(file).size(), 3u);
+
+  // One extent per call at most with a tiny budget.
+  RekeyContentsReport total;
+  for (int calls = 0;; ++calls) {
+    ASSERT_LT(calls, 10);
+    const RekeyContentsReport step = must(fs_->rekey_contents(file, 1, kKeyRoot));
+    EXPECT_LE(step.extents, 1u);
+    total.bytes += step.bytes;
+    total.extents += step.extents;
+    if (step.done) break;
+  }
+  EXPECT_EQ(total.extents, 3u);
+  EXPECT_EQ(total.bytes, 4096 * 4 + 4096 * 8 + 8192u);
+  RekeyContentsReport copied;
+  do {
+    const RekeyContentsReport step = must(fs_->rekey_contents(copy, 1 << 20, kKeyRoot));
+    copied.extents += step.extents;
+    copied.shared += step.shared;
+    copied.done = step.done;
+  } while (!copied.done);
+  EXPECT_EQ(copied.extents, 0u);  // the copy follows the file's new extents
+  EXPECT_EQ(copied.shared, 2u);
+  EXPECT_TRUE(old_extents(file).empty());
+  EXPECT_TRUE(old_extents(copy).empty());
+  const TreeContents after = committed_contents();
+  EXPECT_FALSE(after.inodes.at(file).key_history.has_value());
+  EXPECT_FALSE(after.inodes.at(copy).key_history.has_value());
+  std::set<uint64_t> file_extents, copy_extents;
+  std::set<fscrypt::Nonce> nonces;
+  for (const auto& [offset, extent] : after.inodes.at(file).extents) {
+    file_extents.insert(extent.disk_bytenr);
+    nonces.insert(must(fscrypt::parse_extent_context(extent.context)).nonce);
+  }
+  for (const auto& [offset, extent] : after.inodes.at(copy).extents) {
+    copy_extents.insert(extent.disk_bytenr);
+  }
+  EXPECT_TRUE(std::includes(file_extents.begin(), file_extents.end(), copy_extents.begin(),
+                            copy_extents.end()));
+  EXPECT_EQ(nonces.size(), file_extents.size());  // every new extent its own nonce and key
+  // The old key protects nothing any more; without it the files read whole.
+  const auto usage = must(fs_->key_usage());
+  EXPECT_FALSE(usage.contains(key_));
+  EXPECT_EQ(usage.at(second).extents, file_extents.size());
+  remove(key_);
+  EXPECT_EQ(read_all(file).substr(0, expected.size()), expected);
+  EXPECT_EQ(read_all(copy), data);
+  must(fs_->close());
+  fs_.reset();
+  const auto check = testing::full_check(device_);
+  EXPECT_TRUE(check.clean()) << check.problems();
+}
+
 TEST(KeyHistoryItem, EncodesDecodesAndRotates) {
   const fscrypt::KeyIdentifier a{1}, b{2}, c{3};
   const std::vector<fscrypt::KeyIdentifier> list{a, b};

@@ -201,7 +201,9 @@ struct ReencryptedExtent {
   uint64_t witness_ino = 0;
   uint64_t witness_offset = 0;
 };
-using ReencryptCache = std::unordered_map<uint64_t, ReencryptedExtent>;  // by old disk_bytenr
+struct ReencryptCache {
+  std::unordered_map<uint64_t, ReencryptedExtent> by_old_bytenr;
+};
 
 struct ReencryptProgress {
   uint64_t bytes = 0;    // of old extents read and written again

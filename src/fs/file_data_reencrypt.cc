@@ -12,8 +12,8 @@ namespace {
 // the new extent with the same context.
 const ReencryptedExtent* valid_entry(const ReencryptCache& cache, uint64_t old_bytenr,
                                      const store::BTree& tree) {
-  auto found = cache.find(old_bytenr);
-  if (found == cache.end()) return nullptr;
+  auto found = cache.by_old_bytenr.find(old_bytenr);
+  if (found == cache.by_old_bytenr.end()) return nullptr;
   const ReencryptedExtent& entry = found->second;
   auto stored = tree.find({entry.witness_ino, kExtentDataKey, entry.witness_offset});
   if (!stored || !*stored) return nullptr;
@@ -43,25 +43,25 @@ Result<ReencryptProgress> FileData::reencrypt_old_extents(uint64_t ino, uint64_t
   // The items under other keys, collected first: the loop changes the tree.
   std::vector<std::pair<uint64_t, FileExtentItem>> old_items;
   Status decoded = ok();
-  ECFS_TRY((*tree)->for_each(
-      {ino, kExtentDataKey, 0}, {ino, kExtentDataKey, UINT64_MAX},
-      [&](const store::Key& key, ByteSpan data) {
-        auto item = decode_file_extent_item(data);
-        if (!item) {
-          decoded = std::unexpected(item.error());
-          return false;
-        }
-        if (item->encryption != ExtentEncryption::kFscrypt) return true;
-        auto context = fscrypt::parse_extent_context(item->context);
-        if (!context) {
-          decoded = fail(EUCLEAN, "inode " + std::to_string(ino) + ": damaged extent context");
-          return false;
-        }
-        if (context->master_key_identifier != current) {
-          old_items.emplace_back(key.offset, std::move(*item));
-        }
-        return true;
-      }));
+  ECFS_TRY((*tree)->for_each({ino, kExtentDataKey, 0}, {ino, kExtentDataKey, UINT64_MAX},
+                             [&](const store::Key& key, ByteSpan data) {
+                               auto item = decode_file_extent_item(data);
+                               if (!item) {
+                                 decoded = std::unexpected(item.error());
+                                 return false;
+                               }
+                               if (item->encryption != ExtentEncryption::kFscrypt) return true;
+                               auto context = fscrypt::parse_extent_context(item->context);
+                               if (!context) {
+                                 decoded = fail(EUCLEAN, "inode " + std::to_string(ino) +
+                                                             ": damaged extent context");
+                                 return false;
+                               }
+                               if (context->master_key_identifier != current) {
+                                 old_items.emplace_back(key.offset, std::move(*item));
+                               }
+                               return true;
+                             }));
   ECFS_TRY(decoded);
 
   ReencryptProgress progress;
@@ -91,7 +91,7 @@ Result<ReencryptProgress> FileData::reencrypt_old_extents(uint64_t ino, uint64_t
       replacement = std::move(*copy);
       progress.bytes += item.disk_length;
       ++progress.extents;
-      cache[item.disk_bytenr] = ReencryptedExtent{replacement, ino, offset};
+      cache.by_old_bytenr[item.disk_bytenr] = ReencryptedExtent{replacement, ino, offset};
     }
     FileExtentItem moved = item;
     moved.disk_bytenr = replacement.disk_bytenr;

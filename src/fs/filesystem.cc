@@ -397,6 +397,13 @@ Result<RekeyReport> FileSystem::rekey_directory(uint64_t ino, const fscrypt::Key
   return (*subvolume)->rekey_directory(ino, to, caller);
 }
 
+Result<RekeyContentsReport> FileSystem::rekey_contents(uint64_t ino, uint64_t max_bytes,
+                                                       const fscrypt::Caller& caller) {
+  auto subvolume = subvolume_for(ino);
+  if (!subvolume) return std::unexpected(subvolume.error());
+  return (*subvolume)->rekey_contents(ino, max_bytes, caller);
+}
+
 Result<std::vector<fscrypt::KeyIdentifier>> FileSystem::previous_keys(uint64_t ino) {
   auto subvolume = subvolume_for(ino);
   if (!subvolume) return std::unexpected(subvolume.error());

@@ -241,6 +241,22 @@ class FileSystem final : private SubvolumeHost {
   // a file already has kMaxPreviousKeys earlier keys; EROFS.
   Result<RekeyReport> rekey_directory(uint64_t ino, const fscrypt::KeyIdentifier& to,
                                       const fscrypt::Caller& caller);
+  // The contents pass of a rotation (`ecfs rekey --contents`): the extents
+  // of regular file `ino` that are under one of its earlier keys are
+  // re-encrypted under its current key (FileData::reencrypt_old_extents),
+  // about `max_bytes` of them per call, so that the caller gives the lock
+  // back between calls; extents another file of the subvolume shared are
+  // re-encrypted once and shared again (while this mount lasts). When none
+  // is left the file's KEY_HISTORY goes. Not committed (syncfs makes it
+  // durable); calling again after a crash goes on. Snapshots keep the old
+  // extents. EINVAL unless a regular file; ENODATA unless encrypted; EACCES
+  // unless the caller owns it or is privileged; ENOKEY without its current
+  // key or an earlier one its data needs; EIO for old data that does not
+  // verify; ENOSPC; EROFS. For a directory (which holds no extents) it
+  // drops the directory's KEY_HISTORY: the caller does that once every
+  // file under it is done.
+  Result<RekeyContentsReport> rekey_contents(uint64_t ino, uint64_t max_bytes,
+                                             const fscrypt::Caller& caller);
   // The master keys encrypted inode `ino` was under before rotations, oldest
   // first (its KEY_HISTORY; empty when it has none): what else `ecfs
   // unlock` and `lock` take along. ENODATA for an unencrypted inode. Needs

@@ -29,8 +29,8 @@ Result<std::vector<KeyIdentifier>> decode_key_history(ByteSpan data) {
   }
   std::vector<KeyIdentifier> previous(count);
   for (size_t i = 0; i < count; ++i) {
-    const ByteSpan bytes = data.subspan(1 + i * fscrypt::kKeyIdentifierSize,
-                                        fscrypt::kKeyIdentifierSize);
+    const ByteSpan bytes =
+        data.subspan(1 + i * fscrypt::kKeyIdentifierSize, fscrypt::kKeyIdentifierSize);
     std::ranges::copy(bytes, previous[i].begin());
     if (std::ranges::find(previous.begin(), previous.begin() + static_cast<ptrdiff_t>(i),
                           previous[i]) != previous.begin() + static_cast<ptrdiff_t>(i)) {
@@ -80,7 +80,8 @@ bool InodeKeySet::contains(const KeyIdentifier& key) const {
 
 bool InodeKeySet::includes(const InodeKeySet& other) const {
   return contains(other.current) &&
-         std::ranges::all_of(other.previous, [&](const KeyIdentifier& key) { return contains(key); });
+         std::ranges::all_of(other.previous,
+                             [&](const KeyIdentifier& key) { return contains(key); });
 }
 
 }  // namespace ecfs::fs

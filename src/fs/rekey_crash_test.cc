@@ -1,14 +1,16 @@
 // Crash consistency of key rotation (fs/key_history.h): an encrypted tree
 // (nested directories, files holding data, symlinks, a hard link across
 // directories) is rotated to a second key one directory at a time, with a
-// commit after each directory and a file written in between, on a
-// RecordingDevice. Every crash image, at every flush, just after it and at
+// commit after each directory and a file written in between, then its
+// contents are re-encrypted an extent at a time with a commit after each,
+// on a RecordingDevice. Every crash image, at every flush, just after it and at
 // points between, with the unflushed writes dropped, kept, chosen at random
 // and torn, must be clean for both checks, mount, and with both keys read
 // back every name, symlink target and byte it held before the rotation (so
 // every directory is wholly under one key or the other, never between);
-// running the rotation again must then finish it (every context under the
-// new key) with everything still reading back, and leave both checks clean.
+// running the rotation again must then finish it (every context and extent
+// under the new key, no KEY_HISTORY left) with everything still reading
+// back without the first key, and leave both checks clean.
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -43,8 +45,8 @@ Bytes master_key(uint8_t seed) {
 }
 
 fscrypt::KeyIdentifier add_key(FileSystem& fs, uint8_t seed) {
-  auto change = must(fs.add_key(kKeyRoot, fscrypt::KeySpecifier::from_identifier({}),
-                                master_key(seed)));
+  auto change =
+      must(fs.add_key(kKeyRoot, fscrypt::KeySpecifier::from_identifier({}), master_key(seed)));
   fscrypt::KeyIdentifier identifier{};
   std::copy(change.key.bytes().begin(), change.key.bytes().end(), identifier.begin());
   return identifier;
@@ -95,6 +97,36 @@ std::vector<uint64_t> directories(FileSystem& fs, uint64_t dir) {
     }));
   }
   return out;
+}
+
+// The regular files of the tree under `dir`, each once.
+std::set<uint64_t> regular_files(FileSystem& fs, uint64_t dir) {
+  std::set<uint64_t> out;
+  for (uint64_t each : directories(fs, dir)) {
+    must(fs.readdir(each, 0, [&](const DirListEntry& entry) {
+      if (entry.type == DT_REG) out.insert(entry.ino);
+      return true;
+    }));
+  }
+  return out;
+}
+
+// The contents pass of the rotation, a data extent per call, committing
+// after each (`commit`), then the directories forget their earlier keys.
+Status rewrite_contents(FileSystem& fs, uint64_t top, bool commit) {
+  for (uint64_t file : regular_files(fs, top)) {
+    for (;;) {
+      auto step = fs.rekey_contents(file, 1, kKeyRoot);
+      if (!step) return std::unexpected(step.error());
+      if (commit) ECFS_TRY(fs.sync());
+      if (step->done) break;
+    }
+  }
+  for (uint64_t dir : directories(fs, top)) {
+    auto forgot = fs.rekey_contents(dir, 1, kKeyRoot);
+    if (!forgot) return std::unexpected(forgot.error());
+  }
+  return fs.sync();
 }
 
 struct RotatedTree {
@@ -148,12 +180,13 @@ RotatedTree build_and_rotate(block::BlockDevice& device) {
       expected += tail;
     }
   }
+  must(rewrite_contents(*fs, setup.top, true));
   must(fs->close());
   return setup;
 }
 
-void check_crash_image(block::MemoryDevice& image, const RotatedTree& setup, const std::string& what,
-                       const Expected& before_write) {
+void check_crash_image(block::MemoryDevice& image, const RotatedTree& setup,
+                       const std::string& what, const Expected& before_write) {
   const testing::FullCheck check = testing::full_check(image);
   ASSERT_TRUE(check.clean()) << what << ":\n" << check.problems();
   auto fs = FileSystem::open(image);
@@ -165,25 +198,27 @@ void check_crash_image(block::MemoryDevice& image, const RotatedTree& setup, con
   // The write between two steps is in or out, whole.
   EXPECT_TRUE(found == setup.expected || found == before_write) << what;
 
-  // Running the rotation again finishes it.
+  // Running the rotation again finishes it, contents included.
   for (uint64_t dir : directories(**fs, setup.top)) {
     auto moved = (*fs)->rekey_directory(dir, second, kKeyRoot);
     ASSERT_TRUE(moved) << what << ": " << moved.error().to_string();
   }
-  must((*fs)->sync());
+  Status rewritten = rewrite_contents(**fs, setup.top, false);
+  ASSERT_TRUE(rewritten) << what << ": " << rewritten.error().to_string();
   auto tree = must((*fs)->engine_for_test().committed_tree(store::kFsTreeId));
   const TreeContents contents = must(read_tree_contents(tree));
   for (const auto& [ino, inode] : contents.inodes) {
     if (!inode.fscrypt_context) continue;
     const fscrypt::Context context = must(fscrypt::parse_context(*inode.fscrypt_context));
     EXPECT_EQ(policy_key(context.policy), second) << what << ": inode " << ino;
+    EXPECT_FALSE(inode.key_history.has_value()) << what << ": inode " << ino;
     for (const auto& [offset, extent] : inode.extents) {
       const auto extent_context = must(fscrypt::parse_extent_context(extent.context));
-      EXPECT_TRUE(extent_context.master_key_identifier == first ||
-                  extent_context.master_key_identifier == second)
-          << what;
+      EXPECT_EQ(extent_context.master_key_identifier, second) << what << ": inode " << ino;
     }
   }
+  // Nothing needs the first key any more.
+  must((*fs)->remove_key(kKeyRoot, fscrypt::KeySpecifier::from_identifier(first), false));
   Expected after;
   ASSERT_NO_FATAL_FAILURE(read_tree(**fs, setup.top, "top", after, what + ", finished"));
   EXPECT_EQ(after, found) << what;
@@ -225,10 +260,9 @@ TEST(RekeyCrashTest, EveryCrashStateReadsBackAndFinishes) {
     for (const auto& [mode, seed] : variants) {
       auto image = recorder.crash_image(point, mode, seed);
       ASSERT_TRUE(image) << image.error().to_string();
-      const std::string what = "crash at op " + std::to_string(point) + " of " +
-                               std::to_string(ops) + ", mode " +
-                               std::to_string(static_cast<int>(mode)) + ", seed " +
-                               std::to_string(seed);
+      const std::string what =
+          "crash at op " + std::to_string(point) + " of " + std::to_string(ops) + ", mode " +
+          std::to_string(static_cast<int>(mode)) + ", seed " + std::to_string(seed);
       // Before the tree was committed there is nothing to read.
       auto probe = FileSystem::open(*image);
       ASSERT_TRUE(probe) << what << ": " << probe.error().to_string();

@@ -1,5 +1,6 @@
 // Subvolume: key rotation, one directory at a time (fs/key_history.h,
-// docs/FORMAT.md "Key rotation"). A directory moves to the new key with a
+// docs/FORMAT.md "Key rotation"), and its contents pass, one file and a
+// bounded amount of data at a time. A directory moves to the new key with a
 // fresh context, its entries' names re-encrypted under it; its files and
 // symlinks move too (a symlink's target re-encrypted, a file's extents left
 // as they are, readable through its KEY_HISTORY); subdirectories are moved
@@ -16,6 +17,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "fs/file_data.h"
 #include "fs/fs_internal.h"
 #include "fs/key_history.h"
 #include "fscrypt/fname.h"
@@ -26,6 +28,11 @@ namespace {
 
 // As in crypt_ops.cc: the room an encrypted symlink record may take.
 constexpr size_t kMaxSymlinkRecord = 4096;
+
+// How many re-encrypted extents rekey_contents remembers before it starts
+// afresh (about 100 bytes each): sharing between files whose passes are
+// further apart than this is lost, never correctness.
+constexpr size_t kMaxReencryptCacheEntries = 1 << 20;
 
 }  // namespace
 
@@ -70,10 +77,9 @@ Result<Subvolume::InodeRekey> Subvolume::plan_rekey(InodeState& state,
     rekey.previous = std::move(previous);
   }
   if (S_ISDIR(mode) || S_ISLNK(mode)) {
-    auto info = keyring_.setup_file_info(rekey.context,
-                                         S_ISDIR(mode) ? fscrypt::FileKind::kDirectory
-                                                       : fscrypt::FileKind::kSymlink,
-                                         state.ino);
+    auto info = keyring_.setup_file_info(
+        rekey.context, S_ISDIR(mode) ? fscrypt::FileKind::kDirectory : fscrypt::FileKind::kSymlink,
+        state.ino);
     if (!info) return std::unexpected(info.error());
     rekey.info = std::move(*info);
   }
@@ -103,7 +109,8 @@ Status Subvolume::apply_rekey(InodeRekey& rekey) {
   auto fs_tree = tree();
   if (!fs_tree) return std::unexpected(fs_tree.error());
   store::BTree& t = **fs_tree;
-  ECFS_TRY(t.put({state.ino, kFscryptInodeContextKey, 0}, fscrypt::serialize_context(rekey.context)));
+  ECFS_TRY(
+      t.put({state.ino, kFscryptInodeContextKey, 0}, fscrypt::serialize_context(rekey.context)));
   if (!rekey.previous.empty()) {
     ECFS_TRY(t.put({state.ino, kKeyHistoryKey, 0}, encode_key_history(rekey.previous)));
     ECFS_TRY(volume_.engine().enable_incompat_features(store::kIncompatKeyRotation));
@@ -132,7 +139,8 @@ Result<RekeyReport> Subvolume::rekey_directory(uint64_t dir_node, const fscrypt:
   auto found = inode(dir);
   if (!found) return std::unexpected(found.error());
   InodeState& dir_state = **found;
-  if (!S_ISDIR(dir_state.item->mode)) return fail(ENOTDIR, "keys are changed a directory at a time");
+  if (!S_ISDIR(dir_state.item->mode))
+    return fail(ENOTDIR, "keys are changed a directory at a time");
   // As for setting a policy (fscrypt_ioctl_set_policy): the owner decides.
   if (!caller.is_privileged && caller.uid != dir_state.item->uid) {
     return fail(EACCES, "only the directory's owner may change its key");
@@ -181,9 +189,9 @@ Result<RekeyReport> Subvolume::rekey_directory(uint64_t dir_node, const fscrypt:
       auto stored = fscrypt::encrypt_name(dir_rekey->info->cipher(), dir_rekey->info->iv_params(),
                                           *name, padding);
       if (!stored) return std::unexpected(stored.error());
-      renames.push_back({DirEntry{view.ino, view.index, view.type,
-                                  Bytes(view.name.begin(), view.name.end())},
-                         std::move(*stored)});
+      renames.push_back(
+          {DirEntry{view.ino, view.index, view.type, Bytes(view.name.begin(), view.name.end())},
+           std::move(*stored)});
     }
     // Subdirectories are moved by calls of their own; special files have
     // no context; a subvolume cannot be named in an encrypted directory.
@@ -221,6 +229,62 @@ Result<RekeyReport> Subvolume::rekey_directory(uint64_t dir_node, const fscrypt:
     ++report.inodes;
   }
   return report;
+}
+
+Result<RekeyContentsReport> Subvolume::rekey_contents(uint64_t node, uint64_t max_bytes,
+                                                      const fscrypt::Caller& caller) {
+  const uint64_t ino = local(node);
+  std::lock_guard lock(mutex_);
+  await_writeout();  // it may be writing the file's items
+  if (volume_.closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
+  ECFS_TRY(check_writable());
+  auto found = inode(ino);
+  if (!found) return std::unexpected(found.error());
+  InodeState& state = **found;
+  const bool directory = S_ISDIR(state.item->mode);
+  if (!S_ISREG(state.item->mode) && !directory) {
+    return fail(EINVAL, "only files and directories hold earlier keys");
+  }
+  if (!caller.is_privileged && caller.uid != state.item->uid) {
+    return fail(EACCES, "only the owner may have its contents re-encrypted");
+  }
+  auto context = crypt_context(state);
+  if (!context) return std::unexpected(context.error());
+  if (!*context) return fail(ENODATA, "the inode is not encrypted");
+  if (directory) {
+    // It holds no extents: its earlier keys go once its tree is done.
+    if (Status dropped = drop_key_history(state); !dropped) return abort_change(dropped.error());
+    return RekeyContentsReport{0, 0, 0, true};
+  }
+  // Space for a call's worth of copies (the old extents are freed only
+  // when nothing else references them).
+  ECFS_TRY(check_space(max_bytes));
+  if (!reencrypted_ || reencrypted_->by_old_bytenr.size() > kMaxReencryptCacheEntries) {
+    reencrypted_ = std::make_unique<ReencryptCache>();
+  }
+  bool tree_changed_badly = false;
+  auto progress = data_->reencrypt_old_extents(ino, max_bytes, *reencrypted_, &tree_changed_badly);
+  if (!progress) {
+    if (tree_changed_badly) return abort_change(progress.error());
+    return std::unexpected(progress.error());
+  }
+  RekeyContentsReport report{progress->bytes, progress->extents, progress->shared, progress->done};
+  // Nothing under an earlier key is left: the history goes.
+  if (progress->done) {
+    if (Status dropped = drop_key_history(state); !dropped) return abort_change(dropped.error());
+  }
+  volume_.note_change();
+  return report;
+}
+
+Status Subvolume::drop_key_history(InodeState& state) {
+  if (state.previous_keys.empty()) return ok();
+  auto fs_tree = tree();
+  if (!fs_tree) return std::unexpected(fs_tree.error());
+  ECFS_TRY((*fs_tree)->remove({state.ino, kKeyHistoryKey, 0}));
+  state.previous_keys.clear();
+  volume_.note_change();
+  return ok();
 }
 
 }  // namespace ecfs::fs

@@ -145,6 +145,7 @@ void Subvolume::tree_dropped(uint64_t tree) {
   dirty_inodes_.clear();
   trim_candidates_.clear();
   data_ = std::make_unique<FileData>(volume_.engine(), tree_, data_options());
+  reencrypted_.reset();
 }
 
 bool Subvolume::uses_tree(uint64_t tree) const {
@@ -206,6 +207,7 @@ void Subvolume::aborted() {
   }
   dirty_inodes_.clear();
   data_ = std::make_unique<FileData>(volume_.engine(), tree_, data_options());
+  reencrypted_.reset();
 }
 
 uint64_t Subvolume::writeout_chunk() const {

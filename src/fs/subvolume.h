@@ -55,6 +55,7 @@ namespace ecfs::fs {
 
 class FileData;
 struct FileDataOptions;
+struct ReencryptCache;
 
 // Writes the root directory (inode 256, owned by `owner`) into `tree` (an
 // empty filesystem tree) in the running transaction.
@@ -217,6 +218,8 @@ class Subvolume final : public store::VolumeClient {
   // (rekey_ops.cc).
   Result<RekeyReport> rekey_directory(uint64_t dir_node, const fscrypt::KeyIdentifier& to,
                                       const fscrypt::Caller& caller);
+  Result<RekeyContentsReport> rekey_contents(uint64_t node, uint64_t max_bytes,
+                                             const fscrypt::Caller& caller);
 
   // Key changes (FileSystem::add_key, remove_key). REQUIRE the volume's
   // lock held. The inodes the kernel holds whose context names `key` (node
@@ -407,6 +410,8 @@ class Subvolume final : public store::VolumeClient {
   // ENOKEY without a key it needs, EOVERFLOW when a file's history is full.
   Result<InodeRekey> plan_rekey(InodeState& state, const fscrypt::Policy& target);
   Status apply_rekey(InodeRekey& rekey);
+  // Removes the inode's KEY_HISTORY, if it has one.
+  Status drop_key_history(InodeState& state);
 
   store::Volume& volume_;
   // The volume's transaction lock: guards everything below (store/volume.h).
@@ -420,6 +425,9 @@ class Subvolume final : public store::VolumeClient {
   SubvolumeHost& host_;
   std::unique_ptr<ExtentKeys> data_keys_;
   std::unique_ptr<FileData> data_;
+  // Extents re-encrypted by rekey_contents, so that the other items sharing
+  // one follow it to its copy (file_data.h ReencryptCache); bounded.
+  std::unique_ptr<ReencryptCache> reencrypted_;
   std::unordered_map<uint64_t, std::unique_ptr<InodeState>> inodes_;
   uint64_t next_ino_ = kRootDirIno + 1;
   uint64_t deleted_since_mount_ = 0;  // inodes deleted (inodes_in_use_bound)

@@ -134,6 +134,14 @@ struct RekeyReport {
   uint64_t skipped = 0;  // entries of another policy, left as they are
 };
 
+// What one call of FileSystem::rekey_contents did to a file.
+struct RekeyContentsReport {
+  uint64_t bytes = 0;    // of old extents re-encrypted
+  uint64_t extents = 0;  // new extents written
+  uint64_t shared = 0;   // items pointed at an extent re-encrypted for another file
+  bool done = false;     // the file holds nothing under an earlier key any more
+};
+
 // The outcome of a key change (add_key, remove_key).
 struct KeyChange {
   // The key as the kernel reports it: for an added v2 key, its identifier.

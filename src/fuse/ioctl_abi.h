@@ -256,6 +256,21 @@ struct RekeyArg {
 };
 static_assert(sizeof(RekeyArg) == 64);
 
+// ECFS_IOC_REKEY_CONTENTS, on a regular file: re-encrypts about
+// `max_bytes` of its data that is under earlier keys under its current key
+// (fs::FileSystem::rekey_contents has the rules); call again until `done`.
+struct RekeyContentsArg {
+  uint32_t version;      // in: kIoctlAbiVersion
+  uint32_t flags;        // in: 0
+  uint64_t max_bytes;    // in: work of one call (1 to 1 GiB)
+  uint64_t bytes;        // out: old extents' bytes re-encrypted
+  uint64_t extents;      // out: new extents written
+  uint64_t shared;       // out: items pointed at an extent re-encrypted before
+  uint32_t done;         // out: 1 when nothing under an earlier key is left
+  uint32_t reserved[5];  // 0
+};
+static_assert(sizeof(RekeyContentsArg) == 64);
+
 // ECFS_IOC_PREVIOUS_KEYS: the master keys an encrypted inode was under
 // before rotations, oldest first (fs/key_history.h). Needs no key.
 inline constexpr size_t kPreviousKeysMax = 16;  // fs::kMaxPreviousKeys
@@ -285,6 +300,7 @@ inline constexpr unsigned ECFS_IOC_PROTECTOR_NEXT = _IOWR(kIoctlType, 0x4d, Prot
 inline constexpr unsigned ECFS_IOC_KEY_USAGE = _IOWR(kIoctlType, 0x4e, KeyUsageArg);
 inline constexpr unsigned ECFS_IOC_REKEY = _IOWR(kIoctlType, 0x4f, RekeyArg);
 inline constexpr unsigned ECFS_IOC_PREVIOUS_KEYS = _IOWR(kIoctlType, 0x50, PreviousKeysArg);
+inline constexpr unsigned ECFS_IOC_REKEY_CONTENTS = _IOWR(kIoctlType, 0x51, RekeyContentsArg);
 
 // The argument size a command carries, or 0 for a number that is not an
 // ecfs command.
@@ -320,6 +336,8 @@ constexpr size_t ioctl_argument_size(unsigned command) {
       return sizeof(RekeyArg);
     case ECFS_IOC_PREVIOUS_KEYS:
       return sizeof(PreviousKeysArg);
+    case ECFS_IOC_REKEY_CONTENTS:
+      return sizeof(RekeyContentsArg);
     default:
       return 0;
   }

@@ -539,6 +539,25 @@ IoctlAnswer rekey(fs::FileSystem& filesystem, uint64_t ino, const fscrypt::Calle
   return answer_with(out);
 }
 
+IoctlAnswer rekey_contents(fs::FileSystem& filesystem, uint64_t ino, const fscrypt::Caller& caller,
+                           ByteSpan in) {
+  const auto arg = load<RekeyContentsArg>(in);
+  if (arg.flags != 0 || !all_zero(arg.reserved)) {
+    return refuse(EINVAL, "rekey contents: unknown flags or reserved fields not zero");
+  }
+  if (arg.max_bytes == 0 || arg.max_bytes > (uint64_t{1} << 30)) {
+    return refuse(EINVAL, "rekey contents: max_bytes must be 1 byte to 1 GiB");
+  }
+  auto report = filesystem.rekey_contents(ino, arg.max_bytes, caller);
+  if (!report) return refuse(report.error());
+  RekeyContentsArg out = arg;
+  out.bytes = report->bytes;
+  out.extents = report->extents;
+  out.shared = report->shared;
+  out.done = report->done ? 1 : 0;
+  return answer_with(out);
+}
+
 IoctlAnswer previous_keys(fs::FileSystem& filesystem, uint64_t ino, ByteSpan in) {
   const auto arg = load<PreviousKeysArg>(in);
   if (!all_zero(arg.reserved)) return refuse(EINVAL, "previous keys: reserved fields not zero");
@@ -597,6 +616,8 @@ IoctlAnswer answer_ioctl(fs::FileSystem& filesystem, uint64_t ino, const fscrypt
       return rekey(filesystem, ino, caller, in);
     case ECFS_IOC_PREVIOUS_KEYS:
       return previous_keys(filesystem, ino, in);
+    case ECFS_IOC_REKEY_CONTENTS:
+      return rekey_contents(filesystem, ino, caller, in);
     case ECFS_IOC_PROTECTOR_PUT:
     case ECFS_IOC_PROTECTOR_REMOVE:
       return protector_change(filesystem, caller, command, in);

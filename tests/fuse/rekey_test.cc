@@ -36,7 +36,8 @@ class RekeyTest : public ProtectorTest {
   std::string usage() {
     const Outcome run = ecfs({"key", "usage", mountpoint_, "--json"});
     EXPECT_EQ(run.exit_status, 0) << run.describe();
-    return query(run.out, "' '.join(k['key_identifier'] + ':' + str(k['extents']) for k in d['keys'])");
+    return query(run.out,
+                 "' '.join(k['key_identifier'] + ':' + str(k['extents']) for k in d['keys'])");
   }
   // pread of `length` bytes at `offset`: the bytes, or the errno.
   std::pair<std::string, int> pread_at(const std::string& file, off_t offset, size_t length) {
@@ -107,16 +108,36 @@ TEST_F(RekeyTest, NewWritesTakeTheNewKeyAndOldDataNeedsTheOldOne) {
   ASSERT_EQ(locked.exit_status, 0) << locked.describe();
   EXPECT_EQ(earlier_keys("private"), old_key + ":locked");
   EXPECT_FALSE(readable(path("private/after")));
+  // Neither passphrase nor any plaintext reached the image.
+  ASSERT_NO_FATAL_FAILURE(unmount());
+  const std::optional<std::string> image = read_file(image_);
+  ASSERT_TRUE(image);
+  for (const std::string& secret :
+       {std::string(kPassphrase), std::string(kNewPassphrase), old_data.substr(0, 4096),
+        new_data.substr(0, 4096), std::string("written after"), std::string("sub/inner")}) {
+    EXPECT_EQ(image->find(secret), std::string::npos) << secret.substr(0, 16);
+  }
+  // `ecfs inspect` shows the one file's extents under both keys, and the
+  // key it was under before.
+  const Outcome inspect = ecfs({"inspect", "--json", image_});
+  ASSERT_EQ(inspect.exit_status, 0) << inspect.describe();
+  EXPECT_EQ(
+      query(inspect.out,
+            "[sorted(k) + i.get('previous_keys', []) for i in d['filesystem']['inodes']"
+            " for k in [set(e['context']['master_key_identifier'] for e in i.get('extents', [])"
+            " if 'context' in e)] if len(k) > 1]"),
+      "[['" + std::min(old_key, new_key) + "', '" + std::max(old_key, new_key) + "', '" + old_key +
+          "']]");
+  ASSERT_NO_FATAL_FAILURE(mount());
 }
 
 TEST_F(RekeyTest, OneProtectorKeepingBothKeysUnlocksThemTogether) {
   encrypt("private", {"--no-recovery"});
   const std::string protector = id_of_kind("passphrase");
   ASSERT_TRUE(write_file(path("private/old"), "before"));
-  const Outcome rekeyed =
-      ecfs_in({"rekey", path("private"), "--new-key", "--protector", protector, "--passphrase-fd",
-               "0", "--no-recovery"},
-              std::string(kPassphrase) + "\n");
+  const Outcome rekeyed = ecfs_in({"rekey", path("private"), "--new-key", "--protector", protector,
+                                   "--passphrase-fd", "0", "--no-recovery"},
+                                  std::string(kPassphrase) + "\n");
   ASSERT_EQ(rekeyed.exit_status, 0) << rekeyed.describe();
   ASSERT_TRUE(write_file(path("private/new"), "after"));
   ASSERT_NO_FATAL_FAILURE(remount());
@@ -140,11 +161,10 @@ TEST_F(RekeyTest, SnapshotsKeepTheirKeyAndARotationFinishesWhenRunAgain) {
   ASSERT_EQ(snap.exit_status, 0) << snap.describe();
 
   // A rotation that reached only one subtree (as if interrupted there).
-  const Outcome partial =
-      ecfs_in(with({"rekey", path("vol/private/a"), "--new-key", "--passphrase-fd", "0",
-                    "--no-recovery"},
-                   kCheap),
-              std::string(kNewPassphrase) + "\n");
+  const Outcome partial = ecfs_in(
+      with({"rekey", path("vol/private/a"), "--new-key", "--passphrase-fd", "0", "--no-recovery"},
+           kCheap),
+      std::string(kNewPassphrase) + "\n");
   ASSERT_EQ(partial.exit_status, 0) << partial.describe();
   const std::string new_key = current_key("vol/private/a/b");
   EXPECT_EQ(current_key("vol/private"), old_key);
@@ -160,6 +180,66 @@ TEST_F(RekeyTest, SnapshotsKeepTheirKeyAndARotationFinishesWhenRunAgain) {
   EXPECT_EQ(read_file(path("snap/private/a/b/f")), "deep");
 }
 
+TEST_F(RekeyTest, ContentsPassLeavesTheOldKeyToSnapshotsAlone) {
+  ASSERT_EQ(ecfs({"subvolume", "create", path("vol")}).exit_status, 0);
+  encrypt("vol/private", {"--no-recovery"});
+  const std::string old_key = current_key("vol/private");
+  ASSERT_EQ(mkdir(path("vol/private/a").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(path("vol/private/b").c_str(), 0755), 0);
+  std::string data(3 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / 4096);
+  ASSERT_TRUE(write_file(path("vol/private/a/big"), data));
+  // A reflink in another directory: shared, and shared again afterwards.
+  {
+    const int in = open(path("vol/private/a/big").c_str(), O_RDONLY);
+    const int out = open(path("vol/private/b/copy").c_str(), O_WRONLY | O_CREAT, 0644);
+    ASSERT_GE(in, 0);
+    ASSERT_GE(out, 0);
+    loff_t in_offset = 0, out_offset = 0;
+    size_t left = data.size();
+    while (left > 0) {
+      const ssize_t n = copy_file_range(in, &in_offset, out, &out_offset, left, 0);
+      ASSERT_GT(n, 0) << std::strerror(errno);
+      left -= static_cast<size_t>(n);
+    }
+    close(in);
+    close(out);
+  }
+  ASSERT_TRUE(write_file(path("vol/private/small"), "small"));
+  ASSERT_EQ(ecfs({"sync", mountpoint_}).exit_status, 0);
+  const std::string before = usage();
+  ASSERT_EQ(ecfs({"subvolume", "snapshot", "-r", path("vol"), path("snap")}).exit_status, 0);
+
+  const Outcome rekeyed = ecfs_in(with({"rekey", path("vol/private"), "--new-key", "--contents",
+                                        "--passphrase-fd", "0", "--no-recovery"},
+                                       kCheap),
+                                  std::string(kNewPassphrase) + "\n");
+  ASSERT_EQ(rekeyed.exit_status, 0) << rekeyed.describe();
+  EXPECT_NE(rekeyed.out.find("Re-encrypted"), std::string::npos) << rekeyed.out;
+  const std::string new_key = current_key("vol/private");
+  // The old key keeps exactly what the snapshot holds; the new one as many
+  // extents (the reflinked data once).
+  const std::string extents = before.substr(before.find(':'));
+  EXPECT_EQ(usage(), old_key < new_key ? before + " " + new_key + extents
+                                       : new_key + extents + " " + before);
+  EXPECT_EQ(earlier_keys("vol/private"), "");
+  EXPECT_EQ(earlier_keys("vol/private/a"), "");
+
+  // After a remount the new passphrase alone opens everything in the tree;
+  // the snapshot needs the old one.
+  ASSERT_NO_FATAL_FAILURE(remount());
+  const Outcome unlocked = unlock("vol/private", kNewPassphrase);
+  ASSERT_EQ(unlocked.exit_status, 0) << unlocked.describe();
+  EXPECT_EQ(unlocked.out.find("stays locked"), std::string::npos) << unlocked.out;
+  EXPECT_EQ(read_file(path("vol/private/a/big")), data);
+  EXPECT_EQ(read_file(path("vol/private/b/copy")), data);
+  EXPECT_EQ(read_file(path("vol/private/small")), "small");
+  EXPECT_FALSE(readable(path("snap/private/a/big")));
+  const Outcome snapshot = unlock("snap/private", kPassphrase);
+  ASSERT_EQ(snapshot.exit_status, 0) << snapshot.describe();
+  EXPECT_EQ(read_file(path("snap/private/a/big")), data);
+}
+
 TEST_F(RekeyTest, RefusalsSayWhy) {
   encrypt("private", {"--no-recovery"});
   ASSERT_EQ(mkdir(path("plain").c_str(), 0755), 0);
@@ -171,9 +251,9 @@ TEST_F(RekeyTest, RefusalsSayWhy) {
   EXPECT_EQ(plain.exit_status, 1);
   EXPECT_NE(plain.err.find("not encrypted"), std::string::npos) << plain.err;
   // An unknown key: no protector keeps it.
-  const Outcome unknown = ecfs_in({"rekey", path("private"), "--to", std::string(32, 'a'),
-                                   "--passphrase-fd", "0"},
-                                  "whatever\n");
+  const Outcome unknown =
+      ecfs_in({"rekey", path("private"), "--to", std::string(32, 'a'), "--passphrase-fd", "0"},
+              "whatever\n");
   EXPECT_EQ(unknown.exit_status, 1);
   EXPECT_NE(unknown.err.find("no passphrase protector"), std::string::npos) << unknown.err;
   // Locked: the names cannot be encrypted again.
@@ -198,8 +278,7 @@ TEST_F(RekeyTest, RotationOfAnEarlierBuildReads) {
   EXPECT_EQ(read_file(path("plain/file")), "plain\n");
   EXPECT_EQ(current_key("private"), "6045b1afd4ca7aa8818ee28d11313905");
   EXPECT_EQ(earlier_keys("private"), "6efaa0f3cf2f740cfc313e908ab42de4:locked");
-  EXPECT_EQ(usage(),
-            "6045b1afd4ca7aa8818ee28d11313905:2 6efaa0f3cf2f740cfc313e908ab42de4:2");
+  EXPECT_EQ(usage(), "6045b1afd4ca7aa8818ee28d11313905:2 6efaa0f3cf2f740cfc313e908ab42de4:2");
   // The second key file (byte i is 53i + 7) opens the current key.
   const std::string second = scratch_.file("second.key");
   std::string bytes(32, '\0');
