@@ -10,7 +10,7 @@ CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build asan demo check install uninstall package test-unit test-asan test-kernel fuzz bench bench-fs bench-unlock bench-rekey xfstests format clean
+.PHONY: all deps build asan demo check install uninstall package test-unit test-asan test-kernel fuzz bench bench-fs bench-unlock bench-rekey bench-space xfstests format clean
 
 all: build
 
@@ -100,6 +100,9 @@ bench-unlock: build
 
 bench-rekey: build
 	bash bench/rekey_bench.sh $(BUILD)
+
+bench-space: build
+	bash bench/space_bench.sh $(BUILD)
 
 # xfstests' generic quick group through a FUSE mount (root, /dev/fuse; the
 # checkout, images and results live outside the repository, see the script).

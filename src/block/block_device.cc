@@ -20,4 +20,9 @@ Status check_request(const BlockDevice& device, uint64_t offset, uint64_t length
   return ok();
 }
 
+Status BlockDevice::discard(uint64_t offset, uint64_t length) {
+  ECFS_TRY(check_request(*this, offset, length));
+  return fail(EOPNOTSUPP, describe() + ": discarding is not supported");
+}
+
 }  // namespace ecfs::block

@@ -33,6 +33,13 @@ class BlockDevice {
   virtual Status read(uint64_t offset, MutableByteSpan out) = 0;
   virtual Status write(uint64_t offset, ByteSpan data) = 0;
   virtual Status flush() = 0;
+  // Tells the device that [offset, offset + length) holds nothing worth
+  // keeping (space a committed transaction freed): an image file gives the
+  // space back to its host filesystem (a punched hole), a block device lets
+  // the storage reclaim it (BLKDISCARD). Reads of the range may then return
+  // anything (zeros for an image file and in memory). Not a barrier.
+  // EOPNOTSUPP when the device cannot (the default); EINVAL as read/write.
+  virtual Status discard(uint64_t offset, uint64_t length);
 
   // Describes the device for messages, e.g. the image path.
   virtual std::string describe() const = 0;

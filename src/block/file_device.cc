@@ -1,6 +1,7 @@
 #include "block/file_device.h"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/fs.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
@@ -288,6 +289,27 @@ Status FileDevice::write(uint64_t offset, ByteSpan data) {
     std::memcpy(bounce.data(), data.data() + done, chunk);
     ECFS_TRY(write_fully(offset + done, ByteSpan(bounce.data(), chunk)));
     done += chunk;
+  }
+  return ok();
+}
+
+Status FileDevice::discard(uint64_t offset, uint64_t length) {
+  ECFS_TRY(check_request(*this, offset, length));
+  if (read_only_) return fail(EROFS, path_ + ": discard on a read-only device");
+  if (length == 0) return ok();
+  if (is_block_device_) {
+    uint64_t range[2] = {offset, length};
+    if (::ioctl(fd_, BLKDISCARD, range) != 0) {
+      return fail(errno, path_ + ": discard (BLKDISCARD) of " + std::to_string(length) +
+                             " bytes at offset " + std::to_string(offset) + " failed");
+    }
+    return ok();
+  }
+  while (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                     static_cast<off_t>(length)) != 0) {
+    if (errno == EINTR) continue;
+    return fail(errno, path_ + ": punching a hole of " + std::to_string(length) +
+                           " bytes at offset " + std::to_string(offset) + " failed");
   }
   return ok();
 }

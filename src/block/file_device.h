@@ -63,6 +63,10 @@ class FileDevice final : public BlockDevice {
   // EROFS on a device opened read-only.
   Status write(uint64_t offset, ByteSpan data) override;
   Status flush() override;
+  // A hole punched in an image file (FALLOC_FL_PUNCH_HOLE, keeping its
+  // size), BLKDISCARD on a block device. EOPNOTSUPP when the host
+  // filesystem or the device cannot; EROFS on a device opened read-only.
+  Status discard(uint64_t offset, uint64_t length) override;
   std::string describe() const override { return path_; }
 
   // Closes the image, and so lets go of its lock, before the object goes

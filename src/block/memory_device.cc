@@ -109,6 +109,16 @@ Status MemoryDevice::write(uint64_t offset, ByteSpan data) {
   return ok();
 }
 
+Status MemoryDevice::discard(uint64_t offset, uint64_t length) {
+  ECFS_TRY(check_request(*this, offset, length));
+  std::lock_guard lock(mutex_);
+  for (uint64_t index = offset / kBlockSize; index < (offset + length) / kBlockSize; ++index) {
+    blocks_.erase(index);
+  }
+  ++discard_count_;
+  return ok();
+}
+
 Status MemoryDevice::flush() {
   std::lock_guard lock(mutex_);
   ++flush_count_;
@@ -163,6 +173,11 @@ bool MemoryDevice::same_contents(const MemoryDevice& other) const {
 uint64_t MemoryDevice::flush_count() const {
   std::lock_guard lock(mutex_);
   return flush_count_;
+}
+
+uint64_t MemoryDevice::discard_count() const {
+  std::lock_guard lock(mutex_);
+  return discard_count_;
 }
 
 size_t MemoryDevice::allocated_blocks() const {

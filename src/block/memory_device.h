@@ -36,6 +36,8 @@ class MemoryDevice final : public BlockDevice {
   Status read(uint64_t offset, MutableByteSpan out) override;
   Status write(uint64_t offset, ByteSpan data) override;
   Status flush() override;
+  // Drops the range's blocks: it reads as zeros, as a punched hole.
+  Status discard(uint64_t offset, uint64_t length) override;
   std::string describe() const override;
 
   // Byte-granular access within size() and without the alignment rule, for
@@ -51,6 +53,7 @@ class MemoryDevice final : public BlockDevice {
   std::optional<uint64_t> first_different_block(const MemoryDevice& other) const;
 
   uint64_t flush_count() const;
+  uint64_t discard_count() const;
   // Blocks holding memory (ever written, whether or not now zero).
   size_t allocated_blocks() const;
 
@@ -69,8 +72,9 @@ class MemoryDevice final : public BlockDevice {
   mutable std::mutex mutex_;
   uint64_t size_;
   std::string name_;
-  BlockMap blocks_;           // guarded by mutex_
-  uint64_t flush_count_ = 0;  // guarded by mutex_
+  BlockMap blocks_;             // guarded by mutex_
+  uint64_t flush_count_ = 0;    // guarded by mutex_
+  uint64_t discard_count_ = 0;  // guarded by mutex_
 };
 
 }  // namespace ecfs::block

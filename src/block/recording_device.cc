@@ -87,6 +87,11 @@ Status RecordingDevice::write(uint64_t offset, ByteSpan data) {
   return ok();
 }
 
+Status RecordingDevice::discard(uint64_t offset, uint64_t length) {
+  ECFS_TRY(check_request(*this, offset, length));
+  return write(offset, Bytes(length, 0));
+}
+
 Status RecordingDevice::flush() {
   size_t index;
   {

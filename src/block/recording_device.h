@@ -79,6 +79,9 @@ class RecordingDevice final : public WrappingDevice {
   // Reads are forwarded unchanged (WrappingDevice::read).
   Status write(uint64_t offset, ByteSpan data) override;
   Status flush() override;
+  // Recorded as a write of zeros (what a discarded range of an image file
+  // reads as), so that crash images hold discards that happened, or not.
+  Status discard(uint64_t offset, uint64_t length) override;
   std::string describe() const override;
 
   // The op log: writes and flushes in the order they were recorded.

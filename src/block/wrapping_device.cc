@@ -17,6 +17,10 @@ Status WrappingDevice::write(uint64_t offset, ByteSpan data) { return inner_->wr
 
 Status WrappingDevice::flush() { return inner_->flush(); }
 
+Status WrappingDevice::discard(uint64_t offset, uint64_t length) {
+  return inner_->discard(offset, length);
+}
+
 std::string WrappingDevice::describe() const { return inner_->describe(); }
 
 }  // namespace ecfs::block

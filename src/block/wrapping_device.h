@@ -35,6 +35,7 @@ class WrappingDevice : public BlockDevice {
   Status read(uint64_t offset, MutableByteSpan out) override;
   Status write(uint64_t offset, ByteSpan data) override;
   Status flush() override;
+  Status discard(uint64_t offset, uint64_t length) override;
   std::string describe() const override;
 
   BlockDevice& inner() { return *inner_; }

@@ -60,6 +60,10 @@ std::string explain_ioctl_errno(IoctlOperation operation, int errno_value) {
         return "both keys must be present: the directory's current one (unlock it) and the "
                "new one, added by you";
       }
+      if (operation == IoctlOperation::kRekeyContents) {
+        return "the file's current key and the earlier keys its data is under must be present "
+               "(unlock the directory with each one's passphrase or key file)";
+      }
       return "the key is not present, or was not added by you";
     case EACCES:
     case EPERM:
@@ -83,10 +87,14 @@ std::string explain_ioctl_errno(IoctlOperation operation, int errno_value) {
       if (operation == IoctlOperation::kRekey) {
         return "permission denied: only the directory's owner (or root) may change its key";
       }
+      if (operation == IoctlOperation::kRekeyContents) {
+        return "permission denied: only the file's owner (or root) may have it re-encrypted";
+      }
       break;
     case ENODATA:
       if (operation == IoctlOperation::kGetPolicy) return "file or directory not encrypted";
       if (operation == IoctlOperation::kRekey) return "the directory is not encrypted";
+      if (operation == IoctlOperation::kRekeyContents) return "the file is not encrypted";
       break;
     case EOVERFLOW:
       if (operation == IoctlOperation::kRekey) {

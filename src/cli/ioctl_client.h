@@ -40,7 +40,8 @@ enum class IoctlOperation {
   kRemount,
   kSubvolume,
   kProtector,
-  kRekey
+  kRekey,
+  kRekeyContents
 };
 
 // What `errno_value` means for `operation`, in the words of a user of

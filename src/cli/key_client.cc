@@ -166,7 +166,8 @@ Result<RekeyContentsCounts> rekey_contents(int fd, uint64_t max_bytes, const std
   std::memset(&arg, 0, sizeof(arg));
   arg.version = fuse::kIoctlAbiVersion;
   arg.max_bytes = max_bytes;
-  ECFS_TRY(call_ioctl(fd, fuse::ECFS_IOC_REKEY_CONTENTS, &arg, IoctlOperation::kRekey, where));
+  ECFS_TRY(
+      call_ioctl(fd, fuse::ECFS_IOC_REKEY_CONTENTS, &arg, IoctlOperation::kRekeyContents, where));
   return RekeyContentsCounts{arg.bytes, arg.extents, arg.shared, arg.done != 0};
 }
 

@@ -73,6 +73,9 @@ constexpr const char* kDescription =
     "  no_io_uring          read requests from /dev/fuse even where the kernel offers\n"
     "                       FUSE over io_uring (the fuse module parameter\n"
     "                       enable_uring), which is faster for small operations\n"
+    "  nodiscard            keep space that deletes free in IMAGE; by default it goes back\n"
+    "                       to the host after each commit (holes punched in an image\n"
+    "                       file of 64 KiB and more, BLKDISCARD on a block device)\n"
     "  read_ahead_kb=KIB    the kernel's readahead window for the mount (default 1024,\n"
     "                       set when mounting as root; 0 keeps the kernel's 128)\n"
     "  dirty_ratio=PERCENT  the share of the system's dirty-page limit the mount may\n"
@@ -241,6 +244,7 @@ int serve_in_this_process(const MountArgs& args, const fuse::MountConfig& config
   mount_options.subvolume = config.subvolume;
   mount_options.atime = config.atime.value_or(fs::AtimeUpdates::kRelative);
   mount_options.directory_atime = config.directory_atime.value_or(true);
+  mount_options.discard = config.discard;
   auto filesystem = fs::FileSystem::open(**device, mount_options);
   if (!filesystem) {
     return failure("cannot open the filesystem on " + image + ": " + filesystem.error().message());

@@ -54,8 +54,8 @@ void add_secret_options(CLI::App& command, SecretOptions& options, bool with_pro
 
 std::vector<Result<UnwrappedKey>> unwrap_keys(const ProtectorListing& listing,
                                               std::span<const fscrypt::KeyIdentifier> identifiers,
-                                              const SecretOptions& secret,
-                                              const std::string& what) {
+                                              const SecretOptions& secret, const std::string& what,
+                                              bool first_is_current) {
   std::vector<Result<UnwrappedKey>> results;
   std::optional<fscrypt::ProtectorId> only;
   if (secret.protector) {
@@ -95,7 +95,8 @@ std::vector<Result<UnwrappedKey>> unwrap_keys(const ProtectorListing& listing,
   // Each protector is opened (hashed) at most once, whatever it keeps.
   std::map<fscrypt::ProtectorId, std::optional<crypto::SecretBytes>> opened;
   for (size_t i = 0; i < identifiers.size(); ++i) {
-    const std::string key_what = i == 0 ? what : "key " + to_hex(identifiers[i]) + " of " + what;
+    const std::string key_what =
+        i == 0 && first_is_current ? what : "key " + to_hex(identifiers[i]) + " of " + what;
     if (candidates[i].empty()) {
       results.push_back(
           fail(ENOKEY, std::string("no ") + (key_file ? "key-file" : "passphrase") +
@@ -144,7 +145,7 @@ std::vector<Result<UnwrappedKey>> unwrap_keys(const ProtectorListing& listing,
 Result<UnwrappedKey> unwrap_key(const ProtectorListing& listing,
                                 const fscrypt::KeyIdentifier& identifier,
                                 const SecretOptions& secret, const std::string& what) {
-  return std::move(unwrap_keys(listing, std::span(&identifier, 1), secret, what).front());
+  return std::move(unwrap_keys(listing, std::span(&identifier, 1), secret, what, true).front());
 }
 
 Result<crypto::SecretBytes> open_named_protector(const fscrypt::ProtectorRecord& record,

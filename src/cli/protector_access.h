@@ -49,11 +49,13 @@ Result<UnwrappedKey> unwrap_key(const ProtectorListing& listing,
                                 const SecretOptions& secret, const std::string& what);
 // unwrap_key for several keys with one secret, asked once (none asked when
 // no protector fits any): a protector is opened at most once, and serves
-// every key it keeps. One result per identifier, in order (a directory's
-// current key first, then the keys it was under before a rotation).
+// every key it keeps. One result per identifier, in order. Messages call
+// the first "the key of `what`" when `first_is_current`, every other one
+// "key ID of `what`" (the keys it was under before a rotation).
 std::vector<Result<UnwrappedKey>> unwrap_keys(const ProtectorListing& listing,
                                               std::span<const fscrypt::KeyIdentifier> identifiers,
-                                              const SecretOptions& secret, const std::string& what);
+                                              const SecretOptions& secret, const std::string& what,
+                                              bool first_is_current);
 
 // The protector a secret opens, with its key (for change-passphrase and for
 // adding a key to an existing protector). EKEYREJECTED, ENOENT.

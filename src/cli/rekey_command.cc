@@ -32,9 +32,10 @@ constexpr const char* kDescription =
     "  ecfs rekey DIR --new-key [--contents] [--name NAME] [--no-recovery]\n"
     "             [--passphrase-fd N | --key-file FILE | --protector ID]\n"
     "\n"
-    "Every directory, file and symlink under DIR (on the same filesystem) moves to the\n"
-    "new master key: names and symlink targets are encrypted again under it, a\n"
-    "directory at a time, and whatever is written from now on is encrypted with it.\n"
+    "Every directory, file and symlink under DIR (on the same filesystem) that you own\n"
+    "(all of them, for root) moves to the new master key: names and symlink targets are\n"
+    "encrypted again under it, a directory at a time, and whatever is written from now\n"
+    "on is encrypted with it.\n"
     "What files already hold keeps the key it was written under, so one file may hold\n"
     "data under two keys; it stays readable while the old key is present ('ecfs key\n"
     "usage MNT' shows what an old key still protects). With --contents that data is\n"
@@ -53,7 +54,8 @@ constexpr const char* kDescription =
 constexpr const char* kFooter =
     "Exit status: 0 when the whole tree is under the new key; 1 if it could not be\n"
     "(locked, wrong passphrase, not the owner, not an ecfs mount, ...; what was moved\n"
-    "stays moved, run again to finish); 2 for bad options.\n"
+    "stays moved, run again to finish) or other users' files were left alone; 2 for\n"
+    "bad options.\n"
     "\n"
     "Examples:\n"
     "  Move /mnt/private to a new key with a new passphrase:\n"
@@ -114,7 +116,14 @@ struct WalkCounts {
   uint64_t directories = 0;
   RekeyCounts moved;
   RekeyContentsCounts contents;
+  uint64_t not_owned = 0;  // directories and files of other users, left alone
+  // Everything under the tree is under the new key (contents included
+  // with --contents).
+  bool complete() const { return moved.skipped == 0 && not_owned == 0; }
 };
+
+// Another user's directory or file: the walk goes on without it.
+bool not_owned(const Error& error) { return error.errno_value() == EACCES; }
 
 // Re-encrypts what the files directly in `directory` hold under earlier
 // keys (--contents).
@@ -130,6 +139,10 @@ Status rewrite_contents(const std::string& directory, WalkCounts& counts, Progre
     if (!file) return std::unexpected(file.error());
     for (;;) {
       auto step = rekey_contents(file->fd(), kContentsStep, "re-encrypting " + path);
+      if (!step && not_owned(step.error())) {
+        ++counts.not_owned;
+        break;
+      }
       if (!step) return std::unexpected(step.error());
       counts.contents.bytes += step->bytes;
       counts.contents.extents += step->extents;
@@ -172,13 +185,18 @@ Status for_each_directory(const std::string& root, int root_fd,
 }
 
 // Moves `root` and every directory under it to key `to` (with `contents`,
-// each directory's files' old data too; once all is done, the directories
-// forget their earlier keys, so that unlock and status stop asking for
-// them).
+// each directory's files' old data too; once all of it is done, the
+// directories forget their earlier keys, so that unlock and status stop
+// asking for them). Other users' directories and files are counted and
+// left alone.
 Status walk(const std::string& root, int root_fd, const fscrypt::KeyIdentifier& to, bool contents,
             WalkCounts& counts, ProgressLine& progress) {
   const auto move_one = [&](int fd, const std::string& path) -> Status {
     auto moved = rekey_directory(fd, to, "moving " + path + " to the new key");
+    if (!moved && not_owned(moved.error())) {
+      ++counts.not_owned;
+      return ok();
+    }
     if (!moved) return std::unexpected(moved.error());
     ++counts.directories;
     counts.moved.names += moved->names;
@@ -189,10 +207,10 @@ Status walk(const std::string& root, int root_fd, const fscrypt::KeyIdentifier& 
     return ok();
   };
   ECFS_TRY(for_each_directory(root, root_fd, move_one));
-  if (!contents) return ok();
+  if (!contents || !counts.complete()) return ok();
   return for_each_directory(root, root_fd, [&](int fd, const std::string& path) -> Status {
     auto forgot = rekey_contents(fd, kContentsStep, "finishing " + path);
-    if (!forgot) return std::unexpected(forgot.error());
+    if (!forgot && !not_owned(forgot.error())) return std::unexpected(forgot.error());
     return ok();
   });
 }
@@ -258,10 +276,10 @@ int run(const RekeyArgs& args) {
     }
     print_error(kCommand, walked.error().to_string());
     std::fprintf(stderr,
-                 "ecfs rekey: %llu directories were moved to key %s; run 'ecfs rekey %s --to %s' "
-                 "to finish\n",
+                 "ecfs rekey: %llu directories were moved to key %s; run 'ecfs rekey %s --to "
+                 "%s%s' to finish\n",
                  static_cast<unsigned long long>(counts.directories), to_hex(*to).c_str(),
-                 where.c_str(), to_hex(*to).c_str());
+                 where.c_str(), to_hex(*to).c_str(), args.contents ? " --contents" : "");
     if (made) (void)made->print_recovery(where);
     return kExitFailure;
   }
@@ -272,10 +290,6 @@ int run(const RekeyArgs& args) {
               to_hex(*to).c_str(), static_cast<unsigned long long>(counts.directories),
               static_cast<unsigned long long>(counts.moved.names),
               static_cast<unsigned long long>(counts.moved.inodes));
-  if (counts.moved.skipped > 0) {
-    std::printf(" (%llu entries of another policy left alone)",
-                static_cast<unsigned long long>(counts.moved.skipped));
-  }
   std::printf(".\n");
   if (args.contents) {
     std::printf("Re-encrypted %s of older data into %llu new extents (%llu shared again).\n",
@@ -302,6 +316,13 @@ int run(const RekeyArgs& args) {
     if (Status printed = made->print_recovery(where); !printed) return failure(printed.error());
   }
   if (std::fflush(stdout) != 0) return failure(Error(EIO, "writing standard output failed"));
+  if (!counts.complete()) {
+    print_error(kCommand,
+                std::to_string(counts.moved.skipped + counts.not_owned) +
+                    " directories, files or symlinks were left under their keys: other users' "
+                    "(root can move them) or of another policy");
+    return kExitFailure;
+  }
   return kExitOk;
 }
 

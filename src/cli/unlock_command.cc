@@ -89,6 +89,10 @@ int run_lock(const LockArgs& args) {
     if (!removed) return failure(kCommand, removed.error());
     removal->other_users = removal->other_users || removed->other_users;
     removal->files_busy = removal->files_busy || removed->files_busy;
+    std::printf(
+        "Removed earlier key %s too (data written before a rotation; directories still under "
+        "that key are locked as well).\n",
+        to_hex(key).c_str());
   }
   if (removal->other_users) {
     std::printf("warning: other users still have this key added: %s stays unlocked for them\n",
@@ -129,21 +133,24 @@ int unlock_directory(const std::string& command, const std::string& path,
     if (i == 0) current_needed = true;
     needed.push_back(key);
   }
-  if (needed.empty()) {
-    std::printf("%s is already unlocked.\n", path.c_str());
-    return kExitOk;
-  }
+  if (!current_needed) std::printf("%s is already unlocked.\n", path.c_str());
+  if (needed.empty()) return kExitOk;
   auto listing = list_protectors(fd, "listing the protectors of " + path);
   if (!listing) return failure(command, listing.error());
-  auto keys = unwrap_keys(*listing, needed, secret, path);
+  auto keys = unwrap_keys(*listing, needed, secret, path, current_needed);
   std::vector<fscrypt::KeyIdentifier> still_locked;
   size_t unlocked_earlier = 0;
+  bool wrong_secret = false;
   for (size_t i = 0; i < needed.size(); ++i) {
     const bool current = current_needed && i == 0;
     if (!keys[i]) {
       // The directory's own key is what unlocking means; earlier ones are
       // reported and may be opened by another secret.
       if (current) return failure(command, keys[i].error());
+      const int error = keys[i].error().errno_value();
+      if (error != ENOKEY && error != EKEYREJECTED)
+        print_error(command, keys[i].error().to_string());
+      wrong_secret = wrong_secret || error == EKEYREJECTED;
       still_locked.push_back(needed[i]);
       continue;
     }
@@ -171,8 +178,10 @@ int unlock_directory(const std::string& command, const std::string& path,
         "is unlocked (run 'ecfs unlock %s' again with its passphrase or key file).\n",
         to_hex(key).c_str(), path.c_str(), path.c_str());
   }
-  if (!current_needed && unlocked_earlier == 0) {
-    return failure(command, Error(EKEYREJECTED, "no earlier key of " + path + " was unlocked"));
+  // Run again for the earlier keys alone, a secret that opens none of them
+  // is refused as a wrong one is.
+  if (!current_needed && unlocked_earlier == 0 && wrong_secret) {
+    return failure(command, Error(EKEYREJECTED, "the secret opens no earlier key of " + path));
   }
   return kExitOk;
 }

@@ -209,9 +209,13 @@ Result<Bytes> Subvolume::stored_symlink_target(InodeState& link, std::string_vie
   if (!*context) return Bytes(target.begin(), target.end());
   auto info = crypt_info(link);
   if (!info) return std::unexpected(info.error());
-  return fscrypt::encrypt_symlink(
-      (*info)->cipher(), (*info)->iv_params(), target,
-      fscrypt::filename_padding(fscrypt::policy_flags((*info)->policy())), kMaxSymlinkRecord);
+  return encrypted_symlink_record(**info, target);
+}
+
+Result<Bytes> encrypted_symlink_record(const fscrypt::FileInfo& info, std::string_view target) {
+  return fscrypt::encrypt_symlink(info.cipher(), info.iv_params(), target,
+                                  fscrypt::filename_padding(fscrypt::policy_flags(info.policy())),
+                                  kMaxSymlinkRecord);
 }
 
 Status Subvolume::check_symlink_fits(InodeState& dir, std::string_view target) {
@@ -254,9 +258,10 @@ Status Subvolume::check_permitted_context(InodeState& dir, InodeState& child) {
   if (fscrypt::policies_equal(child_policy, dir_policy)) return ok();
   // While a rotation moves a tree to a new key (rekey), a file it has not
   // reached yet may still move into a directory it has: under the key the
-  // directory was under before, which the rotation will replace.
-  if (same_policy_but_key(child_policy, dir_policy) &&
-      std::ranges::find(dir.previous_keys, policy_key(child_policy)) != dir.previous_keys.end()) {
+  // directory was under just before, which the rotation will replace (not
+  // any older one: a key rotated away from twice stays out).
+  if (same_policy_but_key(child_policy, dir_policy) && !dir.previous_keys.empty() &&
+      dir.previous_keys.back() == policy_key(child_policy)) {
     return ok();
   }
   return fail(EXDEV, "an encrypted directory takes only files of its own policy");

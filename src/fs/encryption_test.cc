@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/falloc.h>
 
 #include <map>
 #include <random>
@@ -813,6 +814,49 @@ TEST_F(EncryptionTest, RekeyContentsReencryptsOldExtentsOnceAndKeepsThemShared) 
   remove(key_);
   EXPECT_EQ(read_all(file).substr(0, expected.size()), expected);
   EXPECT_EQ(read_all(copy), data);
+  must(fs_->close());
+  fs_.reset();
+  const auto check = testing::full_check(device_);
+  EXPECT_TRUE(check.clean()) << check.problems();
+}
+
+// Two trees sharing an extent, rotated to two different keys in one mount:
+// each gets its own copy under its own key (the copy made for one is not
+// the other's). And an extent split by FALLOC_FL_ZERO_RANGE into regular
+// and prealloc items: the regular ones keep their data.
+TEST_F(EncryptionTest, RekeyContentsKeepsEachCopyUnderItsOwnKey) {
+  const fscrypt::KeyIdentifier second = add(master_key(2));
+  const fscrypt::KeyIdentifier third = add(master_key(3));
+  const uint64_t x = encrypted_dir(kRootDirIno, "x");
+  const uint64_t y = encrypted_dir(kRootDirIno, "y");
+  const uint64_t a = create(x, "a");
+  const uint64_t b = create(y, "b");
+  const std::string data = pattern(64 * 1024, 's');
+  write(a, 0, data);
+  must(fs_->sync());
+  must(fs_->copy_file_range(a, 0, b, 0, data.size()));
+  // The start of a's extent becomes a prealloc item of the same extent,
+  // at a lower offset than the regular item after it.
+  must(fs_->fallocate(a, FALLOC_FL_ZERO_RANGE, 0, 16384));
+  std::string zeroed = data;
+  std::fill(zeroed.begin(), zeroed.begin() + 16384, '\0');
+  must(fs_->sync());
+  must(fs_->rekey_directory(x, second, kKeyRoot));
+  must(fs_->rekey_directory(y, third, kKeyRoot));
+  for (uint64_t file : {a, b}) {
+    while (!must(fs_->rekey_contents(file, 1, kKeyRoot)).done) {
+    }
+  }
+  const TreeContents contents = committed_contents();
+  for (const auto& [file, key] : {std::pair{a, second}, std::pair{b, third}}) {
+    for (const auto& [offset, extent] : contents.inodes.at(file).extents) {
+      EXPECT_EQ(must(fscrypt::parse_extent_context(extent.context)).master_key_identifier, key)
+          << file << " at " << offset;
+    }
+  }
+  remove(key_);
+  EXPECT_EQ(read_all(a), zeroed);
+  EXPECT_EQ(read_all(b), data);
   must(fs_->close());
   fs_.reset();
   const auto check = testing::full_check(device_);

@@ -68,10 +68,10 @@ Result<std::shared_ptr<const block::DataUnitCrypter>> InodeKeys::extent_crypter(
   // An extent written before a rotation names an earlier key of the inode:
   // checked against the policy as it was then, its key found in the keyring.
   const fscrypt::KeyIdentifier& key = parsed->master_key_identifier;
-  const bool earlier = key != policy_key(info_->policy()) &&
-                       std::ranges::find(previous_keys_, key) != previous_keys_.end();
-  auto extent = earlier ? keyring_.load_extent_info(*parsed, with_key(info_->policy(), key))
-                        : keyring_.load_extent_info(*parsed, *info_);
+  auto extent =
+      key != current_key()
+          ? keyring_.load_extent_info(*parsed, extent_policy(info_->policy(), previous_keys_, key))
+          : keyring_.load_extent_info(*parsed, *info_);
   if (!extent) {
     if (extent.error().errno_value() == EINVAL) {
       return fail(EUCLEAN, "inode " + std::to_string(ino_) +

@@ -190,14 +190,19 @@ class Writeout {
 };
 
 // Key rotation with the contents (`rekey --contents`, fs/key_history.h):
-// an extent re-encrypted under an inode's current key, remembered so that
-// every other item of the tree that shares the old extent is pointed at the
-// same new one instead of copying it again. A cache only: an entry is used
-// while its witness item (an item of this tree that references the new
-// extent) still does, which proves the new extent is still allocated and
-// the same one.
+// a data extent re-encrypted under an inode's current key, remembered so
+// that every other item of the tree that shares the old extent is pointed
+// at the same new one instead of copying it again. A cache only, checked at
+// every use: the old extent must be the same one (its address, length and
+// context, whose nonce no other extent has), the copy must be under the
+// current inode's key, and its witness item (an item of this tree that
+// references the copy) must still do so, which proves the copy is still
+// allocated and the same one.
 struct ReencryptedExtent {
-  FileExtentItem item;  // disk_bytenr, disk_length, generation, type, context
+  uint64_t old_disk_length = 0;
+  Bytes old_context;
+  fscrypt::KeyIdentifier key{};  // the copy's master key
+  FileExtentItem item;           // the copy: disk_bytenr, disk_length, generation, context
   uint64_t witness_ino = 0;
   uint64_t witness_offset = 0;
 };
@@ -296,19 +301,21 @@ class FileData {
 
   // Replaces the extents of encrypted inode `ino` that are under a key
   // other than its current one (a rotation's earlier keys) by copies
-  // encrypted under the current key: each old extent is read whole,
+  // encrypted under the current key: each old data extent is read whole,
   // verified, decrypted with its own key and written as a new extent with a
   // fresh context (so no key and data unit number ever encrypt two
-  // plaintexts), and the items that referenced it (extent_offset and length
-  // kept) are pointed at the copy; items of other files found in `cache`
-  // are pointed at the copy made for them before. Stops once about
-  // `max_bytes` were written (at least one extent), for the caller to give
-  // the lock back; `done` when nothing old is left. Buffered data is left
-  // as it is (it is written under the current key anyway). ENOKEY without
-  // an earlier key, EIO for an old extent that does not verify, ENOSPC:
-  // returned before the item concerned changes, with the items before it
-  // changed consistently (`*tree_changed_badly` false); any other error
-  // may leave the change half made (`*tree_changed_badly` true: abort).
+  // plaintexts), and the regular items that referenced it (extent_offset
+  // and length kept) are pointed at the copy; items of other files found
+  // in `cache` are pointed at the copy made for them before. A prealloc
+  // item (zeros, never read) gets a new prealloc extent of its own length,
+  // needing no key. Stops once about `max_bytes` were written (at least one
+  // extent), for the caller to give the lock back; `done` when nothing old
+  // is left. Buffered data is left as it is (it is written under the
+  // current key anyway). ENOKEY without an earlier key, EIO for an old
+  // extent that does not verify, ENOSPC: returned before anything of the
+  // item concerned was written, with the items before it changed
+  // consistently (`*tree_changed_badly` false); any other error may leave
+  // the change half made (`*tree_changed_badly` true: abort).
   Result<ReencryptProgress> reencrypt_old_extents(uint64_t ino, uint64_t max_bytes,
                                                   ReencryptCache& cache, bool* tree_changed_badly);
 

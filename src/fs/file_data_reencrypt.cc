@@ -8,18 +8,24 @@
 namespace ecfs::fs {
 namespace {
 
-// The cache's entry for `old_bytenr`, if its witness item still references
-// the new extent with the same context.
-const ReencryptedExtent* valid_entry(const ReencryptCache& cache, uint64_t old_bytenr,
-                                     const store::BTree& tree) {
-  auto found = cache.by_old_bytenr.find(old_bytenr);
+// The copy the cache holds for old extent `item`, if the entry is for that
+// very extent, its copy is under `key` and its witness still references it.
+const ReencryptedExtent* valid_entry(const ReencryptCache& cache, const FileExtentItem& item,
+                                     const fscrypt::KeyIdentifier& key, const store::BTree& tree) {
+  auto found = cache.by_old_bytenr.find(item.disk_bytenr);
   if (found == cache.by_old_bytenr.end()) return nullptr;
   const ReencryptedExtent& entry = found->second;
+  // The address may have been freed and reused since: the context (its
+  // nonce) tells the extents apart.
+  if (entry.old_disk_length != item.disk_length || entry.old_context != item.context ||
+      entry.key != key) {
+    return nullptr;
+  }
   auto stored = tree.find({entry.witness_ino, kExtentDataKey, entry.witness_offset});
   if (!stored || !*stored) return nullptr;
   auto witness = decode_file_extent_item(**stored);
   if (!witness || witness->disk_bytenr != entry.item.disk_bytenr ||
-      witness->context != entry.item.context) {
+      witness->disk_length != entry.item.disk_length || witness->context != entry.item.context) {
     return nullptr;
   }
   return &entry;
@@ -67,36 +73,47 @@ Result<ReencryptProgress> FileData::reencrypt_old_extents(uint64_t ino, uint64_t
   ReencryptProgress progress;
   for (const auto& [offset, item] : old_items) {
     if (progress.extents > 0 && progress.bytes >= max_bytes) return progress;
-    FileExtentItem replacement;
-    if (const ReencryptedExtent* made = valid_entry(cache, item.disk_bytenr, **tree)) {
-      replacement = made->item;
+    FileExtentItem moved = item;
+    if (item.type == FileExtentType::kPrealloc) {
+      // Reads as zeros and is never read: a new prealloc extent of the
+      // item's own length, shared with nothing (the old extent may hold
+      // another item's data: FALLOC_FL_ZERO_RANGE makes such items).
+      auto copy = create_extent(keys, FileExtentType::kPrealloc, item.length, {});
+      if (!copy) return std::unexpected(copy.error());  // allocation or key: nothing written
+      moved = std::move(*copy);
+      moved.length = item.length;
+      moved.extent_offset = 0;
+      progress.bytes += item.length;
+      ++progress.extents;
+    } else if (const ReencryptedExtent* made = valid_entry(cache, item, current, **tree)) {
+      moved.disk_bytenr = made->item.disk_bytenr;
+      moved.generation = made->item.generation;
+      moved.context = made->item.context;
       ++progress.shared;
     } else {
       auto crypter = (*inode_keys)->extent_crypter(item.context);  // ENOKEY: its key is absent
       if (!crypter) return std::unexpected(crypter.error());
-      Result<FileExtentItem> copy = fail(EINVAL, "");
-      if (item.type == FileExtentType::kPrealloc) {
-        // Never written: reads as zeros, so only the space and context move.
-        copy = create_extent(keys, FileExtentType::kPrealloc, item.disk_length, {});
-      } else {
-        Bytes plaintext(item.disk_length);
-        const block::CryptContext crypt{crypter->get(), 0};
-        Status read = engine_.read_data_into(item.disk_bytenr, plaintext, &crypt);
-        if (read) copy = create_extent(keys, FileExtentType::kRegular, item.disk_length, plaintext);
-        OPENSSL_cleanse(plaintext.data(), plaintext.size());
-        if (!read) return std::unexpected(read.error());
+      Bytes plaintext(item.disk_length);
+      const block::CryptContext crypt{crypter->get(), 0};
+      Status read = engine_.read_data_into(item.disk_bytenr, plaintext, &crypt);
+      Result<FileExtentItem> copy = fail(EIO, "not copied");
+      if (read) copy = create_extent(keys, FileExtentType::kRegular, item.disk_length, plaintext);
+      OPENSSL_cleanse(plaintext.data(), plaintext.size());
+      if (!read) return std::unexpected(read.error());  // nothing written
+      if (!copy) {
+        // Out of space: nothing written. Otherwise the engine's write may
+        // have half recorded its checksums.
+        *tree_changed_badly = copy.error().errno_value() != ENOSPC;
+        return std::unexpected(copy.error());
       }
-      // A failed copy leaves at most an unreferenced extent, freed at commit.
-      if (!copy) return std::unexpected(copy.error());
-      replacement = std::move(*copy);
+      moved.disk_bytenr = copy->disk_bytenr;
+      moved.generation = copy->generation;
+      moved.context = copy->context;
       progress.bytes += item.disk_length;
       ++progress.extents;
-      cache.by_old_bytenr[item.disk_bytenr] = ReencryptedExtent{replacement, ino, offset};
+      cache.by_old_bytenr[item.disk_bytenr] =
+          ReencryptedExtent{item.disk_length, item.context, current, std::move(*copy), ino, offset};
     }
-    FileExtentItem moved = item;
-    moved.disk_bytenr = replacement.disk_bytenr;
-    moved.generation = replacement.generation;
-    moved.context = replacement.context;
     if (Status updated = update_extent(**tree, ino, offset, item, moved); !updated) {
       *tree_changed_badly = true;
       return std::unexpected(updated.error());

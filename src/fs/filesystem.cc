@@ -27,6 +27,7 @@ Result<std::unique_ptr<FileSystem>> FileSystem::open(block::BlockDevice& device,
   volume_options.read_only = options.read_only;
   volume_options.commit_interval = options.commit_interval;
   volume_options.node_cache_capacity = options.node_cache_capacity;
+  volume_options.discard = options.discard;
   auto volume = store::Volume::open(device, volume_options);
   if (!volume) return std::unexpected(volume.error());
   std::unique_ptr<FileSystem> fs(new FileSystem(std::move(*volume), options));

@@ -228,7 +228,8 @@ class FileSystem final : private SubvolumeHost {
   Status set_policy(uint64_t ino, const fscrypt::Policy& policy, const fscrypt::Caller& caller);
   // Key rotation (`ecfs rekey`, fs/key_history.h) of directory `ino`: it
   // moves to master key `to` with a fresh context, its entries' names
-  // re-encrypted under it, and so do the files and symlinks it holds
+  // re-encrypted under it, and so do the files and symlinks it holds that
+  // the caller owns (or all, privileged; the others are counted as skipped)
   // (symlink targets re-encrypted; existing file extents keep their keys,
   // listed in the file's KEY_HISTORY, and stay readable while those keys
   // are present; new writes use `to`). Subdirectories are moved by calls
@@ -249,7 +250,7 @@ class FileSystem final : private SubvolumeHost {
   // re-encrypted once and shared again (while this mount lasts). When none
   // is left the file's KEY_HISTORY goes. Not committed (syncfs makes it
   // durable); calling again after a crash goes on. Snapshots keep the old
-  // extents. EINVAL unless a regular file; ENODATA unless encrypted; EACCES
+  // extents. EINVAL for an inode neither a file nor a directory; ENODATA unless encrypted; EACCES
   // unless the caller owns it or is privileged; ENOKEY without its current
   // key or an earlier one its data needs; EIO for old data that does not
   // verify; ENOSPC; EROFS. For a directory (which holds no extents) it

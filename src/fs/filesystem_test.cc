@@ -746,6 +746,35 @@ TEST_F(FileSystemTest, DotLooksUpAnyInodeByNumber) {
   EXPECT_EQ(error_of(fs_->lookup(file, ".")), ENOENT);
 }
 
+// Space freed by a commit goes back to the device (MountOptions::discard):
+// after a file is deleted, its blocks read as zeros and the memory device
+// holds fewer blocks; without the option nothing is discarded.
+TEST_F(FileSystemTest, FreedSpaceIsDiscardedAfterTheCommit) {
+  for (bool discard : {false, true}) {
+    SCOPED_TRACE(discard ? "discard" : "nodiscard");
+    ASSERT_OK(fs_->close());
+    MountOptions options;
+    options.discard = discard;
+    mount(options);
+    const uint64_t file = create(kRootDirIno, "big");
+    write(file, 0, std::string(4 << 20, 'b'));
+    ASSERT_OK(fs_->sync());
+    const size_t blocks_with_file = device_.allocated_blocks();
+    const uint64_t discards = device_.discard_count();
+    ASSERT_OK(fs_->unlink(kRootDirIno, "big"));
+    fs_->forget(file, 1);
+    ASSERT_OK(fs_->sync());
+    if (discard) {
+      EXPECT_GT(device_.discard_count(), discards);
+      EXPECT_LE(device_.allocated_blocks() + 1000, blocks_with_file);
+    } else {
+      EXPECT_EQ(device_.discard_count(), discards);
+      EXPECT_GE(device_.allocated_blocks(), blocks_with_file);
+    }
+    expect_fsck_clean();
+  }
+}
+
 TEST_F(FileSystemTest, CloseIsFinal) {
   ASSERT_OK(fs_->close());
   EXPECT_EQ(error_of(fs_->getattr(kRootDirIno)), ESHUTDOWN);

@@ -496,9 +496,8 @@ class Checker {
       }
       auto parsed = fscrypt::parse_extent_context(extent.context);
       const fscrypt::Policy policy =
-          parsed && std::ranges::find(previous, parsed->master_key_identifier) != previous.end()
-              ? with_key(context->policy, parsed->master_key_identifier)
-              : context->policy;
+          parsed ? extent_policy(context->policy, previous, parsed->master_key_identifier)
+                 : context->policy;
       if (auto loaded = fscrypt::load_extent_context(extent.context, policy); !loaded) {
         problem(at + ": its extent context does not belong to the inode's policy (" +
                 loaded.error().message() + ")");

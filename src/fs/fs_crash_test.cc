@@ -87,6 +87,10 @@ class CrashWorkload {
       : rng_(seed), recorder_(recorder), run_(run) {
     MountOptions options;
     options.commit_interval = std::chrono::hours(1);  // commits only where recorded
+    // Freed space is discarded after each commit: recorded as writes of
+    // zeros that a crash may keep or lose, so that every crash state shows
+    // no discard ever reaches committed data.
+    options.discard = true;
     fs_ = must(FileSystem::open(recorder_, options), "mount");
     Inode root;
     root.mode = S_IFDIR | 0755;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "fs/filesystem.h"
@@ -23,6 +24,10 @@ Timestamp now();
 // parts do not add up to the entry's length.
 Result<Bytes> read_xattr_value(const store::BTree& fs_tree, uint64_t ino,
                                const XattrOutOfLine& where);
+
+// The record an encrypted symlink with key `info` stores for `target`
+// (fscrypt's, at most 4096 bytes as ext4 gives it a block: ENAMETOOLONG).
+Result<Bytes> encrypted_symlink_record(const fscrypt::FileInfo& info, std::string_view target);
 
 struct Subvolume::InodeState {
   uint64_t ino = 0;

@@ -42,17 +42,29 @@ Result<std::vector<KeyIdentifier>> decode_key_history(ByteSpan data) {
 
 Result<std::vector<KeyIdentifier>> rotated_history(std::span<const KeyIdentifier> previous,
                                                    const KeyIdentifier& from,
-                                                   const KeyIdentifier& to) {
+                                                   const KeyIdentifier& to,
+                                                   HistoryOverflow overflow) {
   std::vector<KeyIdentifier> rotated;
   for (const KeyIdentifier& key : previous) {
     if (key != to && key != from) rotated.push_back(key);
   }
   if (from != to) rotated.push_back(from);
   if (rotated.size() > kMaxPreviousKeys) {
-    return fail(EOVERFLOW, "the inode was already under " + std::to_string(kMaxPreviousKeys) +
-                               " earlier keys; rewrite its old extents first (rekey --contents)");
+    if (overflow == HistoryOverflow::kRefuse) {
+      return fail(EOVERFLOW, "the inode was already under " + std::to_string(kMaxPreviousKeys) +
+                                 " earlier keys; rewrite its old extents first (rekey --contents)");
+    }
+    rotated.erase(rotated.begin(),
+                  rotated.begin() + static_cast<ptrdiff_t>(rotated.size() - kMaxPreviousKeys));
   }
   return rotated;
+}
+
+fscrypt::Policy extent_policy(const fscrypt::Policy& inode_policy,
+                              std::span<const KeyIdentifier> previous,
+                              const KeyIdentifier& extent_key) {
+  if (std::ranges::find(previous, extent_key) == previous.end()) return inode_policy;
+  return with_key(inode_policy, extent_key);
 }
 
 const KeyIdentifier& policy_key(const fscrypt::Policy& policy) {

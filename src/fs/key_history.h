@@ -33,12 +33,17 @@ Bytes encode_key_history(std::span<const fscrypt::KeyIdentifier> previous);
 // identifier listed twice.
 Result<std::vector<fscrypt::KeyIdentifier>> decode_key_history(ByteSpan data);
 
+// What a rotation does to a full history: a file refuses it (its extents
+// need every key listed); a directory, which holds no extents, drops its
+// oldest key.
+enum class HistoryOverflow { kRefuse, kDropOldest };
+
 // The history of an inode that moves from key `from` to key `to`: `from`
-// joins the list and `to` leaves it (a rotation back to an earlier key).
-// EOVERFLOW past kMaxPreviousKeys.
+// joins the list (last) and `to` leaves it (a rotation back to an earlier
+// key). EOVERFLOW past kMaxPreviousKeys with kRefuse.
 Result<std::vector<fscrypt::KeyIdentifier>> rotated_history(
     std::span<const fscrypt::KeyIdentifier> previous, const fscrypt::KeyIdentifier& from,
-    const fscrypt::KeyIdentifier& to);
+    const fscrypt::KeyIdentifier& to, HistoryOverflow overflow = HistoryOverflow::kRefuse);
 
 // The master key identifier of a v2 policy (the only kind with contexts in
 // ecfs: fscrypt/extent.h).
@@ -47,6 +52,13 @@ const fscrypt::KeyIdentifier& policy_key(const fscrypt::Policy& policy);
 fscrypt::Policy with_key(const fscrypt::Policy& policy, const fscrypt::KeyIdentifier& key);
 // Two v2 policies that differ at most in their master key.
 bool same_policy_but_key(const fscrypt::Policy& a, const fscrypt::Policy& b);
+// The policy an extent under master key `extent_key` of an inode with
+// `inode_policy` and earlier keys `previous` is checked against: the
+// inode's policy as it was under that key when it is one of `previous`,
+// else the inode's own (which the series' checks then hold it to).
+fscrypt::Policy extent_policy(const fscrypt::Policy& inode_policy,
+                              std::span<const fscrypt::KeyIdentifier> previous,
+                              const fscrypt::KeyIdentifier& extent_key);
 
 // The master keys whose extents an inode may hold: its current one and
 // those it was under before.

@@ -21,13 +21,9 @@
 #include "fs/fs_internal.h"
 #include "fs/key_history.h"
 #include "fscrypt/fname.h"
-#include "fscrypt/symlink.h"
 
 namespace ecfs::fs {
 namespace {
-
-// As in crypt_ops.cc: the room an encrypted symlink record may take.
-constexpr size_t kMaxSymlinkRecord = 4096;
 
 // How many re-encrypted extents rekey_contents remembers before it starts
 // afresh (about 100 bytes each): sharing between files whose passes are
@@ -64,17 +60,12 @@ Result<Subvolume::InodeRekey> Subvolume::plan_rekey(InodeState& state,
     }
     rekey.previous = std::move(*previous);
   } else if (S_ISDIR(mode)) {
-    // No extents: the earlier keys only let files not yet moved enter it
-    // while a rotation is under way, and the oldest may go.
-    std::vector<fscrypt::KeyIdentifier> previous(state.previous_keys);
-    std::erase(previous, to);
-    std::erase(previous, from);
-    previous.push_back(from);
-    if (previous.size() > kMaxPreviousKeys) {
-      previous.erase(previous.begin(),
-                     previous.begin() + static_cast<ptrdiff_t>(previous.size() - kMaxPreviousKeys));
-    }
-    rekey.previous = std::move(previous);
+    // No extents: its earlier keys tell unlock, lock and status which keys
+    // its files' older data may need, and let a file not yet moved enter it
+    // while the rotation is under way; the oldest may go.
+    auto previous = rotated_history(state.previous_keys, from, to, HistoryOverflow::kDropOldest);
+    if (!previous) return std::unexpected(previous.error());
+    rekey.previous = std::move(*previous);
   }
   if (S_ISDIR(mode) || S_ISLNK(mode)) {
     auto info = keyring_.setup_file_info(
@@ -95,9 +86,7 @@ Result<Subvolume::InodeRekey> Subvolume::plan_rekey(InodeState& state,
     if (auto old_info = crypt_info(state); !old_info) return std::unexpected(old_info.error());
     auto target_text = presented_symlink_target(state, **stored);
     if (!target_text) return std::unexpected(target_text.error());
-    auto encrypted = fscrypt::encrypt_symlink(
-        rekey.info->cipher(), rekey.info->iv_params(), *target_text,
-        fscrypt::filename_padding(fscrypt::policy_flags(target)), kMaxSymlinkRecord);
+    auto encrypted = encrypted_symlink_record(*rekey.info, *target_text);
     if (!encrypted) return std::unexpected(encrypted.error());
     rekey.symlink_target = std::move(*encrypted);
   }
@@ -202,7 +191,10 @@ Result<RekeyReport> Subvolume::rekey_directory(uint64_t dir_node, const fscrypt:
     auto child_context = crypt_context(**child);
     if (!child_context) return std::unexpected(child_context.error());
     if (!*child_context || fscrypt::policies_equal((*child_context)->policy, target)) return true;
-    if (!same_policy_but_key((*child_context)->policy, target)) {
+    // Another policy, or another user's file (whose key its owner decides,
+    // whatever directory names it): left as it is.
+    if (!same_policy_but_key((*child_context)->policy, target) ||
+        (!caller.is_privileged && caller.uid != (*child)->item->uid)) {
       ++report.skipped;
       return true;
     }
@@ -266,6 +258,7 @@ Result<RekeyContentsReport> Subvolume::rekey_contents(uint64_t node, uint64_t ma
   auto progress = data_->reencrypt_old_extents(ino, max_bytes, *reencrypted_, &tree_changed_badly);
   if (!progress) {
     if (tree_changed_badly) return abort_change(progress.error());
+    volume_.note_change();  // items moved before the error are in the transaction
     return std::unexpected(progress.error());
   }
   RekeyContentsReport report{progress->bytes, progress->extents, progress->shared, progress->done};

@@ -203,6 +203,12 @@ void Subvolume::aborted() {
   for (auto& [ino, state] : inodes_) {
     state->item.reset();
     state->dirty = false;
+    // A rotation in the aborted transaction changed the context, history
+    // and key in memory: read them again too.
+    state->crypt_context_loaded = false;
+    state->crypt_context.reset();
+    state->previous_keys.clear();
+    state->crypt_info.reset();
     trim_candidates_.push_back(ino);
   }
   dirty_inodes_.clear();

@@ -114,6 +114,9 @@ struct MountOptions {
   // Buffered file data above this many bytes is written out (not committed).
   uint64_t dirty_data_limit = 256ull << 20;
   size_t node_cache_capacity = 16384;
+  // Space freed by commits goes back to the device (store::OpenOptions::
+  // discard): -o discard (the default of `ecfs mount`), -o nodiscard.
+  bool discard = false;
   // -o subvol=PATH: the subvolume at PATH (from the top level's root) is
   // the mount's root. Empty: the top level.
   std::string subvolume = {};
@@ -131,7 +134,7 @@ struct CachedName {
 struct RekeyReport {
   uint64_t names = 0;    // entry names re-encrypted under the new key
   uint64_t inodes = 0;   // inodes moved to the new key (the directory included)
-  uint64_t skipped = 0;  // entries of another policy, left as they are
+  uint64_t skipped = 0;  // entries of another policy or another owner, left as they are
 };
 
 // What one call of FileSystem::rekey_contents did to a file.

@@ -251,7 +251,7 @@ struct RekeyArg {
   uint8_t key_identifier[16];  // in: the new master key
   uint64_t names;              // out: names re-encrypted
   uint64_t inodes;             // out: inodes moved to the key
-  uint64_t skipped;            // out: entries of another policy, left alone
+  uint64_t skipped;            // out: entries of another policy or owner, left alone
   uint32_t reserved[4];        // 0
 };
 static_assert(sizeof(RekeyArg) == 64);
@@ -259,6 +259,7 @@ static_assert(sizeof(RekeyArg) == 64);
 // ECFS_IOC_REKEY_CONTENTS, on a regular file: re-encrypts about
 // `max_bytes` of its data that is under earlier keys under its current key
 // (fs::FileSystem::rekey_contents has the rules); call again until `done`.
+// On a directory: it forgets its earlier keys (once its tree is done).
 struct RekeyContentsArg {
   uint32_t version;      // in: kIoctlAbiVersion
   uint32_t flags;        // in: 0

@@ -79,9 +79,9 @@ Status parse_dirty_ratio(std::string_view value, MountConfig& config) {
 }
 
 // Options only a new mount can apply.
-constexpr std::array<std::string_view, 7> kMountTimeOnly = {
-    "debug",     "writeback_cache", "no_writeback_cache", "blkdev",
-    "no_blkdev", "io_uring",        "no_io_uring"};
+constexpr std::array<std::string_view, 9> kMountTimeOnly = {
+    "debug",       "writeback_cache", "no_writeback_cache", "blkdev", "no_blkdev", "io_uring",
+    "no_io_uring", "discard",         "nodiscard"};
 
 // Mount-time options that carry a value.
 bool is_mount_time_only_value(std::string_view option) {
@@ -129,6 +129,10 @@ Status parse_one(std::string_view option, bool sloppy, MountConfig& config) {
     config.blkdev = true;
   } else if (option == "no_blkdev") {
     config.blkdev = false;
+  } else if (option == "discard") {
+    config.discard = true;
+  } else if (option == "nodiscard") {
+    config.discard = false;
   } else if (option == "io_uring") {
     config.io_uring = true;
   } else if (option == "no_io_uring") {

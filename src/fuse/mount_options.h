@@ -91,6 +91,9 @@ struct MountConfig {
   bool debug = false;
   bool writeback_cache = true;
   bool io_uring = true;
+  // Freed space goes back to the host (holes punched in an image file,
+  // BLKDISCARD on a block device); nodiscard keeps it.
+  bool discard = true;
   // Unset: fuseblk when root (the only one allowed to mount it).
   std::optional<bool> blkdev;
   // Unset: relatime, the default.

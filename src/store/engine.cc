@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "base/log.h"
 #include "crypto/random.h"
 #include "store/subvolume_items.h"
 
@@ -544,7 +545,12 @@ Status Engine::commit_transaction() {
   if (auto free_space = trees_.find(kFreeSpaceTreeId); free_space != trees_.end()) {
     committed_free_space_item_ = free_space->second.stored;
   }
+  // The space this transaction freed: no committed tree points into it any
+  // more (all superblock copies are durable), so the device may drop it.
+  std::map<uint64_t, uint64_t> freed;
+  if (options_.discard) freed = allocator_.pinned_ranges();
   allocator_.unpin_all();
+  discard_freed(freed);
   for (auto& [bytenr, node] : dirty_) cache_.put(std::move(node));
   dirty_.clear();
   shared_this_transaction_.clear();
@@ -558,6 +564,25 @@ Status Engine::commit_transaction() {
   in_transaction_ = false;
   transaction_generation_ = sb_.generation + 1;
   return ok();
+}
+
+namespace {
+constexpr uint64_t kMinDiscardBytes = 64 * 1024;
+}  // namespace
+
+void Engine::discard_freed(const std::map<uint64_t, uint64_t>& freed) {
+  for (const auto& [start, end] : freed) {
+    // Small ranges (single nodes, mostly) are reused soon anyway: one call
+    // per node would cost more than the space is worth.
+    if (end - start < kMinDiscardBytes) continue;
+    if (Status discarded = device_->discard(start, end - start); !discarded) {
+      // The commit stands; only the host keeps the space. Said once.
+      options_.discard = false;
+      log::warning("giving freed space back to the device is turned off for this mount: " +
+                   discarded.error().to_string());
+      return;
+    }
+  }
 }
 
 Status Engine::write_superblocks(Superblock sb) {

@@ -95,6 +95,11 @@ struct OpenOptions {
   // On an image without a free-space tree, the first commit adds one (and
   // the compat_ro bit). Off only to write images as older builds did.
   bool add_free_space_tree = true;
+  // After each commit, the space it freed is discarded on the device
+  // (block::BlockDevice::discard: holes punched in an image file), so an
+  // image gives space back to its host; ranges of at least 64 KiB. A device that cannot discard
+  // turns it off for the mount, logging why.
+  bool discard = false;
 };
 
 // Result of Engine::check (fsck).
@@ -352,6 +357,8 @@ class Engine final : public NodeStore {
   // the free space the extent tree leaves.
   Status create_free_space_tree();
   Status update_free_space_tree(bool& changed);
+  // Discards the ranges (start -> end) a commit freed, if the device can.
+  void discard_freed(const std::map<uint64_t, uint64_t>& freed);
   Status load_free_space_tree();
   void check_free_space_tree(const std::optional<RootRef>& root,
                              const std::map<uint64_t, uint64_t>& free,

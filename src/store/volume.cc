@@ -23,6 +23,7 @@ Result<std::unique_ptr<Volume>> Volume::open(block::BlockDevice& device,
   OpenOptions engine_options;
   engine_options.read_only = options.read_only;
   engine_options.node_cache_capacity = options.node_cache_capacity;
+  engine_options.discard = options.discard && !options.read_only;
   auto engine = Engine::open(device, engine_options);
   if (!engine) return std::unexpected(engine.error());
   std::unique_ptr<Volume> volume(new Volume(std::move(*engine), options));

@@ -41,6 +41,7 @@ struct VolumeOptions {
   bool read_only = false;
   std::chrono::milliseconds commit_interval{5000};
   size_t node_cache_capacity = 16384;
+  bool discard = false;  // OpenOptions::discard
 };
 
 // What a layer above keeps in memory for the running transaction. Every

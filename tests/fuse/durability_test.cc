@@ -184,5 +184,34 @@ TEST_F(DurabilityTest, MountRightAfterAPlainFuseUnmountWaitsForTheExitingDaemon)
   EXPECT_FALSE(is_mounted(other));
 }
 
+// Deleted files give their space back to the host filesystem (holes
+// punched in the image after the commit that frees it), so the image's
+// allocated size shrinks; -o nodiscard keeps it.
+TEST_F(DurabilityTest, DeletedFilesGiveTheirSpaceBackToTheHost) {
+  const auto image_blocks = [&] {
+    struct stat st {};
+    EXPECT_EQ(stat(image_.c_str(), &st), 0);
+    return static_cast<uint64_t>(st.st_blocks) * 512;
+  };
+  constexpr uint64_t kFile = 32 << 20;
+  for (const bool discard : {true, false}) {
+    SCOPED_TRACE(discard ? "discard (the default)" : "nodiscard");
+    if (!discard) {
+      ASSERT_NO_FATAL_FAILURE(remount({"-o", "nodiscard"}));
+    }
+    ASSERT_TRUE(write_file(path("big"), pattern(kFile, 9)));
+    ASSERT_EQ(ecfs({"sync", mountpoint_}).exit_status, 0);
+    const uint64_t with_file = image_blocks();
+    ASSERT_EQ(unlink(path("big").c_str()), 0);
+    ASSERT_EQ(ecfs({"sync", mountpoint_}).exit_status, 0);
+    const uint64_t after = image_blocks();
+    if (discard) {
+      EXPECT_LE(after + kFile - (4 << 20), with_file) << with_file << " -> " << after;
+    } else {
+      EXPECT_GE(after + (1 << 20), with_file) << with_file << " -> " << after;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ecfs::fuse_test
