@@ -17,19 +17,11 @@ set -euo pipefail
 
 build=${1:-build}
 ecfs="$build/bin/ecfs"
-base=${ECFS_BENCH_DIR:-/var/tmp}
 rounds=${ECFS_BENCH_ROUNDS:-5}
 mib=${ECFS_BENCH_MIB:-256}
 
-work=$(mktemp -d "$base/ecfs-rekey.XXXXXX")
-mnt="$work/mnt"
-mkdir -p "$mnt"
-cleanup() {
-  fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt" 2>/dev/null || true
-  sleep 1
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "$0")/mount_bench_lib.sh"
+bench_workdir rekey
 
 "$ecfs" mkfs --size "$((mib * 4 + 512))M" -q "$work/image"
 "$ecfs" mount "$work/image" "$mnt"
@@ -72,12 +64,7 @@ for round in $(seq 1 "$rounds"); do
   target=$([ "$target" = "$second" ] && echo "$first" || echo "$second")
 done
 
-summary() {
-  printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {
-    printf "min %d  median %d  max %d MiB/s", v[1], v[int((NR + 1) / 2)], v[NR] }'
-}
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END { print v[int((NR + 1) / 2)] }'; }
-echo "rekey --contents ($mib MiB): $(summary "${rekey[@]}")"
-echo "copy of the same bytes:  $(summary "${copy[@]}")"
+echo "rekey --contents ($mib MiB): $(summary MiB/s "${rekey[@]}")"
+echo "copy of the same bytes:  $(summary MiB/s "${copy[@]}")"
 awk -v r="$(median "${rekey[@]}")" -v c="$(median "${copy[@]}")" \
   'BEGIN { printf "rekey / copy (medians): %.2fx\n", r / (c > 0 ? c : 1) }'

@@ -17,19 +17,11 @@ set -euo pipefail
 
 build=${1:-build}
 ecfs="$build/bin/ecfs"
-base=${ECFS_BENCH_DIR:-/var/tmp}
 rounds=${ECFS_BENCH_ROUNDS:-3}
 mib=${ECFS_BENCH_MIB:-512}
 
-work=$(mktemp -d "$base/ecfs-space.XXXXXX")
-mnt="$work/mnt"
-mkdir -p "$mnt"
-cleanup() {
-  fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt" 2>/dev/null || true
-  sleep 1
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "$0")/mount_bench_lib.sh"
+bench_workdir space
 
 allocated_mib() { echo $(($(stat -c %b "$work/image") * 512 / 1048576)); }
 
@@ -65,6 +57,5 @@ for r in $(seq 1 "$rounds"); do
     "$r" "$full" "$after" "$ms"
   without+=("$ms")
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END { print v[int((NR + 1) / 2)] }'; }
 awk -v d="$(median "${with[@]}")" -v n="$(median "${without[@]}")" \
   'BEGIN { printf "delete time, discard / nodiscard (medians %d / %d ms): %.2fx\n", d, n, d / (n > 0 ? n : 1) }'

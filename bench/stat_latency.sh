@@ -23,21 +23,13 @@ set -euo pipefail
 build=${1:-build}
 ecfs="$build/bin/ecfs"
 probe="$build/bin/stat_latency"
-base=${ECFS_BENCH_DIR:-/var/tmp}
 write_mib=${ECFS_BENCH_WRITE:-4096}
 rounds=${ECFS_BENCH_ROUNDS:-3}
 no_subvolumes=${ECFS_BENCH_NO_SUBVOLUMES:-0}
 small_files=${ECFS_BENCH_FILES:-50000}
 
-work=$(mktemp -d "$base/ecfs-statlat.XXXXXX")
-mnt="$work/mnt"
-mkdir -p "$mnt"
-cleanup() {
-  fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt" 2>/dev/null || true
-  sleep 1
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "$0")/mount_bench_lib.sh"
+bench_workdir statlat
 
 "$ecfs" mkfs "$work/img" --size "$(( write_mib * 3 + 4096 ))M" --quiet
 "$ecfs" mount "$work/img" "$mnt"
@@ -79,7 +71,6 @@ for round in $(seq 1 "$rounds"); do
   echo "round $round delete: p50 ${p50} us  p99 ${p99} us  max ${max} us (while that subvolume, with ${small_files} more files, is deleted and dropped)"
 done
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mi50=$(median "${idle_p50[@]}"); mi99=$(median "${idle_p99[@]}")
 mw50=$(median "${write_p50[@]}"); mw99=$(median "${write_p99[@]}")
 md50=$(median "${delete_p50[@]}"); md99=$(median "${delete_p99[@]}")

@@ -17,19 +17,11 @@ set -euo pipefail
 
 build=${1:-build}
 ecfs="$build/bin/ecfs"
-base=${ECFS_BENCH_DIR:-/var/tmp}
 rounds=${ECFS_BENCH_ROUNDS:-5}
 kdf=${ECFS_BENCH_KDF:-1s}
 
-work=$(mktemp -d "$base/ecfs-unlock.XXXXXX")
-mnt="$work/mnt"
-mkdir -p "$mnt"
-cleanup() {
-  fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt" 2>/dev/null || true
-  sleep 1
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "$0")/mount_bench_lib.sh"
+bench_workdir unlock
 
 "$ecfs" mkfs --size 256M -q "$work/image"
 "$ecfs" mount "$work/image" "$mnt"
@@ -66,12 +58,7 @@ for round in $(seq 1 "$rounds"); do
   passphrase+=("$p") key_file+=("$k")
 done
 
-summary() {
-  printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {
-    printf "min %d  median %d  max %d ms", v[1], v[int((NR + 1) / 2)], v[NR] }'
-}
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END { print v[int((NR + 1) / 2)] }'; }
-echo "unlock with a passphrase ($kdf target): $(summary "${passphrase[@]}")"
-echo "unlock with a key file (baseline):     $(summary "${key_file[@]}")"
+echo "unlock with a passphrase ($kdf target): $(summary ms "${passphrase[@]}")"
+echo "unlock with a key file (baseline):     $(summary ms "${key_file[@]}")"
 awk -v p="$(median "${passphrase[@]}")" -v k="$(median "${key_file[@]}")" \
   'BEGIN { printf "passphrase / key file (medians): %.1fx\n", p / (k > 0 ? k : 1) }'

@@ -23,14 +23,15 @@ cxx=${ECFS_FUZZ_CXX:-clang++-16}
 targets=(node_fuzz superblock_fuzz)
 
 # Library sources the targets need (no tests): base, SHA-256 for the sha256
-# checksum, the checksums and the two codecs.
+# checksum, the checksums, the two codecs and the block device interface
+# the superblock reader takes.
 lib_sources=()
 for f in "$root"/src/base/*.cc; do
   [[ $f == *_test.cc ]] || lib_sources+=("$f")
 done
 lib_sources+=("$root/src/crypto/hash.cc" "$root/src/crypto/evp.cc"
   "$root/src/store/checksum.cc" "$root/src/store/metadata_checksum.cc"
-  "$root/src/store/node.cc" "$root/src/store/superblock.cc")
+  "$root/src/store/node.cc" "$root/src/store/superblock.cc" "$root/src/block/block_device.cc")
 
 compile_flags=(-std=c++2b -stdlib=libc++ -O1 -g -fno-omit-frame-pointer
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined

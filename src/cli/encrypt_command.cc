@@ -53,10 +53,7 @@ constexpr const char* kFooter =
 
 struct EncryptArgs {
   std::string directory;
-  SecretOptions secret;
-  std::string name;
-  bool no_recovery = false;
-  std::string kdf_time = "1s";
+  NewKeyArgs key;
 };
 
 int failure(const Error& error) {
@@ -70,19 +67,8 @@ int usage_error(const std::string& message) {
 }
 
 int run(const EncryptArgs& args) {
-  auto time = parse_kdf_time(args.kdf_time);
-  if (!time) return usage_error(time.error().message());
-  if (args.secret.protector && !args.name.empty()) {
-    return usage_error("--name names a new protector; --protector uses an existing one");
-  }
-  if (Status name = check_protector_name(args.name); !name) {
-    return usage_error(name.error().message());
-  }
-  if (args.secret.protector) {
-    if (auto id = fscrypt::parse_protector_id(*args.secret.protector); !id) {
-      return usage_error(id.error().message());
-    }
-  }
+  auto key_options = new_key_options(args.key);
+  if (!key_options) return usage_error(key_options.error().message());
   auto directory = open_for_ioctl(args.directory, true);
   if (!directory) return failure(directory.error());
   const int fd = directory->fd();
@@ -94,8 +80,7 @@ int run(const EncryptArgs& args) {
     return failure(policy.error());
   }
 
-  NewKeyOptions key_options{args.secret, args.name, args.no_recovery, *time};
-  auto key = make_protected_key(fd, kCommand, where, key_options);
+  auto key = make_protected_key(fd, kCommand, where, *key_options);
   if (!key) return failure(key.error());
 
   fscrypt::PolicyV2 policy;
@@ -123,14 +108,7 @@ void add_encrypt_command(CLI::App& app, CommandRunner& runner) {
   CLI::App* command = app.add_subcommand("encrypt", kDescription);
   command->footer(kFooter);
   command->add_option("DIR", args->directory, "an empty directory on an ecfs mount")->required();
-  add_secret_options(*command, args->secret, true);
-  command->add_option("--name", args->name, "a label for the new protector (at most 64 bytes)")
-      ->type_name("NAME");
-  command->add_flag("--no-recovery", args->no_recovery, "make no recovery passphrase");
-  command
-      ->add_option("--kdf-time", args->kdf_time,
-                   "CPU time one passphrase check costs (Argon2id; default 1s)")
-      ->type_name("TIME");
+  add_new_key_options(*command, args->key, "");
   command->callback([args, &runner] { runner = [args] { return run(*args); }; });
 }
 

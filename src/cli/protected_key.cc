@@ -28,6 +28,32 @@ int64_t now_seconds() { return static_cast<int64_t>(std::time(nullptr)); }
 
 }  // namespace
 
+void add_new_key_options(CLI::App& command, NewKeyArgs& args, const std::string& when) {
+  add_secret_options(command, args.secret, true);
+  command.add_option("--name", args.name, when + "a label for a new protector (at most 64 bytes)")
+      ->type_name("NAME");
+  command.add_flag("--no-recovery", args.no_recovery, when + "make no recovery passphrase");
+  command
+      .add_option("--kdf-time", args.kdf_time,
+                  when + "CPU time one passphrase check costs (Argon2id; default 1s)")
+      ->type_name("TIME");
+}
+
+Result<NewKeyOptions> new_key_options(const NewKeyArgs& args) {
+  auto time = parse_kdf_time(args.kdf_time);
+  if (!time) return std::unexpected(time.error());
+  if (args.secret.protector && !args.name.empty()) {
+    return fail(EINVAL, "--name names a new protector; --protector uses an existing one");
+  }
+  ECFS_TRY(check_protector_name(args.name));
+  if (args.secret.protector) {
+    if (auto id = fscrypt::parse_protector_id(*args.secret.protector); !id) {
+      return std::unexpected(id.error());
+    }
+  }
+  return NewKeyOptions{args.secret, args.name, args.no_recovery, *time};
+}
+
 void ProtectedKey::undo(const char* command, const std::string& where) {
   for (const auto& id : new_protectors_) {
     if (Status removed = remove_protector(fd_, id, true, where); !removed) {

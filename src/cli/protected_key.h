@@ -6,6 +6,7 @@
 // the command fails before the key is in use.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -27,6 +28,21 @@ struct NewKeyOptions {
   bool no_recovery = false;
   std::chrono::milliseconds kdf_time{1000};
 };
+
+// The options as the command line gives them (`encrypt`, `rekey --new-key`).
+struct NewKeyArgs {
+  SecretOptions secret;
+  std::string name;
+  bool no_recovery = false;
+  std::string kdf_time = "1s";
+};
+// Registers --passphrase, --key-file, --passphrase-fd, --protector, --name,
+// --no-recovery and --kdf-time on `command`; `when` starts the help of the
+// three last ("--new-key: " for rekey, "" for encrypt).
+void add_new_key_options(CLI::App& command, NewKeyArgs& args, const std::string& when);
+// Checks them, before any secret is asked: EINVAL with the reason (a usage
+// error) for a bad --kdf-time, --name or --protector, or both of the last.
+Result<NewKeyOptions> new_key_options(const NewKeyArgs& args);
 
 class ProtectedKey {
  public:

@@ -72,10 +72,7 @@ struct RekeyArgs {
   std::optional<std::string> to;
   bool new_key = false;
   bool contents = false;
-  SecretOptions secret;
-  std::string name;
-  bool no_recovery = false;
-  std::string kdf_time = "1s";
+  NewKeyArgs key;  // the secret options also open --to's protector
 };
 
 int failure(const Error& error) {
@@ -98,7 +95,7 @@ Result<fscrypt::KeyIdentifier> existing_key(int fd, const fscrypt::KeyIdentifier
   if (state->present() && state->added_by_self) return identifier;
   auto listing = list_protectors(fd, "listing the protectors of " + what);
   if (!listing) return std::unexpected(listing.error());
-  auto key = unwrap_key(*listing, identifier, args.secret, what);
+  auto key = unwrap_key(*listing, identifier, args.key.secret, what);
   if (!key) return std::unexpected(key.error());
   auto added = add_master_key(fd, key->key, "adding " + what);
   if (!added) return std::unexpected(added.error());
@@ -136,6 +133,10 @@ Status rewrite_contents(const std::string& directory, WalkCounts& counts, Progre
     if (!it->is_regular_file(status_error) || it->is_symlink(status_error)) continue;
     const std::string path = it->path().string();
     auto file = open_for_ioctl(path, false);
+    if (!file && not_owned(file.error())) {
+      ++counts.not_owned;
+      continue;
+    }
     if (!file) return std::unexpected(file.error());
     for (;;) {
       auto step = rekey_contents(file->fd(), kContentsStep, "re-encrypting " + path);
@@ -156,21 +157,29 @@ Status rewrite_contents(const std::string& directory, WalkCounts& counts, Progre
 }
 
 // Calls `visit` with `root` (open as `root_fd`) and then with every
-// directory under it on the same filesystem, parents before their children.
-// Stops at the first error.
+// directory under it on the same filesystem, parents before their children;
+// directories the caller may not open are counted in `*unreadable` and
+// passed over. Stops at the first error.
 Status for_each_directory(const std::string& root, int root_fd,
-                          const std::function<Status(int fd, const std::string& path)>& visit) {
+                          const std::function<Status(int fd, const std::string& path)>& visit,
+                          uint64_t* unreadable) {
   struct stat root_stat;
   if (fstat(root_fd, &root_stat) != 0) return fail(errno, "stat " + root);
   ECFS_TRY(visit(root_fd, root));
   namespace stdfs = std::filesystem;
   std::error_code error;
-  stdfs::recursive_directory_iterator it(root, stdfs::directory_options::none, error);
+  stdfs::recursive_directory_iterator it(root, stdfs::directory_options::skip_permission_denied,
+                                         error);
   for (; !error && it != stdfs::recursive_directory_iterator(); it.increment(error)) {
     std::error_code status_error;
     if (!it->is_directory(status_error) || it->is_symlink(status_error)) continue;
     const std::string path = it->path().string();
     auto directory = open_for_ioctl(path, true);
+    if (!directory && not_owned(directory.error())) {
+      ++*unreadable;
+      it.disable_recursion_pending();
+      continue;
+    }
     if (!directory) return std::unexpected(directory.error());
     struct stat sub_stat;
     if (fstat(directory->fd(), &sub_stat) != 0) return fail(errno, "stat " + path);
@@ -206,20 +215,24 @@ Status walk(const std::string& root, int root_fd, const fscrypt::KeyIdentifier& 
     if (contents) return rewrite_contents(path, counts, progress);
     return ok();
   };
-  ECFS_TRY(for_each_directory(root, root_fd, move_one));
+  ECFS_TRY(for_each_directory(root, root_fd, move_one, &counts.not_owned));
   if (!contents || !counts.complete()) return ok();
-  return for_each_directory(root, root_fd, [&](int fd, const std::string& path) -> Status {
-    auto forgot = rekey_contents(fd, kContentsStep, "finishing " + path);
-    if (!forgot && !not_owned(forgot.error())) return std::unexpected(forgot.error());
-    return ok();
-  });
+  uint64_t unreadable = 0;  // none: the walk above found everything readable
+  return for_each_directory(
+      root, root_fd,
+      [&](int fd, const std::string& path) -> Status {
+        auto forgot = rekey_contents(fd, kContentsStep, "finishing " + path);
+        if (!forgot) return std::unexpected(forgot.error());
+        return ok();
+      },
+      &unreadable);
 }
 
 int run(const RekeyArgs& args) {
-  auto time = parse_kdf_time(args.kdf_time);
-  if (!time) return usage_error(time.error().message());
+  auto key_options = new_key_options(args.key);
+  if (!key_options) return usage_error(key_options.error().message());
   if (args.to.has_value() == args.new_key) return usage_error("give one of --to and --new-key");
-  if (args.to && (!args.name.empty() || args.no_recovery)) {
+  if (args.to && (!args.key.name.empty() || args.key.no_recovery)) {
     return usage_error("--name and --no-recovery are for --new-key");
   }
   std::optional<fscrypt::KeyIdentifier> to;
@@ -230,14 +243,6 @@ int run(const RekeyArgs& args) {
     }
     to.emplace();
     std::ranges::copy(spec->bytes(), to->begin());
-  }
-  if (args.secret.protector) {
-    if (auto id = fscrypt::parse_protector_id(*args.secret.protector); !id) {
-      return usage_error(id.error().message());
-    }
-  }
-  if (Status name = check_protector_name(args.name); !name) {
-    return usage_error(name.error().message());
   }
 
   auto directory = open_for_ioctl(args.directory, true);
@@ -258,8 +263,7 @@ int run(const RekeyArgs& args) {
     auto added = existing_key(fd, *to, args);
     if (!added) return failure(added.error());
   } else {
-    NewKeyOptions options{args.secret, args.name, args.no_recovery, *time};
-    auto key = make_protected_key(fd, kCommand, where, options);
+    auto key = make_protected_key(fd, kCommand, where, *key_options);
     if (!key) return failure(key.error());
     to = key->identifier();
     made = std::move(*key);
@@ -338,14 +342,7 @@ void add_rekey_command(CLI::App& app, CommandRunner& runner) {
   command->add_flag("--new-key", args->new_key, "make a new key kept by a protector")->excludes(to);
   command->add_flag("--contents", args->contents,
                     "also re-encrypt the data files hold under earlier keys");
-  add_secret_options(*command, args->secret, true);
-  command->add_option("--name", args->name, "--new-key: a label for a new protector")
-      ->type_name("NAME");
-  command->add_flag("--no-recovery", args->no_recovery, "--new-key: make no recovery passphrase");
-  command
-      ->add_option("--kdf-time", args->kdf_time,
-                   "CPU time one passphrase check costs (Argon2id; default 1s)")
-      ->type_name("TIME");
+  add_new_key_options(*command, args->key, "--new-key: ");
   command->callback([args, &runner] { runner = [args] { return run(*args); }; });
 }
 

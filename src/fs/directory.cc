@@ -6,6 +6,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "fs/file_data.h"
@@ -50,6 +51,28 @@ Status remove_hashed_name(store::BTree& t, uint64_t dir, ByteSpan name) {
   Bytes rest;
   for (const DirEntry& e : *entries) append_dir_entry(e, rest);
   return t.update(item_key, rest);
+}
+
+// The INODE_REF record of `entry` (of directory `dir`) renamed to
+// `new_name`, or removed with nullopt (the item goes with its last record).
+Status change_inode_ref(store::BTree& t, uint64_t dir, const DirEntry& entry,
+                        const std::optional<Bytes>& new_name) {
+  const Key ref_key{entry.ino, kInodeRefKey, dir};
+  auto ref_data = t.find(ref_key);
+  if (!ref_data) return std::unexpected(ref_data.error());
+  if (!*ref_data) return fail(EUCLEAN, "directory entry without its inode back reference");
+  auto refs = decode_inode_refs(**ref_data);
+  if (!refs) return std::unexpected(refs.error());
+  Bytes rest;
+  for (InodeRef& ref : *refs) {
+    if (ref.index == entry.index) {
+      if (!new_name) continue;
+      ref.name = *new_name;
+    }
+    append_inode_ref(ref, rest);
+  }
+  if (rest.empty()) return t.remove(ref_key);
+  return t.update(ref_key, rest);
 }
 
 // Adds `entry` to its name hash's DIR_ITEM (made when it is the first).
@@ -116,21 +139,7 @@ Status Subvolume::remove_entry(uint64_t dir, const DirEntry& entry) {
   ECFS_TRY(remove_hashed_name(t, dir, entry.name));
   ECFS_TRY(t.remove({dir, kDirIndexKey, entry.index}));
   if (names_subvolume(entry.type)) return finish_entry_removal(**dir_state, entry);
-
-  const Key ref_key{entry.ino, kInodeRefKey, dir};
-  auto ref_data = t.find(ref_key);
-  if (!ref_data) return std::unexpected(ref_data.error());
-  if (!*ref_data) return fail(EUCLEAN, "directory entry without its inode back reference");
-  auto refs = decode_inode_refs(**ref_data);
-  if (!refs) return std::unexpected(refs.error());
-  std::erase_if(*refs, [&](const InodeRef& r) { return r.index == entry.index; });
-  if (refs->empty()) {
-    ECFS_TRY(t.remove(ref_key));
-  } else {
-    Bytes rest;
-    for (const InodeRef& r : *refs) append_inode_ref(r, rest);
-    ECFS_TRY(t.update(ref_key, rest));
-  }
+  ECFS_TRY(change_inode_ref(t, dir, entry, std::nullopt));
   return finish_entry_removal(**dir_state, entry);
 }
 
@@ -147,20 +156,7 @@ Status Subvolume::replace_stored_name(uint64_t dir, const DirEntry& entry, ByteS
   Bytes index_data;
   append_dir_entry(renamed, index_data);
   ECFS_TRY(t.update({dir, kDirIndexKey, entry.index}, index_data));
-  if (!names_subvolume(entry.type)) {
-    const Key ref_key{entry.ino, kInodeRefKey, dir};
-    auto ref_data = t.find(ref_key);
-    if (!ref_data) return std::unexpected(ref_data.error());
-    if (!*ref_data) return fail(EUCLEAN, "directory entry without its inode back reference");
-    auto refs = decode_inode_refs(**ref_data);
-    if (!refs) return std::unexpected(refs.error());
-    Bytes updated;
-    for (InodeRef& ref : *refs) {
-      if (ref.index == entry.index) ref.name = renamed.name;
-      append_inode_ref(ref, updated);
-    }
-    ECFS_TRY(t.update(ref_key, updated));
-  }
+  if (!names_subvolume(entry.type)) ECFS_TRY(change_inode_ref(t, dir, entry, renamed.name));
   InodeItem& dir_item = *(*dir_state)->item;
   dir_item.size = dir_item.size - 2 * std::min<uint64_t>(dir_item.size / 2, entry.name.size()) +
                   2 * renamed.name.size();

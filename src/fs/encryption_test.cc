@@ -863,6 +863,26 @@ TEST_F(EncryptionTest, RekeyContentsKeepsEachCopyUnderItsOwnKey) {
   EXPECT_TRUE(check.clean()) << check.problems();
 }
 
+// A directory's owner moves the directory and their own files; another
+// user's file in it keeps its key (its owner decides), reported as skipped.
+TEST_F(EncryptionTest, RekeyLeavesOtherUsersFilesAlone) {
+  constexpr Caller kOwner{1000, 1000, 022};
+  constexpr Caller kOther{2000, 2000, 022};
+  const fscrypt::KeyIdentifier first = add(master_key(4), kKeyUser);
+  const fscrypt::KeyIdentifier second = add(master_key(5), kKeyUser);
+  const uint64_t dir = must(fs_->mkdir(kRootDirIno, "shared", 0777, kOwner)).ino;
+  must(fs_->set_policy(dir, policy_for(first), kKeyUser));
+  const uint64_t mine = must(fs_->mknod(dir, "mine", S_IFREG | 0644, 0, kOwner)).ino;
+  const uint64_t theirs = must(fs_->mknod(dir, "theirs", S_IFREG | 0644, 0, kOther)).ino;
+  const RekeyReport report = must(fs_->rekey_directory(dir, second, kKeyUser));
+  EXPECT_EQ(report.inodes, 2u);
+  EXPECT_EQ(report.skipped, 1u);
+  EXPECT_EQ(policy_key(must(fs_->get_policy(mine))), second);
+  EXPECT_EQ(policy_key(must(fs_->get_policy(theirs))), first);
+  // Its contents are the owner's to have re-encrypted too.
+  EXPECT_EQ(error_of(fs_->rekey_contents(theirs, 1 << 20, kKeyUser)), EACCES);
+}
+
 TEST(KeyHistoryItem, EncodesDecodesAndRotates) {
   const fscrypt::KeyIdentifier a{1}, b{2}, c{3};
   const std::vector<fscrypt::KeyIdentifier> list{a, b};

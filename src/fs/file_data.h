@@ -62,6 +62,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -311,13 +312,15 @@ class FileData {
   // needing no key. Stops once about `max_bytes` were written (at least one
   // extent), for the caller to give the lock back; `done` when nothing old
   // is left. Buffered data is left as it is (it is written under the
-  // current key anyway). ENOKEY without an earlier key, EIO for an old
+  // current key anyway). `check_space` is asked before each copy for the
+  // bytes it takes (ENOSPC). ENOKEY without an earlier key, EIO for an old
   // extent that does not verify, ENOSPC: returned before anything of the
   // item concerned was written, with the items before it changed
   // consistently (`*tree_changed_badly` false); any other error may leave
   // the change half made (`*tree_changed_badly` true: abort).
-  Result<ReencryptProgress> reencrypt_old_extents(uint64_t ino, uint64_t max_bytes,
-                                                  ReencryptCache& cache, bool* tree_changed_badly);
+  Result<ReencryptProgress> reencrypt_old_extents(
+      uint64_t ino, uint64_t max_bytes, ReencryptCache& cache,
+      const std::function<Status(uint64_t bytes)>& check_space, bool* tree_changed_badly);
 
   // Drops every extent item and buffered sector of `ino` (inode deletion).
   Status remove_all(uint64_t ino);

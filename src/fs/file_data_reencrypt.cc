@@ -33,9 +33,9 @@ const ReencryptedExtent* valid_entry(const ReencryptCache& cache, const FileExte
 
 }  // namespace
 
-Result<ReencryptProgress> FileData::reencrypt_old_extents(uint64_t ino, uint64_t max_bytes,
-                                                          ReencryptCache& cache,
-                                                          bool* tree_changed_badly) {
+Result<ReencryptProgress> FileData::reencrypt_old_extents(
+    uint64_t ino, uint64_t max_bytes, ReencryptCache& cache,
+    const std::function<Status(uint64_t bytes)>& check_space, bool* tree_changed_badly) {
   *tree_changed_badly = false;
   ECFS_TRY(check_transaction());
   auto tree = open_tree();
@@ -78,6 +78,7 @@ Result<ReencryptProgress> FileData::reencrypt_old_extents(uint64_t ino, uint64_t
       // Reads as zeros and is never read: a new prealloc extent of the
       // item's own length, shared with nothing (the old extent may hold
       // another item's data: FALLOC_FL_ZERO_RANGE makes such items).
+      ECFS_TRY(check_space(item.length));
       auto copy = create_extent(keys, FileExtentType::kPrealloc, item.length, {});
       if (!copy) return std::unexpected(copy.error());  // allocation or key: nothing written
       moved = std::move(*copy);
@@ -93,6 +94,7 @@ Result<ReencryptProgress> FileData::reencrypt_old_extents(uint64_t ino, uint64_t
     } else {
       auto crypter = (*inode_keys)->extent_crypter(item.context);  // ENOKEY: its key is absent
       if (!crypter) return std::unexpected(crypter.error());
+      ECFS_TRY(check_space(item.disk_length));
       Bytes plaintext(item.disk_length);
       const block::CryptContext crypt{crypter->get(), 0};
       Status read = engine_.read_data_into(item.disk_bytenr, plaintext, &crypt);

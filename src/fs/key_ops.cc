@@ -166,28 +166,28 @@ bool Subvolume::is_encrypted(uint64_t ino_node) {
   return found && ((*found)->item->flags & kInodeFlagEncrypted);
 }
 
-Result<fscrypt::Policy> Subvolume::get_policy(uint64_t ino_node) {
-  const uint64_t ino = local(ino_node);
-  std::lock_guard lock(mutex_);
+Result<Subvolume::InodeState*> Subvolume::encrypted_inode(uint64_t ino) {
   if (volume_.closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
   auto found = inode(ino);
   if (!found) return std::unexpected(found.error());
   auto context = crypt_context(**found);
   if (!context) return std::unexpected(context.error());
   if (!*context) return fail(ENODATA, "the inode is not encrypted");
-  return (*context)->policy;
+  return *found;
+}
+
+Result<fscrypt::Policy> Subvolume::get_policy(uint64_t ino_node) {
+  std::lock_guard lock(mutex_);
+  auto state = encrypted_inode(local(ino_node));
+  if (!state) return std::unexpected(state.error());
+  return (*state)->crypt_context->policy;
 }
 
 Result<std::vector<fscrypt::KeyIdentifier>> Subvolume::previous_keys(uint64_t ino_node) {
-  const uint64_t ino = local(ino_node);
   std::lock_guard lock(mutex_);
-  if (volume_.closed()) return fail(ESHUTDOWN, "the filesystem is unmounted");
-  auto found = inode(ino);
-  if (!found) return std::unexpected(found.error());
-  auto context = crypt_context(**found);
-  if (!context) return std::unexpected(context.error());
-  if (!*context) return fail(ENODATA, "the inode is not encrypted");
-  return (*found)->previous_keys;
+  auto state = encrypted_inode(local(ino_node));
+  if (!state) return std::unexpected(state.error());
+  return (*state)->previous_keys;
 }
 
 }  // namespace ecfs::fs

@@ -248,14 +248,15 @@ Result<RekeyContentsReport> Subvolume::rekey_contents(uint64_t node, uint64_t ma
     if (Status dropped = drop_key_history(state); !dropped) return abort_change(dropped.error());
     return RekeyContentsReport{0, 0, 0, true};
   }
-  // Space for a call's worth of copies (the old extents are freed only
-  // when nothing else references them).
-  ECFS_TRY(check_space(max_bytes));
   if (!reencrypted_ || reencrypted_->by_old_bytenr.size() > kMaxReencryptCacheEntries) {
     reencrypted_ = std::make_unique<ReencryptCache>();
   }
   bool tree_changed_badly = false;
-  auto progress = data_->reencrypt_old_extents(ino, max_bytes, *reencrypted_, &tree_changed_badly);
+  // Space for each copy is checked before it is made (the old extents are
+  // freed only when nothing else references them).
+  auto progress = data_->reencrypt_old_extents(
+      ino, max_bytes, *reencrypted_, [&](uint64_t bytes) { return check_space(bytes); },
+      &tree_changed_badly);
   if (!progress) {
     if (tree_changed_badly) return abort_change(progress.error());
     volume_.note_change();  // items moved before the error are in the transaction

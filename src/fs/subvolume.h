@@ -354,6 +354,9 @@ class Subvolume final : public store::VolumeClient {
   // The inode's fscrypt context; nullptr when it is not encrypted. EUCLEAN
   // for a flagged inode without a valid context item.
   Result<const fscrypt::Context*> crypt_context(InodeState& state);
+  // An inode with its fscrypt context loaded: ENODATA when it is not
+  // encrypted, ESHUTDOWN after close.
+  Result<InodeState*> encrypted_inode(uint64_t ino);
   // The inode's key, set up from the keyring on first use: ENOKEY without
   // the master key. REQUIRES: the inode is encrypted.
   Result<fscrypt::FileInfoPtr> crypt_info(InodeState& state);
