@@ -50,6 +50,30 @@ TEST(FileDeviceTest, CreatesASparseImageOfTheGivenSize) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
+// discard punches a hole: the range reads as zeros, the file keeps its
+// size and gives the blocks back; neighbours stay.
+TEST(FileDeviceTest, DiscardPunchesAHoleInTheImage) {
+  TempDir dir;
+  const std::string path = dir.file("image");
+  auto device = open_file_device(path, create_options(4u << 20));
+  ASSERT_TRUE(device) << device.error().to_string();
+  const Bytes data = pattern(2u << 20, 3);
+  ASSERT_TRUE((*device)->write(0, data));
+  ASSERT_TRUE((*device)->flush());
+  const auto allocated = [&] {
+    struct stat st {};
+    EXPECT_EQ(::stat(path.c_str(), &st), 0);
+    return static_cast<uint64_t>(st.st_blocks) * 512;
+  };
+  const uint64_t before = allocated();
+  ASSERT_TRUE((*device)->discard(kBlockSize, 1u << 20));
+  EXPECT_LE(allocated() + (1u << 20) - 64 * 1024, before);
+  EXPECT_EQ(read_back(**device, kBlockSize, 1u << 20), Bytes(1u << 20, 0));
+  EXPECT_EQ(read_back(**device, 0, kBlockSize), Bytes(data.begin(), data.begin() + kBlockSize));
+  EXPECT_EQ((*device)->size(), 4u << 20);
+  EXPECT_EQ(error_of((*device)->discard(1, kBlockSize)), EINVAL);
+}
+
 TEST(FileDeviceTest, DataSurvivesCloseAndReopen) {
   TempDir dir;
   const std::string path = dir.file("image");

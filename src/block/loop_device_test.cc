@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "block/file_device.h"
 #include "block/testing.h"
 
 namespace ecfs::block {
@@ -75,6 +76,33 @@ TEST_F(LoopDeviceTest, AttachesTheImageWithAutoclearAndDetachesWhenLetGo) {
     EXPECT_EQ(loop_attribute(path, "backing_file"), image_);
   }
   EXPECT_TRUE(detached(path)) << path << " is still attached after its last opener closed it";
+}
+
+// On a block device, discard is BLKDISCARD: through a loop device the
+// backing file gives its blocks back.
+TEST_F(LoopDeviceTest, DiscardOnTheBlockDeviceReachesTheBackingFile) {
+  auto loop = LoopDevice::attach(image_, /*read_only=*/false);
+  ASSERT_TRUE(loop) << loop.error().to_string();
+  FileDeviceOptions options;
+  options.lock = false;
+  auto device = open_file_device(loop->path(), options);
+  ASSERT_TRUE(device) << device.error().to_string();
+  ASSERT_TRUE((*device)->is_block_device());
+  ASSERT_TRUE((*device)->write(0, Bytes(1 << 20, 0x5a)));
+  ASSERT_TRUE((*device)->flush());
+  const auto allocated = [&] {
+    struct stat st {};
+    EXPECT_EQ(::stat(image_.c_str(), &st), 0);
+    return static_cast<uint64_t>(st.st_blocks) * 512;
+  };
+  const uint64_t before = allocated();
+  ASSERT_GE(before, 1u << 20);
+  Status discarded = (*device)->discard(0, 1 << 20);
+  if (!discarded && discarded.error().errno_value() == EOPNOTSUPP) {
+    GTEST_SKIP() << "this loop device does not discard: " << discarded.error().to_string();
+  }
+  ASSERT_TRUE(discarded) << discarded.error().to_string();
+  EXPECT_LT(allocated(), before);
 }
 
 TEST_F(LoopDeviceTest, ReadOnlyAttachesAReadOnlyDevice) {

@@ -49,8 +49,14 @@ std::string chosen_subcommand(const CLI::App& app) {
 }  // namespace ecfs::cli
 
 int main(int argc, char** argv) {
-  // Key material (SecretBytes) goes to OpenSSL's locked heap from here on.
+  // Key material (SecretBytes) goes to OpenSSL's locked heap from here on,
+  // and no core dump of this process (the daemon included) shows any key.
   ecfs::crypto::init_secure_heap();
+  if (ecfs::Status protected_dumps = ecfs::crypto::keep_secrets_out_of_core_dumps();
+      !protected_dumps) {
+    std::fprintf(stderr, "ecfs: %s\n", protected_dumps.error().to_string().c_str());
+    return 1;
+  }
 
   // Started by mount(8) as /sbin/mount.fuse.ecfs (a link to this binary).
   if (argc > 0 && ecfs::cli::is_mount_helper_name(argv[0])) {

@@ -1,7 +1,9 @@
 #include "crypto/secret.h"
 
 #include <openssl/crypto.h>
+#include <sys/prctl.h>
 
+#include <cerrno>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -13,6 +15,13 @@ bool init_secure_heap() {
   // bytes; the minimum allocation of 16 bytes fits the smallest key.
   static const bool initialised = CRYPTO_secure_malloc_init(4 << 20, 16) == 1;
   return initialised;
+}
+
+Status keep_secrets_out_of_core_dumps() {
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    return fail(errno, "marking the process not dumpable");
+  }
+  return ok();
 }
 
 SecretBytes::SecretBytes(size_t size) : size_(size) {

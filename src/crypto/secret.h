@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "base/bytes.h"
+#include "base/error.h"
 
 namespace ecfs::crypto {
 
@@ -15,6 +16,15 @@ namespace ecfs::crypto {
 // main(). Best effort: when the memory-lock limit forbids it, SecretBytes
 // still zeroes on drop but is not locked; the return value says which.
 bool init_secure_heap();
+
+// Marks the process not dumpable (prctl PR_SET_DUMPABLE 0): no core dump
+// is written, and other processes of the same user cannot ptrace it or
+// read its memory. The secure heap is left out of dumps already, but keys
+// also live expanded in cipher contexts, and Argon2id's working memory
+// holds what a passphrase turns into. Call once, early in main(), in every
+// process that may hold key material (the command line and the daemon).
+// The errno when the kernel refuses.
+Status keep_secrets_out_of_core_dumps();
 
 class SecretBytes {
  public:
