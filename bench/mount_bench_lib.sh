@@ -8,7 +8,8 @@ bench_workdir() {
   work=$(mktemp -d "${ECFS_BENCH_DIR:-/var/tmp}/ecfs-$1.XXXXXX")
   mnt="$work/mnt"
   mkdir -p "$mnt"
-  trap bench_cleanup EXIT INT TERM
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM  # through the EXIT trap
 }
 
 bench_cleanup() {

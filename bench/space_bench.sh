@@ -48,11 +48,13 @@ round() {
 
 with=() without=()
 for r in $(seq 1 "$rounds"); do
-  read -r full after ms < <(round)
+  result=$(round)
+  read -r full after ms <<<"$result"
   printf 'round %d, discard:   image %d MiB full, %d MiB after deleting half; delete %d ms\n' \
     "$r" "$full" "$after" "$ms"
   with+=("$ms")
-  read -r full after ms < <(round -o nodiscard)
+  result=$(round -o nodiscard)
+  read -r full after ms <<<"$result"
   printf 'round %d, nodiscard: image %d MiB full, %d MiB after deleting half; delete %d ms\n' \
     "$r" "$full" "$after" "$ms"
   without+=("$ms")

@@ -161,6 +161,20 @@ Status FaultDevice::write(uint64_t offset, ByteSpan data) {
   return inner().write(offset, data);
 }
 
+Status FaultDevice::discard(uint64_t offset, uint64_t length) {
+  ECFS_TRY(check_request(*this, offset, length));
+  int errno_value = 0;
+  switch (admit(FaultOp::kWrite, &errno_value)) {
+    case Decision::kFail:
+      return injected(FaultOp::kWrite, offset, length, errno_value);
+    case Decision::kDrop:
+      return ok();
+    case Decision::kForward:
+      break;
+  }
+  return inner().discard(offset, length);
+}
+
 Status FaultDevice::flush() {
   int errno_value = 0;
   switch (admit(FaultOp::kFlush, &errno_value)) {

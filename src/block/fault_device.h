@@ -36,6 +36,9 @@ class FaultDevice final : public WrappingDevice {
   Status read(uint64_t offset, MutableByteSpan out) override;
   Status write(uint64_t offset, ByteSpan data) override;
   Status flush() override;
+  // Counted and faulted as a write (it changes what the medium holds): a
+  // power cut drops it too.
+  Status discard(uint64_t offset, uint64_t length) override;
 
   // The nth request of kind `op` from now (1 = the next) fails with
   // `errno_value` (EIO, ENOSPC, ...), once. REQUIRES: nth >= 1.

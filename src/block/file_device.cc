@@ -299,7 +299,8 @@ Status FileDevice::discard(uint64_t offset, uint64_t length) {
   if (length == 0) return ok();
   if (is_block_device_) {
     uint64_t range[2] = {offset, length};
-    if (::ioctl(fd_, BLKDISCARD, range) != 0) {
+    while (::ioctl(fd_, BLKDISCARD, range) != 0) {
+      if (errno == EINTR) continue;
       return fail(errno, path_ + ": discard (BLKDISCARD) of " + std::to_string(length) +
                              " bytes at offset " + std::to_string(offset) + " failed");
     }

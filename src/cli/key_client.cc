@@ -158,7 +158,7 @@ Result<RekeyCounts> rekey_directory(int fd, const fscrypt::KeyIdentifier& to,
   arg.version = fuse::kIoctlAbiVersion;
   std::memcpy(arg.key_identifier, to.data(), sizeof(arg.key_identifier));
   ECFS_TRY(call_ioctl(fd, fuse::ECFS_IOC_REKEY, &arg, IoctlOperation::kRekey, where));
-  return RekeyCounts{arg.names, arg.inodes, arg.skipped};
+  return RekeyCounts{arg.names, arg.inodes, arg.skipped, arg.not_owned};
 }
 
 Result<RekeyContentsCounts> rekey_contents(int fd, uint64_t max_bytes, const std::string& where) {

@@ -59,7 +59,8 @@ Result<std::vector<KeyUsageRow>> key_usage(int fd, const std::string& where);
 struct RekeyCounts {
   uint64_t names = 0;
   uint64_t inodes = 0;
-  uint64_t skipped = 0;
+  uint64_t skipped = 0;    // of another policy
+  uint64_t not_owned = 0;  // other users'
 };
 Result<RekeyCounts> rekey_directory(int fd, const fscrypt::KeyIdentifier& to,
                                     const std::string& where);

@@ -113,10 +113,12 @@ struct WalkCounts {
   uint64_t directories = 0;
   RekeyCounts moved;
   RekeyContentsCounts contents;
-  uint64_t not_owned = 0;  // directories and files of other users, left alone
-  // Everything under the tree is under the new key (contents included
-  // with --contents).
-  bool complete() const { return moved.skipped == 0 && not_owned == 0; }
+  // Directories and files of other users (or that the caller may not
+  // open), left alone.
+  uint64_t not_owned = 0;
+  // Everything under the tree that belongs to its policy is under the new
+  // key (contents included with --contents).
+  bool complete() const { return not_owned == 0; }
 };
 
 // Another user's directory or file: the walk goes on without it.
@@ -168,8 +170,7 @@ Status for_each_directory(const std::string& root, int root_fd,
   ECFS_TRY(visit(root_fd, root));
   namespace stdfs = std::filesystem;
   std::error_code error;
-  stdfs::recursive_directory_iterator it(root, stdfs::directory_options::skip_permission_denied,
-                                         error);
+  stdfs::recursive_directory_iterator it(root, stdfs::directory_options::none, error);
   for (; !error && it != stdfs::recursive_directory_iterator(); it.increment(error)) {
     std::error_code status_error;
     if (!it->is_directory(status_error) || it->is_symlink(status_error)) continue;
@@ -202,7 +203,9 @@ Status walk(const std::string& root, int root_fd, const fscrypt::KeyIdentifier& 
             WalkCounts& counts, ProgressLine& progress) {
   const auto move_one = [&](int fd, const std::string& path) -> Status {
     auto moved = rekey_directory(fd, to, "moving " + path + " to the new key");
-    if (!moved && not_owned(moved.error())) {
+    // DIR itself must be the caller's: below it, other users' directories
+    // are passed over.
+    if (!moved && not_owned(moved.error()) && path != root) {
       ++counts.not_owned;
       return ok();
     }
@@ -211,6 +214,7 @@ Status walk(const std::string& root, int root_fd, const fscrypt::KeyIdentifier& 
     counts.moved.names += moved->names;
     counts.moved.inodes += moved->inodes;
     counts.moved.skipped += moved->skipped;
+    counts.not_owned += moved->not_owned;
     progress.update("directories", counts.directories, 0);
     if (contents) return rewrite_contents(path, counts, progress);
     return ok();
@@ -320,11 +324,14 @@ int run(const RekeyArgs& args) {
     if (Status printed = made->print_recovery(where); !printed) return failure(printed.error());
   }
   if (std::fflush(stdout) != 0) return failure(Error(EIO, "writing standard output failed"));
+  if (counts.moved.skipped > 0) {
+    std::printf("%llu entries of another policy (other modes) were left as they are.\n",
+                static_cast<unsigned long long>(counts.moved.skipped));
+  }
   if (!counts.complete()) {
-    print_error(kCommand,
-                std::to_string(counts.moved.skipped + counts.not_owned) +
-                    " directories, files or symlinks were left under their keys: other users' "
-                    "(root can move them) or of another policy");
+    print_error(kCommand, std::to_string(counts.not_owned) +
+                              " directories, files or symlinks were left under their keys: other "
+                              "users' or ones you may not open (root can move them)");
     return kExitFailure;
   }
   return kExitOk;

@@ -141,6 +141,7 @@ int unlock_directory(const std::string& command, const std::string& path,
   std::vector<fscrypt::KeyIdentifier> still_locked;
   size_t unlocked_earlier = 0;
   bool wrong_secret = false;
+  bool failed = false;  // an earlier key's protector could not be used
   for (size_t i = 0; i < needed.size(); ++i) {
     const bool current = current_needed && i == 0;
     if (!keys[i]) {
@@ -148,8 +149,10 @@ int unlock_directory(const std::string& command, const std::string& path,
       // reported and may be opened by another secret.
       if (current) return failure(command, keys[i].error());
       const int error = keys[i].error().errno_value();
-      if (error != ENOKEY && error != EKEYREJECTED)
+      if (error != ENOKEY && error != EKEYREJECTED) {
         print_error(command, keys[i].error().to_string());
+        failed = true;
+      }
       wrong_secret = wrong_secret || error == EKEYREJECTED;
       still_locked.push_back(needed[i]);
       continue;
@@ -183,7 +186,7 @@ int unlock_directory(const std::string& command, const std::string& path,
   if (!current_needed && unlocked_earlier == 0 && wrong_secret) {
     return failure(command, Error(EKEYREJECTED, "the secret opens no earlier key of " + path));
   }
-  return kExitOk;
+  return failed ? kExitFailure : kExitOk;
 }
 
 void add_unlock_commands(CLI::App& app, CommandRunner& runner) {

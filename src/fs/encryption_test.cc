@@ -864,7 +864,7 @@ TEST_F(EncryptionTest, RekeyContentsKeepsEachCopyUnderItsOwnKey) {
 }
 
 // A directory's owner moves the directory and their own files; another
-// user's file in it keeps its key (its owner decides), reported as skipped.
+// user's file in it keeps its key (its owner decides), reported.
 TEST_F(EncryptionTest, RekeyLeavesOtherUsersFilesAlone) {
   constexpr Caller kOwner{1000, 1000, 022};
   constexpr Caller kOther{2000, 2000, 022};
@@ -876,7 +876,8 @@ TEST_F(EncryptionTest, RekeyLeavesOtherUsersFilesAlone) {
   const uint64_t theirs = must(fs_->mknod(dir, "theirs", S_IFREG | 0644, 0, kOther)).ino;
   const RekeyReport report = must(fs_->rekey_directory(dir, second, kKeyUser));
   EXPECT_EQ(report.inodes, 2u);
-  EXPECT_EQ(report.skipped, 1u);
+  EXPECT_EQ(report.not_owned, 1u);
+  EXPECT_EQ(report.skipped, 0u);
   EXPECT_EQ(policy_key(must(fs_->get_policy(mine))), second);
   EXPECT_EQ(policy_key(must(fs_->get_policy(theirs))), first);
   // Its contents are the owner's to have re-encrypted too.

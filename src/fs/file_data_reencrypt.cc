@@ -95,19 +95,26 @@ Result<ReencryptProgress> FileData::reencrypt_old_extents(
       auto crypter = (*inode_keys)->extent_crypter(item.context);  // ENOKEY: its key is absent
       if (!crypter) return std::unexpected(crypter.error());
       ECFS_TRY(check_space(item.disk_length));
+      // The new extent and its key (nothing written yet on failure: a key
+      // removed meanwhile, no space), then the data through the engine,
+      // whose failure may leave its checksums half recorded.
+      auto prepared = prepare_extent(keys, FileExtentType::kRegular, item.disk_length);
+      if (!prepared) return std::unexpected(prepared.error());
       Bytes plaintext(item.disk_length);
-      const block::CryptContext crypt{crypter->get(), 0};
-      Status read = engine_.read_data_into(item.disk_bytenr, plaintext, &crypt);
-      Result<FileExtentItem> copy = fail(EIO, "not copied");
-      if (read) copy = create_extent(keys, FileExtentType::kRegular, item.disk_length, plaintext);
+      const block::CryptContext old_crypt{crypter->get(), 0};
+      Status read = engine_.read_data_into(item.disk_bytenr, plaintext, &old_crypt);
+      Status written = ok();
+      if (read) {
+        const block::CryptContext new_crypt{prepared->crypter.get(), 0};
+        written = engine_.write_data(prepared->item.disk_bytenr, plaintext, &new_crypt);
+      }
       OPENSSL_cleanse(plaintext.data(), plaintext.size());
       if (!read) return std::unexpected(read.error());  // nothing written
-      if (!copy) {
-        // Out of space: nothing written. Otherwise the engine's write may
-        // have half recorded its checksums.
-        *tree_changed_badly = copy.error().errno_value() != ENOSPC;
-        return std::unexpected(copy.error());
+      if (!written) {
+        *tree_changed_badly = true;
+        return std::unexpected(written.error());
       }
+      Result<FileExtentItem> copy = std::move(prepared->item);
       moved.disk_bytenr = copy->disk_bytenr;
       moved.generation = copy->generation;
       moved.context = copy->context;

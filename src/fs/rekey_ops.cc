@@ -193,9 +193,12 @@ Result<RekeyReport> Subvolume::rekey_directory(uint64_t dir_node, const fscrypt:
     if (!*child_context || fscrypt::policies_equal((*child_context)->policy, target)) return true;
     // Another policy, or another user's file (whose key its owner decides,
     // whatever directory names it): left as it is.
-    if (!same_policy_but_key((*child_context)->policy, target) ||
-        (!caller.is_privileged && caller.uid != (*child)->item->uid)) {
+    if (!same_policy_but_key((*child_context)->policy, target)) {
       ++report.skipped;
+      return true;
+    }
+    if (!caller.is_privileged && caller.uid != (*child)->item->uid) {
+      ++report.not_owned;
       return true;
     }
     auto planned = plan_rekey(**child, target);
@@ -252,10 +255,13 @@ Result<RekeyContentsReport> Subvolume::rekey_contents(uint64_t node, uint64_t ma
     reencrypted_ = std::make_unique<ReencryptCache>();
   }
   bool tree_changed_badly = false;
-  // Space for each copy is checked before it is made (the old extents are
-  // freed only when nothing else references them).
+  // Room for the metadata first (this may commit, before any tree is
+  // open); then each copy's space is checked before it is made, without a
+  // commit (the old extents are freed only when nothing else references
+  // them).
+  ECFS_TRY(check_space(0));
   auto progress = data_->reencrypt_old_extents(
-      ino, max_bytes, *reencrypted_, [&](uint64_t bytes) { return check_space(bytes); },
+      ino, max_bytes, *reencrypted_, [&](uint64_t bytes) { return volume_.check_space_now(bytes); },
       &tree_changed_badly);
   if (!progress) {
     if (tree_changed_badly) return abort_change(progress.error());

@@ -132,9 +132,10 @@ struct CachedName {
 // What one directory's rotation to a new key (FileSystem::rekey_directory)
 // changed.
 struct RekeyReport {
-  uint64_t names = 0;    // entry names re-encrypted under the new key
-  uint64_t inodes = 0;   // inodes moved to the new key (the directory included)
-  uint64_t skipped = 0;  // entries of another policy or another owner, left as they are
+  uint64_t names = 0;      // entry names re-encrypted under the new key
+  uint64_t inodes = 0;     // inodes moved to the new key (the directory included)
+  uint64_t skipped = 0;    // entries of another policy, left as they are
+  uint64_t not_owned = 0;  // other users' files and symlinks, left as they are
 };
 
 // What one call of FileSystem::rekey_contents did to a file.

@@ -251,8 +251,9 @@ struct RekeyArg {
   uint8_t key_identifier[16];  // in: the new master key
   uint64_t names;              // out: names re-encrypted
   uint64_t inodes;             // out: inodes moved to the key
-  uint64_t skipped;            // out: entries of another policy or owner, left alone
-  uint32_t reserved[4];        // 0
+  uint64_t skipped;            // out: entries of another policy, left alone
+  uint64_t not_owned;          // out: other users' files and symlinks, left alone
+  uint32_t reserved[2];        // 0
 };
 static_assert(sizeof(RekeyArg) == 64);
 

@@ -536,6 +536,7 @@ IoctlAnswer rekey(fs::FileSystem& filesystem, uint64_t ino, const fscrypt::Calle
   out.names = report->names;
   out.inodes = report->inodes;
   out.skipped = report->skipped;
+  out.not_owned = report->not_owned;
   return answer_with(out);
 }
 

@@ -122,6 +122,13 @@ uint64_t Volume::available_bytes() const {
   return free_now > metadata_reserve() ? free_now - metadata_reserve() : 0;
 }
 
+Status Volume::check_space_now(uint64_t data_bytes) const {
+  if (engine_->space_usage().free_bytes >= metadata_reserve() + buffered_bytes() + data_bytes) {
+    return ok();
+  }
+  return fail(ENOSPC, "no space left on the device");
+}
+
 Status Volume::check_space(uint64_t data_bytes) {
   auto needed = [&] { return metadata_reserve() + buffered_bytes() + data_bytes; };
   if (engine_->space_usage().free_bytes >= needed()) return ok();

@@ -138,6 +138,9 @@ class Volume {
   // it commits first when anything changed (as btrfs commits to reclaim
   // pinned space before it reports ENOSPC), keeping client caches.
   Status check_space(uint64_t data_bytes);
+  // check_space without that commit: for a check in the middle of a change,
+  // where a commit would take the trees from under it.
+  Status check_space_now(uint64_t data_bytes) const;
   // Bytes of file data every client buffers (VolumeClient::buffered_bytes).
   uint64_t buffered_bytes() const;
   // Bytes free for new data and metadata beyond what clients buffer and the
