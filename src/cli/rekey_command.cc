@@ -323,11 +323,11 @@ int run(const RekeyArgs& args) {
   if (made) {
     if (Status printed = made->print_recovery(where); !printed) return failure(printed.error());
   }
-  if (std::fflush(stdout) != 0) return failure(Error(EIO, "writing standard output failed"));
   if (counts.moved.skipped > 0) {
     std::printf("%llu entries of another policy (other modes) were left as they are.\n",
                 static_cast<unsigned long long>(counts.moved.skipped));
   }
+  if (std::fflush(stdout) != 0) return failure(Error(EIO, "writing standard output failed"));
   if (!counts.complete()) {
     print_error(kCommand, std::to_string(counts.not_owned) +
                               " directories, files or symlinks were left under their keys: other "

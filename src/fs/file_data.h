@@ -76,6 +76,7 @@
 #include "fs/extent_keys.h"
 #include "fs/extent_map.h"
 #include "fs/items.h"
+#include "fs/vfs_types.h"
 #include "store/engine.h"
 
 namespace ecfs::fs {
@@ -211,13 +212,6 @@ struct ReencryptCache {
   std::unordered_map<uint64_t, ReencryptedExtent> by_old_bytenr;
 };
 
-struct ReencryptProgress {
-  uint64_t bytes = 0;    // of old extents read and written again
-  uint64_t extents = 0;  // new extents written
-  uint64_t shared = 0;   // items pointed at an extent re-encrypted before
-  bool done = false;     // no extent under an earlier key is left
-};
-
 class FileData {
  public:
   FileData(store::Engine& engine, uint64_t tree_id, FileDataOptions options = {});
@@ -318,7 +312,7 @@ class FileData {
   // item concerned was written, with the items before it changed
   // consistently (`*tree_changed_badly` false); any other error may leave
   // the change half made (`*tree_changed_badly` true: abort).
-  Result<ReencryptProgress> reencrypt_old_extents(
+  Result<RekeyContentsReport> reencrypt_old_extents(
       uint64_t ino, uint64_t max_bytes, ReencryptCache& cache,
       const std::function<Status(uint64_t bytes)>& check_space, bool* tree_changed_badly);
 

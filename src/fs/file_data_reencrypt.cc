@@ -33,7 +33,7 @@ const ReencryptedExtent* valid_entry(const ReencryptCache& cache, const FileExte
 
 }  // namespace
 
-Result<ReencryptProgress> FileData::reencrypt_old_extents(
+Result<RekeyContentsReport> FileData::reencrypt_old_extents(
     uint64_t ino, uint64_t max_bytes, ReencryptCache& cache,
     const std::function<Status(uint64_t bytes)>& check_space, bool* tree_changed_badly) {
   *tree_changed_badly = false;
@@ -70,7 +70,7 @@ Result<ReencryptProgress> FileData::reencrypt_old_extents(
                              }));
   ECFS_TRY(decoded);
 
-  ReencryptProgress progress;
+  RekeyContentsReport progress;
   for (const auto& [offset, item] : old_items) {
     if (progress.extents > 0 && progress.bytes >= max_bytes) return progress;
     FileExtentItem moved = item;
@@ -114,14 +114,14 @@ Result<ReencryptProgress> FileData::reencrypt_old_extents(
         *tree_changed_badly = true;
         return std::unexpected(written.error());
       }
-      Result<FileExtentItem> copy = std::move(prepared->item);
-      moved.disk_bytenr = copy->disk_bytenr;
-      moved.generation = copy->generation;
-      moved.context = copy->context;
+      const FileExtentItem& copy = prepared->item;
+      moved.disk_bytenr = copy.disk_bytenr;
+      moved.generation = copy.generation;
+      moved.context = copy.context;
       progress.bytes += item.disk_length;
       ++progress.extents;
       cache.by_old_bytenr[item.disk_bytenr] =
-          ReencryptedExtent{item.disk_length, item.context, current, std::move(*copy), ino, offset};
+          ReencryptedExtent{item.disk_length, item.context, current, copy, ino, offset};
     }
     if (Status updated = update_extent(**tree, ino, offset, item, moved); !updated) {
       *tree_changed_badly = true;

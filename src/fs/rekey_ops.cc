@@ -268,13 +268,12 @@ Result<RekeyContentsReport> Subvolume::rekey_contents(uint64_t node, uint64_t ma
     volume_.note_change();  // items moved before the error are in the transaction
     return std::unexpected(progress.error());
   }
-  RekeyContentsReport report{progress->bytes, progress->extents, progress->shared, progress->done};
   // Nothing under an earlier key is left: the history goes.
   if (progress->done) {
     if (Status dropped = drop_key_history(state); !dropped) return abort_change(dropped.error());
   }
   volume_.note_change();
-  return report;
+  return *progress;
 }
 
 Status Subvolume::drop_key_history(InodeState& state) {
